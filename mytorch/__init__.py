@@ -1,0 +1,57 @@
+"""mytorch: a deep-learning framework with PyTorch's API on NumPy (CPU) and CuPy (CUDA)."""
+from mytorch import cuda
+from mytorch.autograd import grad_mode as _grad_mode
+from mytorch.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                                        set_grad_enabled)
+from mytorch.backend import device
+from mytorch.dtypes import (bool, double, float, float16, float32, float64, get_default_dtype,
+                            half, int, int8, int16, int32, int64, long, set_default_dtype, uint8)
+from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
+                            set_rng_state)
+from mytorch.tensor import (Tensor, cat, chunk, concat, concatenate, gather, index_select,
+                            matmul, maximum, minimum, one_hot, pow, scatter_add, split, stack,
+                            where)
+from mytorch.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
+                              full_like, linspace, ones, ones_like, rand, rand_like, randint,
+                              randint_like, randn, randn_like, randperm, tensor, zeros,
+                              zeros_like)
+from mytorch import autograd  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def _method(name):
+    def fn(x, *args, **kwargs):
+        return getattr(x, name)(*args, **kwargs)
+    fn.__name__ = name
+    fn.__doc__ = f"Functional form of `Tensor.{name}`."
+    return fn
+
+
+# Functional forms of Tensor methods: mytorch.exp(x), mytorch.sum(x, dim=1), ...
+for _name in ("add sub mul div neg abs sqrt rsqrt exp log log1p sin cos tanh sigmoid relu clamp "
+              "clip sum mean var std max min amax amin argmax argmin prod logsumexp norm reshape "
+              "flatten unflatten squeeze unsqueeze transpose permute t tril triu masked_fill "
+              "softmax log_softmax isnan isinf isfinite sign floor ceil round clone detach "
+              "numel eq ne lt le gt ge equal allclose any all").split():
+    globals()[_name] = _method(_name)
+del _name
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+def numel(x):
+    return x.numel()
+
+
+def save(obj, path):
+    """Save a state dict (or nested dicts of tensors and plain values); see mytorch.serialization."""
+    from mytorch import serialization
+    return serialization.save(obj, path)
+
+
+def load(path, map_location=None):
+    from mytorch import serialization
+    return serialization.load(path, map_location=map_location)

@@ -1,0 +1,255 @@
+"""The two backward engines.
+
+Both first count, for every node reachable from the roots, how many edges lead into it
+from other reachable nodes (its pending "children" -- the consumers of its output). Then:
+
+* ``"topological"`` (default): Kahn's algorithm. A node runs once every consumer has
+  delivered its gradient; ready nodes wait on an explicit stack. Iterative.
+* ``"recursive"``: depth-first, as in the design document. Delivering a gradient to a node
+  decrements its pending count; the node recurses into its inputs only when that count hits
+  zero, so a node shared by two branches waits for both. Counting from the roots (not from
+  graph construction) means a branch that never reaches the loss, like an accuracy computed
+  with grad on, cannot stall it.
+
+Broadcasting is undone here, in `sum_to`, and nowhere else.
+"""
+import sys
+import weakref
+
+from mytorch.autograd.function import AccumulateGrad
+
+_BOOKKEEPING = frozenset(("next_edges", "input_meta", "needs_input_grad", "n_outputs",
+                          "output_meta", "_hooks"))
+_default_engine = "topological"
+ENGINES = ("topological", "recursive")
+
+
+def set_default_engine(name):
+    """Pick the engine `backward()` uses when none is named: "topological" or "recursive"."""
+    global _default_engine
+    if name not in ENGINES:
+        raise ValueError(f"set_default_engine: unknown engine {name!r}; choose from {ENGINES}")
+    _default_engine = name
+
+
+def get_default_engine():
+    return _default_engine
+
+
+def sum_to(g, shape):
+    """Sum a broadcast gradient back to `shape` (the single place broadcasting is undone)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead < 0:  # a gradient smaller than its input (e.g. a scalar): broadcast it out
+        from mytorch.backend import array_module
+        return array_module(g).broadcast_to(g, shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _release(node):
+    d = node.__dict__
+    extra = [k for k in d if k not in _BOOKKEEPING]
+    for k in extra:
+        del d[k]
+    if extra:
+        node._freed = True
+
+
+def _run_node(node, grads, retain_graph):
+    """Run one node's backward on its complete output gradients; return input gradients."""
+    if node._freed:
+        raise RuntimeError(
+            f"{node.name()}: trying to backward through the graph a second time (or to access "
+            "saved tensors after they have been freed). Pass retain_graph=True to the first "
+            "backward() if you need to backward twice.")
+    if node._hooks:
+        for nr, hooks in node._hooks.items():
+            for hook in hooks:
+                if grads[nr] is not None:
+                    new = hook(grads[nr])
+                    if new is not None:
+                        grads[nr] = new
+    if node.n_outputs > 1:
+        from mytorch.backend import array_module
+        for i, g in enumerate(grads):
+            if g is None:
+                shape, dtype = node.output_meta[i]
+                ref = next(x for x in grads if x is not None)
+                grads[i] = array_module(ref).zeros(shape, dtype)
+    gx = type(node).backward(node, *grads)
+    if not isinstance(gx, tuple):
+        gx = (gx,)
+    n_in = len(node.next_edges)
+    if len(gx) != n_in:
+        # Trailing non-tensor arguments (dims, flags) may be left out.
+        if len(gx) > n_in or any(e is not None for e in node.next_edges[len(gx):]):
+            raise RuntimeError(f"{node.name()}: backward returned {len(gx)} gradients, "
+                               f"expected {n_in} (one per forward input)")
+        gx = gx + (None,) * (n_in - len(gx))
+    if not retain_graph:
+        _release(node)
+    out = []
+    for g, edge, meta in zip(gx, node.next_edges, node.input_meta):
+        if edge is None or g is None:
+            out.append(None)
+            continue
+        shape, dtype = meta
+        if g.shape != shape:
+            g = sum_to(g, shape)
+        if g.dtype != dtype:
+            g = g.astype(dtype)
+        out.append(g)
+    return out
+
+
+def _accumulate_leaf(node, g, capture):
+    leaf = node.variable
+    if node._hooks:
+        for hook in node._hooks.get(0, ()):
+            new = hook(g)
+            if new is not None:
+                g = new
+    if capture is not None:
+        return
+    from mytorch.tensor import Tensor
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(g.copy())
+    else:
+        if leaf.grad.shape != g.shape:
+            raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(leaf.grad.shape)} "
+                               f"but the new gradient has shape {tuple(g.shape)}")
+        leaf.grad.data += g
+
+
+def _count_dependencies(roots):
+    deps = {}
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            nxt = edge[0]
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return deps
+
+
+def run_backward(edges, grads, retain_graph=False, engine=None, capture=None):
+    """Propagate `grads` (arrays) from `edges` ((node, output_nr) pairs) to the leaves.
+
+    capture: optional {(node, output_nr): slot} -- instead of accumulating into `.grad`,
+    store the total gradient reaching those places (used by `autograd.grad`) and return them.
+    """
+    engine = engine or _default_engine
+    if engine not in ENGINES:
+        raise ValueError(f"backward: unknown engine {engine!r}; choose from {ENGINES}")
+    roots = list(dict.fromkeys(e[0] for e in edges))
+    deps = _count_dependencies(roots)
+    buffers = {}
+    for (node, nr), g in zip(edges, grads):
+        buf = buffers.setdefault(node, [None] * node.n_outputs)
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
+    captured = {} if capture is not None else None
+    runner = _topological if engine == "topological" else _recursive
+    runner(roots, deps, buffers, retain_graph, capture, captured)
+    return captured
+
+
+def _take(node, buf, capture, captured):
+    """Record captured gradients of a node that is about to run; True if it is a leaf."""
+    if capture is not None:
+        for nr, g in enumerate(buf):
+            slot = capture.get((node, nr))
+            if slot is not None and g is not None:
+                captured[slot] = g
+    if type(node) is AccumulateGrad:
+        if buf[0] is not None:
+            _accumulate_leaf(node, buf[0], capture)
+        return True
+    return False
+
+
+def _topological(roots, deps, buffers, retain_graph, capture, captured):
+    ready = [n for n in roots if deps.get(n, 0) == 0]
+    while ready:
+        node = ready.pop()
+        buf = buffers.pop(node, None) or [None] * node.n_outputs
+        if _take(node, buf, capture, captured):
+            continue
+        if all(g is None for g in buf):
+            gx = [None] * len(node.next_edges)
+        else:
+            gx = _run_node(node, buf, retain_graph)
+        for edge, g in zip(node.next_edges, gx):
+            if edge is None:
+                continue
+            nxt, nr = edge
+            if g is not None:
+                nbuf = buffers.get(nxt)
+                if nbuf is None:
+                    nbuf = buffers[nxt] = [None] * nxt.n_outputs
+                nbuf[nr] = g if nbuf[nr] is None else nbuf[nr] + g
+            left = deps[nxt] - 1
+            deps[nxt] = left
+            if left == 0:
+                ready.append(nxt)
+
+
+def _recursive(roots, deps, buffers, retain_graph, capture, captured):
+    def visit(node):
+        buf = buffers.pop(node, None) or [None] * node.n_outputs
+        if _take(node, buf, capture, captured):
+            return
+        if all(g is None for g in buf):
+            gx = [None] * len(node.next_edges)
+        else:
+            gx = _run_node(node, buf, retain_graph)
+        for edge, g in zip(node.next_edges, gx):
+            if edge is not None:
+                deliver(edge[0], edge[1], g)
+
+    def deliver(node, nr, g):
+        if g is not None:
+            buf = buffers.get(node)
+            if buf is None:
+                buf = buffers[node] = [None] * node.n_outputs
+            buf[nr] = g if buf[nr] is None else buf[nr] + g
+        left = deps[node] - 1
+        deps[node] = left
+        if left == 0:  # every consumer has delivered: go deeper
+            visit(node)
+
+    # Pure-Python recursion costs no C stack on CPython >= 3.11, so a deep graph only
+    # needs a higher limit for the duration of this call.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 2 * len(deps) + 1000))
+    try:
+        for node in roots:
+            if deps.get(node, 0) == 0:
+                visit(node)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def hook_retain_grad(tensor):
+    """A hook that stores the gradient flowing through a non-leaf tensor on `tensor.grad`."""
+    ref = weakref.ref(tensor)
+
+    def hook(g):
+        t = ref()
+        if t is not None:
+            from mytorch.tensor import Tensor
+            if t.grad is None:
+                t.grad = Tensor._wrap(g.copy())
+            else:
+                t.grad.data = t.grad.data + g
+    return hook

@@ -1,0 +1,113 @@
+"""The one place that knows both array libraries: NumPy on "cpu", CuPy on "cuda".
+
+Every op asks `array_module(x)` for the `xp` of its inputs; data crosses between host
+and device only through `to_device`.
+"""
+import numpy as np
+
+try:  # CuPy imports without a GPU; it is simply unusable then.
+    import cupy
+except Exception:  # pragma: no cover - depends on the host
+    cupy = None
+
+_cuda_ok = None
+
+
+def cuda_available():
+    """True when CuPy is installed and sees at least one GPU. Never raises."""
+    global _cuda_ok
+    if _cuda_ok is None:
+        try:
+            _cuda_ok = cupy is not None and cupy.cuda.is_available()
+        except Exception:
+            _cuda_ok = False
+    return _cuda_ok
+
+
+def array_module(x):
+    """numpy or cupy, by the type of `x`."""
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    return np
+
+
+def is_array(x):
+    return isinstance(x, np.ndarray) or (cupy is not None and isinstance(x, cupy.ndarray))
+
+
+class device:
+    """A device: `device("cpu")`, `device("cuda")`, `device("cuda:1")`, `device("cuda", 1)`."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu", index=None):
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, num = spec.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device type {spec!r}; use 'cpu' or 'cuda[:N]'")
+        if num:
+            if index is not None or not num.isdigit():
+                raise ValueError(f"device: invalid device string {spec!r}")
+            index = int(num)
+        if kind == "cuda" and index is None:
+            index = 0
+        if kind == "cpu":
+            index = None
+        self.type, self.index = kind, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (ValueError, TypeError):
+                return False
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+
+
+def device_of(x):
+    """The device an array lives on."""
+    if isinstance(x, np.ndarray):
+        return CPU
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return device("cuda", x.device.id)
+    return CPU
+
+
+def module_for(dev):
+    """The array module of a device."""
+    dev = device(dev)
+    if dev.type == "cpu":
+        return np
+    if not cuda_available():
+        raise RuntimeError(f"device {dev}: CUDA is not available (no GPU or CuPy not installed)")
+    return cupy
+
+
+def to_device(x, dev):
+    """Copy an array to `dev` (a no-op when it is already there)."""
+    dev = device(dev)
+    if dev.type == "cpu":
+        if isinstance(x, np.ndarray):
+            return x
+        return cupy.asnumpy(x) if cupy is not None and isinstance(x, cupy.ndarray) else np.asarray(x)
+    module_for(dev)
+    if isinstance(x, cupy.ndarray) and x.device.id == dev.index:
+        return x
+    with cupy.cuda.Device(dev.index):
+        return cupy.asarray(x)

@@ -1,0 +1,158 @@
+"""Factories: tensor, zeros, ones, full, empty, arange, linspace, eye, rand*, *_like."""
+import numpy as np
+
+from mytorch import backend, dtypes
+from mytorch import random as _random
+from mytorch.tensor import Tensor, _shape_args, _to_array
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor from Python numbers/lists or a NumPy/CuPy array (always a copy).
+
+    Python floats give the default dtype (float32), ints int64, bools bool; arrays keep theirs.
+    """
+    arr = _to_array(data, dtype, device)
+    if arr is data or (isinstance(data, Tensor) and arr is data.data):
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like `tensor` but shares memory with an array when it can."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return Tensor(_to_array(data, dtype, device))
+
+
+def from_numpy(arr):
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    return Tensor(arr)
+
+
+def _make(fill, shape, dtype, device, requires_grad, default=None):
+    dtype = np.dtype(dtype) if dtype is not None else (default or dtypes.get_default_dtype())
+    xp = backend.module_for(device or "cpu")
+    shape = _shape_args(shape)
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"invalid shape {shape}: sizes must be non-negative ints")
+    if device is not None and backend.device(device).type == "cuda":
+        with xp.cuda.Device(backend.device(device).index):
+            arr = fill(xp, shape, dtype)
+    else:
+        arr = fill(xp, shape, dtype)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
+
+
+def empty(*shape, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.empty(s, d), shape, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = dtypes.result_type(np.zeros(1, dtypes.bool), fill_value) \
+            if not isinstance(fill_value, bool) else dtypes.bool
+    return _make(lambda xp, s, d: xp.full(s, fill_value, d), (size,) if isinstance(size, int)
+                 else tuple(size), dtype, device, requires_grad)
+
+
+def _like(x, dtype, device):
+    return dtype or x.dtype, device or x.device
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return empty(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
+    xp = backend.module_for(device or "cpu")
+    return Tensor(xp.arange(start, end, step).astype(dtype), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    xp = backend.module_for(device or "cpu")
+    dtype = dtype or dtypes.get_default_dtype()
+    return Tensor(xp.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    xp = backend.module_for(device or "cpu")
+    return Tensor(xp.eye(n, m, dtype=dtype or dtypes.get_default_dtype()),
+                  requires_grad=requires_grad)
+
+
+def _rng(device, generator):
+    return _random.generator_for(device or "cpu", generator)
+
+
+def randn(*shape, dtype=None, device=None, generator=None, requires_grad=False):
+    """Standard normal samples from the device's default (or the given) generator."""
+    dtype = np.dtype(dtype or dtypes.get_default_dtype())
+    arr = _rng(device, generator).standard_normal(_shape_args(shape), dtype=np.float64)
+    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, generator=None, requires_grad=False):
+    dtype = np.dtype(dtype or dtypes.get_default_dtype())
+    arr = _rng(device, generator).random(_shape_args(shape))
+    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise ValueError(f"randint: low ({low}) must be less than high ({high})")
+    arr = _rng(device, generator).integers(low, high, size=tuple(size))
+    return Tensor(backend.array_module(arr).asarray(arr, dtype=dtype or dtypes.int64))
+
+
+def randperm(n, dtype=None, device=None, generator=None):
+    arr = _rng(device, generator).permutation(n)
+    return Tensor(arr.astype(dtype or dtypes.int64))
+
+
+def randn_like(x, dtype=None, device=None, requires_grad=False):
+    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(x, dtype=None, device=None, requires_grad=False):
+    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def randint_like(x, low, high=None, dtype=None, device=None):
+    return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device or x.device)

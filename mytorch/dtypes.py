@@ -1,0 +1,79 @@
+"""dtypes are NumPy dtypes; promotion follows PyTorch's rules for the common cases."""
+import builtins
+
+import numpy as np
+
+float16 = half = np.dtype("float16")
+float32 = float = np.dtype("float32")
+float64 = double = np.dtype("float64")
+int8 = np.dtype("int8")
+int16 = short = np.dtype("int16")
+int32 = int = np.dtype("int32")
+int64 = long = np.dtype("int64")
+uint8 = np.dtype("uint8")
+bool = np.dtype("bool")
+
+_default_float = float32
+
+
+def get_default_dtype():
+    return _default_float
+
+
+def set_default_dtype(dtype):
+    global _default_float
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
+    _default_float = dtype
+
+
+def as_dtype(dtype):
+    """A NumPy dtype from a mytorch/NumPy dtype or a name."""
+    return None if dtype is None else np.dtype(dtype)
+
+
+def is_floating(dtype):
+    return dtype.kind == "f"
+
+
+# 0: bool, 1: integers, 2: floats -- the "category" PyTorch promotes by.
+def _category(dtype):
+    return 0 if dtype.kind == "b" else (2 if dtype.kind == "f" else 1)
+
+
+def _default_for(category):
+    return (bool, int64, _default_float)[category]
+
+
+def result_type(a, b):
+    """dtype of a binary op between arrays or Python scalars, as PyTorch computes it.
+
+    Operands rank as: arrays with dims > 0-d arrays > Python scalars. A lower-ranked operand
+    only lifts the category (bool < int < float), never the width: float32 + 2.0 stays float32,
+    int64 + 0.5 gives the default float dtype.
+    """
+    da, ra = _dtype_rank(a)
+    db, rb = _dtype_rank(b)
+    if da == db:
+        return da
+    ca, cb = _category(da), _category(db)
+    if ra != rb:
+        (ds, cs), (dw, cw) = ((da, ca), (db, cb)) if ra > rb else ((db, cb), (da, ca))
+        return ds if cw <= cs else _default_for(cw)
+    if ca != cb:
+        return da if ca > cb else db
+    return np.promote_types(da, db)
+
+
+def _dtype_rank(x):
+    dt = getattr(x, "dtype", None)
+    if dt is not None and hasattr(x, "ndim"):
+        return dt, (2 if x.ndim else 1)
+    if isinstance(x, (builtins.bool, np.bool_)):
+        return bool, 0
+    if isinstance(x, (builtins.int, np.integer)):
+        return int64, 0
+    if isinstance(x, (builtins.float, np.floating)):
+        return _default_float, 0
+    raise TypeError(f"unsupported operand type {type(x).__name__}")

@@ -1,0 +1,40 @@
+"""Matrix products."""
+from mytorch.autograd.function import Function
+from mytorch.backend import array_module
+
+
+class Matmul(Function):
+    """a @ b with NumPy's batching and broadcasting rules (1-D operands included)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return array_module(a).matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        xp = array_module(gy)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = gy
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = xp.matmul(g, xp.swapaxes(b2, -1, -2))
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if ctx.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:
+                # (..., T, C) x (C, D): fold the batch into rows instead of a batched
+                # product followed by a sum.
+                k = a2.shape[-1]
+                gb = xp.matmul(a2.reshape(-1, k).T, g.reshape(-1, g.shape[-1]))
+            else:
+                gb = xp.matmul(xp.swapaxes(a2, -1, -2), g)
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb

@@ -1,0 +1,1305 @@
+"""Tensor: an array (NumPy or CuPy), its gradient, and the node that produced it.
+
+Everything differentiable goes through an op in `mytorch.ops`; the methods here are sugar.
+"""
+import numbers
+import weakref
+
+import numpy as np
+
+from mytorch import backend, dtypes
+from mytorch.autograd import engine, grad_mode
+from mytorch.autograd.function import AccumulateGrad
+from mytorch.ops import elementwise as E
+from mytorch.ops import index as I
+from mytorch.ops import linalg as L
+from mytorch.ops import reduce as R
+from mytorch.ops import shape as S
+
+_ndarray = np.ndarray
+
+
+def _to_array(data, dtype=None, device=None):
+    """Turn Python/NumPy/CuPy data into a backend array with PyTorch's dtype inference."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif backend.is_array(data):
+        arr = data
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
+            data = _nested_to_host(data)
+        arr = np.asarray(data)
+        if arr.dtype == np.float64 and dtype is None:
+            arr = arr.astype(dtypes.get_default_dtype())  # Python floats -> default dtype
+        elif arr.dtype.kind == "O":
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data")
+        elif arr.dtype.kind in "US":
+            raise TypeError("tensor: strings are not supported")
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+    if device is not None:
+        arr = backend.to_device(arr, device)
+    elif isinstance(arr, np.generic):
+        arr = np.asarray(arr)
+    return arr
+
+
+def _flat(seq):
+    for x in seq:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _nested_to_host(seq):
+    return [(_nested_to_host(x) if isinstance(x, (list, tuple)) else
+             (x.detach().numpy() if isinstance(x, Tensor) else x)) for x in seq]
+
+
+def _operand(x):
+    """The array (Tensor) or Python number (anything else) an op sees."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Number) or isinstance(x, np.generic):
+        return x
+    if backend.is_array(x):
+        return Tensor._wrap(x)
+    if isinstance(x, (list, tuple)):
+        return Tensor._wrap(_to_array(x))
+    raise TypeError(f"unsupported operand type {type(x).__name__}")
+
+
+def _binary(fn, a, b):
+    """Apply a binary elementwise Function with PyTorch's dtype promotion."""
+    a, b = _operand(a), _operand(b)
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        a = Tensor._wrap(_to_array(a))
+        ta = True
+    da = a.data if ta else a
+    db = b.data if tb else b
+    dtype = None
+    if not (ta and tb and da.dtype == db.dtype):
+        dtype = dtypes.result_type(da, db)
+        if ta and tb:
+            if da.shape and db.shape:
+                pass
+        # Python numbers become arrays of the result dtype: NumPy would otherwise pick
+        # float64 for int_tensor * 0.5.
+        if not ta:
+            a = Tensor._wrap(_scalar_like(a, db, dtype))
+        if not tb:
+            b = Tensor._wrap(_scalar_like(b, da, dtype))
+    out = fn.apply(a, b, dtype=dtype) if dtype is not None else fn.apply(a, b)
+    return out
+
+
+def _scalar_like(x, ref, dtype):
+    xp = backend.array_module(ref)
+    return xp.asarray(x, dtype=dtype)
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+class Tensor:
+    """A multi-dimensional array with autograd.
+
+    >>> a = mytorch.tensor([1.0], requires_grad=True)
+    >>> c = (a + 2) ** 2
+    >>> c.backward(); a.grad
+    tensor([6.])
+    """
+
+    __slots__ = ("data", "grad", "grad_fn", "_output_nr", "_requires_grad", "_accum",
+                 "_retains_grad", "name", "__weakref__", "__dict__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        self.data = _to_array(data, dtype, device)
+        self.grad = None
+        self.grad_fn = None
+        self._output_nr = 0
+        self._accum = None
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, data, grad_fn=None, output_nr=0):
+        """Fast constructor for op outputs: no conversion, no checks."""
+        t = object.__new__(cls)
+        if type(data) is not _ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)
+        t.data = data
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._output_nr = output_nr
+        t._accum = None
+        t._retains_grad = False
+        t._requires_grad = grad_fn is not None
+        return t
+
+    # ---- autograd bookkeeping ----
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if flag and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
+                               f"(got dtype {self.data.dtype})")
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use "
+                               "detach() to get a tensor that does not require grad")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def _edge(self):
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._output_nr)
+        node = self._accum() if self._accum is not None else None
+        if node is None:
+            node = AccumulateGrad(self)
+            self._accum = weakref.ref(node)
+        return (node, 0)
+
+    def backward(self, gradient=None, retain_graph=None, engine=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        engine: "topological" (default) or "recursive"; see `mytorch.autograd.engine`.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: element 0 of tensors does not require grad and does "
+                               "not have a grad_fn (no input of this computation requires grad)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
+                                   f"outputs; this tensor has shape {tuple(self.shape)} -- pass "
+                                   f"`gradient=` of that shape")
+            g = backend.array_module(self.data).ones_like(self.data)
+        else:
+            g = gradient.data if isinstance(gradient, Tensor) else _to_array(gradient)
+            if tuple(g.shape) != tuple(self.shape):
+                raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
+                                   f"tensor has shape {tuple(self.shape)}")
+            g = g.astype(self.dtype, copy=False)
+        engine_run(self, g, retain_graph, engine)
+
+    def retain_grad(self):
+        """Keep `.grad` on this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            return
+        if not self._retains_grad:
+            self._retains_grad = True
+            self._add_hook(engine.hook_retain_grad(self))
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call `hook(grad) -> Tensor or None` with this tensor's gradient during backward."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+
+        def on_array(g):
+            out = hook(Tensor._wrap(g))
+            return None if out is None else (out.data if isinstance(out, Tensor) else out)
+        return self._add_hook(on_array)
+
+    def _add_hook(self, fn):
+        node, nr = self._edge()
+        if node._hooks is None:
+            node._hooks = {}
+        node._hooks.setdefault(nr, []).append(fn)
+        return _HookHandle(node, nr, fn)
+
+    def detach(self):
+        """A tensor sharing this data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def detach_(self):
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    # ---- metadata ----
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[R.normalize_dims(dim, self.ndim, "size")[0]]
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def element_size(self):
+        return self.data.itemsize
+
+    @property
+    def nbytes(self):
+        return self.data.nbytes
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return bool(self.data.flags.c_contiguous)
+
+    def stride(self, dim=None):
+        st = tuple(s // self.data.itemsize for s in self.data.strides)
+        return st if dim is None else st[dim]
+
+    def data_ptr(self):
+        return self.data.__array_interface__["data"][0] if isinstance(self.data, np.ndarray) \
+            else self.data.data.ptr
+
+    # ---- conversion ----
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use "
+                               "tensor.detach().numpy()")
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"item: a tensor with {self.data.size} elements cannot be "
+                               f"converted to a Python scalar (shape {tuple(self.shape)})")
+        return self.data.item()
+
+    def tolist(self):
+        return backend.to_device(self.data, "cpu").tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = backend.to_device(self.data, "cpu")
+        return arr if dtype is None else arr.astype(dtype)
+
+    def to(self, *args, **kwargs):
+        """`.to(device)`, `.to(dtype)`, `.to(device, dtype)` or `.to(other_tensor)`."""
+        dev = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        if kwargs:
+            raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dtype = a.device, a.dtype
+            elif isinstance(a, (str, backend.device)):
+                dev = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if dev is not None and backend.device(dev) != self.device:
+            out = E.ToDevice.apply(out, backend.device(dev))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = E.Cast.apply(out, np.dtype(dtype))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else
+                       (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return str(self.dtype)
+        return self.to(dtype)
+
+    def astype(self, dtype):
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    # ---- Python protocol ----
+
+    def __repr__(self):
+        xp_data = backend.to_device(self.data, "cpu")
+        integral = xp_data.dtype.kind != "f" or not xp_data.size or bool(
+            np.all(np.isfinite(xp_data) & (xp_data == np.round(xp_data))))
+        body = np.array2string(xp_data, separator=", ", precision=4, prefix="tensor(",
+                               threshold=1000, edgeitems=3,
+                               floatmode="maxprec" if integral else "fixed")
+        extras = []
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        default = dtypes.get_default_dtype() if self.dtype.kind == "f" else None
+        if self.dtype not in (default, dtypes.int64, dtypes.bool) or self.data.size == 0:
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    __str__ = __repr__
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements "
+                               "is ambiguous")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __getstate__(self):
+        return {"data": backend.to_device(self.data, "cpu"), "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state):
+        self.__init__(state["data"], requires_grad=state["requires_grad"])
+
+    # ---- arithmetic ----
+
+    def __add__(self, other):
+        return _binary(E.Add, self, other)
+
+    def __radd__(self, other):
+        return _binary(E.Add, other, self)
+
+    def __sub__(self, other):
+        return _binary(E.Sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(E.Sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(E.Mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(E.Mul, other, self)
+
+    def __truediv__(self, other):
+        out_float = self.dtype.kind != "f" and (
+            not isinstance(other, Tensor) or other.dtype.kind != "f") and \
+            not isinstance(other, float)
+        a = self.to(dtypes.get_default_dtype()) if out_float else self
+        return _binary(E.Div, a, other)
+
+    def __rtruediv__(self, other):
+        a = self.to(dtypes.get_default_dtype()) if self.dtype.kind != "f" else self
+        return _binary(E.Div, other, a)
+
+    def __floordiv__(self, other):
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(self.data // o)
+
+    def __mod__(self, other):
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(self.data % o)
+
+    def __pow__(self, exponent):
+        return pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _binary(E.PowTensor, base, self)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(_operand(other), self)
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return E.Abs.apply(self)
+
+    # in place: true in-place on the array when no graph is recorded; otherwise the result is
+    # computed out of place and this tensor is rebound to it (saved arrays stay intact).
+    def _inplace(self, fn, other, ufunc):
+        o = _operand(other)
+        if grad_mode.is_grad_enabled() and (
+                self._requires_grad or (isinstance(o, Tensor) and o._requires_grad)):
+            if self.grad_fn is None and self._requires_grad:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   "in-place operation (wrap it in mytorch.no_grad())")
+            out = fn(self, o)
+            if out.shape != self.shape:
+                raise RuntimeError(f"in-place op: output shape {tuple(out.shape)} does not match "
+                                   f"the tensor's shape {tuple(self.shape)}")
+            self._rebind(out)
+        else:
+            od = o.data if isinstance(o, Tensor) else o
+            if isinstance(o, Tensor) and backend.device_of(od) != self.device:
+                raise RuntimeError(f"in-place op: tensors on different devices "
+                                   f"({self.device} and {backend.device_of(od)})")
+            try:
+                ufunc(self.data, od, out=self.data)
+            except ValueError as err:
+                raise RuntimeError(f"in-place op: cannot broadcast shape "
+                                   f"{tuple(getattr(od, 'shape', ()))} into "
+                                   f"{tuple(self.shape)}") from err
+        return self
+
+    def _rebind(self, out):
+        self.data = out.data
+        self.grad_fn = out.grad_fn
+        self._output_nr = out._output_nr
+        self._requires_grad = out._requires_grad
+
+    def __iadd__(self, other):
+        return self._inplace(Tensor.__add__, other, _ufunc("add"))
+
+    def __isub__(self, other):
+        return self._inplace(Tensor.__sub__, other, _ufunc("subtract"))
+
+    def __imul__(self, other):
+        return self._inplace(Tensor.__mul__, other, _ufunc("multiply"))
+
+    def __itruediv__(self, other):
+        return self._inplace(Tensor.__truediv__, other, _ufunc("true_divide"))
+
+    def add_(self, other, alpha=1):
+        return self.__iadd__(other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self.__isub__(other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self.__imul__(other)
+
+    def div_(self, other):
+        return self.__itruediv__(other)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        if grad_mode.is_grad_enabled() and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation (wrap it in mytorch.no_grad())")
+        if self._requires_grad and grad_mode.is_grad_enabled():
+            self._rebind(self * 0 + value)
+            return self
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        return self
+
+    def copy_(self, src):
+        """Copy `src` (broadcast, cast and moved as needed) into this tensor in place."""
+        s = src.data if isinstance(src, Tensor) else _to_array(src)
+        s = backend.to_device(s, self.device)
+        if grad_mode.is_grad_enabled() and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation (wrap it in mytorch.no_grad())")
+        try:
+            self.data[...] = s
+        except ValueError as err:
+            raise RuntimeError(f"copy_: source shape {tuple(s.shape)} cannot be broadcast to "
+                               f"{tuple(self.shape)}") from err
+        return self
+
+    def clamp_(self, min=None, max=None):
+        if self._requires_grad and grad_mode.is_grad_enabled():
+            self._rebind(self.clamp(min, max))
+        else:
+            backend.array_module(self.data).clip(self.data, min, max, out=self.data)
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from mytorch import random
+        rng = random.generator_for(self.device, generator)
+        self.data[...] = rng.uniform(a, b, self.shape).astype(self.dtype)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from mytorch import random
+        rng = random.generator_for(self.device, generator)
+        self.data[...] = (rng.standard_normal(self.shape) * std + mean).astype(self.dtype)
+        return self
+
+    # ---- comparisons (no gradient) ----
+
+    def _cmp(self, other, op):
+        o = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor) and backend.device_of(o) != self.device:
+            raise RuntimeError(f"{op.__name__}: tensors on different devices ({self.device} and "
+                               f"{other.device})")
+        return Tensor._wrap(op(self.data, o))
+
+    def __eq__(self, other):
+        return self._cmp(other, _ops_eq)
+
+    def __ne__(self, other):
+        return self._cmp(other, _ops_ne)
+
+    def __lt__(self, other):
+        return self._cmp(other, _ops_lt)
+
+    def __le__(self, other):
+        return self._cmp(other, _ops_le)
+
+    def __gt__(self, other):
+        return self._cmp(other, _ops_gt)
+
+    def __ge__(self, other):
+        return self._cmp(other, _ops_ge)
+
+    def __and__(self, other):
+        return self._cmp(other, _ops_and)
+
+    def __or__(self, other):
+        return self._cmp(other, _ops_or)
+
+    def __xor__(self, other):
+        return self._cmp(other, _ops_xor)
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data)
+
+    eq = __eq__
+    ne = __ne__
+    lt = __lt__
+    le = __le__
+    gt = __gt__
+    ge = __ge__
+
+    def equal(self, other):
+        return self.shape == other.shape and bool((self.data == other.data).all())
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8):
+        return bool(backend.array_module(self.data).allclose(self.data, other.data, rtol, atol))
+
+    def isnan(self):
+        return Tensor._wrap(backend.array_module(self.data).isnan(self.data))
+
+    def isinf(self):
+        return Tensor._wrap(backend.array_module(self.data).isinf(self.data))
+
+    def isfinite(self):
+        return Tensor._wrap(backend.array_module(self.data).isfinite(self.data))
+
+    def any(self, dim=None, keepdim=False):
+        ax = None if dim is None else R.normalize_dims(dim, self.ndim, "any")
+        return Tensor._wrap(self.data.any(axis=ax, keepdims=keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        ax = None if dim is None else R.normalize_dims(dim, self.ndim, "all")
+        return Tensor._wrap(self.data.all(axis=ax, keepdims=keepdim))
+
+    def sign(self):
+        return Tensor._wrap(backend.array_module(self.data).sign(self.data))
+
+    def floor(self):
+        return Tensor._wrap(backend.array_module(self.data).floor(self.data))
+
+    def ceil(self):
+        return Tensor._wrap(backend.array_module(self.data).ceil(self.data))
+
+    def round(self):
+        return Tensor._wrap(backend.array_module(self.data).round(self.data))
+
+    # ---- math methods ----
+
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return pow(self, exponent)
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    def neg(self):
+        return E.Neg.apply(self)
+
+    def abs(self):
+        return E.Abs.apply(self)
+
+    def sqrt(self):
+        return E.Sqrt.apply(self)
+
+    def rsqrt(self):
+        return E.Rsqrt.apply(self)
+
+    def exp(self):
+        return E.Exp.apply(self)
+
+    def log(self):
+        return E.Log.apply(self)
+
+    def log1p(self):
+        return E.Log1p.apply(self)
+
+    def sin(self):
+        return E.Sin.apply(self)
+
+    def cos(self):
+        return E.Cos.apply(self)
+
+    def tanh(self):
+        return E.Tanh.apply(self)
+
+    def sigmoid(self):
+        return E.Sigmoid.apply(self)
+
+    def relu(self):
+        return E.Relu.apply(self)
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = maximum(out, min)
+            if max is not None:
+                out = minimum(out, max)
+            return out
+        return E.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def softmax(self, dim=-1):
+        from mytorch.nn import functional as F
+        return F.softmax(self, dim=dim)
+
+    def log_softmax(self, dim=-1):
+        from mytorch.nn import functional as F
+        return F.log_softmax(self, dim=dim)
+
+    # ---- reductions ----
+
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype.kind in "bi" and dtype is None:
+            x = x.to(dtypes.int64) if x.dtype != dtypes.int64 else x
+        return R.Sum.apply(x, R.normalize_dims(dim, self.ndim, "sum"), keepdim)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
+                               "pass a floating dtype")
+        return R.Mean.apply(x, R.normalize_dims(dim, self.ndim, "mean"), keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        correction = _correction(unbiased, correction)
+        return R.Var.apply(self, R.normalize_dims(dim, self.ndim, "var"), correction, keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def max(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return maximum(self, dim)
+        return _minmax(self, dim, keepdim, False)
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return minimum(self, dim)
+        return _minmax(self, dim, keepdim, True)
+
+    def amax(self, dim=None, keepdim=False):
+        return R.Amax.apply(self, R.normalize_dims(dim, self.ndim, "amax"), keepdim, False)
+
+    def amin(self, dim=None, keepdim=False):
+        return R.Amax.apply(self, R.normalize_dims(dim, self.ndim, "amin"), keepdim, True)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _arg(self, dim, keepdim, "argmax")
+
+    def argmin(self, dim=None, keepdim=False):
+        return _arg(self, dim, keepdim, "argmin")
+
+    def prod(self, dim=None, keepdim=False):
+        if dim is not None:
+            dim = R.normalize_dims(dim, self.ndim, "prod")[0] if self.ndim else None
+        return R.Prod.apply(self, dim, keepdim)
+
+    def logsumexp(self, dim, keepdim=False):
+        return R.LogSumExp.apply(self, R.normalize_dims(dim, self.ndim, "logsumexp"), keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p == 2:
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    # ---- shape ----
+
+    def reshape(self, *shape):
+        shape = _shape_args(shape)
+        try:
+            return S.Reshape.apply(self, shape) if shape != self.shape else self._alias()
+        except ValueError as err:
+            raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
+                               f"{tuple(self.shape)} ({self.numel()} elements)") from err
+
+    def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+            return self.to(shape[0])  # view(dtype)
+        return self.reshape(*shape)
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def _alias(self):
+        return S.Reshape.apply(self, self.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = R.normalize_dims((start_dim,), self.ndim, "flatten")[0], \
+            R.normalize_dims((end_dim,), self.ndim, "flatten")[0]
+        if s > e:
+            raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shp = self.shape
+        return self.reshape(shp[:s] + (int(np.prod(shp[s:e + 1])),) + shp[e + 1:])
+
+    def unflatten(self, dim, sizes):
+        d = R.normalize_dims(dim, self.ndim, "unflatten")[0]
+        sizes = tuple(sizes)
+        if -1 in sizes:
+            known = int(np.prod([s for s in sizes if s != -1]))
+            sizes = tuple(self.shape[d] // known if s == -1 else s for s in sizes)
+        if int(np.prod(sizes)) != self.shape[d]:
+            raise RuntimeError(f"unflatten: sizes {list(sizes)} don't multiply up to the size of "
+                               f"dim {dim} ({self.shape[d]}) of shape {tuple(self.shape)}")
+        return self.reshape(self.shape[:d] + sizes + self.shape[d + 1:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            shape = tuple(s for s in self.shape if s != 1)
+        else:
+            axes = R.normalize_dims(dim, self.ndim, "squeeze")
+            shape = tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1))
+        return self.reshape(shape)
+
+    def unsqueeze(self, dim):
+        d = R.normalize_dims(dim, self.ndim + 1, "unsqueeze")[0]
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def expand(self, *sizes):
+        sizes = _shape_args(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
+                               f"number of dims ({self.ndim}) of shape {tuple(self.shape)}")
+        shape = tuple(self.shape[i - lead] if (s == -1 and i >= lead) else s
+                      for i, s in enumerate(sizes))
+        for i in range(self.ndim):
+            if self.shape[i] != 1 and self.shape[i] != shape[lead + i]:
+                raise RuntimeError(f"expand: the expanded size {shape[lead + i]} must match the "
+                                   f"existing size {self.shape[i]} at dim {i} (shape "
+                                   f"{tuple(self.shape)} -> {list(sizes)})")
+        return S.Expand.apply(self, shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape):
+        return self.expand(shape)
+
+    def repeat(self, *sizes):
+        sizes = _shape_args(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
+                               f"than the number of tensor dims ({self.ndim})")
+        return S.Repeat.apply(self, sizes)
+
+    def transpose(self, dim0, dim1):
+        if self.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+            return self._alias()
+        d0, d1 = (R.normalize_dims(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
+        dims = list(range(self.ndim))
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+        return S.Permute.apply(self, tuple(dims))
+
+    def swapaxes(self, a, b):
+        return self.transpose(a, b)
+
+    def permute(self, *dims):
+        dims = _shape_args(dims)
+        norm = tuple(R.normalize_dims(d, self.ndim, "permute")[0] for d in dims)
+        if sorted(norm) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the "
+                               f"{self.ndim} dims of shape {tuple(self.shape)}")
+        return S.Permute.apply(self, norm)
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor with <= 2 dims, got shape {tuple(self.shape)}")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    @property
+    def T(self):
+        return S.Permute.apply(self, tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def contiguous(self):
+        if self.data.flags.c_contiguous:
+            return self
+        return S.Contiguous.apply(self)
+
+    def clone(self):
+        return S.Clone.apply(self)
+
+    def split(self, split_size_or_sections, dim=0):
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        d = R.normalize_dims(dim, self.ndim, "unbind")[0]
+        return tuple(p.squeeze(d) for p in split(self, 1, d))
+
+    # ---- indexing ----
+
+    def __getitem__(self, key):
+        key = _index_key(key)
+        I.check_index(key, self.shape, "index")
+        return I.GetItem.apply(self, key)
+
+    def __setitem__(self, key, value):
+        key = _index_key(key)
+        I.check_index(key, self.shape, "setitem")
+        v = value if isinstance(value, Tensor) else _operand(value)
+        needs_graph = grad_mode.is_grad_enabled() and (
+            self._requires_grad or (isinstance(v, Tensor) and v._requires_grad))
+        if needs_graph:
+            if self.grad_fn is None and self._requires_grad:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   "in-place operation (setitem); wrap it in mytorch.no_grad()")
+            if not isinstance(v, Tensor):
+                v = Tensor._wrap(_scalar_like(v, self.data, self.dtype))
+            self._rebind(I.SetItem.apply(self, v.to(self.dtype), key))
+        else:
+            vd = v.data if isinstance(v, Tensor) else v
+            if isinstance(v, Tensor) and backend.device_of(vd) != self.device:
+                raise RuntimeError(f"setitem: value on {backend.device_of(vd)} but tensor on "
+                                   f"{self.device}")
+            self.data[key] = vd
+
+    def masked_fill(self, mask, value):
+        m = mask.data if isinstance(mask, Tensor) else mask
+        if m.dtype != np.bool_:
+            raise RuntimeError(f"masked_fill: expected a bool mask, got dtype {m.dtype}")
+        try:
+            np.broadcast_shapes(m.shape, self.shape)
+        except ValueError:
+            raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast "
+                               f"to shape {tuple(self.shape)}") from None
+        if isinstance(value, Tensor):
+            value = value.item()
+        return I.MaskedFill.apply(self, m, value)
+
+    def masked_fill_(self, mask, value):
+        self._rebind_or_write(self.masked_fill(mask, value))
+        return self
+
+    def _rebind_or_write(self, out):
+        if self._requires_grad and grad_mode.is_grad_enabled():
+            if self.grad_fn is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   "in-place operation")
+            self._rebind(out)
+        else:
+            self.data[...] = out.data
+
+    def gather(self, dim, index):
+        return gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        return scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        return index_select(self, dim, index)
+
+    def tril(self, diagonal=0):
+        return I.Tril.apply(self, diagonal, False)
+
+    def triu(self, diagonal=0):
+        return I.Tril.apply(self, diagonal, True)
+
+    def new_zeros(self, *size, dtype=None):
+        return zeros(*size, dtype=dtype or self.dtype, device=self.device)
+
+    def new_ones(self, *size, dtype=None):
+        return ones(*size, dtype=dtype or self.dtype, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=self.device)
+
+    def new_tensor(self, data, dtype=None):
+        return Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+
+class _HookHandle:
+    def __init__(self, node, nr, fn):
+        self._ref = weakref.ref(node)
+        self.nr, self.fn = nr, fn
+
+    def remove(self):
+        node = self._ref()
+        if node is not None and node._hooks and self.fn in node._hooks.get(self.nr, []):
+            node._hooks[self.nr].remove(self.fn)
+
+
+def _ufunc(name):
+    def apply(a, b, out):
+        return getattr(backend.array_module(a), name)(a, b, out=out)
+    return apply
+
+
+def _op(name):
+    import operator
+    return getattr(operator, name)
+
+
+_ops_eq, _ops_ne, _ops_lt, _ops_le, _ops_gt, _ops_ge = (
+    _op("eq"), _op("ne"), _op("lt"), _op("le"), _op("gt"), _op("ge"))
+_ops_and, _ops_or, _ops_xor = _op("and_"), _op("or_"), _op("xor")
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def _minmax(x, dim, keepdim, is_min):
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{'min' if is_min else 'max'}: reduction over an empty tensor "
+                               f"of shape {tuple(x.shape)}")
+        return R.Amax.apply(x, tuple(range(x.ndim)), False, is_min)
+    d = R.normalize_dims(dim, x.ndim, "min" if is_min else "max")[0] if x.ndim else None
+    values, indices = R.MaxDim.apply(x, d, keepdim, is_min)
+    return MinMaxResult(values, indices)
+
+
+class MinMaxResult(tuple):
+    """(values, indices), also reachable as `.values` and `.indices`."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _arg(x, dim, keepdim, name):
+    fn = getattr(x.data, name)
+    if dim is None:
+        out = fn()
+        if keepdim:
+            out = backend.array_module(x.data).asarray(out).reshape((1,) * x.ndim)
+        return Tensor._wrap(backend.array_module(x.data).asarray(out, dtype=np.int64))
+    d = R.normalize_dims(dim, x.ndim, name)[0]
+    return Tensor._wrap(fn(axis=d, keepdims=keepdim).astype(np.int64))
+
+
+def _index_key(key):
+    """Replace Tensors (and lists) in an index with arrays."""
+    if isinstance(key, Tensor):
+        return key.data
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else
+                     (np.asarray(k) if isinstance(k, list) else k) for k in key)
+    if isinstance(key, list):
+        return np.asarray(key)
+    return key
+
+
+def engine_run(tensor, grad, retain_graph, which):
+    engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which)
+
+
+# ---- functional forms (also exported as mytorch.*) ----
+
+def pow(x, exponent):
+    if isinstance(exponent, Tensor):
+        return _binary(E.PowTensor, x, exponent)
+    if not isinstance(x, Tensor):
+        x = Tensor._wrap(_to_array(x))
+    if x.dtype.kind != "f" and isinstance(exponent, float):
+        x = x.to(dtypes.get_default_dtype())
+    return E.Pow.apply(x, exponent)
+
+
+def matmul(a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"matmul: expected two tensors, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dim, got shapes {sa} and {sb}")
+    ka = sa[-1]
+    kb = sb[0] if b.ndim == 1 else sb[-2]
+    if ka != kb:
+        raise RuntimeError(f"matmul: shapes {sa} and {sb} cannot be multiplied "
+                           f"({ka} != {kb})")
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise RuntimeError(f"matmul: batch dims of shapes {sa} and {sb} do not broadcast") from None
+    if a.dtype != b.dtype:
+        dt = dtypes.result_type(a.data, b.data)
+        a, b = a.to(dt), b.to(dt)
+    return L.Matmul.apply(a, b)
+
+
+def maximum(a, b):
+    return _binary(E.Maximum, a, b)
+
+
+def minimum(a, b):
+    return _binary(E.Minimum, a, b)
+
+
+def where(condition, x, y):
+    """Elementwise `x if condition else y` (condition: bool tensor)."""
+    c = condition.data if isinstance(condition, Tensor) else _to_array(condition)
+    if c.dtype != np.bool_:
+        raise RuntimeError(f"where: expected a bool condition, got dtype {c.dtype}")
+    x, y = _operand(x), _operand(y)
+    ref = x if isinstance(x, Tensor) else y
+    if not isinstance(ref, Tensor):
+        ref = Tensor._wrap(_to_array(x))
+        x = ref
+    dx = x.data if isinstance(x, Tensor) else x
+    dy = y.data if isinstance(y, Tensor) else y
+    dtype = dtypes.result_type(dx, dy)
+    if not isinstance(x, Tensor):
+        x = Tensor._wrap(_scalar_like(x, ref.data, dtype))
+    if not isinstance(y, Tensor):
+        y = Tensor._wrap(_scalar_like(y, ref.data, dtype))
+    try:
+        np.broadcast_shapes(c.shape, x.shape, y.shape)
+    except ValueError:
+        raise RuntimeError(f"where: shapes {tuple(c.shape)}, {tuple(x.shape)} and "
+                           f"{tuple(y.shape)} do not broadcast") from None
+    return E.Where.apply(Tensor._wrap(c), x, y, dtype=dtype)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    d = R.normalize_dims(dim, ref.ndim, "cat")[0]
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
+            raise RuntimeError(f"cat: sizes of tensors must match except in dim {dim}; tensor 0 has "
+                               f"shape {tuple(ref.shape)}, tensor {i} has shape {tuple(t.shape)}")
+    dt = ref.dtype
+    for t in tensors[1:]:
+        dt = dtypes.result_type(np.empty((1,), dt), t.data) if t.dtype != dt else dt
+    tensors = [t.to(dt) for t in tensors]
+    return S.Cat.apply(*tensors, dim=d)
+
+
+concatenate = concat = cat
+
+
+def stack(tensors, dim=0):
+    """Stack along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.shape != ref.shape:
+            raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
+                               f"{tuple(ref.shape)} at entry 0 and {tuple(t.shape)} at entry {i}")
+    d = R.normalize_dims(dim, ref.ndim + 1, "stack")[0]
+    return S.Stack.apply(*tensors, dim=d)
+
+
+def split(x, split_size_or_sections, dim=0):
+    d = R.normalize_dims(dim, x.ndim, "split")[0]
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [step] * (n // step) + ([n % step] if n % step else [])
+        if not sizes:
+            sizes = [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} "
+                               f"has size {n} (shape {tuple(x.shape)})")
+    out = S.Split.apply(x, tuple(sizes), d)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(x, chunks, dim=0):
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    d = R.normalize_dims(dim, x.ndim, "chunk")[0]
+    step = -(-x.shape[d] // chunks) if x.shape[d] else 1
+    return split(x, step, d)
+
+
+def gather(x, dim, index):
+    d = R.normalize_dims(dim, x.ndim, "gather")[0]
+    idx = index.data if isinstance(index, Tensor) else _to_array(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise RuntimeError(f"gather: index shape {tuple(idx.shape)} and input shape "
+                           f"{tuple(x.shape)} must have the same number of dims")
+    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"gather: index out of range for dim {dim} with size {x.shape[d]} "
+                         f"(input shape {tuple(x.shape)})")
+    return I.Gather.apply(x, d, idx)
+
+
+def scatter_add(x, dim, index, src):
+    d = R.normalize_dims(dim, x.ndim, "scatter_add")[0]
+    idx = index.data if isinstance(index, Tensor) else _to_array(index)
+    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"scatter_add: index out of range for dim {dim} with size {x.shape[d]}")
+    if isinstance(src, Tensor) and src.shape != idx.shape:
+        src = src[tuple(slice(0, s) for s in idx.shape)]
+    return I.ScatterAdd.apply(x, d, idx, src)
+
+
+def index_select(x, dim, index):
+    d = R.normalize_dims(dim, x.ndim, "index_select")[0]
+    idx = index.data if isinstance(index, Tensor) else _to_array(index)
+    if idx.ndim != 1:
+        raise RuntimeError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
+    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"index_select: index out of range for dim {dim} with size "
+                         f"{x.shape[d]} (input shape {tuple(x.shape)})")
+    return I.IndexSelect.apply(x, d, idx)
+
+
+def one_hot(index, num_classes=-1):
+    idx = index.data if isinstance(index, Tensor) else _to_array(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
+    xp = backend.array_module(idx)
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got "
+                           f"[{int(idx.min())}, {int(idx.max())}]")
+    return Tensor._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+from mytorch.creation import full_like, ones, zeros, full  # noqa: E402  (needs Tensor)

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+import mytorch
+
+DEVICES = ["cpu"] + (["cuda"] if mytorch.cuda.is_available() else [])
+
+
+def pytest_generate_tests(metafunc):
+    # Any test taking `device` runs on the CPU and, when a GPU is present, on CUDA.
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", DEVICES)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    mytorch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def cuda_device():
+    if not mytorch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    return "cuda"
