@@ -1,0 +1,1 @@
+"""Parameter initialisation with PyTorch's distributions (in progress)."""
