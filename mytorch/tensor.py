@@ -9,6 +9,7 @@ import numpy as np
 
 from mytorch import backend, dtypes
 from mytorch.autograd import engine, grad_mode
+from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 from mytorch.ops import elementwise as E
 from mytorch.ops import index as I
@@ -73,28 +74,62 @@ def _operand(x):
 
 
 def _binary(fn, a, b):
-    """Apply a binary elementwise Function with PyTorch's dtype promotion."""
+    """Apply a binary elementwise Function with PyTorch's dtype promotion.
+
+    Fast paths first: two tensors of one dtype, or a tensor with a Python number that cannot
+    change its dtype (NumPy >= 2 treats Python scalars as weak, like PyTorch does).
+    """
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype == b.data.dtype:
+                return _apply_binary(fn, a, b)
+        elif _keeps_dtype(a.data.dtype.kind, b):
+            return _apply_binary(fn, a, b)
+    elif isinstance(b, Tensor) and _keeps_dtype(b.data.dtype.kind, a):
+        return _apply_binary(fn, a, b)
+    return _binary_promote(fn, a, b)
+
+
+def _keeps_dtype(kind, x):
+    t = type(x)
+    return (t is float and kind == "f") or (t is int and kind in "fi")
+
+
+def _apply_binary(fn, a, b, dtype=None):
+    try:
+        return fn.apply(a, b) if dtype is None else fn.apply(a, b, dtype=dtype)
+    except ValueError as err:
+        sa, sb = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
+        try:
+            np.broadcast_shapes(sa, sb)
+        except ValueError:
+            raise RuntimeError(f"{fn.__name__.lower()}: shapes {sa} and {sb} cannot be "
+                               "broadcast together") from None
+        raise
+
+
+def _binary_promote(fn, a, b):
     a, b = _operand(a), _operand(b)
+    if isinstance(a, np.generic):
+        a = a.item()
+    if isinstance(b, np.generic):
+        b = b.item()
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if not ta and not tb:
         a = Tensor._wrap(_to_array(a))
         ta = True
     da = a.data if ta else a
     db = b.data if tb else b
-    dtype = None
-    if not (ta and tb and da.dtype == db.dtype):
-        dtype = dtypes.result_type(da, db)
-        if ta and tb:
-            if da.shape and db.shape:
-                pass
-        # Python numbers become arrays of the result dtype: NumPy would otherwise pick
-        # float64 for int_tensor * 0.5.
-        if not ta:
-            a = Tensor._wrap(_scalar_like(a, db, dtype))
-        if not tb:
-            b = Tensor._wrap(_scalar_like(b, da, dtype))
-    out = fn.apply(a, b, dtype=dtype) if dtype is not None else fn.apply(a, b)
-    return out
+    if ta and tb and da.dtype == db.dtype:
+        return _apply_binary(fn, a, b)
+    dtype = dtypes.result_type(da, db)
+    # Python numbers become arrays of the result dtype: NumPy would otherwise pick
+    # float64 for int_tensor * 0.5.
+    if not ta:
+        a = Tensor._wrap(_scalar_like(a, db, dtype))
+    if not tb:
+        b = Tensor._wrap(_scalar_like(b, da, dtype))
+    return _apply_binary(fn, a, b, dtype)
 
 
 def _scalar_like(x, ref, dtype):
@@ -117,17 +152,18 @@ class Tensor:
     tensor([6.])
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "_output_nr", "_requires_grad", "_accum",
-                 "_retains_grad", "name", "__weakref__", "__dict__")
+    __slots__ = ("data", "grad", "grad_fn", "_output_nr", "_requires_grad", "__weakref__",
+                 "__dict__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+    # Rarely set, so class-level defaults keep op outputs cheap to build.
+    _accum = None  # weakref to this leaf's AccumulateGrad node
+    _retains_grad = False
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         self.data = _to_array(data, dtype, device)
         self.grad = None
         self.grad_fn = None
         self._output_nr = 0
-        self._accum = None
-        self._retains_grad = False
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -142,8 +178,6 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
-        t._accum = None
-        t._retains_grad = False
         t._requires_grad = grad_fn is not None
         return t
 
@@ -1035,6 +1069,9 @@ class Tensor:
 
     def new_tensor(self, data, dtype=None):
         return Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+
+_function.Tensor = Tensor
 
 
 class _HookHandle:

@@ -16,10 +16,9 @@ Broadcasting is undone here, in `sum_to`, and nowhere else.
 import sys
 import weakref
 
+from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 
-_BOOKKEEPING = frozenset(("next_edges", "input_meta", "needs_input_grad", "n_outputs",
-                          "output_meta", "_hooks"))
 _default_engine = "topological"
 ENGINES = ("topological", "recursive")
 
@@ -51,60 +50,62 @@ def sum_to(g, shape):
     return g.reshape(shape)
 
 
-def _release(node):
-    d = node.__dict__
-    extra = [k for k in d if k not in _BOOKKEEPING]
-    for k in extra:
-        del d[k]
-    if extra:
-        node._freed = True
-
-
 def _run_node(node, grads, retain_graph):
-    """Run one node's backward on its complete output gradients; return input gradients."""
+    """Run one node's backward on its output gradients; return one gradient per input edge,
+    summed back to the input's shape and cast to its dtype."""
     if node._freed:
         raise RuntimeError(
             f"{node.name()}: trying to backward through the graph a second time (or to access "
             "saved tensors after they have been freed). Pass retain_graph=True to the first "
             "backward() if you need to backward twice.")
     if node._hooks:
-        for nr, hooks in node._hooks.items():
-            for hook in hooks:
-                if grads[nr] is not None:
-                    new = hook(grads[nr])
-                    if new is not None:
-                        grads[nr] = new
+        _run_hooks(node, grads)
     if node.n_outputs > 1:
-        from mytorch.backend import array_module
-        for i, g in enumerate(grads):
-            if g is None:
-                shape, dtype = node.output_meta[i]
-                ref = next(x for x in grads if x is not None)
-                grads[i] = array_module(ref).zeros(shape, dtype)
+        _fill_missing(node, grads)
     gx = type(node).backward(node, *grads)
-    if not isinstance(gx, tuple):
+    if type(gx) is not tuple:
         gx = (gx,)
-    n_in = len(node.next_edges)
-    if len(gx) != n_in:
-        # Trailing non-tensor arguments (dims, flags) may be left out.
-        if len(gx) > n_in or any(e is not None for e in node.next_edges[len(gx):]):
-            raise RuntimeError(f"{node.name()}: backward returned {len(gx)} gradients, "
-                               f"expected {n_in} (one per forward input)")
-        gx = gx + (None,) * (n_in - len(gx))
+    edges = node.next_edges
+    if len(gx) > len(edges):
+        raise RuntimeError(f"{node.name()}: backward returned {len(gx)} gradients, "
+                           f"expected {len(edges)} (one per forward input)")
     if not retain_graph:
-        _release(node)
-    out = []
-    for g, edge, meta in zip(gx, node.next_edges, node.input_meta):
-        if edge is None or g is None:
-            out.append(None)
-            continue
-        shape, dtype = meta
-        if g.shape != shape:
-            g = sum_to(g, shape)
-        if g.dtype != dtype:
-            g = g.astype(dtype)
-        out.append(g)
+        saved = node.__dict__  # everything but the slots' bookkeeping is saved state
+        if saved:
+            saved.clear()
+            node._freed = True
+    # Trailing inputs that backward left out (dims, flags) get no gradient.
+    out = [None] * len(edges)
+    i = 0
+    for g, meta in zip(gx, node.input_meta):
+        if g is not None and meta is not None:
+            shape, dtype = meta
+            if g.shape != shape:
+                g = sum_to(g, shape)
+            if g.dtype != dtype:
+                g = g.astype(dtype)
+            out[i] = g
+        i += 1
     return out
+
+
+def _run_hooks(node, grads):
+    for nr, hooks in node._hooks.items():
+        for hook in hooks:
+            if grads[nr] is not None:
+                new = hook(grads[nr])
+                if new is not None:
+                    grads[nr] = new
+
+
+def _fill_missing(node, grads):
+    # A multi-output node whose other outputs got no gradient: they contribute zeros.
+    from mytorch.backend import array_module
+    ref = next(x for x in grads if x is not None)
+    for i, g in enumerate(grads):
+        if g is None:
+            shape, dtype = node.output_meta[i]
+            grads[i] = array_module(ref).zeros(shape, dtype)
 
 
 def _accumulate_leaf(node, g, capture):
@@ -116,14 +117,16 @@ def _accumulate_leaf(node, g, capture):
                 g = new
     if capture is not None:
         return
-    from mytorch.tensor import Tensor
-    if leaf.grad is None:
-        leaf.grad = Tensor._wrap(g.copy())
+    grad = leaf.grad
+    if grad is None:
+        # The engine may hand the same array to several places (Add returns gy twice), and
+        # it may be a read-only broadcast view, so the leaf gets its own copy.
+        leaf.grad = _function._wrap(g.copy(), None, 0)
     else:
-        if leaf.grad.shape != g.shape:
-            raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(leaf.grad.shape)} "
+        if grad.shape != g.shape:
+            raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
                                f"but the new gradient has shape {tuple(g.shape)}")
-        leaf.grad.data += g
+        grad.data += g
 
 
 def _count_dependencies(roots):
@@ -180,12 +183,14 @@ def _take(node, buf, capture, captured):
 
 def _topological(roots, deps, buffers, retain_graph, capture, captured):
     ready = [n for n in roots if deps.get(n, 0) == 0]
+    pop, push = ready.pop, ready.append
     while ready:
-        node = ready.pop()
-        buf = buffers.pop(node, None) or [None] * node.n_outputs
-        if _take(node, buf, capture, captured):
-            continue
-        if all(g is None for g in buf):
+        node = pop()
+        buf = buffers.pop(node, None)
+        if capture is not None or type(node) is AccumulateGrad:
+            if _take(node, buf or [None], capture, captured):
+                continue
+        if buf is None:  # nothing reached this node (e.g. only unused outputs)
             gx = [None] * len(node.next_edges)
         else:
             gx = _run_node(node, buf, retain_graph)
@@ -197,19 +202,24 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
                 nbuf = buffers.get(nxt)
                 if nbuf is None:
                     nbuf = buffers[nxt] = [None] * nxt.n_outputs
-                nbuf[nr] = g if nbuf[nr] is None else nbuf[nr] + g
+                    nbuf[nr] = g
+                elif nbuf[nr] is None:
+                    nbuf[nr] = g
+                else:
+                    nbuf[nr] = nbuf[nr] + g
             left = deps[nxt] - 1
             deps[nxt] = left
-            if left == 0:
-                ready.append(nxt)
+            if not left:
+                push(nxt)
 
 
 def _recursive(roots, deps, buffers, retain_graph, capture, captured):
     def visit(node):
-        buf = buffers.pop(node, None) or [None] * node.n_outputs
-        if _take(node, buf, capture, captured):
-            return
-        if all(g is None for g in buf):
+        buf = buffers.pop(node, None)
+        if capture is not None or type(node) is AccumulateGrad:
+            if _take(node, buf or [None], capture, captured):
+                return
+        if buf is None:
             gx = [None] * len(node.next_edges)
         else:
             gx = _run_node(node, buf, retain_graph)

@@ -16,26 +16,38 @@ A Function instance is both the `ctx` its forward/backward receive and the graph
 
     y = Cube.apply(t)   # t: a Tensor; forward/backward see its array
 """
-from mytorch.autograd import grad_mode
+import numpy as np
+
+from mytorch.autograd.grad_mode import _state as _grad_state
 from mytorch.backend import device_of
+
+Tensor = None  # mytorch.tensor.Tensor, bound by that module (it imports this one)
+_new = object.__new__
+_ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
 
 class Function:
-    """Base class of every differentiable primitive.
+    """Base class of every differentiable primitive; subclass it to write your own op.
 
-    Subclasses define `forward(ctx, *args) -> array | tuple of arrays` and
-    `backward(ctx, *grad_outputs) -> grad | tuple of grads` (one per forward input; None
-    for inputs that need no gradient). Grads may keep broadcast shapes: the engine sums
-    them back to each input's shape.
+    Define two static methods:
+
+    * ``forward(ctx, *args, **kwargs)``: gets the raw arrays of Tensor arguments (NumPy or
+      CuPy; other arguments pass through unchanged) and returns an array or a tuple of arrays.
+      Store what backward needs with ``ctx.save_for_backward(*arrays)`` or as ``ctx.attr``.
+    * ``backward(ctx, *grad_outputs)``: gets one gradient array per output and returns one
+      gradient per positional forward input (None where there is none; trailing non-tensor
+      inputs may be left out). ``ctx.needs_input_grad[i]`` says whether input i needs one.
+      Gradients may keep a broadcast shape: the engine sums them back to each input's shape.
+
+    Call it with ``MyFn.apply(*args, **kwargs)``: Tensors go in, Tensors come out, and the
+    graph is recorded when grad mode is on and an input requires grad. The saved state is
+    freed after backward unless ``retain_graph=True``.
     """
 
-    # Set on the node by `apply`:
-    #   next_edges      per input: (node, output_nr) or None
-    #   input_meta      per input: (shape, dtype), to undo broadcasting and casts
-    #   needs_input_grad
-    #   n_outputs
-    _freed = False
-    _hooks = None  # {output_nr: [hook, ...]} from register_hook on non-leaf outputs
+    # The bookkeeping `apply` sets on a recorded node lives in slots, so everything in the
+    # instance __dict__ is saved state that `backward` may free.
+    __slots__ = ("next_edges", "input_meta", "needs_input_grad", "n_outputs", "output_meta",
+                 "_hooks", "_freed", "__dict__", "__weakref__")
 
     @staticmethod
     def forward(ctx, *args):
@@ -64,13 +76,11 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward on the arrays of `args` and, when grad is on, link the graph."""
-        from mytorch.tensor import Tensor
-
-        ctx = cls()
+        ctx = _new(cls)
         arrays = []
         needs = []
         any_grad = False
-        record = grad_mode.is_grad_enabled()
+        record = _grad_state.enabled
         first = None
         for a in args:
             if isinstance(a, Tensor):
@@ -78,35 +88,54 @@ class Function:
                 if first is None:
                     first = data
                 elif type(data) is not type(first) or (
-                        type(data).__module__ != "numpy" and data.device != first.device):
+                        type(data) is not _ndarray and data.device != first.device):
                     _device_error(cls, args)
                 arrays.append(data)
-                r = record and a.requires_grad
-                needs.append(r)
-                any_grad = any_grad or r
+                if record and a._requires_grad:
+                    needs.append(True)
+                    any_grad = True
+                    continue
             else:
                 arrays.append(a)
-                needs.append(False)
+            needs.append(False)
         ctx.needs_input_grad = tuple(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
         if not any_grad:
-            if isinstance(out, tuple):
-                return tuple(Tensor._wrap(o) for o in out)
-            return Tensor._wrap(out)
-        ctx.next_edges = tuple(a._edge() if n else None for a, n in zip(args, needs))
-        ctx.input_meta = tuple((x.shape, x.dtype) if n else None for x, n in zip(arrays, needs))
-        non_diff = getattr(ctx, "_non_diff", ())
-        if isinstance(out, tuple):
-            ctx.n_outputs = len(out)
-            ctx.output_meta = tuple((o.shape, o.dtype) for o in out)
-            return tuple(Tensor._wrap(o) if id(o) in non_diff else Tensor._wrap(o, ctx, i)
-                         for i, o in enumerate(out))
+            if type(out) is tuple:
+                return tuple(_wrap(o, None, 0) for o in out)
+            return _wrap(out, None, 0)
+        ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
+                          if n else None for a, n in zip(args, needs)]
+        ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
+        ctx._hooks = None
+        ctx._freed = False
+        if type(out) is tuple:
+            return _wrap_outputs(ctx, out)
         ctx.n_outputs = 1
-        return Tensor._wrap(out, ctx, 0)
+        return _wrap(out, ctx, 0)
+
+
+def _wrap(data, grad_fn, output_nr):
+    t = _new(Tensor)
+    if type(data) is not _ndarray and isinstance(data, _generic):
+        data = _asarray(data)  # NumPy reductions return scalars; keep arrays
+    t.data = data
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._requires_grad = grad_fn is not None
+    return t
+
+
+def _wrap_outputs(ctx, out):
+    ctx.n_outputs = len(out)
+    ctx.output_meta = tuple((o.shape, o.dtype) for o in out)
+    non_diff = ctx.__dict__.get("_non_diff", ())
+    return tuple(_wrap(o, None, 0) if id(o) in non_diff else _wrap(o, ctx, i)
+                 for i, o in enumerate(out))
 
 
 def _device_error(cls, args):
-    from mytorch.tensor import Tensor
     devs = [str(device_of(a.data)) for a in args if isinstance(a, Tensor)]
     shapes = [tuple(a.shape) for a in args if isinstance(a, Tensor)]
     raise RuntimeError(

@@ -2,11 +2,17 @@
 import functools
 import threading
 
-_state = threading.local()
+
+
+class _State(threading.local):
+    enabled = True  # per thread; read directly by Function.apply (hot path)
+
+
+_state = _State()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(mode):

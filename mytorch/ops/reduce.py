@@ -44,8 +44,9 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        g = _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim)
-        return array_module(gy).broadcast_to(g, ctx.shape)
+        gx = array_module(gy).empty(ctx.shape, gy.dtype)
+        gx[...] = _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim)
+        return gx
 
 
 class Mean(Function):
