@@ -7,7 +7,14 @@ EXTRAS ?= dist,experiments,test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench demo
+.PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
+	sample-gpt2 report
+
+# Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
+DEVICE ?= $(if $(GPUS),auto,cpu)
+EXP_ARGS = device=$(DEVICE) $(if $(GPUS),gpus=$(GPUS)) $(if $(STEPS),steps=$(STEPS)) \
+	$(if $(BATCH),batch=$(BATCH)) $(if $(BASELINE),baseline=$(BASELINE)) \
+	$(if $(RESUME),resume=$(RESUME)) $(if $(LR),lr=$(LR)) $(ARGS)
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -28,8 +35,29 @@ lint: setup  ## ruff over the packages and tests
 	$(PYTHON) -m pip install -q ruff
 	$(PYTHON) -m ruff check mytorch miniddp zoo experiments scripts tests
 
-bench: setup  ## mytorch vs PyTorch timings and ratios, measured in one run
-	$(PYTHON) scripts/bench.py
+bench: setup  ## mytorch vs PyTorch timings and ratios (ops and layers), measured in one run
+	$(PYTHON) scripts/bench.py $(BENCH)
+
+bench-ddp: setup  ## samples/s on 1 and 2 CPU ranks, scaling efficiency, allreduce bandwidth
+	$(PYTHON) scripts/bench_ddp.py
+
+data: setup  ## fetch MNIST, Shakespeare and the GPT-2 vocabulary into data/ (offline fallbacks)
+	$(PYTHON) scripts/prepare_data.py
+
+train-mnist: setup  ## MNIST MLP in mytorch and PyTorch, then its report
+	$(PYTHON) -m experiments mnist_mlp $(EXP_ARGS)
+
+train-convnet: setup  ## ConvNet with BatchNorm in mytorch and PyTorch, then its report
+	$(PYTHON) -m experiments convnet $(EXP_ARGS)
+
+train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N runs N ranks
+	$(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
+
+sample-gpt2: setup  ## text from a pretrained GPT-2 (PROMPT=..., MODEL=gpt2-shakespeare|gpt2)
+	$(PYTHON) scripts/sample_gpt2.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)")
+
+report: setup  ## re-render every experiments/<name>/REPORT.md from its logs
+	$(PYTHON) -m experiments.report
 
 demo: setup  ## a tiny autograd demo
 	$(PYTHON) -c "import mytorch; a = mytorch.tensor([1.0], requires_grad=True); c = (a + 2) ** 2; c.backward(); print(c, a.grad)"

@@ -1,0 +1,1 @@
+"""Reproducible experiments: each zoo model trained in mytorch and in PyTorch."""

@@ -1,0 +1,518 @@
+"""The shared experiment harness: train one model in mytorch and in PyTorch from the same
+initial weights and the same batches, and log what happened step by step.
+
+An experiment (experiments/<name>/run.py) subclasses `Experiment` and says how to load its
+data, build its model with either library, cut a batch for a step, compute the loss and
+evaluate. Because mytorch has PyTorch's API, the loop below runs unchanged on both sides:
+`lib` is `mytorch` or `torch`.
+
+Each side runs in its own process (`python -m experiments <name> --side mytorch|torch`), so
+its peak memory is its own. The mytorch side trains through miniddp's Accelerator, so
+`GPUS=N` runs N ranks; the PyTorch baseline runs one process over the same global batch.
+"""
+import dataclasses
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIDES = ("mytorch", "torch")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Fields every experiment has; each is overridable as `--steps 10`, `steps=10` or `STEPS=10`."""
+    steps: int = 200            # optimizer steps
+    batch: int = 64             # global batch size (split across ranks)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0               # initial weights and batch order
+    device: str = "cpu"         # "cpu", "cuda", or "auto" (cuda when a GPU is here)
+    gpus: int = 1               # ranks for the mytorch side (CPU ranks when there is no GPU)
+    baseline: int = 1           # also run the PyTorch baseline (0: mytorch only)
+    eval_every: int = 50        # steps between evaluations (0: only at the end)
+    ckpt_every: int = 100       # steps between checkpoints (0: none)
+    keep_last: int = 2          # checkpoints kept
+    resume: int = 0             # continue from the newest checkpoint
+    log_every: int = 10         # progress-bar refresh
+    out: str = ""               # run folder (default runs/<name>)
+    ship: int = 0               # copy the final weights into zoo/checkpoints with a card
+    wandb: str = "offline"      # offline | online | disabled
+
+    def validate(self):
+        for name in ("steps", "batch"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"config: {name} must be positive, got {getattr(self, name)}")
+        for name in ("eval_every", "ckpt_every", "keep_last", "log_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"config: lr must be positive, got {self.lr}")
+        if self.gpus < 1:
+            raise ValueError(f"config: gpus must be >= 1, got {self.gpus}")
+        if self.device == "auto":
+            self.device = "cuda" if gpu_count() else "cpu"
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"config: device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.batch % self.gpus:
+            raise ValueError(f"config: batch {self.batch} must be divisible by gpus {self.gpus}")
+        if self.wandb not in ("offline", "online", "disabled"):
+            raise ValueError(f"config: wandb must be offline, online or disabled, got {self.wandb!r}")
+
+
+def parse_overrides(cls, argv):
+    """Build a `cls` dataclass from `--key value`, `--key=value`, `key=value` or `KEY=value`."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values, extra = {}, []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok.startswith("--"):
+            key, eq, val = tok[2:].partition("=")
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"config: --{key} needs a value")
+                val = argv[i + 1]
+                i += 1
+        elif "=" in tok:
+            key, _, val = tok.partition("=")
+        else:
+            extra.append(tok)
+            i += 1
+            continue
+        key = key.replace("-", "_").lower()
+        if key not in fields:
+            raise ValueError(f"config: unknown option {key!r} for {cls.__name__}; known: "
+                             f"{', '.join(sorted(fields))}")
+        values[key] = _convert(fields[key], val)
+        i += 1
+    if extra:
+        raise ValueError(f"config: unexpected arguments {extra}")
+    cfg = cls(**values)
+    cfg.validate()
+    return cfg
+
+
+def _convert(field, text):
+    typ = field.type if isinstance(field.type, type) else type(field.default)
+    try:
+        if typ is bool:
+            return text.lower() in ("1", "true", "yes", "on")
+        return typ(text)
+    except ValueError:
+        raise ValueError(f"config: {field.name} expects {typ.__name__}, got {text!r}") from None
+
+
+class Experiment:
+    """What a concrete experiment provides; `lib` is the `mytorch` or `torch` module."""
+    name = ""
+    Config = RunConfig
+    zoo_name = None     # registry name when `ship=1` copies weights into the zoo
+
+    def load_data(self, cfg):
+        """-> dict of NumPy arrays (the same for both sides)."""
+        raise NotImplementedError
+
+    def build(self, lib, cfg):
+        raise NotImplementedError
+
+    def optimizer(self, lib, model, cfg):
+        return lib.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def batch(self, data, step, cfg):
+        """-> tuple of NumPy arrays: the global batch for `step` (deterministic in step)."""
+        raise NotImplementedError
+
+    def loss(self, lib, model, batch):
+        raise NotImplementedError
+
+    def evaluate(self, lib, model, data, cfg):
+        """-> dict of metrics on the eval split."""
+        return {}
+
+    def units(self, batch):
+        """Samples (or tokens) a batch holds, for throughput."""
+        return len(batch[0])
+
+    unit_name = "samples"
+
+
+def run_dir(exp, cfg):
+    return Path(cfg.out) if cfg.out else ROOT / "runs" / exp.name
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except OSError:
+        return peak_rss_mb()
+
+
+def environment(lib_name):
+    import numpy
+    env = {"python": platform.python_version(), "numpy": numpy.__version__,
+           "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+           "cpus": os.cpu_count(), "host": platform.node(), "command": " ".join(
+               shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv)}
+    try:
+        env["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                           capture_output=True, text=True,
+                                           timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        env["git_commit"] = "unknown"
+    if lib_name == "torch":
+        import torch
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    else:
+        import mytorch
+        env["mytorch"] = mytorch.__version__
+    return env
+
+
+def _gpu_name(lib_name, device):
+    if device != "cuda":
+        return "none"
+    if lib_name == "torch":
+        import torch
+        return torch.cuda.get_device_name(0)
+    import cupy
+    return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+
+
+class JsonlLog:
+    """Append-only JSON-lines log (one record per line), flushed each write."""
+
+    def __init__(self, path, truncate_after_step=None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate_after_step is not None and self.path.exists():
+            keep = [line for line in self.path.read_text().splitlines()
+                    if line and json.loads(line).get("step", 0) <= truncate_after_step]
+            self.path.write_text("".join(line + "\n" for line in keep))
+        elif truncate_after_step is None and self.path.exists():
+            self.path.unlink()
+        self._f = open(self.path, "a")
+
+    def write(self, record):
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+
+    def close(self):
+        self._f.close()
+
+
+def read_jsonl(path):
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- the two sides
+
+def init_weights_path(exp, cfg):
+    return run_dir(exp, cfg) / "init.safetensors"
+
+
+def make_initial_weights(exp, cfg):
+    """Build the mytorch model with the seed and export its weights for both sides."""
+    import mytorch
+    mytorch.manual_seed(cfg.seed)
+    model = exp.build(mytorch, cfg)
+    path = init_weights_path(exp, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mytorch.save(model.state_dict(), path)
+    return path
+
+
+def _load_init(lib_name, model, path):
+    if lib_name == "mytorch":
+        import mytorch
+        model.load_state_dict(mytorch.load(path))
+    else:
+        import torch
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+        own = model.state_dict()
+        # Buffers a torch module has and the mytorch one doesn't persist are left alone.
+        missing = [k for k in own if k not in state]
+        model.load_state_dict(state, strict=not missing)
+        torch.manual_seed(0)
+
+
+def _to_lib(lib_name, arrays, device):
+    if lib_name == "torch":
+        import torch
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays)
+    import mytorch
+    return tuple(mytorch.tensor(a, device=device) for a in arrays)
+
+
+def run_side(exp, cfg, side):
+    """Train one side and write runs/<name>/<side>.jsonl (called inside its own process)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    out = run_dir(exp, cfg)
+    if side == "torch":
+        import torch as lib
+        torch_device = "cuda" if cfg.device == "cuda" else "cpu"
+        acc = None
+        rank, world = 0, 1
+    else:
+        import mytorch as lib
+        from miniddp import Accelerator
+        acc = Accelerator(device=cfg.device)
+        rank, world = acc.process_index, acc.num_processes
+        torch_device = str(acc.device)
+    main = rank == 0
+    data = exp.load_data(cfg)
+    lib.manual_seed(cfg.seed)
+    model = exp.build(lib, cfg)
+    _load_init(side, model, init_weights_path(exp, cfg))
+    if side == "torch":
+        model = model.to(torch_device)
+    optimizer = exp.optimizer(lib, model, cfg)
+    if acc is not None:
+        model, optimizer = acc.prepare(model, optimizer)
+
+    ckpt_dir = out / "checkpoints" / side
+    start = 0
+    if cfg.resume:
+        start = _resume(side, model, optimizer, ckpt_dir, acc)
+    log = JsonlLog(out / f"{side}.jsonl", truncate_after_step=start if cfg.resume else None) \
+        if main else None
+    if main and start == 0:
+        log.write({"kind": "env", "side": side, "world_size": world,
+                   "gpu": _gpu_name(side, cfg.device), "config": dataclasses.asdict(cfg),
+                   **environment(side)})
+    rss_start = current_rss_mb()
+    bar = _progress(cfg, start, main, side)
+    model.train()
+    for step in range(start + 1, cfg.steps + 1):
+        full = exp.batch(data, step, cfg)
+        shard = tuple(a[rank * len(a) // world:(rank + 1) * len(a) // world] for a in full)
+        t0 = time.perf_counter()
+        tensors = _to_lib(side, shard, torch_device)
+        loss = exp.loss(lib, model, tensors)
+        if acc is not None:
+            acc.backward(loss)
+        else:
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        loss_value = float(acc.reduce(loss.detach(), "mean").item() if acc is not None and world > 1
+                           else loss.item())
+        _sync(side, cfg.device)
+        dt = time.perf_counter() - t0
+        rec = {"kind": "train", "step": step, "loss": loss_value,
+               "lr": optimizer.param_groups[0]["lr"], "step_time": dt,
+               "throughput": exp.units(full) / dt, "rss_mb": current_rss_mb(),
+               "peak_rss_mb": peak_rss_mb(), "rss_start_mb": rss_start,
+               **_device_memory(side, cfg.device)}
+        if main:
+            log.write(rec)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss_value:.4f}",
+                                **{exp.unit_name[:3] + "/s": f"{rec['throughput']:.0f}"})
+                bar.update(1)
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
+            model.eval()
+            metrics = exp.evaluate(lib, _unwrap(model, acc), data, cfg)
+            model.train()
+            if main:
+                log.write({"kind": "eval", "step": step, **metrics})
+        if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            _checkpoint(side, model, optimizer, step, ckpt_dir, cfg.keep_last, acc)
+    if bar is not None:
+        bar.close()
+    if main:
+        _save_final(side, _unwrap(model, acc), out)
+        log.close()
+    if acc is not None:
+        acc.wait_for_everyone()
+
+
+def _unwrap(model, acc):
+    return acc.unwrap_model(model) if acc is not None else model
+
+
+def _progress(cfg, start, main, side):
+    if not main:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=cfg.steps, initial=start, desc=side, mininterval=1.0,
+                disable=not sys.stderr.isatty() and not os.environ.get("FORCE_TQDM"))
+
+
+def _sync(side, device):
+    if device != "cuda":
+        return
+    if side == "torch":
+        import torch
+        torch.cuda.synchronize()
+    else:
+        import mytorch
+        mytorch.cuda.synchronize()
+
+
+def _device_memory(side, device):
+    if device != "cuda":
+        return {}
+    if side == "torch":
+        import torch
+        return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2 ** 20}
+    import mytorch
+    return {"gpu_peak_mb": mytorch.cuda.max_memory_allocated() / 2 ** 20}
+
+
+def _checkpoint(side, model, optimizer, step, ckpt_dir, keep_last, acc):
+    """Periodic, atomic checkpoints; the newest `keep_last` are kept."""
+    if acc is not None:
+        path = ckpt_dir / f"step_{step:07d}"
+        acc.save_state(str(path))
+        if acc.is_main_process:
+            (path / "STEP").write_text(str(step))
+    else:
+        import torch
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        path = ckpt_dir / f"step_{step:07d}.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "step": step, "rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, path)
+    if acc is None or acc.is_main_process:
+        old = sorted(p for p in ckpt_dir.glob("step_*") if not p.name.endswith(".tmp"))
+        for p in old[:-keep_last] if keep_last else []:
+            if p.is_dir():
+                import shutil
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
+    if acc is not None:
+        acc.wait_for_everyone()
+
+
+def _resume(side, model, optimizer, ckpt_dir, acc):
+    found = sorted(p for p in ckpt_dir.glob("step_*") if not p.name.endswith(".tmp"))
+    if not found:
+        print(f"resume: no checkpoint in {ckpt_dir}; starting from step 0", file=sys.stderr)
+        return 0
+    latest = found[-1]
+    if acc is not None:
+        acc.load_state(str(latest))
+        return int((latest / "STEP").read_text())
+    import torch
+    state = torch.load(latest, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    return state["step"]
+
+
+def _save_final(side, model, out):
+    if side == "mytorch":
+        import mytorch
+        mytorch.save(model.state_dict(), out / "final_mytorch.safetensors")
+    else:
+        from safetensors.torch import save_file
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(out / "final_torch.safetensors"))
+
+
+# ---------------------------------------------------------------- orchestration
+
+def gpu_count():
+    try:
+        import mytorch
+        return mytorch.cuda.device_count()
+    except Exception:
+        return 0
+
+
+def main(exp, argv=None):
+    """Entry point of `python -m experiments.<name>`: run both sides, then render the report."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    side = None
+    if "--side" in argv:
+        i = argv.index("--side")
+        side = argv[i + 1]
+        del argv[i:i + 2]
+    cfg = parse_overrides(exp.Config, argv)
+    if side is not None:
+        run_side(exp, cfg, side)
+        return 0
+    n_gpus = gpu_count()
+    if cfg.device == "cuda" and n_gpus == 0:
+        raise SystemExit("config: device=cuda but no CUDA GPU is available here")
+    if cfg.device == "cuda" and cfg.gpus > n_gpus:
+        raise SystemExit(f"config: GPUS={cfg.gpus} but only {n_gpus} GPU(s) are available")
+    if cfg.device == "cpu" and cfg.gpus > 1:
+        print(f"No GPU requested or none here: running {cfg.gpus} CPU ranks instead of GPUs.")
+    out = run_dir(exp, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (cfg.resume and init_weights_path(exp, cfg).exists()):
+        make_initial_weights(exp, cfg)
+    args = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)]
+    env = dict(os.environ)
+    env.setdefault("WANDB_MODE", cfg.wandb)
+    module = f"experiments.{exp.name}"
+    if cfg.gpus > 1:
+        cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(cfg.gpus), "-m", module]
+    else:
+        cmd = [sys.executable, "-m", module]
+    subprocess.run(cmd + args + ["--side", "mytorch"], check=True, cwd=ROOT, env=env)
+    if cfg.baseline:
+        subprocess.run([sys.executable, "-m", module] + args + ["--side", "torch"], check=True,
+                       cwd=ROOT, env=env)
+    from experiments import report
+    path = report.render(exp.name, out)
+    print(f"report: {path}")
+    if cfg.ship:
+        _ship(exp, cfg, out)
+    return 0
+
+
+def _ship(exp, cfg, out):
+    """Copy the final mytorch weights into zoo/checkpoints, with the card's facts."""
+    import shutil
+    from experiments import report
+    if exp.zoo_name is None:
+        raise SystemExit(f"{exp.name}: nothing to ship (no zoo entry)")
+    dst = ROOT / "zoo" / "checkpoints" / f"{exp.zoo_name}.safetensors"
+    shutil.copyfile(out / "final_mytorch.safetensors", dst)
+    summary = report.summarize(read_jsonl(out / "mytorch.jsonl"))
+    card = {"command": summary["command"], "steps": cfg.steps, "config": dataclasses.asdict(cfg),
+            "metrics": summary["final_eval"], "wall_time_s": summary["wall_time_s"],
+            "hardware": summary["hardware"]}
+    (ROOT / "zoo" / "checkpoints" / f"{exp.zoo_name}.train.json").write_text(
+        json.dumps(card, indent=2) + "\n")
+    print(f"shipped {dst}")
+
+
+def batch_indices(n, batch, step, seed):
+    """Indices of the global batch for `step` (1-based): a fresh seeded permutation per epoch,
+    read in order; a batch that runs past the end of an epoch continues into the next."""
+    start = (step - 1) * batch
+    out = []
+    while len(out) < batch:
+        epoch, offset = divmod(start + len(out), n)
+        perm = np.random.default_rng((seed, epoch)).permutation(n)
+        out.extend(perm[offset:offset + batch - len(out)].tolist())
+    return np.asarray(out, dtype=np.int64)
