@@ -867,8 +867,16 @@ class Tensor:
                                f"{tuple(self.shape)} ({self.numel()} elements)") from err
 
     def view(self, *shape):
+        """Like reshape, but never copies: raises when the strides don't allow a view."""
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
             return self.to(shape[0])  # view(dtype)
+        if isinstance(self.data, np.ndarray) and not self.data.flags.c_contiguous:
+            try:
+                self.data.reshape(_shape_args(shape), copy=False)
+            except ValueError:
+                raise RuntimeError(f"view: shape {list(_shape_args(shape))} is not compatible "
+                                   f"with the strides of the non-contiguous input of shape "
+                                   f"{tuple(self.shape)}; use .reshape(...)") from None
         return self.reshape(*shape)
 
     def view_as(self, other):

@@ -153,7 +153,7 @@ class Gather(Function):
     def forward(ctx, x, dim, index):
         ctx.save_for_backward(index)
         ctx.shape, ctx.dim = x.shape, dim
-        return array_module(x).take_along_axis(x, index, axis=dim)
+        return array_module(x).take_along_axis(_fit(x, index, dim), index, axis=dim)
 
     @staticmethod
     def backward(ctx, gy):
@@ -161,6 +161,13 @@ class Gather(Function):
         xp = array_module(gy)
         gx = xp.zeros(ctx.shape, gy.dtype)
         return scatter_add_flat(gx, _flat_along(xp, index, ctx.dim, ctx.shape), gy)
+
+
+def _fit(x, index, dim):
+    # gather/scatter allow an index smaller than the input in the other dims: crop to it.
+    if all(i == dim or a == b for i, (a, b) in enumerate(zip(x.shape, index.shape))):
+        return x
+    return x[tuple(slice(None) if i == dim else slice(0, s) for i, s in enumerate(index.shape))]
 
 
 def _flat_along(xp, index, dim, shape):
@@ -183,7 +190,7 @@ class ScatterAdd(Function):
         (index,) = ctx.saved_tensors
         gsrc = None
         if ctx.needs_input_grad[3]:
-            gsrc = array_module(gy).take_along_axis(gy, index, axis=ctx.dim)
+            gsrc = array_module(gy).take_along_axis(_fit(gy, index, ctx.dim), index, axis=ctx.dim)
         return gy, None, None, gsrc
 
 

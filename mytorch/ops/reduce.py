@@ -32,7 +32,7 @@ def _expand_back(gy, shape, axes, keepdim):
 def _count(shape, axes):
     n = 1
     for a in axes:
-        n *= shape[a]
+        n *= shape[a] if shape else 1  # a 0-d tensor reduces over its one element
     return n
 
 
