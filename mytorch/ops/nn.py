@@ -1,2 +1,496 @@
-"""(in progress)"""
+"""Hand-written layer primitives: the default (`auto=False`) path of mytorch.nn.
+
+Each Function says in one line why it exists instead of a composite of Tensor ops.
+Everything works on raw xp arrays and keeps the input's float dtype (Python float constants
+only, so float32 stays float32).
+"""
+import math
+
+from mytorch.autograd.function import Function
+from mytorch.backend import array_module
+from mytorch.ops.index import index_add_rows
+
 __all__ = []
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+# erfc(a) = t * exp(-a*a + P(t)), t = 1 / (1 + a/2), a >= 0: Chebyshev fit with relative
+# error below 1.2e-7 everywhere (Numerical Recipes, erfcc). Coefficients of P, highest first.
+ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
+               0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
+def erfc_nonneg(a):
+    """erfc(a) for a >= 0 (an array), accurate to ~1e-7 relative; a fresh array."""
+    xp = array_module(a)
+    t = a * 0.5
+    t += 1.0
+    xp.reciprocal(t, out=t)
+    p = t * ERFC_COEFFS[0]
+    for c in ERFC_COEFFS[1:-1]:
+        p += c
+        p *= t
+    p += ERFC_COEFFS[-1]
+    p -= a * a
+    xp.exp(p, out=p)
+    p *= t
+    return p
+
+
+def normal_cdf(x):
+    """Phi(x) = P(N(0,1) <= x), computed from erfc of |x|/sqrt(2) so both tails are accurate."""
+    xp = array_module(x)
+    h = erfc_nonneg(xp.abs(x) * _SQRT1_2)
+    h *= 0.5
+    return xp.where(x < 0, h, 1.0 - h)
+
+
+def _rows(x, n):
+    """View x as (M, n) rows (a copy only when x is not contiguous enough)."""
+    return x.reshape(-1, n)
+
+
+# ---------------------------------------------------------------- linear / embedding / dropout
+
+
+class Linear(Function):
+    """y = x @ W.T + b. One matmul each way, and x is saved once as a (M, in) view."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        xp = array_module(x)
+        out_f, in_f = weight.shape
+        x2 = _rows(x, in_f)
+        y = xp.matmul(x2, weight.T)
+        if bias is not None:
+            y += bias
+        ctx.save_for_backward(x2, weight)
+        ctx.x_shape = x.shape
+        ctx.has_bias = bias is not None
+        return y.reshape(x.shape[:-1] + (out_f,))
+
+    @staticmethod
+    def backward(ctx, gy):
+        x2, weight = ctx.saved_tensors
+        xp = array_module(gy)
+        g2 = _rows(gy, weight.shape[0])
+        needs = ctx.needs_input_grad
+        gx = xp.matmul(g2, weight).reshape(ctx.x_shape) if needs[0] else None
+        gw = xp.matmul(g2.T, x2) if needs[1] else None
+        gb = g2.sum(axis=0) if ctx.has_bias and needs[2] else None
+        return gx, gw, gb
+
+
+class Embedding(Function):
+    """weight[idx]. The gradient is a sorted segment sum into the rows used (no dense one-hot)."""
+
+    @staticmethod
+    def forward(ctx, weight, idx, padding_idx=None):
+        ctx.idx, ctx.n_rows, ctx.padding_idx = idx, weight.shape[0], padding_idx
+        return weight[idx]
+
+    @staticmethod
+    def backward(ctx, gy):
+        dim = gy.shape[-1]
+        gw = index_add_rows(ctx.n_rows, ctx.idx, gy.reshape(-1, dim))
+        if ctx.padding_idx is not None:
+            gw[ctx.padding_idx] = 0
+        return gw, None
+
+
+class Dropout(Function):
+    """x * mask with the mask pre-scaled by 1/(1-p): one multiply each way, one saved array."""
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.mask = mask
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * ctx.mask, None
+
+
+def dropout_mask(x, p, rng):
+    """Keep-mask for dropout, already scaled by 1/(1-p), in x's dtype."""
+    keep = rng.random(x.shape, dtype=x.dtype) >= p
+    mask = keep.astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return mask
+
+
+# ---------------------------------------------------------------- activations
+
+
+class LeakyRelu(Function):
+    """Saves a boolean mask (1 byte/element) instead of x."""
+
+    @staticmethod
+    def forward(ctx, x, slope=0.01):
+        xp = array_module(x)
+        pos = x > 0
+        ctx.pos, ctx.slope = pos, slope
+        return xp.where(pos, x, x * slope)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        return xp.where(ctx.pos, gy, gy * ctx.slope)
+
+
+class Silu(Function):
+    """x * sigmoid(x), the sigmoid kept from forward so backward needs no exp."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        e = xp.exp(-xp.abs(x))  # stable sigmoid: exp of a non-positive number only
+        d = 1.0 + e
+        s = xp.where(x >= 0, 1.0, e)
+        s /= d
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, s = ctx.saved_tensors
+        g = 1.0 - s  # s * (1 + x * (1 - s))
+        g *= x
+        g += 1.0
+        g *= s
+        g *= gy
+        return g
+
+
+class Gelu(Function):
+    """x * Phi(x) with erf from a float-accurate rational fit; Phi is saved for backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        cdf = normal_cdf(x)
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, cdf = ctx.saved_tensors
+        xp = array_module(x)
+        g = x * x  # cdf + x * pdf(x)
+        g *= -0.5
+        xp.exp(g, out=g)
+        g *= x
+        g *= _INV_SQRT_2PI
+        g += cdf
+        g *= gy
+        return g
+
+
+class GeluTanh(Function):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh saved for backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        x2 = x * x
+        u = x2 * _GELU_C
+        u += 1.0
+        u *= x
+        u *= _SQRT_2_PI
+        th = xp.tanh(u, out=u)
+        y = th + 1.0
+        y *= x
+        y *= 0.5
+        ctx.save_for_backward(x, th)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, th = ctx.saved_tensors
+        # 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3c x^2)
+        d = x * x
+        d *= 3.0 * _GELU_C
+        d += 1.0
+        d *= x
+        d *= 0.5 * _SQRT_2_PI
+        s = th * th
+        xp = array_module(x)
+        xp.subtract(1.0, s, out=s)
+        d *= s
+        d += th * 0.5
+        d += 0.5
+        d *= gy
+        return d
+
+
+class Softmax(Function):
+    """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y))."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = array_module(x)
+        y = x - x.max(axis=dim, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=dim, keepdims=True)
+        ctx.y, ctx.dim = y, dim
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        y, dim = ctx.y, ctx.dim
+        g = gy * y
+        s = g.sum(axis=dim, keepdims=True)
+        s = y * s
+        g -= s
+        return g
+
+
+class LogSoftmax(Function):
+    """x - max - log(sum(exp(x - max))), stable; saves only y."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = array_module(x)
+        z = x - x.max(axis=dim, keepdims=True)
+        lse = xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
+        z -= lse
+        ctx.y, ctx.dim = z, dim
+        return z
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        g = xp.exp(ctx.y)
+        g *= gy.sum(axis=ctx.dim, keepdims=True)
+        xp.subtract(gy, g, out=g)
+        return g
+
+
+# ---------------------------------------------------------------- normalization
+
+
+def _norm_backward(gxhat, xhat, rstd, axes):
+    """d/dx of xhat = (x - mean) * rstd over `axes`, given d/dxhat (overwritten)."""
+    m1 = gxhat.mean(axis=axes, keepdims=True)
+    m2 = (gxhat * xhat).mean(axis=axes, keepdims=True)
+    gxhat -= m1
+    gxhat -= xhat * m2
+    gxhat *= rstd
+    return gxhat
+
+
+class LayerNorm(Function):
+    """Normalize over the trailing dims; saves xhat and 1/std rather than the whole graph."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, n, eps):
+        xp = array_module(x)
+        x2 = _rows(x, n)  # (M, N)
+        xhat = x2 - x2.mean(axis=1, keepdims=True)
+        var = xp.einsum("ij,ij->i", xhat, xhat)[:, None]
+        var *= 1.0 / n
+        var += eps
+        rstd = xp.sqrt(var, out=var)
+        xp.reciprocal(rstd, out=rstd)
+        xhat *= rstd
+        ctx.save_for_backward(xhat, rstd, weight)
+        ctx.has_bias, ctx.x_shape = bias is not None, x.shape
+        if weight is None:
+            y = xhat.copy()
+        else:
+            y = xhat * weight.reshape(-1)
+        if bias is not None:
+            y += bias.reshape(-1)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xhat, rstd, weight = ctx.saved_tensors
+        n = xhat.shape[1]
+        g2 = _rows(gy, n)
+        needs = ctx.needs_input_grad
+        gw = gb = gx = None
+        if weight is not None and needs[1]:
+            gw = (g2 * xhat).sum(axis=0).reshape(weight.shape)
+        if ctx.has_bias and needs[2]:
+            gb = g2.sum(axis=0).reshape(weight.shape if weight is not None else (n,))
+        if needs[0]:
+            gxhat = g2 * weight.reshape(-1) if weight is not None else g2.copy()
+            gx = _norm_backward(gxhat, xhat, rstd, 1).reshape(ctx.x_shape)
+        return gx, gw, gb
+
+
+class BatchNorm(Function):
+    """Per-channel normalization over (N, *spatial): batch statistics in training, given
+    statistics in eval. Saves xhat and 1/std. Returns (y, mean, var), the statistics used
+    (non-differentiable), so the caller can update running averages."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps, training):
+        xp = array_module(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if training:
+            mean = x.mean(axis=axes, keepdims=True)
+            xhat = x - mean
+            var = (xhat * xhat).mean(axis=axes, keepdims=True)
+        else:
+            xhat = x - mean.reshape(bshape)
+            var = var.reshape(bshape)
+        stats = (mean.reshape(-1), var.reshape(-1))
+        ctx.mark_non_differentiable(*stats)
+        rstd = 1.0 / xp.sqrt(var + eps)
+        xhat *= rstd
+        ctx.save_for_backward(xhat, rstd, weight)
+        ctx.axes, ctx.training, ctx.bshape = axes, training, bshape
+        ctx.has_bias = bias is not None
+        y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(bshape)
+        return (y,) + stats
+
+    @staticmethod
+    def backward(ctx, gy, _gmean=None, _gvar=None):
+        xhat, rstd, weight = ctx.saved_tensors
+        axes, needs = ctx.axes, ctx.needs_input_grad
+        gx = gw = gb = None
+        if weight is not None and needs[1]:
+            gw = (gy * xhat).sum(axis=axes)
+        if ctx.has_bias and needs[2]:
+            gb = gy.sum(axis=axes)
+        if needs[0]:
+            gxhat = gy * weight.reshape(ctx.bshape) if weight is not None else gy.copy()
+            if ctx.training:
+                gx = _norm_backward(gxhat, xhat, rstd, axes)
+            else:
+                gxhat *= rstd
+                gx = gxhat
+        return gx, gw, gb
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _reduce(loss, reduction, denom):
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    return total / denom if reduction == "mean" else total
+
+
+class CrossEntropy(Function):
+    """Cross-entropy from logits (M, C) and class indices (M,): saves only softmax(x), never
+    materializes log-probabilities; backward is (p - onehot) scaled. Stable (max-shifted)."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        xp = array_module(x)
+        m, c = x.shape
+        valid = target != ignore_index
+        t = xp.where(valid, target, 0)
+        rows = xp.arange(m)
+        z = x - x.max(axis=1, keepdims=True)
+        z_t = z[rows, t]
+        eps = label_smoothing
+        if eps:
+            z_sum = z.sum(axis=1) if weight is None else xp.matmul(z, weight)
+        xp.exp(z, out=z)
+        s = z.sum(axis=1)
+        lse = xp.log(s)
+        z /= s[:, None]  # z is now softmax(x)
+        w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid
+        loss = (lse - z_t) * w_t
+        if eps:
+            w_sum = float(c) if weight is None else float(weight.sum())
+            smooth = (w_sum * lse - z_sum) * valid
+            loss *= 1.0 - eps
+            loss += smooth * (eps / c)
+        if reduction == "mean":
+            denom = w_t.sum()
+            ctx.denom = denom
+        else:
+            denom = None
+        ctx.save_for_backward(z)
+        ctx.t, ctx.valid, ctx.w_t, ctx.weight = t, valid, w_t, weight
+        ctx.eps, ctx.reduction = eps, reduction
+        return _reduce(loss, reduction, denom).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (p,) = ctx.saved_tensors
+        xp = array_module(p)
+        m, c = p.shape
+        eps, weight, valid = ctx.eps, ctx.weight, ctx.valid
+        if ctx.reduction == "none":
+            scale = gy * valid
+        elif ctx.reduction == "mean":
+            scale = valid * (gy / ctx.denom)
+        else:
+            scale = valid * gy
+        scale = scale.astype(p.dtype, copy=False)
+        nll_coef = scale * ctx.w_t if weight is not None else scale
+        # (1-eps) w_t (p - onehot) + eps/C (p W - w), per row times scale
+        if eps:
+            w_sum = float(c) if weight is None else float(weight.sum())
+            row = nll_coef * (1.0 - eps) + scale * (w_sum * eps / c)
+        else:
+            row = nll_coef
+        g = p * row[:, None]
+        g[xp.arange(m), ctx.t] -= nll_coef * (1.0 - eps)
+        if eps:
+            if weight is None:
+                g -= (scale * (eps / c))[:, None]
+            else:
+                g -= (scale * (eps / c))[:, None] * weight[None, :]
+        return g, None
+
+
+class MSE(Function):
+    """mean((x - y)^2): saves only the difference."""
+
+    @staticmethod
+    def forward(ctx, x, y, reduction):
+        d = x - y
+        ctx.d, ctx.reduction = d, reduction
+        return _reduce(d * d, reduction, d.size).astype(d.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        d = ctx.d
+        if ctx.reduction == "mean":
+            g = d * (2.0 * gy / d.size).astype(d.dtype)
+        else:
+            g = d * (2.0 * gy).astype(d.dtype, copy=False)
+        needs = ctx.needs_input_grad
+        return (g if needs[0] else None), (-g if needs[1] else None)
+
+
+class Pad(Function):
+    """Constant padding (negative amounts crop): backward is a slice, not a scatter."""
+
+    @staticmethod
+    def forward(ctx, x, pads, value):
+        xp = array_module(x)
+        out_shape, src, dst = [], [], []
+        for n, (lo, hi) in zip(x.shape, pads):
+            size = n + lo + hi
+            if size < 0:
+                raise RuntimeError(f"pad: padding ({lo}, {hi}) makes a dim of size {n} negative")
+            s0, s1 = max(-lo, 0), n - max(-hi, 0)
+            d0 = max(lo, 0)
+            out_shape.append(size)
+            src.append(slice(s0, max(s1, s0)))
+            dst.append(slice(d0, d0 + max(s1 - s0, 0)))
+        y = xp.full(tuple(out_shape), value, dtype=x.dtype)
+        y[tuple(dst)] = x[tuple(src)]
+        ctx.src, ctx.dst, ctx.x_shape = tuple(src), tuple(dst), x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        gx = xp.zeros(ctx.x_shape, dtype=gy.dtype)
+        gx[ctx.src] = gy[ctx.dst]
+        return gx
