@@ -1,0 +1,113 @@
+"""Adam and AdamW (decoupled weight decay), with optional AMSGrad."""
+import math
+
+from mytorch.backend import array_module
+from mytorch.optim.optimizer import Optimizer, Tensor, _check_nonneg
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's formulation:
+
+        m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
+        p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    `weight_decay` adds `wd * p` to the gradient (L2), unless `decoupled_weight_decay=True`
+    (AdamW), which shrinks `p *= 1 - lr * wd` instead. `amsgrad` uses the running max of v.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        name = type(self).__name__
+        _check_nonneg(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{name}: invalid betas {betas}; expected two values in [0, 1)")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _init_state(self, p, amsgrad):
+        xp = array_module(p.data)
+        state = self.state[p]
+        state["step"] = 0
+        state["exp_avg"] = Tensor._wrap(xp.zeros_like(p.data))
+        state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
+        if amsgrad:
+            state["max_exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
+        return state
+
+    def _update_group(self, group):
+        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        amsgrad, maximize = group["amsgrad"], group["maximize"]
+        decoupled = group.get("decoupled_weight_decay", False)
+        w1 = 1.0 - beta1
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                state = self._init_state(p, amsgrad)
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = Tensor._wrap(
+                    array_module(p.data).zeros_like(p.data))
+            x, g = p.data, p.grad.data
+            xp = array_module(x)
+            m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+            state["step"] += 1
+            step = state["step"]
+
+            if wd != 0 and decoupled:
+                x *= 1.0 - lr * wd
+            elif wd != 0:  # L2: g + wd * x (or -g + wd * x when maximizing)
+                t = xp.multiply(x, wd, out=self._scratch(p, 0))
+                if maximize:
+                    t -= g
+                else:
+                    t += g
+                g = t
+            if maximize and (wd == 0 or decoupled):
+                g = xp.negative(g, out=self._scratch(p, 0))
+
+            t = self._scratch(p, 1)
+            # m.lerp_(g, 1 - beta1), with lerp's two formulas for small and large weights
+            xp.subtract(g, m, out=t)
+            if w1 < 0.5:
+                t *= w1
+                m += t
+            else:
+                t *= beta1
+                xp.subtract(g, t, out=m)
+            v *= beta2
+            xp.multiply(g, 1.0 - beta2, out=t)
+            t *= g
+            v += t
+
+            bias_correction1 = 1.0 - beta1 ** step
+            bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
+            step_size = lr / bias_correction1
+            if amsgrad:
+                vmax = state["max_exp_avg_sq"].data
+                xp.maximum(vmax, v, out=vmax)
+                v = vmax
+            xp.sqrt(v, out=t)
+            t /= bias_correction2_sqrt
+            t += eps
+            xp.divide(m, t, out=t)
+            t *= -step_size
+            x += t
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): `p *= 1 - lr * weight_decay`
+    before the Adam update; weight_decay defaults to 1e-2."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True

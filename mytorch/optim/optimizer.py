@@ -1,0 +1,231 @@
+"""Optimizer: parameter groups, per-parameter state and torch-format state dicts.
+
+Subclasses update `p.data` in place with ufuncs writing into preallocated state and a
+reusable work buffer (`_work`), so a step allocates no array memory.
+"""
+from collections import defaultdict
+from copy import deepcopy
+
+from mytorch import backend
+from mytorch.tensor import Tensor
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class: holds `param_groups` (list of dicts with a 'params' list) and `state`.
+
+    >>> opt = SGD([{"params": model.body.parameters()},
+    ...            {"params": model.head.parameters(), "lr": 1e-3}], lr=1e-2, momentum=0.9)
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        self._work = {}
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params argument should be an iterable of "
+                            f"Tensors or dicts, but got a Tensor")
+        if isinstance(params, dict):
+            raise TypeError(f"{type(self).__name__}: params argument should be an iterable of "
+                            f"Tensors or dicts, but got a dict (wrap it in a list)")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group):
+        """Add a group (a dict with 'params' and optional per-group options)."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}.add_param_group: expected a dict, got "
+                            f"{type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(f"{name}: parameters must be an ordered collection (list, tuple, "
+                            f"generator), not a set")
+        else:
+            params = list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name} can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
+        group = dict(param_group, params=params)
+        for key, default in self.defaults.items():
+            if default is required and key not in group:
+                raise ValueError(f"{name}: parameter group didn't specify a value of required "
+                                 f"optimization parameter '{key}'")
+            group.setdefault(key, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{name}: a parameter group contains the same parameter twice")
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Reset every parameter's gradient: to None (default) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
+        loss = None
+        if closure is not None:
+            from mytorch.autograd.grad_mode import enable_grad
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._update_group(group)
+        return loss
+
+    def _update_group(self, group):
+        raise NotImplementedError
+
+    # ---- work buffers ----
+
+    def _scratch(self, p, k=0):
+        """The k-th reusable work array shaped like `p`; allocated once per optimizer."""
+        x = p.data
+        key = (backend.device_of(x), x.dtype, k)
+        buf = self._work.get(key)
+        if buf is None or buf.size < x.size:
+            n = max(q.data.size for g in self.param_groups for q in g["params"]
+                    if q.data.dtype == x.dtype)
+            buf = backend.array_module(x).empty(max(n, x.size), dtype=x.dtype)
+            self._work[key] = buf
+        return buf[:x.size].reshape(x.shape)
+
+    # ---- state dicts (torch's format) ----
+
+    def state_dict(self):
+        """{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]}.
+
+        Parameters are numbered in group order, as in PyTorch; state tensors are shared, not
+        copied. A step count is given as a float32 scalar tensor, as PyTorch does.
+        """
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state and self.state[p]:
+                    state[index[id(p)]] = {k: self._pack_value(k, v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    @staticmethod
+    def _pack_value(key, value):
+        if key == "step" and isinstance(value, (int, float)):
+            import numpy as np
+            return Tensor._wrap(np.asarray(value, dtype=np.float32))
+        return value
+
+    def load_state_dict(self, state_dict):
+        """Load a state dict from `state_dict()` (this library's or PyTorch's layout).
+
+        Everything is checked before anything changes; tensors are copied, cast to the
+        parameter's dtype (floating state) and moved to its device.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
+                or "state" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: loaded state dict has "
+                             f"{len(saved_groups)} parameter groups, the optimizer has "
+                             f"{len(self.param_groups)}")
+        id_map = {}
+        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(f"{name}.load_state_dict: parameter group {i} has "
+                                 f"{len(s['params'])} parameters in the state dict but "
+                                 f"{len(g['params'])} in the optimizer")
+            for idx, p in zip(s["params"], g["params"]):
+                id_map[int(idx)] = p
+        new_state = defaultdict(dict)
+        for idx, pstate in state_dict["state"].items():
+            idx = int(idx)
+            if idx not in id_map:
+                raise ValueError(f"{name}.load_state_dict: state for parameter index {idx}, "
+                                 f"which no parameter group lists")
+            p = id_map[idx]
+            new_state[p] = {k: self._unpack_value(p, k, v, idx) for k, v in pstate.items()}
+        new_groups = []
+        for g, s in zip(self.param_groups, saved_groups):
+            ng = {k: deepcopy(v) for k, v in s.items() if k != "params"}
+            if isinstance(ng.get("betas"), list):
+                ng["betas"] = tuple(ng["betas"])
+            ng["params"] = g["params"]
+            new_groups.append(ng)
+        self.state = new_state
+        self.param_groups[:] = new_groups
+
+    def _unpack_value(self, p, key, value, idx):
+        if isinstance(value, Tensor):
+            value = value.data
+        if key == "step":
+            return int(value.item()) if backend.is_array(value) else int(value)
+        if backend.is_array(value):
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state '{key}' of "
+                                 f"parameter {idx} has shape {tuple(value.shape)}, the "
+                                 f"parameter has shape {tuple(p.shape)}")
+            arr = backend.to_device(value, p.device)
+            xp = backend.array_module(arr)
+            dtype = p.dtype if arr.dtype.kind == "f" else arr.dtype
+            return Tensor._wrap(xp.array(arr, dtype=dtype, order="C", copy=True))
+        return deepcopy(value)
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state,
+                "param_groups": self.param_groups}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._work = {}
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _check_nonneg(opt, **values):
+    for k, v in values.items():
+        if v < 0:
+            raise ValueError(f"{opt}: invalid {k} value: {v} (must be >= 0)")
