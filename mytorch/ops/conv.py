@@ -1,2 +1,529 @@
-"""(in progress)"""
-__all__ = []
+"""Convolution, pooling and interpolation.
+
+Every op has two paths. The default is a hand-written Function: convolution is im2col
+(a strided window view copied chunk by chunk into one reused buffer) followed by one batched
+matmul, and its input gradient is col2im done as one strided slice-add per kernel offset
+(never `np.add.at`). Pools loop over kernel offsets the same way; adaptive pooling and
+interpolation are separable linear maps, applied as two matmuls. `auto=True` builds the same
+result from Tensor ops (slicing, stack, matmul, max, indexing) and lets autograd derive the
+gradient; the tests hold both paths to PyTorch.
+
+1-D ops run the 2-D code on a height-1 view.
+"""
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from mytorch.autograd.function import Function
+from mytorch.backend import array_module
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+           "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "interpolate", "upsample"]
+
+# im2col works on batch chunks whose column buffer holds at most this many elements.
+_CHUNK_ELEMS = 1 << 22
+
+
+# ---------------------------------------------------------------------------------------
+# geometry and argument parsing
+
+# One 2-D sliding-window problem: input (H, W) zero-padded by (pt, pb, pl, pr) into
+# (Hp, Wp); kernel (kh, kw), stride (sh, sw), dilation (dh, dw); output (Ho, Wo).
+Geom = namedtuple("Geom", "H W pt pb pl pr Hp Wp kh kw sh sw dh dw Ho Wo")
+
+
+def _pair(v, n, what, op):
+    """An int or an n-sequence of ints -> tuple of n ints."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),) * n
+    try:
+        t = tuple(int(a) for a in v)
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {v!r}") from None
+    if len(t) == 1 and n > 1:
+        t = t * n
+    if len(t) != n:
+        raise ValueError(f"{op}: {what} must have {n} element(s), got {v!r}")
+    return t
+
+
+def _geom(op, size, kernel, stride, pads, dilation, ceil_mode=False):
+    """Output size of a window op; `pads` is ((pt, pb), (pl, pr))."""
+    (H, W), (kh, kw), (sh, sw), (dh, dw) = size, kernel, stride, dilation
+    (pt, pb), (pl, pr) = pads
+    if min(kh, kw) < 1 or min(sh, sw) < 1 or min(dh, dw) < 1:
+        raise ValueError(f"{op}: kernel size {kernel}, stride {stride} and dilation {dilation} "
+                         "must be positive")
+    if min(pt, pb, pl, pr) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {pads}")
+    out = []
+    for n, lo, hi, k, s, d in ((H, pt, pb, kh, sh, dh), (W, pl, pr, kw, sw, dw)):
+        span = n + lo + hi - d * (k - 1) - 1
+        if span < 0:
+            raise RuntimeError(
+                f"{op}: kernel size {tuple(kernel)} (dilation {tuple(dilation)}) is larger than "
+                f"the padded input {(H + pt + pb, W + pl + pr)} (input spatial size {(H, W)}, "
+                f"padding {pads})")
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= n + lo:
+            o -= 1  # the last window must start inside the input or the left padding
+        out.append(o)
+    Ho, Wo = out
+    # The padded extent actually read by the windows (ceil_mode may reach past `hi`).
+    Hp = max(H + pt + pb, (Ho - 1) * sh + dh * (kh - 1) + 1)
+    Wp = max(W + pl + pr, (Wo - 1) * sw + dw * (kw - 1) + 1)
+    return Geom(H, W, pt, Hp - H - pt, pl, Wp - W - pl, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo)
+
+
+def _as_strided(xp, a, shape, strides):
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(a, shape, strides)
+
+
+def _pad(a, g, value=0):
+    """(N, C, H, W) -> (N, C, Hp, Wp) filled with `value` around `a` (no copy if no padding)."""
+    if g.Hp == g.H and g.Wp == g.W:
+        return a
+    xp = array_module(a)
+    out = xp.full(a.shape[:2] + (g.Hp, g.Wp), value, a.dtype)
+    out[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = a
+    return out
+
+
+def _crop(a, g):
+    if g.Hp == g.H and g.Wp == g.W:
+        return a
+    return array_module(a).ascontiguousarray(a[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W])
+
+
+def _windows(a, g):
+    """Padded (N, C, Hp, Wp) -> read-only view (N, C, kh, kw, Ho, Wo) of every window."""
+    n, c = a.shape[:2]
+    s = a.strides
+    return _as_strided(array_module(a), a, (n, c, g.kh, g.kw, g.Ho, g.Wo),
+                       (s[0], s[1], s[2] * g.dh, s[3] * g.dw, s[2] * g.sh, s[3] * g.sw))
+
+
+def _tap(a, g, i, j):
+    """The (N, C, Ho, Wo) strided slice of padded `a` under kernel offset (i, j)."""
+    h0, w0 = i * g.dh, j * g.dw
+    return a[:, :, h0:h0 + g.sh * (g.Ho - 1) + 1:g.sh, w0:w0 + g.sw * (g.Wo - 1) + 1:g.sw]
+
+
+def _chunks(n, per_item):
+    """Batch ranges [(a, b), ...] whose per-chunk buffers stay near _CHUNK_ELEMS elements."""
+    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+# ---------------------------------------------------------------------------------------
+# convolution kernels on arrays (shared by conv and transposed conv)
+
+class _Plan:
+    """How one convolution lays out its columns.
+
+    With stride 1 the input is padded into flat per-channel planes and the output is computed
+    on the padded width ("wide" rows of Wp, the last Wp - Wo entries of each row are junk):
+    then each kernel offset is one contiguous slice of the flat plane, so im2col and col2im
+    copy long contiguous runs. Other strides use a (Ho, Wo) window view.
+    """
+
+    def __init__(self, g):
+        self.g = g
+        self.flat = g.sh == g.sw == 1
+        self.L = g.Ho * g.Wp if self.flat else g.Ho * g.Wo
+        self.extra = (g.kw - 1) * g.dw if self.flat else 0  # flat slices run past the plane
+
+    def pad(self, x):
+        """(N, C, H, W) -> padded (N, C, Hp, Wp), or (N, C, Hp*Wp + extra) when flat."""
+        g = self.g
+        xp = array_module(x)
+        n, c = x.shape[:2]
+        if not self.flat:
+            return _pad(x, g)
+        size = g.Hp * g.Wp
+        if self.extra == 0 and size == g.H * g.W:
+            return xp.ascontiguousarray(x).reshape(n, c, size)
+        out = xp.zeros((n, c, size + self.extra), x.dtype)
+        out[:, :, :size].reshape(n, c, g.Hp, g.Wp)[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x
+        return out
+
+    def crop(self, gpad):
+        """Inverse of `pad` for gradients: padded -> (N, C, H, W)."""
+        g = self.g
+        if not self.flat:
+            return _crop(gpad, g)
+        n, c = gpad.shape[:2]
+        full = gpad[:, :, :g.Hp * g.Wp].reshape(n, c, g.Hp, g.Wp)
+        return _crop(full, g)
+
+    def padded_zeros(self, xp, n, c, dtype):
+        g = self.g
+        if self.flat:
+            return xp.zeros((n, c, g.Hp * g.Wp + self.extra), dtype)
+        return xp.zeros((n, c, g.Hp, g.Wp), dtype)
+
+    def windows(self, xpad):
+        """Padded chunk -> view (n, C, kh, kw, *out) with out = (L,) flat or (Ho, Wo)."""
+        g = self.g
+        if not self.flat:
+            return _windows(xpad, g)
+        n, c = xpad.shape[:2]
+        s0, s1, s2 = xpad.strides
+        return _as_strided(array_module(xpad), xpad, (n, c, g.kh, g.kw, self.L),
+                           (s0, s1, s2 * g.dh * g.Wp, s2 * g.dw, s2))
+
+    def tap(self, gpad, i, j):
+        """The slice of padded `gpad` that kernel offset (i, j) reads, shaped like the output."""
+        if not self.flat:
+            return _tap(gpad, self.g, i, j)
+        off = i * self.g.dh * self.g.Wp + j * self.g.dw
+        return gpad[:, :, off:off + self.L]
+
+    def cols(self, xpad, groups, buf):
+        """Padded chunk (n, C, ...) -> columns (n, groups, C/groups*kh*kw, L)."""
+        g = self.g
+        n, c = xpad.shape[:2]
+        view = self.windows(xpad)
+        if g.kh == g.kw == 1 and self.flat:
+            return view.reshape(n, groups, -1, self.L)  # 1x1 kernel: the input is the columns
+        cols = buf[:n]
+        cols.reshape(view.shape)[...] = view
+        return cols.reshape(n, groups, -1, self.L)
+
+    def col_buffer(self, xp, n, c, dtype):
+        return xp.empty((n, c * self.g.kh * self.g.kw, self.L), dtype)
+
+    def unwiden(self, y, out):
+        """Wide (n, O, L) -> write the (n, O, Ho, Wo) output into `out`."""
+        g = self.g
+        n, o = y.shape[:2]
+        if self.flat:
+            out[...] = y.reshape(n, o, g.Ho, g.Wp)[:, :, :, :g.Wo]
+        else:
+            out[...] = y.reshape(n, o, g.Ho, g.Wo)
+
+    def widen(self, gy, buf):
+        """(n, O, Ho, Wo) -> (n, O, L), junk columns zero (`buf` keeps them zero)."""
+        g = self.g
+        n, o = gy.shape[:2]
+        if not self.flat:
+            return gy.reshape(n, o, self.L)
+        if g.Wp == g.Wo:
+            return gy.reshape(n, o, self.L)
+        w = buf[:n]
+        w.reshape(n, o, g.Ho, g.Wp)[:, :, :, :g.Wo] = gy
+        return w
+
+    def chunks(self, n, c):
+        return _chunks(n, c * self.g.kh * self.g.kw * self.L)
+
+
+def _conv_forward(x, w, g, groups):
+    """x (N, C, H, W), w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias."""
+    xp = array_module(x)
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    plan = _Plan(g)
+    xpad = plan.pad(x)
+    wm = w.reshape(groups, o // groups, -1)
+    y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
+    chunks = plan.chunks(n, c)
+    nb = chunks[0][1]
+    buf = plan.col_buffer(xp, nb, c, x.dtype)
+    ybuf = xp.empty((nb, groups, o // groups, plan.L), x.dtype)
+    for a, b in chunks:
+        cols = plan.cols(xpad[a:b], groups, buf)
+        yw = xp.matmul(wm, cols, out=ybuf[:b - a])
+        plan.unwiden(yw.reshape(b - a, o, plan.L), y[a:b])
+    return y
+
+
+def _conv_data_grad(gy, w, g, groups):
+    """Gradient of conv w.r.t. its input: gy (N, O, Ho, Wo) -> (N, C, H, W)."""
+    xp = array_module(gy)
+    n, o = gy.shape[:2]
+    c = w.shape[1] * groups
+    plan = _Plan(g)
+    wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, C/g*kh*kw, O/g)
+    gpad = plan.padded_zeros(xp, n, c, gy.dtype)
+    chunks = plan.chunks(n, c)
+    nb = chunks[0][1]
+    gbuf = xp.zeros((nb, o, plan.L), gy.dtype)
+    cbuf = xp.empty((nb, groups, wt.shape[1], plan.L), gy.dtype)
+    for a, b in chunks:
+        gyw = plan.widen(gy[a:b], gbuf).reshape(b - a, groups, o // groups, plan.L)
+        gcols = xp.matmul(wt, gyw, out=cbuf[:b - a])
+        gcols = gcols.reshape((b - a, c, g.kh, g.kw) + ((plan.L,) if plan.flat
+                                                        else (g.Ho, g.Wo)))
+        dst = gpad[a:b]
+        for i in range(g.kh):
+            for j in range(g.kw):
+                plan.tap(dst, i, j)[...] += gcols[:, :, i, j]
+    return plan.crop(gpad)
+
+
+def _conv_weight_grad(x, gy, g, groups, w_shape):
+    """Gradient of conv w.r.t. its weight: x (N, C, H, W), gy (N, O, Ho, Wo) -> w_shape."""
+    xp = array_module(x)
+    n, c = x.shape[:2]
+    o = gy.shape[1]
+    plan = _Plan(g)
+    xpad = plan.pad(x)
+    chunks = plan.chunks(n, c)
+    nb = chunks[0][1]
+    buf = plan.col_buffer(xp, nb, c, x.dtype)
+    gbuf = xp.zeros((nb, o, plan.L), gy.dtype)
+    gw = None
+    for a, b in chunks:
+        cols = plan.cols(xpad[a:b], groups, buf)
+        gyw = plan.widen(gy[a:b], gbuf).reshape(b - a, groups, o // groups, plan.L)
+        part = xp.matmul(gyw, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        gw = part if gw is None else gw + part
+    return gw.reshape(w_shape)
+
+
+class ConvNd(Function):
+    """y = conv(x, w) + b on 2-D (1-D as height 1) inputs; see `conv2d`."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, g, groups):
+        ctx.save_for_backward(x, w)
+        ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
+        y = _conv_forward(x, w, g, groups)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        gy = array_module(gy).ascontiguousarray(gy)
+        need = ctx.needs_input_grad
+        gx = _conv_data_grad(gy, w, ctx.g, ctx.groups) if need[0] else None
+        gw = _conv_weight_grad(x, gy, ctx.g, ctx.groups, w.shape) if need[1] else None
+        gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
+        return gx, gw, gb
+
+
+class ConvTransposeNd(Function):
+    """y = conv_transpose(x, w) + b: the input-gradient of the conv that maps y's shape to x's."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, g, groups):
+        ctx.save_for_backward(x, w)
+        ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
+        y = _conv_data_grad(array_module(x).ascontiguousarray(x), w, g, groups)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
+        gw = None
+        if need[1]:
+            gw = _conv_weight_grad(gy, array_module(x).ascontiguousarray(x), ctx.g, ctx.groups,
+                                   w.shape)
+        gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
+        return gx, gw, gb
+# ---------------------------------------------------------------------------------------
+# functional convolution
+
+def _conv_pads(padding, kernel, dilation, stride, op):
+    """padding (int, tuple, 'same', 'valid') -> ((pt, pb), (pl, pr))."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got "
+                             f"{padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                             f"(stride {stride})")
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    p = _pair(padding, len(kernel), "padding", op)
+    return tuple((v, v) for v in p)
+
+
+def _check_float(op, *ts):
+    dt = ts[0].dtype
+    if dt.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got dtype {dt}")
+    for t in ts[1:]:
+        if t is not None and t.dtype != dt:
+            raise RuntimeError(f"{op}: input dtype {dt} and weight/bias dtype {t.dtype} differ")
+
+
+def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups, auto,
+          transposed=False, output_padding=0):
+    """Shared front of conv{1,2}d and conv_transpose{1,2}d: check, lift 1-D to 2-D, dispatch."""
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                           f"input, got input of shape {tuple(x.shape)}")
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+    _check_float(op, x, weight, bias)
+    groups = int(groups)
+    w_in = weight.shape[0] if transposed else weight.shape[1] * groups
+    if groups < 1 or weight.shape[0] % groups:
+        raise RuntimeError(f"{op}: groups={groups} must be positive and divide the weight's "
+                           f"first dim (weight of shape {tuple(weight.shape)})")
+    c_in = x.shape[-nd - 1]
+    if c_in != w_in:
+        raise RuntimeError(f"{op}: expected input with {w_in} channels (weight of shape "
+                           f"{tuple(weight.shape)}, groups={groups}), got input of shape "
+                           f"{tuple(x.shape)}")
+    c_out = weight.shape[1] * groups if transposed else weight.shape[0]
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise RuntimeError(f"{op}: expected bias of shape ({c_out},), got {tuple(bias.shape)}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if nd == 1:
+        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    kernel = tuple(weight.shape[2:])
+    up = lambda v, what, fill: ((fill,) + _pair(v, 1, what, op)) if nd == 1 else _pair(v, 2, what, op)  # noqa: E731
+    stride, dilation = up(stride, "stride", 1), up(dilation, "dilation", 1)
+    if nd == 1 and isinstance(padding, str):
+        pads = ((0, 0),) + _conv_pads(padding, kernel[1:], dilation[1:], stride[1:], op)
+    elif isinstance(padding, str):
+        pads = _conv_pads(padding, kernel, dilation, stride, op)
+    else:
+        pads = tuple((p, p) for p in up(padding, "padding", 0))
+    if not transposed:
+        g = _geom(op, tuple(x.shape[2:]), kernel, stride, pads, dilation)
+        y = _conv2d_auto(x, weight, bias, g, groups) if auto else \
+            ConvNd.apply(x, weight, bias, g, groups)
+    else:
+        opad = up(output_padding, "output_padding", 0)
+        for o, s, d in zip(opad, stride, dilation):
+            if o >= max(s, d):
+                raise ValueError(f"{op}: output_padding {tuple(opad)} must be smaller than "
+                                 f"either stride {stride} or dilation {dilation}")
+        size = []
+        for n, (lo, hi), k, s, d, o in zip(x.shape[2:], pads, kernel, stride, dilation, opad):
+            size.append((n - 1) * s - lo - hi + d * (k - 1) + o + 1)
+        if min(size) < 1:
+            raise RuntimeError(f"{op}: input of shape {tuple(x.shape)} gives an empty output "
+                               f"{tuple(size)} (kernel {kernel}, stride {stride}, padding {pads})")
+        # The conv that maps an input of `size` back to x's spatial size.
+        g = _geom(op, tuple(size), kernel, stride, pads, dilation)
+        g = g._replace(Ho=x.shape[2], Wo=x.shape[3])  # output_padding < dilation may add one
+        y = _conv_transpose2d_auto(x, weight, bias, g, groups, opad) if auto else \
+            ConvTransposeNd.apply(x, weight, bias, g, groups)
+    if nd == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, auto=False):
+    """1-D convolution: input (N, C_in, L), weight (C_out, C_in/groups, k) -> (N, C_out, L_out).
+
+    padding: int, tuple, 'valid' or 'same'. `auto=True` differentiates the Tensor-op composite.
+
+    >>> y = F.conv1d(x, w, padding=1)
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, auto)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, auto=False):
+    """2-D convolution: input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw)
+    -> (N, C_out, H_out, W_out). padding: int, pair, 'valid' or 'same'.
+
+    >>> y = F.conv2d(x, w, b, stride=2, padding=1)
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, auto)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, auto=False):
+    """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, k).
+
+    L_out = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1.
+    """
+    return _conv("conv_transpose1d", 1, input, weight, bias, stride, padding, dilation, groups,
+                 auto, transposed=True, output_padding=output_padding)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, auto=False):
+    """2-D transposed convolution: input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw).
+
+    >>> y = F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    """
+    return _conv("conv_transpose2d", 2, input, weight, bias, stride, padding, dilation, groups,
+                 auto, transposed=True, output_padding=output_padding)
+
+
+# ---------------------------------------------------------------------------------------
+# composite (auto=True) convolution: Tensor ops only, autograd derives the backward
+
+def _pad_tensor(x, g, value=0.0):
+    """Tensor (N, C, H, W) -> (N, C, Hp, Wp) by writing x into a constant tensor."""
+    if g.Hp == g.H and g.Wp == g.W:
+        return x
+    from mytorch import creation
+    out = creation.full((x.shape[0], x.shape[1], g.Hp, g.Wp), value, dtype=x.dtype,
+                        device=x.device)
+    out[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x
+    return out
+
+
+def _taps_tensor(xpad, g):
+    """Every kernel offset's strided slice, stacked: (N, C, kh*kw, Ho, Wo)."""
+    from mytorch.tensor import stack
+    taps = []
+    for i in range(g.kh):
+        for j in range(g.kw):
+            h0, w0 = i * g.dh, j * g.dw
+            taps.append(xpad[:, :, h0:h0 + g.sh * (g.Ho - 1) + 1:g.sh,
+                             w0:w0 + g.sw * (g.Wo - 1) + 1:g.sw])
+    return stack(taps, dim=2)
+
+
+def _conv2d_auto(x, w, b, g, groups):
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    cols = _taps_tensor(_pad_tensor(x, g), g)  # (N, C, K, Ho, Wo)
+    cols = cols.reshape(n, groups, (c // groups) * g.kh * g.kw, g.Ho * g.Wo)
+    y = w.reshape(groups, o // groups, -1) @ cols  # (N, groups, O/groups, L)
+    y = y.reshape(n, o, g.Ho, g.Wo)
+    return y if b is None else y + b.reshape(1, o, 1, 1)
+
+
+def _conv_transpose2d_auto(x, w, b, g, groups, opad):
+    """Transposed conv as a plain conv: spread x by the stride with zeros, pad by
+    dilation*(k-1) - padding (crop where negative), convolve with the flipped, in/out-swapped
+    weight."""
+    from mytorch import creation
+    n, c_in, h, wd = x.shape
+    c_out = w.shape[1] * groups
+    hs, ws = (h - 1) * g.sh + 1, (wd - 1) * g.sw + 1
+    if g.sh > 1 or g.sw > 1:
+        z = creation.zeros((n, c_in, hs, ws), dtype=x.dtype, device=x.device)
+        z[:, :, ::g.sh, ::g.sw] = x
+        x = z
+    # Padding of the equivalent stride-1 conv on each side; output_padding adds at the end.
+    lo_h, lo_w = g.dh * (g.kh - 1) - g.pt, g.dw * (g.kw - 1) - g.pl
+    hi_h = g.dh * (g.kh - 1) - g.pt + opad[0]
+    hi_w = g.dw * (g.kw - 1) - g.pl + opad[1]
+    crop_t, crop_l = max(-lo_h, 0), max(-lo_w, 0)
+    crop_b, crop_r = max(-hi_h, 0), max(-hi_w, 0)
+    if crop_t or crop_l or crop_b or crop_r:
+        x = x[:, :, crop_t:hs - crop_b, crop_l:ws - crop_r]
+    gg = _geom("conv_transpose2d", tuple(x.shape[2:]), (g.kh, g.kw), (1, 1),
+               ((max(lo_h, 0), max(hi_h, 0)), (max(lo_w, 0), max(hi_w, 0))), (g.dh, g.dw))
+    # (C_in, C_out/g, kh, kw) -> (C_out, C_in/g, kh, kw), kernel flipped.
+    wt = w.reshape(groups, c_in // groups, c_out // groups, g.kh, g.kw).transpose(1, 2)
+    wt = wt.reshape(c_out, c_in // groups, g.kh, g.kw)[:, :, ::-1, ::-1]
+    return _conv2d_auto(x, wt, b, gg, groups)
