@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+import torch
+
+import mytorch
+import mytorch.nn as nn
+import mytorch.nn.functional as F
+from mytorch.autograd import gradcheck
+from tests.helpers import check
+
+TF = torch.nn.functional
+
+
+def _targets(shape, c, seed=0, ignore=None):
+    t = np.random.default_rng(seed).integers(0, c, shape).astype(np.int64)
+    if ignore is not None:
+        t.reshape(-1)[::3] = ignore
+    return t
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("xshape", [(6, 5), (3, 4, 2, 3), (2, 5, 7)])
+@pytest.mark.parametrize("opts", [{}, {"ignore_index": 1}, {"label_smoothing": 0.2},
+                                  {"weight": True}, {"weight": True, "label_smoothing": 0.1,
+                                                     "ignore_index": 0}])
+def test_cross_entropy_indices(xshape, reduction, auto, opts, device):
+    c = xshape[1]
+    tshape = (xshape[0],) + xshape[2:]
+    t = _targets(tshape, c, ignore=opts.get("ignore_index"))
+    kw = {k: v for k, v in opts.items() if k != "weight"}
+    inputs = [np.random.default_rng(2).standard_normal(xshape).astype(np.float32)]
+    if opts.get("weight"):
+        inputs.append(np.random.default_rng(3).uniform(0.5, 2, c).astype(np.float32))
+
+    def fn(x, w=None):
+        wt = None if w is None else w.detach()
+        return F.cross_entropy(x, mytorch.tensor(t, device=x.device), weight=wt,
+                               reduction=reduction, auto=auto, **kw)
+
+    def tfn(x, w=None):
+        wt = None if w is None else w.detach()
+        return TF.cross_entropy(x, torch.from_numpy(t), weight=wt, reduction=reduction, **kw)
+    check(fn, inputs=inputs, torch_fn=tfn, device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_cross_entropy_probabilities(auto, smoothing):
+    t = np.random.default_rng(4).dirichlet(np.ones(5), size=(4, 3)).transpose(0, 2, 1)
+    t = np.ascontiguousarray(t).astype(np.float32)  # (4, 5, 3): class dim 1
+    check(lambda x: F.cross_entropy(x, mytorch.tensor(t), label_smoothing=smoothing, auto=auto),
+          [(4, 5, 3)], torch_fn=lambda x: TF.cross_entropy(x, torch.from_numpy(t),
+                                                             label_smoothing=smoothing))
+
+
+def test_cross_entropy_module_auto_false_and_1d():
+    loss = nn.CrossEntropyLoss(auto=False)
+    x = mytorch.randn(5, 3, requires_grad=True)
+    t = mytorch.tensor([0, 2, 1, 1, 0])
+    y = loss(x, t)
+    ty = torch.nn.CrossEntropyLoss()(torch.from_numpy(x.detach().numpy()), torch.from_numpy(t.numpy()))
+    np.testing.assert_allclose(y.item(), ty.item(), rtol=1e-5)
+    y1 = F.cross_entropy(mytorch.tensor([1.0, 2.0, 0.5]), mytorch.tensor(1))
+    np.testing.assert_allclose(y1.item(), TF.cross_entropy(torch.tensor([1.0, 2.0, 0.5]),
+                                                           torch.tensor(1)).item(), rtol=1e-6)
+
+
+def test_cross_entropy_gradcheck():
+    rng = np.random.default_rng(0)
+    t = mytorch.tensor([0, 2, -100, 1])
+    w = mytorch.tensor(rng.uniform(0.5, 2, 3))
+    for kw in ({}, {"label_smoothing": 0.2, "weight": w}, {"reduction": "none"}):
+        x = mytorch.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+        assert gradcheck(lambda a: F.cross_entropy(a, t, **kw), [x])
+
+
+def test_cross_entropy_target_out_of_range():
+    with pytest.raises(IndexError, match=r"CrossEntropyLoss: target 7 .* 3 classes"):
+        nn.CrossEntropyLoss()(mytorch.randn(2, 3), mytorch.tensor([0, 7]))
+    with pytest.raises(IndexError, match=r"CrossEntropyLoss: target -1"):
+        F.cross_entropy(mytorch.randn(2, 3), mytorch.tensor([0, -1]))
+    with pytest.raises(ValueError, match="target of shape"):
+        F.cross_entropy(mytorch.randn(2, 3), mytorch.tensor([0, 1, 2]))
+    with pytest.raises(IndexError, match=r"NLLLoss: target 3 .* 3 classes"):
+        nn.NLLLoss()(mytorch.randn(2, 3), mytorch.tensor([3, 1]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss(reduction, weighted):
+    t = _targets((4, 2), 3, ignore=-100)
+    w = np.array([0.5, 1.0, 2.0], np.float32)
+    mw = mytorch.tensor(w) if weighted else None
+    tw = torch.from_numpy(w) if weighted else None
+    check(lambda x: nn.NLLLoss(weight=mw, reduction=reduction)(x.log_softmax(1),
+                                                               mytorch.tensor(t)),
+          [(4, 3, 2)], torch_fn=lambda x: TF.nll_loss(x.log_softmax(1), torch.from_numpy(t),
+                                                       weight=tw, reduction=reduction))
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(7,), (3, 4, 2)])
+def test_mse_loss(shape, reduction, auto, device):
+    check(lambda x, y: nn.MSELoss(reduction, auto=auto)(x, y), [shape, shape],
+          torch_fn=lambda x, y: TF.mse_loss(x, y, reduction=reduction), device=device)
+
+
+def test_mse_gradcheck():
+    rng = np.random.default_rng(0)
+    a, b = (mytorch.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2))
+    assert gradcheck(F.mse_loss, [a, b])
+    assert gradcheck(lambda x, y: F.mse_loss(x, y, reduction="none"), [a, b])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_l1_loss(reduction):
+    check(lambda x, y: nn.L1Loss(reduction)(x, y), [(3, 5), (3, 5)],
+          torch_fn=lambda x, y: TF.l1_loss(x, y, reduction=reduction))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("pos_weight", [False, True])
+def test_bce_with_logits(reduction, pos_weight):
+    y = (np.random.default_rng(1).uniform(size=(4, 3)) > 0.5).astype(np.float32)
+    pw = np.array([0.5, 2.0, 3.0], np.float32)
+    mpw = mytorch.tensor(pw) if pos_weight else None
+    tpw = torch.from_numpy(pw) if pos_weight else None
+    check(lambda x, w: nn.BCEWithLogitsLoss(w.detach(), reduction, mpw)(x, mytorch.tensor(y)),
+          [(4, 3), (4, 3)], low=-30, high=30,
+          torch_fn=lambda x, w: TF.binary_cross_entropy_with_logits(
+              x, torch.from_numpy(y), w.detach(), reduction=reduction, pos_weight=tpw))
+
+
+def test_loss_bad_reduction():
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss("avg")
+    with pytest.raises(ValueError, match="mse_loss: input of shape"):
+        F.mse_loss(mytorch.randn(3), mytorch.randn(4))

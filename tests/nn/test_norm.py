@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+
+import mytorch
+import mytorch.nn as nn
+import mytorch.nn.functional as F
+from mytorch.autograd import gradcheck
+from tests.helpers import check
+
+TF = torch.nn.functional
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("xshape,nshape", [((4, 6), (6,)), ((2, 3, 8), (8,)),
+                                           ((2, 3, 4, 5), (4, 5))])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+def test_layer_norm(xshape, nshape, auto, affine, device):
+    shapes = [xshape] + {"both": [nshape, nshape], "weight": [nshape], "none": []}[affine]
+
+    def fn(x, w=None, b=None):
+        return F.layer_norm(x, nshape, w, b, 1e-5, auto=auto)
+
+    def tfn(x, w=None, b=None):
+        return TF.layer_norm(x, nshape, w, b, 1e-5)
+    check(fn, shapes, torch_fn=tfn, device=device, atol=1e-5, rtol=1e-4)
+
+
+def test_layer_norm_gradcheck():
+    rng = np.random.default_rng(0)
+    args = [mytorch.tensor(rng.standard_normal(s), requires_grad=True)
+            for s in [(2, 3, 4), (4,), (4,)]]
+    assert gradcheck(lambda x, w, b: F.layer_norm(x, (4,), w, b), args)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_layer_norm_module(auto):
+    m = nn.LayerNorm(8, auto=auto)
+    t = torch.nn.LayerNorm(8)
+    assert repr(m) == repr(t)
+    assert (m.weight.detach().numpy() == 1).all() and (m.bias.detach().numpy() == 0).all()
+    check(m, [(3, 5, 8)], torch_fn=t)
+    m2 = nn.LayerNorm((2, 4), elementwise_affine=True, bias=False, auto=auto)
+    assert m2.bias is None and [n for n, _ in m2.named_parameters()] == ["weight"]
+    check(m2, [(3, 2, 4)], torch_fn=torch.nn.LayerNorm((2, 4), bias=False))
+    m3 = nn.LayerNorm(4, elementwise_affine=False, auto=auto)
+    assert list(m3.parameters()) == []
+
+
+def test_layer_norm_wrong_shape():
+    with pytest.raises(RuntimeError, match=r"LayerNorm\(\(8,\)\): input of shape \(3, 7\)"):
+        nn.LayerNorm(8)(mytorch.randn(3, 7))
+
+
+def _bn_pair(cls, tcls, c, **kw):
+    auto = kw.pop("auto", False)
+    return cls(c, auto=auto, **kw), tcls(c, **kw)
+
+
+def _compare_bn(m, t, x, grad=True):
+    xm = mytorch.tensor(x, requires_grad=grad)
+    xt = torch.from_numpy(x).requires_grad_(grad)
+    y, ty = m(xm), t(xt)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), atol=2e-5, rtol=1e-4)
+    if grad:
+        p = np.random.default_rng(5).standard_normal(x.shape).astype(np.float32)
+        (y * mytorch.tensor(p)).sum().backward()
+        (ty * torch.from_numpy(p)).sum().backward()
+        np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), atol=1e-4, rtol=1e-3)
+        if m.affine:
+            np.testing.assert_allclose(m.weight.grad.numpy(), t.weight.grad.numpy(), atol=1e-4,
+                                       rtol=1e-3)
+        if m.bias is not None:
+            np.testing.assert_allclose(m.bias.grad.numpy(), t.bias.grad.numpy(), atol=1e-4,
+                                       rtol=1e-3)
+    if m.track_running_stats:
+        for name in ("running_mean", "running_var"):
+            np.testing.assert_allclose(getattr(m, name).numpy(), getattr(t, name).numpy(),
+                                       atol=1e-5, rtol=1e-5)
+        assert m.num_batches_tracked.item() == t.num_batches_tracked.item()
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("kind,shape", [("1d", (8, 3)), ("1d", (4, 3, 5)), ("2d", (4, 3, 5, 2))])
+@pytest.mark.parametrize("kw", [{}, {"momentum": None}, {"momentum": 0.3}, {"affine": False},
+                                {"track_running_stats": False}, {"bias": False}])
+def test_batch_norm_train_then_eval(kind, shape, kw, auto):
+    cls, tcls = {"1d": (nn.BatchNorm1d, torch.nn.BatchNorm1d),
+                 "2d": (nn.BatchNorm2d, torch.nn.BatchNorm2d)}[kind]
+    m, t = _bn_pair(cls, tcls, shape[1], auto=auto, **kw)
+    assert repr(m) == repr(t)
+    assert list(m.state_dict()) == list(t.state_dict())
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+        _compare_bn(m, t, x)
+    m.eval(), t.eval()
+    _compare_bn(m, t, rng.standard_normal(shape).astype(np.float32))
+
+
+def test_batch_norm_gradcheck():
+    rng = np.random.default_rng(0)
+    args = [mytorch.tensor(rng.standard_normal(s), requires_grad=True)
+            for s in [(4, 3, 2), (3,), (3,)]]
+    assert gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), args)
+    rm, rv = mytorch.tensor(rng.standard_normal(3)), mytorch.tensor(rng.uniform(0.5, 2, 3))
+    assert gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), args)
+
+
+def test_batch_norm_bad_input():
+    with pytest.raises(RuntimeError, match=r"BatchNorm2d\(3\): input of shape \(2, 4, 5, 5\) "
+                                           r"has 4 channels, expected 3"):
+        nn.BatchNorm2d(3)(mytorch.randn(2, 4, 5, 5))
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): expected a 2 or 3-D input"):
+        nn.BatchNorm1d(3)(mytorch.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(3)(mytorch.randn(1, 3))
+
+
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5), 3), ((2, 4, 3, 3), 2), ((3, 8), 4)])
+def test_group_norm(shape, groups):
+    m = nn.GroupNorm(groups, shape[1])
+    t = torch.nn.GroupNorm(groups, shape[1])
+    assert repr(m) == repr(t)
+    check(lambda x, w, b: F.group_norm(x, groups, w, b), [shape, (shape[1],), (shape[1],)],
+          torch_fn=lambda x, w, b: TF.group_norm(x, groups, w, b), atol=1e-5, rtol=1e-4)
+    check(m, [shape], torch_fn=t, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="divisible"):
+        nn.GroupNorm(4, 6)
