@@ -261,6 +261,8 @@ class Tensor:
 
     def _add_hook(self, fn):
         node, nr = self._edge()
+        if self.grad_fn is None:
+            self._accum_node = node  # a leaf's node is weakly held; its hooks must live on
         if node._hooks is None:
             node._hooks = {}
         node._hooks.setdefault(nr, []).append(fn)

@@ -46,7 +46,8 @@ def _ones_like(a):
 def backward(tensors, grad_tensors=None, retain_graph=None, engine_name=None):
     """Backward from several outputs at once (gradients summed into the leaves)."""
     outputs = _as_list(tensors)
-    grads = _root_grads(outputs, grad_tensors and _as_list(grad_tensors), "backward")
+    grads = _root_grads(outputs, None if grad_tensors is None else _as_list(grad_tensors),
+                        "backward")
     engine.run_backward([o._edge() for o in outputs], grads, bool(retain_graph), engine_name)
 
 
@@ -61,7 +62,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         raise NotImplementedError("grad: create_graph=True (higher-order gradients) is not "
                                   "supported")
     outputs, inputs = _as_list(outputs), _as_list(inputs)
-    grads = _root_grads(outputs, grad_outputs and _as_list(grad_outputs), "grad")
+    grads = _root_grads(outputs, None if grad_outputs is None else _as_list(grad_outputs),
+                        "grad")
     capture = {}
     for i, x in enumerate(inputs):
         if not x.requires_grad:

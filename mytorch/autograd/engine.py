@@ -223,9 +223,15 @@ def _recursive(roots, deps, buffers, retain_graph, capture, captured):
             gx = [None] * len(node.next_edges)
         else:
             gx = _run_node(node, buf, retain_graph)
+        ready = []
         for edge, g in zip(node.next_edges, gx):
-            if edge is not None:
-                deliver(edge[0], edge[1], g)
+            if edge is not None and deliver(edge[0], edge[1], g):
+                ready.append(edge[0])
+        # Go deeper only into inputs whose every consumer has delivered. Visiting them
+        # last-first makes the order (and so every floating-point sum) the same as the
+        # topological engine's stack.
+        for nxt in reversed(ready):
+            visit(nxt)
 
     def deliver(node, nr, g):
         if g is not None:
@@ -235,17 +241,15 @@ def _recursive(roots, deps, buffers, retain_graph, capture, captured):
             buf[nr] = g if buf[nr] is None else buf[nr] + g
         left = deps[node] - 1
         deps[node] = left
-        if left == 0:  # every consumer has delivered: go deeper
-            visit(node)
+        return left == 0
 
     # Pure-Python recursion costs no C stack on CPython >= 3.11, so a deep graph only
     # needs a higher limit for the duration of this call.
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 2 * len(deps) + 1000))
+    sys.setrecursionlimit(max(old, len(deps) + 1000))
     try:
-        for node in roots:
-            if deps.get(node, 0) == 0:
-                visit(node)
+        for node in reversed([n for n in roots if deps.get(n, 0) == 0]):
+            visit(node)
     finally:
         sys.setrecursionlimit(old)
 

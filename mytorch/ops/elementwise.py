@@ -1,4 +1,8 @@
 """Pointwise primitives: arithmetic, unary math, activations, clamp, where."""
+import contextlib
+
+import numpy as np
+
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 
@@ -21,6 +25,10 @@ def _pow_int(x, n):
     if n == -2:
         return 1 / (x * x)
     return x ** n
+
+
+def _quiet(xp):
+    return xp.errstate(divide="ignore", invalid="ignore") if xp is np else contextlib.nullcontext()
 
 
 def _cast(y, dtype):
@@ -117,7 +125,8 @@ class PowTensor(Function):
         xp = array_module(y)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = gy * b * xp.where(b == 0, 0, a ** (b - 1))
+            with _quiet(xp):  # 0 ** negative is inf where b == 0; masked out
+                ga = gy * b * xp.where(b == 0, 0, a ** (b - 1))
         if ctx.needs_input_grad[1]:
             # d/db a**b = a**b log a; defined as 0 where a == 0 and b >= 0, as in PyTorch.
             with_log = xp.where((a == 0) & (b >= 0), 0, y * xp.log(xp.where(a == 0, 1, a)))

@@ -15,6 +15,9 @@ class Matmul(Function):
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
         xp = array_module(gy)
+        if a.ndim == 1 and b.ndim == 1:  # dot product: gy is 0-d
+            return (gy * b if ctx.needs_input_grad[0] else None,
+                    gy * a if ctx.needs_input_grad[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = gy
