@@ -1,0 +1,138 @@
+"""Training and evaluation loops for the zoo's models, called by experiments/, `make train-*`
+and the tests: a classifier loop (DataLoader + Adam) and a language-model loop (random token
+windows + AdamW with warm-up and cosine decay).
+
+    model = MnistMLP()
+    result = train_classifier(model, MNIST(train=True, download=True),
+                              MNIST(train=False, download=True), epochs=10)
+    result["final"]      # {"loss": ..., "accuracy": ...} on the eval set
+"""
+import math
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+import mytorch
+import mytorch.nn.functional as F
+from mytorch.utils.data import DataLoader
+
+
+def image_collate(batch):
+    """[(uint8 (28, 28) image, label), ...] -> (float32 (B, 1, H, W) in [0, 1], int64 (B,))."""
+    images = np.stack([np.asarray(img) for img, _ in batch]).astype(np.float32) / 255.0
+    if images.ndim == 3:
+        images = images[:, None]
+    labels = np.array([int(t) for _, t in batch], dtype=np.int64)
+    return mytorch.tensor(images), mytorch.tensor(labels)
+
+
+def evaluate_classifier(model, dataset, batch_size=500, device="cpu"):
+    """Mean cross-entropy and accuracy of `model` (in eval mode) over `dataset`."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    with mytorch.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size, collate_fn=image_collate):
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
+            correct += int((logits.argmax(1) == y).sum().item())
+            n += len(y)
+    model.train(was_training)
+    return {"loss": total_loss / n, "accuracy": correct / n}
+
+
+def train_classifier(model, train_set, eval_set=None, epochs=10, batch_size=64, lr=1e-3,
+                     weight_decay=0.0, seed=0, device="cpu", progress=True):
+    """Adam on cross-entropy for `epochs` passes over `train_set` (shuffled with `seed`);
+    evaluates on `eval_set` after each epoch. Returns steps, wall time, per-epoch history and
+    the final eval metrics."""
+    mytorch.manual_seed(seed)
+    model.to(device).train()
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
+                        collate_fn=image_collate, generator=mytorch.Generator().manual_seed(seed))
+    opt = mytorch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history, steps, start = [], 0, time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        losses = []
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False)
+        for x, y in bar:
+            loss = F.cross_entropy(model(x.to(device)), y.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        row = {"epoch": epoch + 1, "step": steps, "train_loss": float(np.mean(losses))}
+        if eval_set is not None:
+            row.update({f"eval_{k}": v for k, v in
+                        evaluate_classifier(model, eval_set, device=device).items()})
+        history.append(row)
+        if progress:
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in row.items()))
+    final = evaluate_classifier(model, eval_set, device=device) if eval_set is not None else {}
+    return {"steps": steps, "wall_time_s": time.perf_counter() - start, "history": history,
+            "final": final}
+
+
+def lr_at(step, max_steps, lr, warmup=0, min_lr=0.0):
+    """Linear warm-up for `warmup` steps, then cosine decay to min_lr at max_steps."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (lr - min_lr)
+
+
+def evaluate_lm(model, stream, batches=20, batch_size=8, seed=1234, device="cpu"):
+    """Mean next-token cross-entropy of `model` over `batches` random windows of a
+    TokenStream (the same windows for the same seed)."""
+    was_training = model.training
+    model.eval()
+    rng = np.random.default_rng(seed)
+    losses = []
+    with mytorch.no_grad():
+        for _ in range(batches):
+            x, y = stream.get_batch(batch_size, rng)
+            _, loss = model(mytorch.tensor(x, device=device), mytorch.tensor(y, device=device))
+            losses.append(loss.item())
+    model.train(was_training)
+    return {"loss": float(np.mean(losses))}
+
+
+def train_lm(model, train_stream, val_stream=None, steps=200, batch_size=8, lr=1e-3,
+             warmup=20, min_lr=1e-4, weight_decay=0.1, grad_clip=1.0, seed=0, eval_every=100,
+             eval_batches=10, device="cpu", progress=True):
+    """AdamW (model.configure_optimizers) on next-token loss over random windows of
+    `train_stream`, with warm-up + cosine lr and gradient clipping; evaluates on
+    `val_stream` every `eval_every` steps and at the end."""
+    mytorch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model.to(device).train()
+    opt = model.configure_optimizers(weight_decay=weight_decay, learning_rate=lr)
+    params = list(model.parameters())
+    history, start = [], time.perf_counter()
+    bar = tqdm(range(steps), disable=not progress)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warmup, min_lr)
+        x, y = train_stream.get_batch(batch_size, rng)
+        _, loss = model(mytorch.tensor(x, device=device), mytorch.tensor(y, device=device))
+        opt.zero_grad()
+        loss.backward()
+        if grad_clip:
+            mytorch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        row = {"step": step + 1, "train_loss": loss.item()}
+        if val_stream is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
+            row["val_loss"] = evaluate_lm(model, val_stream, eval_batches, batch_size,
+                                          device=device)["loss"]
+        history.append(row)
+    final = {"val_loss": history[-1]["val_loss"]} if val_stream is not None else {}
+    return {"steps": steps, "wall_time_s": time.perf_counter() - start, "history": history,
+            "final": final}
