@@ -527,3 +527,418 @@ def _conv_transpose2d_auto(x, w, b, g, groups, opad):
     wt = w.reshape(groups, c_in // groups, c_out // groups, g.kh, g.kw).transpose(1, 2)
     wt = wt.reshape(c_out, c_in // groups, g.kh, g.kw)[:, :, ::-1, ::-1]
     return _conv2d_auto(x, wt, b, gg, groups)
+
+
+# ---------------------------------------------------------------------------------------
+# pooling
+
+class MaxPoolNd(Function):
+    """Max over each window; the gradient goes to the first maximum, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, g, want_indices):
+        xp = array_module(x)
+        xpad = _pad(x, g, -np.inf)
+        y = arg = None
+        k = 0
+        for i in range(g.kh):
+            for j in range(g.kw):
+                t = _tap(xpad, g, i, j)
+                if y is None:
+                    y = t.copy()
+                    arg = xp.zeros(y.shape, xp.int8 if g.kh * g.kw < 128 else xp.int32)
+                else:
+                    better = t > y
+                    xp.maximum(y, t, out=y)
+                    arg = xp.where(better, arg.dtype.type(k), arg)
+                k += 1
+        ctx.arg, ctx.g, ctx.dtype = arg, g, x.dtype
+        if not want_indices:
+            return y
+        idx = _max_indices(xp, arg, g)
+        ctx.mark_non_differentiable(idx)
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, gy, _gidx=None):
+        g, arg = ctx.g, ctx.arg
+        xp = array_module(gy)
+        gpad = xp.zeros(gy.shape[:2] + (g.Hp, g.Wp), gy.dtype)
+        zero = gy.dtype.type(0)
+        k = 0
+        for i in range(g.kh):
+            for j in range(g.kw):
+                _tap(gpad, g, i, j)[...] += xp.where(arg == k, gy, zero)
+                k += 1
+        return _crop(gpad, g)
+
+
+def _max_indices(xp, arg, g):
+    """Window offsets -> flat indices into each unpadded (H, W) plane (PyTorch's layout)."""
+    arg = arg.astype(xp.int64)
+    rows = xp.arange(g.Ho, dtype=xp.int64).reshape(-1, 1) * g.sh - g.pt + (arg // g.kw) * g.dh
+    cols = xp.arange(g.Wo, dtype=xp.int64) * g.sw - g.pl + (arg % g.kw) * g.dw
+    return rows * g.W + cols
+
+
+class AvgPoolNd(Function):
+    """Mean over each window, divided by `div` (per output position)."""
+
+    @staticmethod
+    def forward(ctx, x, g, div):
+        xp = array_module(x)
+        xpad = _pad(x, g)
+        y = None
+        for i in range(g.kh):
+            for j in range(g.kw):
+                t = _tap(xpad, g, i, j)
+                y = t.copy() if y is None else xp.add(y, t, out=y)
+        ctx.g, ctx.div = g, div
+        y /= div
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        g = ctx.g
+        xp = array_module(gy)
+        gq = gy / ctx.div
+        gpad = xp.zeros(gy.shape[:2] + (g.Hp, g.Wp), gy.dtype)
+        for i in range(g.kh):
+            for j in range(g.kw):
+                _tap(gpad, g, i, j)[...] += gq
+        return _crop(gpad, g)
+
+
+def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, max_pool):
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                           f"input, got input of shape {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    kernel = _pair(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _pair(stride, nd, "stride", op)
+    pad = _pair(padding, nd, "padding", op)
+    dil = _pair(dilation, nd, "dilation", op)
+    for p, k, d in zip(pad, kernel, dil):
+        if 2 * p > (d * (k - 1) + 1 if max_pool else k):
+            raise ValueError(f"{op}: padding {pad} should be at most half of the (effective) "
+                             f"kernel size {kernel}")
+    if nd == 1:
+        kernel, stride, pad, dil = (1,) + kernel, (1,) + stride, (0,) + pad, (1,) + dil
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if nd == 1:
+        x = x.unsqueeze(2)
+    g = _geom(op, tuple(x.shape[2:]), kernel, stride, tuple((p, p) for p in pad), dil,
+              ceil_mode)
+    return x, g, unbatched
+
+
+def _pool_out(y, nd, unbatched):
+    if nd == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+              auto):
+    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                                 True)
+    if auto:
+        taps = _taps_tensor(_pad_tensor(x, g, -np.inf), g)  # (N, C, K, Ho, Wo)
+        y, arg = taps.max(dim=2)
+        out = (y, _wrap_indices(_max_indices(array_module(arg.data), arg.data, g)))
+    else:
+        out = MaxPoolNd.apply(x, g, return_indices)
+    if not return_indices:
+        return _pool_out(out[0] if isinstance(out, tuple) else out, nd, unbatched)
+    return tuple(_pool_out(t, nd, unbatched) for t in out)
+
+
+def _wrap_indices(a):
+    from mytorch.tensor import Tensor
+    return Tensor._wrap(a)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, auto=False):
+    """1-D max pooling over (N, C, L); stride defaults to kernel_size. With return_indices,
+    also returns the argmax positions within L."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, auto)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, auto=False):
+    """2-D max pooling over (N, C, H, W); stride defaults to kernel_size. With return_indices,
+    also returns flat argmax indices into each H*W plane.
+
+    >>> y = F.max_pool2d(x, 2)          # (N, C, H//2, W//2)
+    """
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices, auto)
+
+
+def _avg_divisor(xp, g, count_include_pad, divisor_override, dtype):
+    """Per-output divisors (Ho, Wo), PyTorch's rule: windows are clipped to input+padding
+    (ceil_mode overhang never counts); without count_include_pad, to the input."""
+    if divisor_override:
+        return dtype.type(divisor_override)
+    sizes = []
+    for n_in, lo, n_out, k, s in ((g.H, g.pt, g.Ho, g.kh, g.sh), (g.W, g.pl, g.Wo, g.kw, g.sw)):
+        start = np.arange(n_out) * s - lo
+        end = np.minimum(start + k, n_in + lo)
+        if count_include_pad:
+            sizes.append(end - start)
+        else:
+            sizes.append(np.minimum(end, n_in) - np.maximum(start, 0))
+    div = np.outer(sizes[0], sizes[1]).astype(dtype)
+    return xp.asarray(div)
+
+
+def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override, auto):
+    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode, False)
+    div = _avg_divisor(array_module(x.data), g, count_include_pad, divisor_override, x.dtype)
+    if auto:
+        from mytorch.tensor import Tensor
+        taps = _taps_tensor(_pad_tensor(x, g), g)
+        y = taps.sum(dim=2) / (Tensor._wrap(div) if hasattr(div, "shape") else float(div))
+    else:
+        y = AvgPoolNd.apply(x, g, div)
+    return _pool_out(y, nd, unbatched)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, auto=False):
+    """1-D average pooling over (N, C, L); stride defaults to kernel_size."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None, auto)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None, auto=False):
+    """2-D average pooling over (N, C, H, W); stride defaults to kernel_size.
+
+    >>> y = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    """
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override, auto)
+
+
+# ---------------------------------------------------------------------------------------
+# separable linear resampling: adaptive average pooling and interpolation
+
+class Separable(Function):
+    """y = Mh @ x @ Mw^T over the last two dims of (N, C, H, W). With gather indices
+    (ih, iw) the forward is an exact gather instead (nearest modes: no 0*inf)."""
+
+    @staticmethod
+    def forward(ctx, x, mh, mw, ih=None, iw=None):
+        xp = array_module(x)
+        ctx.mh, ctx.mw, ctx.shape = mh, mw, x.shape
+        if ih is not None:
+            return xp.take(xp.take(x, ih, axis=2), iw, axis=3)
+        n, c, h, w = x.shape
+        t = (x.reshape(-1, w) @ mw.T).reshape(n * c, h, -1)  # (N*C, H, Wo)
+        y = t if mh is None else xp.matmul(mh, t)
+        return y.reshape(n, c, y.shape[1], y.shape[2])
+
+    @staticmethod
+    def backward(ctx, gy):
+        n, c, h, w = ctx.shape
+        g = gy.reshape(n * c, gy.shape[2], gy.shape[3])
+        if ctx.mh is not None:
+            g = array_module(gy).matmul(ctx.mh.T, g)  # (N*C, H, Wo)
+        gx = g.reshape(-1, gy.shape[3]) @ ctx.mw
+        return gx.reshape(n, c, h, w)
+
+
+def _adaptive_ranges(n_in, n_out):
+    i = np.arange(n_out)
+    return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+
+
+def _adaptive_matrix(n_in, n_out, dtype):
+    start, end = _adaptive_ranges(n_in, n_out)
+    m = np.zeros((n_out, n_in))
+    for r, (a, b) in enumerate(zip(start, end)):
+        m[r, a:b] = 1.0 / (b - a)
+    return m.astype(dtype)
+
+
+def _adaptive_auto_dim(x, dim, n_out):
+    from mytorch.tensor import cat
+    start, end = _adaptive_ranges(x.shape[dim], n_out)
+    parts = []
+    for a, b in zip(start, end):
+        sl = [slice(None)] * x.ndim
+        sl[dim] = slice(int(a), int(b))
+        parts.append(x[tuple(sl)].mean(dim=dim, keepdim=True))
+    return cat(parts, dim=dim)
+
+
+def _adaptive_avg(op, nd, x, output_size, auto):
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                           f"input, got input of shape {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    spatial = tuple(x.shape[-nd:])
+    if isinstance(output_size, (tuple, list)):
+        out = tuple(s if o is None else int(o) for o, s in zip(output_size, spatial))
+        if len(out) != nd:
+            raise ValueError(f"{op}: output_size must have {nd} element(s), got {output_size!r}")
+    else:
+        out = (int(output_size),) * nd
+    if min(out) < 1 or min(spatial) < 1:
+        raise ValueError(f"{op}: output size {out} and input spatial size {spatial} must be "
+                         "positive")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if nd == 1:
+        x, out = x.unsqueeze(2), (1,) + out
+    if auto:
+        y = _adaptive_auto_dim(_adaptive_auto_dim(x, 3, out[1]), 2, out[0])
+    else:
+        xp = array_module(x.data)
+        h, w = x.shape[2:]
+        mh = None if nd == 1 else xp.asarray(_adaptive_matrix(h, out[0], x.dtype))
+        y = Separable.apply(x, mh, xp.asarray(_adaptive_matrix(w, out[1], x.dtype)))
+    return _pool_out(y, nd, unbatched)
+
+
+def adaptive_avg_pool1d(input, output_size, auto=False):
+    """Average pooling of (N, C, L) to a fixed length; window i spans
+    [floor(i*L/out), ceil((i+1)*L/out))."""
+    return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size, auto)
+
+
+def adaptive_avg_pool2d(input, output_size, auto=False):
+    """Average pooling of (N, C, H, W) to a fixed (out_h, out_w) (int, pair, None = keep).
+
+    >>> F.adaptive_avg_pool2d(x, 1).shape   # (N, C, 1, 1)
+    """
+    return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size, auto)
+
+
+def _interp_plan(mode, n_in, n_out, scale, align_corners, dtype):
+    """One axis: (matrix (n_out, n_in), gather index or None, (i0, i1, l0, l1) or None)."""
+    ft = np.dtype(dtype).type
+    dst = np.arange(n_out)
+    if mode in ("nearest", "nearest-exact"):
+        s = ft(1.0 / scale) if scale else ft(n_in) / ft(n_out)
+        off = ft(0.5) if mode == "nearest-exact" else ft(0)
+        src = np.minimum(np.floor((dst.astype(dtype) + off) * s).astype(np.int64), n_in - 1)
+        m = np.zeros((n_out, n_in), dtype)
+        m[dst, src] = 1
+        return m, src, None
+    if align_corners:
+        s = ft(n_in - 1) / ft(n_out - 1) if n_out > 1 else ft(0)
+        src = s * dst.astype(dtype)
+    else:
+        s = ft(1.0 / scale) if scale else ft(n_in) / ft(n_out)
+        src = np.maximum(s * (dst.astype(dtype) + ft(0.5)) - ft(0.5), ft(0))
+    i0 = src.astype(np.int64)
+    i1 = i0 + (i0 < n_in - 1)
+    l1 = (src - i0).astype(dtype)
+    l0 = (ft(1) - l1).astype(dtype)
+    m = np.zeros((n_out, n_in), dtype)
+    m[dst, i0] += l0
+    m[dst, i1] += l1
+    return m, None, (i0, i1, l0, l1)
+
+
+_INTERP_RANK = {"nearest": (3, 4), "nearest-exact": (3, 4), "linear": (3,), "bilinear": (4,),
+                "area": (3, 4)}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False, auto=False):
+    """Resize (N, C, L) or (N, C, H, W) to `size` or by `scale_factor`.
+
+    mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'area'.
+    align_corners (linear modes only) follows PyTorch's definition.
+
+    >>> F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    """
+    op = "interpolate"
+    if mode not in _INTERP_RANK:
+        raise NotImplementedError(f"{op}: mode {mode!r} is not supported; use one of "
+                                  f"{sorted(_INTERP_RANK)}")
+    if input.ndim not in _INTERP_RANK[mode]:
+        raise ValueError(f"{op}: mode {mode!r} expects a {' or '.join(map(str, _INTERP_RANK[mode]))}"
+                         f"-D input, got input of shape {tuple(input.shape)}")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
+    if antialias:
+        raise NotImplementedError(f"{op}: antialias=True is not supported")
+    linear = mode in ("linear", "bilinear")
+    if align_corners is not None and not linear:
+        raise ValueError(f"{op}: align_corners option can only be set with the interpolating "
+                         f"modes: linear | bilinear (got mode {mode!r})")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    nd = input.ndim - 2
+    spatial = tuple(input.shape[2:])
+    if size is not None:
+        out = _pair(size, nd, "size", op)
+        scales = (None,) * nd
+    else:
+        sf = tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list)) \
+            else (float(scale_factor),) * nd
+        if len(sf) != nd:
+            raise ValueError(f"{op}: scale_factor must have {nd} element(s), got {scale_factor!r}")
+        out = tuple(int(math.floor(n * s)) for n, s in zip(spatial, sf))
+        scales = (None,) * nd if recompute_scale_factor else sf
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size {out} must be positive (input shape "
+                         f"{tuple(input.shape)})")
+    if mode == "area":
+        return _adaptive_avg(op, nd, input, out, auto)
+    x = input.unsqueeze(2) if nd == 1 else input
+    plans = [_interp_plan(mode, n_in, n_out, sc, align_corners, x.dtype)
+             for n_in, n_out, sc in zip(spatial, out, scales)]
+    if nd == 1:
+        plans = [None] + plans  # the height-1 axis is left alone
+    y = _interp_auto(x, plans) if auto else _interp_fn(x, plans)
+    return y.squeeze(2) if nd == 1 else y
+
+
+def _interp_fn(x, plans):
+    xp = array_module(x.data)
+    ph, pw = plans
+    mh = None if ph is None else xp.asarray(ph[0])
+    mw = xp.asarray(pw[0])
+    if pw[1] is not None:
+        ih = xp.zeros(1, xp.int64) if ph is None else xp.asarray(ph[1])
+        return Separable.apply(x, mh, mw, ih, xp.asarray(pw[1]))
+    return Separable.apply(x, mh, mw)
+
+
+def _interp_auto(x, plans):
+    from mytorch.tensor import Tensor
+    xp = array_module(x.data)
+    for dim, plan in ((2, plans[0]), (3, plans[1])):
+        if plan is None:
+            continue
+        m, idx, lin = plan
+        key = (slice(None),) * dim
+        if idx is not None:
+            x = x[key + (xp.asarray(idx),)]
+            continue
+        i0, i1, l0, l1 = lin
+        shape = (-1, 1) if dim == 2 else (-1,)
+        w0 = Tensor._wrap(xp.asarray(l0.reshape(shape)))
+        w1 = Tensor._wrap(xp.asarray(l1.reshape(shape)))
+        x = x[key + (xp.asarray(i0),)] * w0 + x[key + (xp.asarray(i1),)] * w1
+    return x
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+             auto=False):
+    """Alias of `interpolate` (PyTorch's deprecated F.upsample)."""
+    return interpolate(input, size, scale_factor, mode, align_corners, auto=auto)
