@@ -1,0 +1,88 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mytorch
+import mytorch.nn as nn
+from mytorch.nn import init
+
+
+@pytest.mark.parametrize("name,param", [("linear", None), ("relu", None), ("tanh", None),
+                                        ("sigmoid", None), ("leaky_relu", None),
+                                        ("leaky_relu", 0.2), ("selu", None), ("conv2d", None)])
+def test_calculate_gain_matches_torch(name, param):
+    assert init.calculate_gain(name, param) == pytest.approx(
+        torch.nn.init.calculate_gain(name, param))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (4, 3, 2, 2), (6, 2, 5)])
+def test_fans_match_torch(shape):
+    assert init._calculate_fan_in_and_fan_out(mytorch.empty(*shape)) == \
+        torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
+
+
+def _stats(fn, shape=(300, 200)):
+    t = mytorch.empty(*shape, requires_grad=True)
+    out = fn(t)
+    assert out is t and t.requires_grad and t.grad_fn is None
+    return t.detach().numpy()
+
+
+def test_distributions():
+    fan_in, fan_out = 200, 300
+    w = _stats(lambda t: init.uniform_(t, -0.5, 2.0))
+    assert w.min() >= -0.5 and w.max() <= 2.0 and abs(w.mean() - 0.75) < 0.02
+    w = _stats(lambda t: init.normal_(t, 1.0, 0.5))
+    assert abs(w.mean() - 1) < 0.01 and abs(w.std() - 0.5) < 0.01
+    w = _stats(init.xavier_uniform_)
+    a = math.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(w).max() <= a and abs(w.std() - a / math.sqrt(3)) < 0.01 * a
+    w = _stats(lambda t: init.xavier_normal_(t, gain=2.0))
+    assert abs(w.std() - 2 * math.sqrt(2 / (fan_in + fan_out))) < 0.002
+    w = _stats(lambda t: init.kaiming_uniform_(t, nonlinearity="relu"))
+    b = math.sqrt(2) * math.sqrt(3 / fan_in)
+    assert np.abs(w).max() <= b and abs(w.std() - b / math.sqrt(3)) < 0.01 * b
+    w = _stats(lambda t: init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu"))
+    assert abs(w.std() - math.sqrt(2 / fan_out)) < 0.002
+    w = _stats(lambda t: init.trunc_normal_(t, 0.0, 1.0, -1.0, 1.5))
+    assert w.min() >= -1.0 and w.max() <= 1.5 and w.mean() > 0
+    np.testing.assert_array_equal(_stats(init.zeros_), 0)
+    np.testing.assert_array_equal(_stats(init.ones_), 1)
+    np.testing.assert_array_equal(_stats(lambda t: init.constant_(t, 0.25)), 0.25)
+
+
+def test_generator_and_seed_reproducible():
+    a, b = mytorch.empty(3, 4), mytorch.empty(3, 4)
+    init.normal_(a, generator=mytorch.Generator().manual_seed(0))
+    init.normal_(b, generator=mytorch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    mytorch.manual_seed(1)
+    init.kaiming_uniform_(a)
+    mytorch.manual_seed(1)
+    init.kaiming_uniform_(b)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_errors_and_dtype():
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.xavier_uniform_(mytorch.empty(5))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="mode"):
+        init.kaiming_normal_(mytorch.empty(2, 2), mode="fan_avg")
+    t = mytorch.empty(3, 3, dtype=mytorch.float64)
+    init.normal_(t)
+    assert t.dtype == np.float64
+
+
+def test_layer_defaults_follow_torch_distributions():
+    mytorch.manual_seed(0)
+    lin = nn.Linear(64, 32)
+    bound = 1 / math.sqrt(64)
+    assert np.abs(lin.weight.detach().numpy()).max() <= bound
+    assert np.abs(lin.bias.detach().numpy()).max() <= bound
+    bn = nn.BatchNorm1d(4)
+    assert (bn.weight.detach().numpy() == 1).all() and (bn.bias.detach().numpy() == 0).all()
+    assert (bn.running_var.numpy() == 1).all() and bn.num_batches_tracked.item() == 0
