@@ -1,6 +1,6 @@
 import collections
+import io
 import multiprocessing
-import os
 import time
 
 import numpy as np
@@ -9,7 +9,7 @@ import torch
 import torch.utils.data as tud
 
 import mytorch
-from mytorch.utils.data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader,
+from mytorch.utils.data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset,
                                 RandomSampler, SequentialSampler, Subset, SubsetRandomSampler,
                                 TensorDataset, WeightedRandomSampler, default_collate,
                                 default_convert, get_worker_info, random_split)
@@ -49,6 +49,9 @@ def test_subset_concat_chain():
     sub = Subset(base, [7, 2, 9])
     assert len(sub) == 3 and sub[0][1] == 7 and sub[-1][1] == 9
     assert [s[1] for s in sub.__getitems__([2, 0])] == [9, 7]
+    assert [s[1] for s in sub[[1, 2]]] == [2, 9]
+    with pytest.raises(NotImplementedError, match="Dataset must define __getitem__"):
+        Dataset()[0]
     cat = ConcatDataset([Squares(3), Squares(4)])
     ref = tud.ConcatDataset([Squares(3), Squares(4)])
     assert len(cat) == len(ref) == 7 and cat.cumulative_sizes == ref.cumulative_sizes
@@ -233,7 +236,7 @@ def test_loader_iterable_single_process():
 def test_tqdm_around_loader():
     tqdm = pytest.importorskip("tqdm").tqdm
     loader = DataLoader(Squares(10), batch_size=3)
-    with tqdm(loader, disable=False, file=open(os.devnull, "w")) as bar:
+    with tqdm(loader, disable=False, file=io.StringIO()) as bar:
         assert bar.total == 4
         n = sum(1 for _ in bar)
         assert n == 4 and bar.n == 4
@@ -249,6 +252,12 @@ def test_workers_same_batches_as_main_process():
 
     assert run(2, 0) == run(0, 0)
     assert run(2, 0) != run(2, 1)
+    # Without a generator both draw from the global stream in the same order.
+    mytorch.manual_seed(7)
+    main = [y.tolist() for _, y in DataLoader(Squares(9), batch_size=4, shuffle=True)]
+    mytorch.manual_seed(7)
+    assert main == [y.tolist() for _, y in DataLoader(Squares(9), batch_size=4, shuffle=True,
+                                                      num_workers=2)]
     # In order even when workers finish out of order.
     out = [y.tolist() for _, y in DataLoader(Slow(12), batch_size=2, num_workers=2)]
     assert out == [[i, i + 1] for i in range(0, 12, 2)]
