@@ -1,2 +1,183 @@
-"""(in progress)"""
-__all__ = []
+"""Scaled dot-product attention: softmax(Q K^T * scale + mask) V.
+
+The default path is one hand-written Function whose backward recomputes the attention
+probabilities from Q, K and the saved row log-sum-exp instead of keeping the (L, S)
+probability matrix alive between forward and backward (less memory). `auto=True` composes
+the same math from Tensor ops.
+"""
+import math
+
+import numpy as np
+
+from mytorch import random as _random
+from mytorch.autograd.function import Function
+from mytorch.backend import array_module
+from mytorch.tensor import Tensor
+
+__all__ = ["scaled_dot_product_attention"]
+
+
+def _scores(xp, q, k, mask, scale):
+    s = xp.matmul(q, xp.swapaxes(k, -1, -2))  # (B.., L, S)
+    s *= scale
+    if mask is not None:
+        s = s + mask
+    return s
+
+
+def _row_lse(xp, s):
+    """Row log-sum-exp of the scores; rows with every key masked get +inf, so that
+    exp(s - lse) is 0 there (output 0, as PyTorch's fused kernels give)."""
+    m = s.max(axis=-1, keepdims=True)
+    empty = m == -xp.inf
+    m[empty] = 0
+    total = xp.exp(s - m).sum(axis=-1, keepdims=True)
+    total[empty] = 1
+    lse = xp.log(total)
+    lse += m
+    lse[empty] = xp.inf
+    return lse
+
+
+class AttentionFunction(Function):
+    """softmax(q k^T * scale + mask) with optional dropout, times v.
+
+    Saves q, k, v, the mask, the row log-sum-exp (B.., L, 1) and the dropout keep-mask;
+    backward recomputes the probabilities. With `return_weights`, the (dropped-out)
+    probabilities are a second output that gradients can flow through.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False):
+        xp = array_module(q)
+        s = _scores(xp, q, k, mask, scale)
+        lse = _row_lse(xp, s)
+        p = xp.exp(s - lse, out=s)
+        keep = None
+        if dropout_p > 0:
+            keep = rng.random(p.shape) >= dropout_p
+            p *= keep
+            p *= 1.0 / (1.0 - dropout_p)
+        y = xp.matmul(p, v)
+        ctx.save_for_backward(q, k, v, mask, lse, keep)
+        ctx.scale, ctx.dropout_p = scale, dropout_p
+        return (y, p) if return_weights else y
+
+    @staticmethod
+    def backward(ctx, gy, gw=None):
+        q, k, v, mask, lse, keep = ctx.saved_tensors
+        xp = array_module(gy)
+        s = _scores(xp, q, k, mask, ctx.scale)
+        p = xp.exp(s - lse, out=s)  # undropped probabilities, (B.., L, S)
+        needs = ctx.needs_input_grad
+        dpd = xp.matmul(gy, xp.swapaxes(v, -1, -2))
+        if gw is not None:
+            dpd += gw
+        gv = None
+        if keep is not None:
+            drop_scale = 1.0 / (1.0 - ctx.dropout_p)
+            dpd *= keep
+            dpd *= drop_scale
+            if needs[2]:
+                gv = xp.matmul(xp.swapaxes(p * keep, -1, -2), gy)
+                gv *= drop_scale
+        elif needs[2]:
+            gv = xp.matmul(xp.swapaxes(p, -1, -2), gy)
+        ds = dpd
+        ds -= (p * dpd).sum(axis=-1, keepdims=True)
+        ds *= p  # grad of the scores
+        gq = gk = None
+        if needs[0]:
+            gq = xp.matmul(ds, k)
+            gq *= ctx.scale
+        if needs[1]:
+            gk = xp.matmul(xp.swapaxes(ds, -1, -2), q)
+            gk *= ctx.scale
+        gmask = ds if needs[3] else None
+        return gq, gk, gv, gmask
+
+
+def _additive_mask(attn_mask, is_causal, L, S, q):
+    """Turn a bool (True = take part) or float mask, and/or the causal flag, into one float
+    mask Tensor to add to the scores (or None)."""
+    xp = array_module(q.data)
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or "
+                               "is_causal=True, not both")
+        allowed = xp.tril(xp.ones((L, S), dtype=bool))
+        return Tensor._wrap(xp.where(allowed, 0, -xp.inf).astype(q.dtype))
+    if attn_mask is None:
+        return None
+    if not isinstance(attn_mask, Tensor):
+        attn_mask = Tensor(attn_mask, device=q.device)
+    if attn_mask.dtype == np.bool_:
+        return Tensor._wrap(xp.where(attn_mask.data, 0, -xp.inf).astype(q.dtype))
+    if attn_mask.dtype.kind != "f":
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, got "
+                        f"{attn_mask.dtype}")
+    return attn_mask if attn_mask.dtype == q.dtype else attn_mask.to(q.dtype)
+
+
+def _auto_attention(q, k, v, mask, scale, dropout_p, return_weights=False):
+    s = q.matmul(k.transpose(-2, -1)) * scale
+    if mask is not None:
+        s = s + mask
+    m = s.detach().amax(-1, keepdim=True)
+    m = m.masked_fill(m == -math.inf, 0.0)
+    e = (s - m).exp()
+    den = e.sum(-1, keepdim=True)
+    p = e / den.masked_fill(den == 0, 1.0)
+    if dropout_p > 0:
+        rng = _random.generator_for(q.device)
+        keep = rng.random(tuple(p.shape)) >= dropout_p
+        p = p * Tensor._wrap((keep / (1.0 - dropout_p)).astype(p.dtype))
+    y = p.matmul(v)
+    return (y, p) if return_weights else y
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, auto=False):
+    """softmax(query @ key^T * scale + mask) @ value, as `torch.nn.functional`'s.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
+    attn_mask: bool (True = take part) or float (added to the scores), broadcastable to
+    (..., L, S). is_causal: the top-left lower-triangular mask. scale defaults to 1/sqrt(E).
+    Rows whose keys are all masked give zeros.
+
+    >>> y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    """
+    op = "scaled_dot_product_attention"
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError(f"{op}: query, key and value need at least 2 dims, got shapes "
+                           f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    L, E = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[-1] != E or value.shape[-2] != S:
+        raise RuntimeError(f"{op}: expected key (..., S, {E}) and value (..., S, Ev) for query "
+                           f"{tuple(query.shape)}, got key {tuple(key.shape)} and value "
+                           f"{tuple(value.shape)}")
+    if query.dtype != key.dtype or query.dtype != value.dtype:
+        raise TypeError(f"{op}: query, key and value must share a dtype, got {query.dtype}, "
+                        f"{key.dtype}, {value.dtype}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
+    mask = _additive_mask(attn_mask, is_causal, L, S, query)
+    if mask is not None:
+        try:
+            np.broadcast_shapes(tuple(mask.shape), tuple(query.shape[:-1]) + (S,))
+        except ValueError:
+            raise RuntimeError(f"{op}: attn_mask of shape {tuple(mask.shape)} does not broadcast "
+                               f"to the scores' shape {tuple(query.shape[:-1]) + (S,)}") from None
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    return attention(query, key, value, mask, scale, dropout_p, auto=auto)
+
+
+def attention(q, k, v, mask, scale, dropout_p=0.0, return_weights=False, auto=False):
+    """The unchecked core: mask is None or a float Tensor added to the scores. With
+    `return_weights`, returns (output, attention probabilities after dropout)."""
+    if auto:
+        return _auto_attention(q, k, v, mask, scale, dropout_p, return_weights)
+    rng = _random.generator_for(q.device) if dropout_p > 0 else None
+    return AttentionFunction.apply(q, k, v, mask, scale=scale, dropout_p=dropout_p, rng=rng,
+                                   return_weights=return_weights)
