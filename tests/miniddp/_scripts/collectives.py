@@ -1,0 +1,98 @@
+"""Collectives and the Accelerator's process API on N ranks."""
+import json
+import os
+import sys
+
+import common as C
+import numpy as np
+
+import mytorch
+from mytorch.utils.data import DataLoader, TensorDataset
+
+from miniddp import Accelerator
+
+out_dir = sys.argv[1]
+acc = Accelerator(project_dir=out_dir)
+comm, rank, world = acc.comm, acc.process_index, acc.num_processes
+assert 0 <= acc.local_process_index <= rank and acc.device == "cpu"
+assert acc.is_main_process == (rank == 0) and acc.is_local_main_process == (acc.local_process_index == 0)
+
+# communicator: allreduce sum/mean/max, broadcast, allgather with variable sizes, barrier
+a = np.full((2, 3), rank + 1.0, np.float32)
+C.close(comm.allreduce(a.copy(), "sum"), np.full((2, 3), sum(range(1, world + 1))), "sum")
+C.close(comm.allreduce(a.copy(), "mean"), np.full((2, 3), (world + 1) / 2), "mean")
+C.close(comm.allreduce(a.copy(), "max"), np.full((2, 3), world), "max")
+b = np.arange(4, dtype=np.int64) * (rank + 1)
+C.close(comm.broadcast(b), np.arange(4), "broadcast")
+parts = comm.allgather(np.arange(rank + 1, dtype=np.float64).reshape(rank + 1, 1) + 10 * rank)
+assert [p.shape for p in parts] == [(r + 1, 1) for r in range(world)]
+for r, p in enumerate(parts):
+    C.close(p[:, 0], np.arange(r + 1) + 10 * r, "allgather")
+assert comm.allgather_object({"rank": rank}) == [{"rank": r} for r in range(world)]
+comm.barrier()
+C.ok(acc, "communicator")
+
+# gather (variable sizes, nested, 0-d) and reduce
+t = mytorch.full((rank + 1, 2), float(rank))
+g = acc.gather({"t": t, "s": mytorch.tensor(float(rank))})
+assert tuple(g["t"].shape) == (sum(r + 1 for r in range(world)), 2)
+C.close(g["s"].numpy(), np.arange(world, dtype=np.float32), "gather 0-d")
+C.close(acc.reduce(mytorch.tensor([1.0, rank]), "sum").numpy(),
+        [world, sum(range(world))], "reduce sum")
+C.close(acc.reduce(mytorch.tensor([2.0]), "mean").numpy(), [2.0], "reduce mean")
+C.ok(acc, "gather_reduce")
+
+# gather_for_metrics: exactly len(dataset) items, in order, for uneven sizes
+for n, bs in ((7, 2), (9, 4), (3, 2), (8, 2)):
+    ds = TensorDataset(mytorch.arange(n), mytorch.arange(n) * 10)
+    dl = acc.prepare(DataLoader(ds, batch_size=bs))
+    seen, objs = [], []
+    for idx, ten in dl:
+        got = acc.gather_for_metrics((idx, ten))
+        seen += got[0].tolist()
+        assert got[1].tolist() == [10 * i for i in got[0].tolist()]
+        objs += acc.gather_for_metrics([f"s{i}" for i in idx.tolist()])
+    assert seen == list(range(n)), (n, bs, seen)
+    assert objs == [f"s{i}" for i in range(n)], objs
+C.ok(acc, "gather_for_metrics")
+
+# sharding: disjoint per-rank parts covering the epoch, the same number of batches everywhere,
+# reshuffled per epoch with the same permutation on every rank
+ds = TensorDataset(mytorch.arange(10))
+dl = acc.prepare(DataLoader(ds, batch_size=2, shuffle=True))
+epochs = []
+for _ in range(2):
+    mine = [i for (b,) in dl for i in b.tolist()]
+    everyone = comm.allgather_object(mine)
+    assert len({len(m) for m in everyone}) == 1, "uneven shards"
+    flat = [i for m in everyone for i in m]
+    assert sorted(set(flat)) == list(range(10))
+    if 10 % world == 0 and 10 % (2 * world) == 0:
+        assert len(flat) == 10
+    epochs.append(everyone)
+assert epochs[0] != epochs[1], "not reshuffled between epochs"
+C.ok(acc, "sharding")
+
+# main_process_first: the main process finishes the body before the others start it
+marker = os.path.join(out_dir, "first.txt")
+with acc.main_process_first():
+    if acc.is_main_process:
+        with open(marker, "w") as f:
+            f.write("main")
+    else:
+        assert open(marker).read() == "main"
+C.ok(acc, "main_process_first")
+
+# trackers: JSON-lines on the main process only
+acc.init_trackers("proj", config={"lr": 0.1})
+acc.log({"loss": mytorch.tensor(1.5), "acc": np.float32(0.25)}, step=3)
+acc.end_training()
+path = os.path.join(out_dir, "proj.jsonl")
+if acc.is_main_process:
+    lines = [json.loads(s) for s in open(path)]
+    assert lines[0]["config"] == {"lr": 0.1}
+    assert lines[1]["step"] == 3 and lines[1]["loss"] == 1.5 and lines[1]["acc"] == 0.25
+else:
+    assert acc.trackers == []
+acc.print(f"PRINT from {rank}")
+C.ok(acc, "trackers")
