@@ -50,8 +50,9 @@ def result_type(a, b):
     """dtype of a binary op between arrays or Python scalars, as PyTorch computes it.
 
     Operands rank as: arrays with dims > 0-d arrays > Python scalars. A lower-ranked operand
-    only lifts the category (bool < int < float), never the width: float32 + 2.0 stays float32,
-    int64 + 0.5 gives the default float dtype.
+    matters only when its category (bool < int < float) is higher: then a 0-d array gives its
+    own dtype and a Python scalar the category's default. float32 + 2.0 stays float32,
+    int64 + 0.5 gives the default float dtype, int64 + float64 0-d gives float64.
     """
     da, ra = _dtype_rank(a)
     db, rb = _dtype_rank(b)
@@ -60,7 +61,9 @@ def result_type(a, b):
     ca, cb = _category(da), _category(db)
     if ra != rb:
         (ds, cs), (dw, cw) = ((da, ca), (db, cb)) if ra > rb else ((db, cb), (da, ca))
-        return ds if cw <= cs else _default_for(cw)
+        if cw <= cs:
+            return ds
+        return dw if min(ra, rb) > 0 else _default_for(cw)
     if ca != cb:
         return da if ca > cb else db
     return np.promote_types(da, db)

@@ -423,8 +423,9 @@ class Tensor:
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
         default = dtypes.get_default_dtype() if self.dtype.kind == "f" else None
-        if self.dtype not in (default, dtypes.int64, dtypes.bool) or self.data.size == 0:
-            extras.append(f"dtype={self.dtype}")
+        if self.dtype not in (default, dtypes.int64, dtypes.bool) or (
+                self.data.size == 0 and self.dtype != dtypes.get_default_dtype()):
+            extras.append(f"dtype=mytorch.{self.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
         elif self.requires_grad:
