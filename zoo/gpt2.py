@@ -16,6 +16,7 @@ import numpy as np
 import mytorch
 import mytorch.nn as nn
 import mytorch.nn.functional as F
+import mytorch.optim
 
 
 @dataclass
@@ -152,6 +153,7 @@ class GPT2(nn.Module):
         self.transformer.wte.weight = self.lm_head.weight  # tied: one matrix, two uses
         self.reset_parameters()
 
+    @mytorch.no_grad()
     def reset_parameters(self):
         """GPT-2's init: N(0, 0.02) weights, zero biases, residual projections scaled by
         1/sqrt(2 * n_layer) (two residual branches per block)."""
@@ -254,7 +256,7 @@ def _sample(logits, temperature, top_k):
 
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-_IGNORED = ("attn.bias", "attn.masked_bias")  # HF's causal-mask buffers
+_IGNORED = (".attn.bias", ".attn.masked_bias")  # HF's causal-mask buffers
 
 
 def hf_to_state_dict(weights, model):

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 import mytorch
 import mytorch.nn.functional as F
+import mytorch.optim
 from mytorch.utils.data import DataLoader
 
 
