@@ -1,2 +1,118 @@
-"""(in progress)"""
-__all__ = []
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d."""
+from mytorch.nn.modules.module import Module
+from mytorch.ops import conv as C
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+           "AdaptiveAvgPool2d"]
+
+
+class _MaxPoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False, auto=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode, self.auto = return_indices, ceil_mode, auto
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over (N, C, L); stride defaults to kernel_size.
+
+    >>> nn.MaxPool1d(3, stride=2)(x)
+    """
+
+    def forward(self, input):
+        return C._max_pool("MaxPool1d", 1, input, self.kernel_size, self.stride, self.padding,
+                           self.dilation, self.ceil_mode, self.return_indices, self.auto)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over (N, C, H, W); stride defaults to kernel_size.
+
+    >>> nn.MaxPool2d(2)(x)      # halves H and W
+    """
+
+    def forward(self, input):
+        return C._max_pool("MaxPool2d", 2, input, self.kernel_size, self.stride, self.padding,
+                           self.dilation, self.ceil_mode, self.return_indices, self.auto)
+
+
+class AvgPool1d(Module):
+    """Average pooling over (N, C, L); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, auto=False):
+        super().__init__()
+        self.kernel_size = C._pair(kernel_size, 1, "kernel_size", "AvgPool1d")
+        self.stride = C._pair(stride if stride is not None else kernel_size, 1, "stride",
+                              "AvgPool1d")
+        self.padding = C._pair(padding, 1, "padding", "AvgPool1d")
+        self.ceil_mode, self.count_include_pad, self.auto = ceil_mode, count_include_pad, auto
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        return C._avg_pool("AvgPool1d", 1, input, self.kernel_size, self.stride, self.padding,
+                           self.ceil_mode, self.count_include_pad, None, self.auto)
+
+
+class AvgPool2d(Module):
+    """Average pooling over (N, C, H, W); stride defaults to kernel_size.
+
+    >>> nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)(x)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None, auto=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override, self.auto = (count_include_pad,
+                                                                    divisor_override, auto)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        return C._avg_pool("AvgPool2d", 2, input, self.kernel_size, self.stride, self.padding,
+                           self.ceil_mode, self.count_include_pad, self.divisor_override,
+                           self.auto)
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling of (N, C, L) to length `output_size`."""
+
+    def __init__(self, output_size, auto=False):
+        super().__init__()
+        self.output_size, self.auto = output_size, auto
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def forward(self, input):
+        return C._adaptive_avg("AdaptiveAvgPool1d", 1, input, self.output_size, self.auto)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling of (N, C, H, W) to `output_size` (int or pair; None keeps that size);
+    window i spans [floor(i*H/out), ceil((i+1)*H/out)).
+
+    >>> nn.AdaptiveAvgPool2d((1, 1))(x).shape     # (N, C, 1, 1)
+    """
+
+    def __init__(self, output_size, auto=False):
+        super().__init__()
+        self.output_size, self.auto = output_size, auto
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def forward(self, input):
+        return C._adaptive_avg("AdaptiveAvgPool2d", 2, input, self.output_size, self.auto)

@@ -1,0 +1,186 @@
+"""Conv1d/2d and ConvTranspose1d/2d: both paths against PyTorch, gradcheck, modules, bad input."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import mytorch
+import mytorch.nn as nn
+import mytorch.nn.functional as F
+from mytorch.autograd import gradcheck
+from tests.helpers import check
+
+# (x shape, out channels, kernel, stride, padding, dilation, groups, bias)
+CONV2D = [
+    ((2, 4, 7, 9), 6, 3, 1, 1, 1, 1, True),
+    ((1, 4, 8, 7), 6, (2, 3), (2, 1), (1, 0), (1, 2), 2, False),
+    ((3, 6, 6, 6), 6, 3, 2, 0, 1, 6, True),             # depthwise
+    ((2, 3, 9, 8), 5, 1, 1, 0, 1, 1, True),             # 1x1
+    ((2, 3, 9, 8), 4, 1, 2, 1, 1, 1, False),            # strided 1x1 with padding
+    ((2, 2, 10, 11), 4, 4, 3, 2, 2, 2, True),
+    ((2, 3, 5, 5), 2, 5, 1, 0, 1, 1, True),             # kernel == input
+    ((2, 3, 6, 5), 4, 3, 1, "same", 2, 1, True),
+    ((2, 3, 6, 5), 4, (2, 4), 1, "same", 1, 1, False),  # even kernel: asymmetric padding
+    ((2, 3, 6, 5), 4, 3, 2, "valid", 1, 1, True),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("case", CONV2D, ids=range(len(CONV2D)))
+def test_conv2d_matches_torch(case, auto, device):
+    xs, o, k, s, p, d, g, bias = case
+    ks = (k, k) if isinstance(k, int) else k
+    shapes = [xs, (o, xs[1] // g) + ks] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv2d(x, w, b, s, p, d, g, auto=auto), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv2d(x, w, b, s, p, d, g), device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_conv2d_noncontig_and_unbatched(auto):
+    check(lambda x, w, b: F.conv2d(x, w, b, 2, 1, auto=auto), [(2, 3, 6, 5), (4, 3, 3, 3), (4,)],
+          torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 2, 1), noncontig=True)
+    check(lambda x, w: F.conv2d(x, w, padding=1, auto=auto), [(3, 6, 5), (4, 3, 3, 3)],
+          torch_fn=lambda x, w: TF.conv2d(x, w, padding=1))
+
+
+def test_conv2d_float64_and_big_batch_chunks(monkeypatch):
+    from mytorch.ops import conv as C
+    monkeypatch.setattr(C, "_CHUNK_ELEMS", 200)  # forces several im2col chunks
+    check(lambda x, w, b: F.conv2d(x, w, b, 1, 1), [(5, 3, 6, 6), (4, 3, 3, 3), (4,)],
+          torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 1, 1), dtype=np.float64)
+    check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 1), [(5, 3, 4, 4), (3, 2, 3, 3)],
+          torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 2, 1, 1))
+
+
+CONV1D = [((2, 3, 9), 4, 3, 1, 1, 1, 1, True), ((1, 4, 12), 6, 4, 3, 2, 2, 2, False),
+          ((2, 3, 7), 5, 4, 1, "same", 2, 1, True), ((2, 4, 8), 4, 3, 2, 0, 1, 4, True)]
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("case", CONV1D, ids=range(len(CONV1D)))
+def test_conv1d_matches_torch(case, auto, device):
+    xs, o, k, s, p, d, g, bias = case
+    shapes = [xs, (o, xs[1] // g, k)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv1d(x, w, b, s, p, d, g, auto=auto), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv1d(x, w, b, s, p, d, g), device=device)
+
+
+# (x shape, out channels, kernel, stride, padding, output_padding, groups, dilation, bias)
+CONVT2D = [
+    ((2, 4, 5, 6), 6, 3, 1, 0, 0, 1, 1, True),
+    ((2, 4, 5, 6), 6, 3, 2, 1, 1, 1, 1, True),
+    ((1, 4, 4, 5), 6, (2, 3), (3, 2), (1, 2), (2, 1), 2, 1, False),
+    ((2, 4, 5, 4), 4, 3, 1, 1, (1, 1), 2, 2, True),     # output_padding < dilation
+    ((2, 4, 3, 3), 8, 2, 2, 0, 0, 4, 1, True),
+    ((2, 3, 4, 4), 2, 4, 2, 3, 0, 1, 2, False),         # padding crops the full output
+]
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("case", CONVT2D, ids=range(len(CONVT2D)))
+def test_conv_transpose2d_matches_torch(case, auto, device):
+    xs, o, k, s, p, op, g, d, bias = case
+    ks = (k, k) if isinstance(k, int) else k
+    shapes = [xs, (xs[1], o // g) + ks] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, s, p, op, g, d, auto=auto), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, s, p, op, g, d),
+          device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_conv_transpose1d_and_noncontig(auto):
+    check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1, 1, auto=auto),
+          [(2, 3, 7), (3, 5, 3), (5,)],
+          torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1, 1))
+    check(lambda x, w: F.conv_transpose1d(x, w, None, 3, 0, 0, 2, 2, auto=auto),
+          [(1, 4, 6), (4, 3, 2)], torch_fn=lambda x, w: TF.conv_transpose1d(x, w, None, 3, 0, 0,
+                                                                            2, 2))
+    check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, auto=auto),
+          [(2, 3, 4, 5), (3, 2, 3, 3)], torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 2,
+                                                                                  1),
+          noncontig=True)
+
+
+def _t64(rng, *shapes):
+    return [mytorch.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+
+
+def test_gradcheck_hand_written_backwards():
+    rng = np.random.default_rng(0)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, (2, 1), 1, (1, 2), 2),
+                     _t64(rng, (2, 4, 5, 6), (4, 2, 2, 3), (4,)))
+    assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, 1, "same", 2),
+                     _t64(rng, (1, 2, 6), (3, 2, 3), (3,)))
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1, 2),
+                     _t64(rng, (1, 4, 3, 3), (4, 1, 3, 2), (2,)))
+    assert gradcheck(lambda x, w: F.conv_transpose1d(x, w, None, 3, 1, 2, 1, 1),
+                     _t64(rng, (2, 2, 4), (2, 3, 3)))
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_conv_modules_match_torch_modules(auto):
+    pairs = [(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, auto=auto),
+              torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), (2, 4, 7, 7)),
+             (nn.Conv1d(3, 5, 3, padding="same", dilation=2, bias=False, auto=auto),
+              torch.nn.Conv1d(3, 5, 3, padding="same", dilation=2, bias=False), (2, 3, 8)),
+             (nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, auto=auto),
+              torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+              (2, 4, 4, 5)),
+             (nn.ConvTranspose1d(4, 6, 2, stride=2, groups=2, auto=auto),
+              torch.nn.ConvTranspose1d(4, 6, 2, stride=2, groups=2), (2, 4, 5))]
+    for m, t, xs in pairs:
+        assert repr(m) == repr(t)
+        assert [k for k, _ in m.named_parameters()] == [k for k, _ in t.named_parameters()]
+        with torch.no_grad():
+            for (_, p), (_, tp) in zip(m.named_parameters(), t.named_parameters()):
+                assert tuple(p.shape) == tuple(tp.shape)
+                tp.copy_(torch.from_numpy(p.detach().numpy()))
+        x = np.random.default_rng(0).standard_normal(xs).astype(np.float32)
+        y = m(mytorch.tensor(x))
+        ty = t(torch.from_numpy(x))
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), atol=1e-5, rtol=1e-4)
+        y.sum().backward()
+        ty.sum().backward()
+        for (_, p), (_, tp) in zip(m.named_parameters(), t.named_parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_conv_default_init_follows_torch():
+    for m, t in [(nn.Conv2d(16, 32, 3), torch.nn.Conv2d(16, 32, 3)),
+                 (nn.ConvTranspose2d(16, 8, 4, groups=2), torch.nn.ConvTranspose2d(16, 8, 4,
+                                                                                    groups=2))]:
+        fan_in = m.weight.shape[1] * math.prod(m.kernel_size)
+        bound = 1 / math.sqrt(fan_in)
+        for p, tp in [(m.weight, t.weight), (m.bias, t.bias)]:
+            a = p.detach().numpy()
+            assert np.abs(a).max() <= bound
+            assert abs(a.std() - tp.detach().numpy().std()) < 0.25 * bound
+            assert a.dtype == np.float32
+
+
+def test_conv_bad_input():
+    m = nn.Conv2d(3, 8, 3)
+    with pytest.raises(RuntimeError, match=r"Conv2d.*3 channels.*\(2, 4, 5, 5\)"):
+        m(mytorch.randn(2, 4, 5, 5))
+    with pytest.raises(RuntimeError, match=r"Conv2d.*4-D.*\(5, 5\)"):
+        m(mytorch.randn(5, 5))
+    with pytest.raises(RuntimeError, match=r"Conv2d.*kernel size.*larger than the padded input"):
+        m(mytorch.randn(1, 3, 2, 5))
+    with pytest.raises(RuntimeError, match=r"Conv1d.*3 channels"):
+        nn.Conv1d(3, 4, 2)(mytorch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match=r"in_channels \(3\) must be divisible by groups \(2\)"):
+        nn.Conv2d(3, 8, 3, groups=2)
+    with pytest.raises(ValueError, match="out_channels"):
+        nn.ConvTranspose2d(4, 3, 3, groups=2)
+    with pytest.raises(RuntimeError, match=r"conv2d.*groups=3.*weight of shape \(4, 1, 3, 3\)"):
+        F.conv2d(mytorch.randn(1, 3, 5, 5), mytorch.randn(4, 1, 3, 3), groups=3)
+    with pytest.raises(RuntimeError, match="float64"):
+        F.conv2d(mytorch.randn(1, 3, 5, 5), mytorch.randn(4, 3, 3, 3, dtype=mytorch.float64))
+    with pytest.raises(ValueError, match="same"):
+        nn.Conv2d(3, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose2d(mytorch.randn(1, 3, 4, 4), mytorch.randn(3, 2, 3, 3), stride=2,
+                           output_padding=2)
