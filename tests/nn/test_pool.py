@@ -1,0 +1,117 @@
+"""Max/avg/adaptive pooling: both paths against PyTorch, gradcheck, modules, bad input."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import mytorch
+import mytorch.nn as nn
+import mytorch.nn.functional as F
+from mytorch.autograd import gradcheck
+from tests.helpers import check
+
+POOL2D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+          dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True),
+          dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=(2, 4), stride=3),
+          dict(kernel_size=4, stride=1, padding=2)]
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("args", POOL2D, ids=range(len(POOL2D)))
+def test_max_pool2d_matches_torch(args, auto, device):
+    check(lambda x: F.max_pool2d(x, **args, auto=auto), [(2, 3, 9, 8)],
+          torch_fn=lambda x: TF.max_pool2d(x, **args), device=device)
+    check(lambda x: F.max_pool2d(x, **args, dilation=(1, 2), return_indices=True, auto=auto),
+          [(1, 2, 9, 10)],
+          torch_fn=lambda x: TF.max_pool2d(x, **args, dilation=(1, 2), return_indices=True),
+          device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("args", POOL2D, ids=range(len(POOL2D)))
+@pytest.mark.parametrize("cip", [True, False])
+def test_avg_pool2d_matches_torch(args, cip, auto, device):
+    check(lambda x: F.avg_pool2d(x, **args, count_include_pad=cip, auto=auto), [(2, 3, 9, 8)],
+          torch_fn=lambda x: TF.avg_pool2d(x, **args, count_include_pad=cip), device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_pool1d_unbatched_noncontig_divisor(auto):
+    check(lambda x: F.max_pool1d(x, 3, 2, 1, return_indices=True, auto=auto), [(2, 3, 10)],
+          torch_fn=lambda x: TF.max_pool1d(x, 3, 2, 1, return_indices=True))
+    check(lambda x: F.max_pool1d(x, 2, dilation=3, ceil_mode=True, auto=auto), [(2, 11)],
+          torch_fn=lambda x: TF.max_pool1d(x, 2, dilation=3, ceil_mode=True))
+    check(lambda x: F.avg_pool1d(x, 3, 2, 1, True, False, auto=auto), [(2, 3, 10)],
+          torch_fn=lambda x: TF.avg_pool1d(x, 3, 2, 1, True, False))
+    check(lambda x: F.max_pool2d(x, 2, auto=auto), [(2, 3, 6, 8)],
+          torch_fn=lambda x: TF.max_pool2d(x, 2), noncontig=True)
+    check(lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=4, auto=auto), [(3, 7, 6)],
+          torch_fn=lambda x: TF.avg_pool2d(x, 3, 2, 1, divisor_override=4))
+
+
+def test_max_pool_ties_route_to_first():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    for auto in (False, True):
+        check(lambda t: F.max_pool2d(t, 2, 1, auto=auto), inputs=[x],
+              torch_fn=lambda t: TF.max_pool2d(t, 2, 1))
+
+
+@pytest.mark.parametrize("auto", [False, True])
+@pytest.mark.parametrize("out", [1, 3, (5, 2), (None, 4), 7, (9, 10)])
+def test_adaptive_avg_pool2d_matches_torch(out, auto, device):
+    check(lambda x: F.adaptive_avg_pool2d(x, out, auto=auto), [(2, 3, 9, 7)],
+          torch_fn=lambda x: TF.adaptive_avg_pool2d(x, out), device=device)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_adaptive_avg_pool1d_and_unbatched(auto):
+    check(lambda x: F.adaptive_avg_pool1d(x, 4, auto=auto), [(2, 3, 10)],
+          torch_fn=lambda x: TF.adaptive_avg_pool1d(x, 4))
+    check(lambda x: F.adaptive_avg_pool2d(x, (2, 3), auto=auto), [(3, 5, 7)],
+          torch_fn=lambda x: TF.adaptive_avg_pool2d(x, (2, 3)), noncontig=True)
+
+
+def test_gradcheck_hand_written_backwards():
+    rng = np.random.default_rng(0)
+
+    def t64(*s):
+        return mytorch.tensor(rng.standard_normal(s), requires_grad=True)
+    assert gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [t64(1, 2, 5, 6)])
+    assert gradcheck(lambda x: F.avg_pool2d(x, 3, 2, 1, True, False), [t64(1, 2, 5, 6)])
+    assert gradcheck(lambda x: F.avg_pool1d(x, 2, 1, 1), [t64(2, 1, 5)])
+    assert gradcheck(lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [t64(1, 2, 5, 7)])
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_pool_modules_match_torch(auto):
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    x1 = x[:, :, 0]
+    pairs = [(nn.MaxPool2d(3, 2, 1, auto=auto), torch.nn.MaxPool2d(3, 2, 1), x),
+             (nn.MaxPool1d(2, auto=auto), torch.nn.MaxPool1d(2), x1),
+             (nn.AvgPool2d(3, 2, 1, ceil_mode=True, auto=auto),
+              torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True), x),
+             (nn.AvgPool1d(3, 1, 1, count_include_pad=False, auto=auto),
+              torch.nn.AvgPool1d(3, 1, 1, count_include_pad=False), x1),
+             (nn.AdaptiveAvgPool2d((3, 5), auto=auto), torch.nn.AdaptiveAvgPool2d((3, 5)), x),
+             (nn.AdaptiveAvgPool1d(3, auto=auto), torch.nn.AdaptiveAvgPool1d(3), x1)]
+    for m, t, a in pairs:
+        assert repr(m) == repr(t)
+        np.testing.assert_allclose(m(mytorch.tensor(a)).numpy(), t(torch.from_numpy(a)).numpy(),
+                                   atol=1e-6, rtol=1e-5)
+    y, idx = nn.MaxPool2d(2, return_indices=True, auto=auto)(mytorch.tensor(x))
+    ty, tidx = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    assert idx.dtype == mytorch.int64
+
+
+def test_pool_bad_input():
+    with pytest.raises(RuntimeError, match=r"MaxPool2d.*4-D.*\(5, 5\)"):
+        nn.MaxPool2d(2)(mytorch.randn(5, 5))
+    with pytest.raises(ValueError, match=r"max_pool2d.*padding.*half"):
+        F.max_pool2d(mytorch.randn(1, 1, 6, 6), 2, padding=2)
+    with pytest.raises(RuntimeError, match=r"avg_pool2d.*larger than the padded input"):
+        F.avg_pool2d(mytorch.randn(1, 1, 2, 6), 3)
+    with pytest.raises(RuntimeError, match="floating-point"):
+        F.max_pool2d(mytorch.ones(1, 1, 4, 4, dtype=mytorch.int64), 2)
+    with pytest.raises(RuntimeError, match=r"adaptive_avg_pool2d.*\(3,\)"):
+        F.adaptive_avg_pool2d(mytorch.randn(3), 1)
