@@ -220,8 +220,9 @@ class Tensor:
         engine: "topological" (default) or "recursive"; see `mytorch.autograd.engine`.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward: element 0 of tensors does not require grad and does "
-                               "not have a grad_fn (no input of this computation requires grad)")
+            raise RuntimeError(f"backward: the tensor of shape {tuple(self.shape)} does not "
+                               "require grad and has no grad_fn (no input of the computation "
+                               "requires grad, or it ran under no_grad)")
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
@@ -286,7 +287,7 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return self.data.shape
-        return self.data.shape[R.normalize_dims(dim, self.ndim, "size")[0]]
+        return self.data.shape[R.normalize_dims(dim, self.shape, "size")[0]]
 
     @property
     def ndim(self):
@@ -694,11 +695,11 @@ class Tensor:
         return Tensor._wrap(backend.array_module(self.data).isfinite(self.data))
 
     def any(self, dim=None, keepdim=False):
-        ax = None if dim is None else R.normalize_dims(dim, self.ndim, "any")
+        ax = None if dim is None else R.normalize_dims(dim, self.shape, "any")
         return Tensor._wrap(self.data.any(axis=ax, keepdims=keepdim))
 
     def all(self, dim=None, keepdim=False):
-        ax = None if dim is None else R.normalize_dims(dim, self.ndim, "all")
+        ax = None if dim is None else R.normalize_dims(dim, self.shape, "all")
         return Tensor._wrap(self.data.all(axis=ax, keepdims=keepdim))
 
     def sign(self):
@@ -806,18 +807,18 @@ class Tensor:
         x = self if dtype is None else self.to(dtype)
         if x.dtype.kind in "bi" and dtype is None:
             x = x.to(dtypes.int64) if x.dtype != dtypes.int64 else x
-        return R.Sum.apply(x, R.normalize_dims(dim, self.ndim, "sum"), keepdim)
+        return R.Sum.apply(x, R.normalize_dims(dim, self.shape, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
         if x.dtype.kind != "f":
             raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
                                "pass a floating dtype")
-        return R.Mean.apply(x, R.normalize_dims(dim, self.ndim, "mean"), keepdim)
+        return R.Mean.apply(x, R.normalize_dims(dim, self.shape, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         correction = _correction(unbiased, correction)
-        return R.Var.apply(self, R.normalize_dims(dim, self.ndim, "var"), correction, keepdim)
+        return R.Var.apply(self, R.normalize_dims(dim, self.shape, "var"), correction, keepdim)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return self.var(dim, unbiased, keepdim, correction).sqrt()
@@ -833,10 +834,10 @@ class Tensor:
         return _minmax(self, dim, keepdim, True)
 
     def amax(self, dim=None, keepdim=False):
-        return R.Amax.apply(self, R.normalize_dims(dim, self.ndim, "amax"), keepdim, False)
+        return R.Amax.apply(self, R.normalize_dims(dim, self.shape, "amax"), keepdim, False)
 
     def amin(self, dim=None, keepdim=False):
-        return R.Amax.apply(self, R.normalize_dims(dim, self.ndim, "amin"), keepdim, True)
+        return R.Amax.apply(self, R.normalize_dims(dim, self.shape, "amin"), keepdim, True)
 
     def argmax(self, dim=None, keepdim=False):
         return _arg(self, dim, keepdim, "argmax")
@@ -846,11 +847,11 @@ class Tensor:
 
     def prod(self, dim=None, keepdim=False):
         if dim is not None:
-            dim = R.normalize_dims(dim, self.ndim, "prod")[0] if self.ndim else None
+            dim = R.normalize_dims(dim, self.shape, "prod")[0] if self.ndim else None
         return R.Prod.apply(self, dim, keepdim)
 
     def logsumexp(self, dim, keepdim=False):
-        return R.LogSumExp.apply(self, R.normalize_dims(dim, self.ndim, "logsumexp"), keepdim)
+        return R.LogSumExp.apply(self, R.normalize_dims(dim, self.shape, "logsumexp"), keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
         if p == 2:
@@ -893,15 +894,15 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = R.normalize_dims((start_dim,), self.ndim, "flatten")[0], \
-            R.normalize_dims((end_dim,), self.ndim, "flatten")[0]
+        s, e = R.normalize_dims((start_dim,), self.shape, "flatten")[0], \
+            R.normalize_dims((end_dim,), self.shape, "flatten")[0]
         if s > e:
             raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         shp = self.shape
         return self.reshape(shp[:s] + (int(np.prod(shp[s:e + 1])),) + shp[e + 1:])
 
     def unflatten(self, dim, sizes):
-        d = R.normalize_dims(dim, self.ndim, "unflatten")[0]
+        d = R.normalize_dims(dim, self.shape, "unflatten")[0]
         sizes = tuple(sizes)
         if -1 in sizes:
             known = int(np.prod([s for s in sizes if s != -1]))
@@ -915,11 +916,15 @@ class Tensor:
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
         else:
-            axes = R.normalize_dims(dim, self.ndim, "squeeze")
+            axes = R.normalize_dims(dim, self.shape, "squeeze")
             shape = tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1))
         return self.reshape(shape)
 
     def unsqueeze(self, dim):
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape "
+                             f"{tuple(self.shape)} (expected a dim in [{-self.ndim - 1}, "
+                             f"{self.ndim}])")
         d = R.normalize_dims(dim, self.ndim + 1, "unsqueeze")[0]
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
@@ -954,7 +959,7 @@ class Tensor:
     def transpose(self, dim0, dim1):
         if self.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
             return self._alias()
-        d0, d1 = (R.normalize_dims(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
+        d0, d1 = (R.normalize_dims(d, self.shape, "transpose")[0] for d in (dim0, dim1))
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return S.Permute.apply(self, tuple(dims))
@@ -964,7 +969,7 @@ class Tensor:
 
     def permute(self, *dims):
         dims = _shape_args(dims)
-        norm = tuple(R.normalize_dims(d, self.ndim, "permute")[0] for d in dims)
+        norm = tuple(R.normalize_dims(d, self.shape, "permute")[0] for d in dims)
         if sorted(norm) != list(range(self.ndim)):
             raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the "
                                f"{self.ndim} dims of shape {tuple(self.shape)}")
@@ -998,7 +1003,7 @@ class Tensor:
         return chunk(self, chunks, dim)
 
     def unbind(self, dim=0):
-        d = R.normalize_dims(dim, self.ndim, "unbind")[0]
+        d = R.normalize_dims(dim, self.shape, "unbind")[0]
         return tuple(p.squeeze(d) for p in split(self, 1, d))
 
     # ---- indexing ----
@@ -1126,7 +1131,7 @@ def _minmax(x, dim, keepdim, is_min):
             raise RuntimeError(f"{'min' if is_min else 'max'}: reduction over an empty tensor "
                                f"of shape {tuple(x.shape)}")
         return R.Amax.apply(x, tuple(range(x.ndim)), False, is_min)
-    d = R.normalize_dims(dim, x.ndim, "min" if is_min else "max")[0] if x.ndim else None
+    d = R.normalize_dims(dim, x.shape, "min" if is_min else "max")[0] if x.ndim else None
     values, indices = R.MaxDim.apply(x, d, keepdim, is_min)
     return MinMaxResult(values, indices)
 
@@ -1153,7 +1158,7 @@ def _arg(x, dim, keepdim, name):
         if keepdim:
             out = backend.array_module(x.data).asarray(out).reshape((1,) * x.ndim)
         return Tensor._wrap(backend.array_module(x.data).asarray(out, dtype=np.int64))
-    d = R.normalize_dims(dim, x.ndim, name)[0]
+    d = R.normalize_dims(dim, x.shape, name)[0]
     return Tensor._wrap(fn(axis=d, keepdims=keepdim).astype(np.int64))
 
 
@@ -1246,7 +1251,7 @@ def cat(tensors, dim=0):
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
     ref = tensors[0]
-    d = R.normalize_dims(dim, ref.ndim, "cat")[0]
+    d = R.normalize_dims(dim, ref.shape, "cat")[0]
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
             raise RuntimeError(f"cat: sizes of tensors must match except in dim {dim}; tensor 0 has "
@@ -1276,7 +1281,7 @@ def stack(tensors, dim=0):
 
 
 def split(x, split_size_or_sections, dim=0):
-    d = R.normalize_dims(dim, x.ndim, "split")[0]
+    d = R.normalize_dims(dim, x.shape, "split")[0]
     n = x.shape[d]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -1297,19 +1302,22 @@ def split(x, split_size_or_sections, dim=0):
 def chunk(x, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    d = R.normalize_dims(dim, x.ndim, "chunk")[0]
+    d = R.normalize_dims(dim, x.shape, "chunk")[0]
     step = -(-x.shape[d] // chunks) if x.shape[d] else 1
     return split(x, step, d)
 
 
 def gather(x, dim, index):
-    d = R.normalize_dims(dim, x.ndim, "gather")[0]
+    d = R.normalize_dims(dim, x.shape, "gather")[0]
     idx = index.data if isinstance(index, Tensor) else _to_array(index)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != x.ndim:
         raise RuntimeError(f"gather: index shape {tuple(idx.shape)} and input shape "
                            f"{tuple(x.shape)} must have the same number of dims")
+    if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape))):
+        raise RuntimeError(f"gather: index shape {tuple(idx.shape)} is larger than input shape "
+                           f"{tuple(x.shape)} outside dim {d}")
     if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
         raise IndexError(f"gather: index out of range for dim {dim} with size {x.shape[d]} "
                          f"(input shape {tuple(x.shape)})")
@@ -1317,7 +1325,7 @@ def gather(x, dim, index):
 
 
 def scatter_add(x, dim, index, src):
-    d = R.normalize_dims(dim, x.ndim, "scatter_add")[0]
+    d = R.normalize_dims(dim, x.shape, "scatter_add")[0]
     idx = index.data if isinstance(index, Tensor) else _to_array(index)
     if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
         raise IndexError(f"scatter_add: index out of range for dim {dim} with size {x.shape[d]}")
@@ -1327,7 +1335,7 @@ def scatter_add(x, dim, index, src):
 
 
 def index_select(x, dim, index):
-    d = R.normalize_dims(dim, x.ndim, "index_select")[0]
+    d = R.normalize_dims(dim, x.shape, "index_select")[0]
     idx = index.data if isinstance(index, Tensor) else _to_array(index)
     if idx.ndim != 1:
         raise RuntimeError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")

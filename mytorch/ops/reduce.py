@@ -4,7 +4,13 @@ from mytorch.backend import array_module
 
 
 def normalize_dims(dim, ndim, op):
-    """dim (None, int or tuple) -> sorted tuple of non-negative axes, with a clear error."""
+    """dim (None, int or tuple) -> sorted tuple of non-negative axes, with a clear error.
+
+    ndim: the number of dims, or the shape itself (then the error names it).
+    """
+    shape = ndim if isinstance(ndim, tuple) else None
+    if shape is not None:
+        ndim = len(shape)
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
@@ -14,7 +20,8 @@ def normalize_dims(dim, ndim, op):
             raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
         lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
         if not lo <= d <= hi:
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims "
+            what = f"of shape {shape}" if shape is not None else f"with {ndim} dims"
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor {what} "
                              f"(expected a dim in [{lo}, {hi}])")
         out.append(d % ndim if ndim else 0)
     if len(set(out)) != len(out):
