@@ -103,7 +103,7 @@ def test_gather_and_friends_out_of_range():
     with raises(IndexError, "scatter_add", "size 3"):
         x.scatter_add(1, mytorch.tensor([[5]]), mytorch.ones(1, 1))
     with raises(RuntimeError, "gather", "(3, 3)", "(2, 3)"):
-        x.gather(0, mytorch.zeros(3, 3, dtype=mytorch.int64))
+        x.gather(1, mytorch.zeros(3, 3, dtype=mytorch.int64))
     with raises(RuntimeError, "gather", "integer"):
         x.gather(1, mytorch.ones(2, 3))
     with raises(RuntimeError, "one_hot", "[0, 3)"):
