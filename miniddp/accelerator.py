@@ -163,11 +163,13 @@ class Accelerator:
     gradient_accumulation_steps: micro-batches per optimizer step, used by `accumulate`.
     device: None (a GPU per local rank when CUDA is available, else the CPU), "cpu" or "cuda".
     log_with: None/"jsonl" (JSON-lines only), "wandb" or "all"; project_dir: where logs go.
-    bucket_mb: size of the fused gradient buckets.
+    bucket_mb: size of the fused gradient buckets; scaler_kwargs: LossScaler's arguments.
+    comm: a Communicator to use instead of the one the launch implies (tests).
     """
 
     def __init__(self, mixed_precision="no", gradient_accumulation_steps=1, device=None,
-                 log_with=None, project_dir=None, bucket_mb=25.0, comm=None):
+                 log_with=None, project_dir=None, bucket_mb=25.0, scaler_kwargs=None,
+                 comm=None):
         if mixed_precision not in _PRECISIONS:
             raise ValueError(f"Accelerator: mixed_precision must be one of {_PRECISIONS}, got "
                              f"{mixed_precision!r}")
@@ -178,7 +180,8 @@ class Accelerator:
         self.gradient_state = GradientState()
         self.mixed_precision = mixed_precision
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.scaler = amp.LossScaler() if mixed_precision == "fp16" else None
+        self.scaler = amp.LossScaler(**(scaler_kwargs or {})) if mixed_precision == "fp16" \
+            else None
         self.log_with = log_with
         self.project_dir = project_dir or "runs"
         self.bucket_mb = bucket_mb
@@ -337,9 +340,11 @@ class Accelerator:
         averaged over ranks in fused buckets."""
         if self.gradient_accumulation_steps > 1:
             loss = loss / self.gradient_accumulation_steps
-        if self.scaler is not None:
-            loss = loss * self.scaler.scale
-        loss.backward(**kwargs)
+        if self.scaler is None:
+            loss.backward(**kwargs)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled by skipping
+                (loss * self.scaler.scale).backward(**kwargs)
         if self.sync_gradients and self._no_sync_depth == 0:
             self._sync_gradients()
 

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+import mytorch
 from mytorch import backend
 from mytorch.tensor import Tensor
 
@@ -97,8 +98,11 @@ class DataLoaderShard:
     def set_epoch(self, epoch):
         self.epoch, self.position, self._skip = int(epoch), 0, 0
 
-    def _inner(self, batches):
-        kwargs = {"batch_sampler": batches}
+    def _inner(self, batches, epoch):
+        # Its own generator: the loader's per-epoch draw (worker seeds) must not touch the global
+        # stream, or a run resumed mid-epoch would draw once more than the uninterrupted one.
+        seed = int(np.random.SeedSequence([self.seed, epoch, self.rank]).generate_state(1)[0])
+        kwargs = {"batch_sampler": batches, "generator": mytorch.Generator().manual_seed(seed)}
         for attr in ("num_workers", "collate_fn", "worker_init_fn", "timeout"):
             if getattr(self.loader, attr, None) is not None:
                 kwargs[attr] = getattr(self.loader, attr)
@@ -112,7 +116,7 @@ class DataLoaderShard:
         if self.gradient_state is not None:
             self.gradient_state.enter_dataloader(self)
         try:
-            for batch in self._inner(batches[skip:]):
+            for batch in (self._inner(batches[skip:], self.epoch) if skip < len(batches) else ()):
                 self.position += 1
                 self.end_of_dataloader = self.position == len(batches)
                 yield batch if self.device is None else _move(batch, self.device)
