@@ -225,6 +225,9 @@ def _auto_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
 
 def _check_cell(op, x, h, w_ih, w_hh, gates):
     H = w_hh.shape[-1]
+    if not x.dtype == h.dtype == w_ih.dtype == w_hh.dtype:
+        raise TypeError(f"{op}: input, hidden and weights must share a dtype, got {x.dtype}, "
+                        f"{h.dtype}, {w_ih.dtype}, {w_hh.dtype}")
     if x.ndim != 2 or h.ndim != 2:
         raise RuntimeError(f"{op}: expected 2-D input (batch, input_size) and hidden "
                            f"(batch, hidden_size), got input {tuple(x.shape)} and hidden "

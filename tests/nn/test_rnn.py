@@ -174,6 +174,8 @@ def test_cell_bad_input(cls):
     h = mytorch.randn(3, H)
     with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(2, {H}\).*\(3, {H}\)"):
         m(mytorch.randn(2, I), (h, h) if cls is nn.LSTMCell else h)
+    with pytest.raises(TypeError, match=rf"{cls.__name__}.*float64"):
+        m(mytorch.randn(2, I, dtype=mytorch.float64))
     with pytest.raises(RuntimeError, match=r"lstm_cell.*w_ih"):
         F.lstm_cell(mytorch.randn(2, I), (mytorch.randn(2, H), mytorch.randn(2, H)),
                     mytorch.randn(4 * H, I + 1), mytorch.randn(4 * H, H))
@@ -269,5 +271,16 @@ def test_sequence_bad_input(cls):
     h = mytorch.randn(1, 2, H)  # num_layers says 2
     with pytest.raises(ValueError, match=rf"{cls.__name__}.*\(2, 2, {H}\).*\(1, 2, {H}\)"):
         m(mytorch.randn(5, 2, I), (h, h) if cls is nn.LSTM else h)
+    with pytest.raises(TypeError, match=rf"{cls.__name__}.*float64.*float32"):
+        m(mytorch.randn(5, 2, I, dtype=mytorch.float64))
     with pytest.raises(ValueError, match="dropout"):
         cls(I, H, dropout=1.5)
+
+
+def test_double_module_matches_torch():
+    m, tm = nn.LSTM(I, H, num_layers=2).double(), torch.nn.LSTM(I, H, num_layers=2).double()
+    _copy_to_torch(m, tm)
+    x = np.random.default_rng(0).standard_normal((T, B, I))
+    y, (h, c) = m(mytorch.Tensor(x))
+    assert y.dtype == mytorch.float64
+    np.testing.assert_allclose(_np(y), tm(torch.from_numpy(x))[0].detach().numpy(), atol=1e-12)

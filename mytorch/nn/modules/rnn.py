@@ -20,6 +20,12 @@ def _new_param(*shape, device, dtype):
     return Parameter(mytorch.empty(*shape, dtype=dtype, device=device))
 
 
+def _check_dtype(name, input, weight):
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{name}: input dtype {input.dtype} does not match the parameters' "
+                        f"dtype {weight.dtype} (use module.to(dtype) or input.to(dtype))")
+
+
 def _reset_uniform(module):
     k = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
     with mytorch.no_grad():
@@ -65,6 +71,7 @@ class RNNCellBase(Module):
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
                              f"({self.input_size},), got {tuple(input.shape)}")
+        _check_dtype(name, input, self.weight_ih)
         batched = input.ndim == 2
         x = input if batched else input.unsqueeze(0)
         want = (x.shape[0], self.hidden_size)
@@ -212,6 +219,7 @@ class RNNBase(Module):
             layout = "(batch, seq_len" if self.batch_first else "(seq_len, batch"
             raise ValueError(f"{name}: expected input of shape {layout}, {self.input_size}) or "
                              f"unbatched (seq_len, {self.input_size}), got {tuple(input.shape)}")
+        _check_dtype(name, input, self.weight_ih_l0)
         batched = input.ndim == 3
         x = input if not batched or not self.batch_first else input.transpose(0, 1)
         if not batched:
