@@ -1,0 +1,49 @@
+import os
+import sys
+
+import pytest
+
+from miniddp import launch
+
+
+def test_command_runs_mpi4py_with_the_script_and_its_args():
+    args = launch.parse_args(["-n", "4", "train.py", "--lr", "0.1"])
+    cmd = launch.build_command(args, "/venv/bin/mpiexec")
+    assert cmd == ["/venv/bin/mpiexec", "-n", "4", sys.executable, "-m", "mpi4py", "train.py",
+                   "--lr", "0.1"]
+    args = launch.parse_args(["-n", "2", "-m", "pkg.train", "--", "x"])
+    assert launch.build_command(args, "mpiexec")[-4:] == ["mpi4py", "-m", "pkg.train", "x"]
+
+
+def test_hostfile_flag_follows_the_launcher(tmp_path):
+    hydra = tmp_path / "mpiexec"
+    hydra.write_text("")
+    (tmp_path / "mpichversion").write_text("")
+    args = launch.parse_args(["-n", "8", "--hostfile", "hosts", "--mpi-args", "-ppn 4", "t.py"])
+    cmd = launch.build_command(args, str(hydra))
+    assert cmd[3:7] == ["-f", "hosts", "-ppn", "4"]
+    other = tmp_path / "ompi" / "mpiexec"
+    other.parent.mkdir()
+    other.write_text("")
+    assert launch.build_command(args, str(other))[3:5] == ["--hostfile", "hosts"]
+
+
+def test_one_thread_per_rank_unless_told():
+    env = launch.thread_env({"MKL_NUM_THREADS": "3"}, None, on_gpu=False)
+    assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["MKL_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in launch.thread_env({}, None, on_gpu=True)
+    assert launch.thread_env({"OMP_NUM_THREADS": "8"}, 2, on_gpu=False)["OMP_NUM_THREADS"] == "2"
+
+
+def test_finds_the_venv_mpiexec():
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(here):
+        pytest.skip("no mpiexec next to this Python")
+    assert launch.find_mpiexec() == here
+
+
+@pytest.mark.parametrize("argv", [["-n", "0", "t.py"], ["-n", "2"]])
+def test_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit):
+        launch.parse_args(argv)
