@@ -222,13 +222,14 @@ class _Plan:
         return _chunks(n, c * self.g.kh * self.g.kw * self.L)
 
 
-def _conv_forward(x, w, g, groups):
-    """x (N, C, H, W), w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias."""
+def _conv_forward(x, w, g, groups, padded=False):
+    """x (N, C, H, W) (or already `_Plan.pad`ded), w (O, C/groups, kh, kw)
+    -> (N, O, Ho, Wo), no bias."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
     plan = _Plan(g)
-    xpad = plan.pad(x)
+    xpad = x if padded else plan.pad(x)
     wm = w.reshape(groups, o // groups, -1)
     y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
     chunks = plan.chunks(n, c)
@@ -242,48 +243,40 @@ def _conv_forward(x, w, g, groups):
     return y
 
 
-def _conv_data_grad(gy, w, g, groups):
-    """Gradient of conv w.r.t. its input: gy (N, O, Ho, Wo) -> (N, C, H, W)."""
+def _conv_backward(gy, w, g, groups, xpad=None, need_x=True):
+    """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None).
+
+    `xpad` is the padded input (`_Plan.pad`); without it no weight gradient is formed.
+    One pass over batch chunks shares the widened gy between both gradients.
+    """
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
     plan = _Plan(g)
     wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, C/g*kh*kw, O/g)
-    gpad = plan.padded_zeros(xp, n, c, gy.dtype)
     chunks = plan.chunks(n, c)
     nb = chunks[0][1]
     gbuf = xp.zeros((nb, o, plan.L), gy.dtype)
-    cbuf = xp.empty((nb, groups, wt.shape[1], plan.L), gy.dtype)
-    for a, b in chunks:
-        gyw = plan.widen(gy[a:b], gbuf).reshape(b - a, groups, o // groups, plan.L)
-        gcols = xp.matmul(wt, gyw, out=cbuf[:b - a])
-        gcols = gcols.reshape((b - a, c, g.kh, g.kw) + ((plan.L,) if plan.flat
-                                                        else (g.Ho, g.Wo)))
-        dst = gpad[a:b]
-        for i in range(g.kh):
-            for j in range(g.kw):
-                plan.tap(dst, i, j)[...] += gcols[:, :, i, j]
-    return plan.crop(gpad)
-
-
-def _conv_weight_grad(x, gy, g, groups, w_shape):
-    """Gradient of conv w.r.t. its weight: x (N, C, H, W), gy (N, O, Ho, Wo) -> w_shape."""
-    xp = array_module(x)
-    n, c = x.shape[:2]
-    o = gy.shape[1]
-    plan = _Plan(g)
-    xpad = plan.pad(x)
-    chunks = plan.chunks(n, c)
-    nb = chunks[0][1]
-    buf = plan.col_buffer(xp, nb, c, x.dtype)
-    gbuf = xp.zeros((nb, o, plan.L), gy.dtype)
+    gpad = plan.padded_zeros(xp, n, c, gy.dtype) if need_x else None
+    cbuf = xp.empty((nb, groups, wt.shape[1], plan.L), gy.dtype) if need_x else None
+    buf = plan.col_buffer(xp, nb, c, gy.dtype) if xpad is not None else None
     gw = None
     for a, b in chunks:
-        cols = plan.cols(xpad[a:b], groups, buf)
         gyw = plan.widen(gy[a:b], gbuf).reshape(b - a, groups, o // groups, plan.L)
-        part = xp.matmul(gyw, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        gw = part if gw is None else gw + part
-    return gw.reshape(w_shape)
+        if xpad is not None:
+            cols = plan.cols(xpad[a:b], groups, buf)
+            part = xp.matmul(gyw, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+            gw = part if gw is None else gw + part
+        if need_x:
+            gcols = xp.matmul(wt, gyw, out=cbuf[:b - a])
+            gcols = gcols.reshape((b - a, c, g.kh, g.kw) + ((plan.L,) if plan.flat
+                                                            else (g.Ho, g.Wo)))
+            dst = gpad[a:b]
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    plan.tap(dst, i, j)[...] += gcols[:, :, i, j]
+    gx = plan.crop(gpad) if need_x else None
+    return gx, None if gw is None else gw.reshape(w.shape)
 
 
 class ConvNd(Function):
@@ -291,20 +284,20 @@ class ConvNd(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, g, groups):
-        ctx.save_for_backward(x, w)
+        xpad = _Plan(g).pad(x)
+        ctx.save_for_backward(xpad, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y = _conv_forward(x, w, g, groups)
+        y = _conv_forward(xpad, w, g, groups, padded=True)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, w = ctx.saved_tensors
+        xpad, w = ctx.saved_tensors
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
-        gx = _conv_data_grad(gy, w, ctx.g, ctx.groups) if need[0] else None
-        gw = _conv_weight_grad(x, gy, ctx.g, ctx.groups, w.shape) if need[1] else None
+        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, xpad if need[1] else None, need[0])
         gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
@@ -316,7 +309,7 @@ class ConvTransposeNd(Function):
     def forward(ctx, x, w, b, g, groups):
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y = _conv_data_grad(array_module(x).ascontiguousarray(x), w, g, groups)
+        y, _ = _conv_backward(array_module(x).ascontiguousarray(x), w, g, groups)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
@@ -325,11 +318,13 @@ class ConvTransposeNd(Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
+        plan = _Plan(ctx.g)
+        gpad = plan.pad(gy) if need[0] or need[1] else None
+        gx = _conv_forward(gpad, w, ctx.g, ctx.groups, padded=True) if need[0] else None
         gw = None
         if need[1]:
-            gw = _conv_weight_grad(gy, array_module(x).ascontiguousarray(x), ctx.g, ctx.groups,
-                                   w.shape)
+            _, gw = _conv_backward(array_module(x).ascontiguousarray(x), w, ctx.g, ctx.groups,
+                                   gpad, need_x=False)
         gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 # ---------------------------------------------------------------------------------------
