@@ -64,7 +64,7 @@ def _operand(x):
     """The array (Tensor) or Python number (anything else) an op sees."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, numbers.Number) or isinstance(x, np.generic):
+    if isinstance(x, (numbers.Number, np.generic)):
         return x
     if backend.is_array(x):
         return Tensor._wrap(x)
@@ -98,7 +98,7 @@ def _keeps_dtype(kind, x):
 def _apply_binary(fn, a, b, dtype=None):
     try:
         return fn.apply(a, b) if dtype is None else fn.apply(a, b, dtype=dtype)
-    except ValueError as err:
+    except ValueError:
         sa, sb = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
         try:
             np.broadcast_shapes(sa, sb)
@@ -152,8 +152,15 @@ class Tensor:
     tensor([6.])
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "_output_nr", "_requires_grad", "__weakref__",
-                 "__dict__")
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_output_nr",
+        "_requires_grad",
+        "data",
+        "grad",
+        "grad_fn",
+    )
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
     # Rarely set, so class-level defaults keep op outputs cheap to build.
     _accum = None  # weakref to this leaf's AccumulateGrad node
@@ -1358,4 +1365,4 @@ def one_hot(index, num_classes=-1):
     return Tensor._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
-from mytorch.creation import full_like, ones, zeros, full  # noqa: E402  (needs Tensor)
+from mytorch.creation import full, ones, zeros

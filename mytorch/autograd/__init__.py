@@ -4,12 +4,27 @@ import numpy as np
 from mytorch.autograd import engine
 from mytorch.autograd.engine import get_default_engine, set_default_engine
 from mytorch.autograd.function import Function
-from mytorch.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
-                                        set_grad_enabled)
+from mytorch.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
-__all__ = ["Function", "grad", "gradcheck", "backward", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "inference_mode", "set_default_engine",
-           "get_default_engine"]
+__all__ = [
+    "Function",
+    "backward",
+    "enable_grad",
+    "get_default_engine",
+    "grad",
+    "gradcheck",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "set_default_engine",
+    "set_grad_enabled",
+]
 
 
 def _as_list(x):

@@ -76,8 +76,7 @@ def _run_node(node, grads, retain_graph):
             node._freed = True
     # Trailing inputs that backward left out (dims, flags) get no gradient.
     out = [None] * len(edges)
-    i = 0
-    for g, meta in zip(gx, node.input_meta):
+    for i, (g, meta) in enumerate(zip(gx, node.input_meta)):
         if g is not None and meta is not None:
             shape, dtype = meta
             if g.shape != shape:
@@ -85,7 +84,6 @@ def _run_node(node, grads, retain_graph):
             if g.dtype != dtype:
                 g = g.astype(dtype)
             out[i] = g
-        i += 1
     return out
 
 
@@ -187,9 +185,9 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
     while ready:
         node = pop()
         buf = buffers.pop(node, None)
-        if capture is not None or type(node) is AccumulateGrad:
-            if _take(node, buf or [None], capture, captured):
-                continue
+        if (capture is not None or type(node) is AccumulateGrad) and \
+                _take(node, buf or [None], capture, captured):
+            continue
         if buf is None:  # nothing reached this node (e.g. only unused outputs)
             gx = [None] * len(node.next_edges)
         else:
@@ -216,9 +214,9 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
 def _recursive(roots, deps, buffers, retain_graph, capture, captured):
     def visit(node):
         buf = buffers.pop(node, None)
-        if capture is not None or type(node) is AccumulateGrad:
-            if _take(node, buf or [None], capture, captured):
-                return
+        if (capture is not None or type(node) is AccumulateGrad) and \
+                _take(node, buf or [None], capture, captured):
+            return
         if buf is None:
             gx = [None] * len(node.next_edges)
         else:

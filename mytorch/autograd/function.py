@@ -46,8 +46,17 @@ class Function:
 
     # The bookkeeping `apply` sets on a recorded node lives in slots, so everything in the
     # instance __dict__ is saved state that `backward` may free.
-    __slots__ = ("next_edges", "input_meta", "needs_input_grad", "n_outputs", "output_meta",
-                 "_hooks", "_freed", "__dict__", "__weakref__")
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_freed",
+        "_hooks",
+        "input_meta",
+        "n_outputs",
+        "needs_input_grad",
+        "next_edges",
+        "output_meta",
+    )
 
     @staticmethod
     def forward(ctx, *args):
@@ -146,7 +155,7 @@ def _device_error(cls, args):
 class AccumulateGrad:
     """The node at a leaf: adds the incoming gradient into `leaf.grad`."""
 
-    __slots__ = ("variable", "_hooks", "__weakref__")
+    __slots__ = ("__weakref__", "_hooks", "variable")
     next_edges = ()
     n_outputs = 1
     _freed = False

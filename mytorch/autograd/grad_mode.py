@@ -3,7 +3,6 @@ import functools
 import threading
 
 
-
 class _State(threading.local):
     enabled = True  # per thread; read directly by Function.apply (hot path)
 

@@ -1,5 +1,4 @@
 """Bad input raises clear errors that name the op and the shapes -- never a silent result."""
-import numpy as np
 import pytest
 
 import mytorch

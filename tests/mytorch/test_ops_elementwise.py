@@ -94,7 +94,7 @@ def test_pow_scalar(exponent, dtype, device):
 
 def test_pow_integer_exponent_negative_base(device):
     for n in (2, 3, 4, -1, 5):
-        check(lambda x: x ** n, [(2, 5)], low=-2, high=-0.5, device=device)
+        check(lambda x, n=n: x ** n, [(2, 5)], low=-2, high=-0.5, device=device)
 
 
 def test_pow_zero_base_gradients():

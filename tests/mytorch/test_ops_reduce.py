@@ -21,7 +21,7 @@ def test_reduce_dims(op, dim, keepdim, dtype, device):
         fn = (lambda x: getattr(x, op)()) if not keepdim else (
             lambda x: getattr(x, op)(dim=(0, 1, 2), keepdim=True))
     else:
-        fn = lambda x: getattr(x, op)(dim, keepdim=keepdim)  # noqa: E731
+        fn = lambda x: getattr(x, op)(dim, keepdim=keepdim)
     check(fn, [(2, 3, 4)], dtype=dtype, device=device)
 
 
@@ -35,7 +35,7 @@ def test_reduce_0d_and_size1(op, device):
 
 def test_reduce_noncontig(device):
     for op in ("sum", "mean", "logsumexp", "amax"):
-        check(lambda x: getattr(x, op)(1), [(4, 6)], noncontig=True, device=device)
+        check(lambda x, op=op: getattr(x, op)(1), [(4, 6)], noncontig=True, device=device)
 
 
 @pytest.mark.parametrize("dim", [None, 0, 1, (0, 1)], ids=str)
@@ -58,7 +58,7 @@ def test_var_std_unbiased(op, unbiased, device):
 @pytest.mark.parametrize("op", ["max", "min"])
 def test_max_dim_values_and_indices(op, dim, keepdim, device):
     out = check(lambda x: tuple(getattr(x, op)(dim, keepdim=keepdim)), [(4, 5)], device=device)
-    values, indices = getattr(mytorch.tensor(np.zeros((2, 2), np.float32)), op)(0)
+    _values, indices = getattr(mytorch.tensor(np.zeros((2, 2), np.float32)), op)(0)
     assert indices.dtype == mytorch.int64
     assert out[1].dtype == mytorch.int64
 
