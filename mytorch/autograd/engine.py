@@ -5,11 +5,13 @@ from other reachable nodes (its pending "children" -- the consumers of its outpu
 
 * ``"topological"`` (default): Kahn's algorithm. A node runs once every consumer has
   delivered its gradient; ready nodes wait on an explicit stack. Iterative.
-* ``"recursive"``: depth-first, as in the design document. Delivering a gradient to a node
-  decrements its pending count; the node recurses into its inputs only when that count hits
-  zero, so a node shared by two branches waits for both. Counting from the roots (not from
-  graph construction) means a branch that never reaches the loss, like an accuracy computed
-  with grad on, cannot stall it.
+* ``"recursive"``: depth-first, as in the design document. A node delivers its input
+  gradients, each delivery decrements the receiver's pending count, and the node recurses
+  into the receivers whose count hit zero, so a node shared by two branches waits for both.
+  Counting from the roots (not at graph construction) means a branch that never reaches the
+  loss, like an accuracy computed with grad on, cannot stall it. Recursing into the ready
+  inputs last-first visits nodes in the topological engine's order, so both engines add
+  gradients in the same order and give bitwise-identical results.
 
 Broadcasting is undone here, in `sum_to`, and nowhere else.
 """
