@@ -387,7 +387,8 @@ def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups, auto,
     if nd == 1:
         x, weight = x.unsqueeze(2), weight.unsqueeze(2)
     kernel = tuple(weight.shape[2:])
-    up = lambda v, what, fill: ((fill,) + _pair(v, 1, what, op)) if nd == 1 else _pair(v, 2, what, op)  # noqa: E731
+    def up(v, what, fill):  # 1-D arguments gain a leading height entry
+        return (fill,) + _pair(v, 1, what, op) if nd == 1 else _pair(v, 2, what, op)
     stride, dilation = up(stride, "stride", 1), up(dilation, "dilation", 1)
     if nd == 1 and isinstance(padding, str):
         pads = ((0, 0),) + _conv_pads(padding, kernel[1:], dilation[1:], stride[1:], op)
@@ -726,6 +727,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 # ---------------------------------------------------------------------------------------
 # separable linear resampling: adaptive average pooling and interpolation
 
+_KRON_ELEMS = 1 << 14
+
+
 class Separable(Function):
     """y = Mh @ x @ Mw^T over the last two dims of (N, C, H, W). With gather indices
     (ih, iw) the forward is an exact gather instead (nearest modes: no 0*inf)."""
@@ -737,18 +741,35 @@ class Separable(Function):
         if ih is not None:
             return xp.take(xp.take(x, ih, axis=2), iw, axis=3)
         n, c, h, w = x.shape
+        if mh is not None and mh.size * mw.size <= _KRON_ELEMS:
+            # Small maps (global pooling): one (H*W -> Ho*Wo) matrix, one matmul.
+            ctx.kron = xp.kron(mh, mw)
+            y = x.reshape(n * c, h * w) @ ctx.kron.T
+            return y.reshape(n, c, mh.shape[0], mw.shape[0])
         t = (x.reshape(-1, w) @ mw.T).reshape(n * c, h, -1)  # (N*C, H, Wo)
-        y = t if mh is None else xp.matmul(mh, t)
+        y = t if mh is None else _apply_rows(mh, t)
         return y.reshape(n, c, y.shape[1], y.shape[2])
 
     @staticmethod
     def backward(ctx, gy):
         n, c, h, w = ctx.shape
+        if getattr(ctx, "kron", None) is not None:
+            return (gy.reshape(n * c, -1) @ ctx.kron).reshape(n, c, h, w)
         g = gy.reshape(n * c, gy.shape[2], gy.shape[3])
         if ctx.mh is not None:
-            g = array_module(gy).matmul(ctx.mh.T, g)  # (N*C, H, Wo)
+            g = _apply_rows(ctx.mh.T, g)  # (N*C, H, Wo)
         gx = g.reshape(-1, gy.shape[3]) @ ctx.mw
         return gx.reshape(n, c, h, w)
+
+
+def _apply_rows(m, t):
+    """m (R, H) applied along axis 1 of t (B, H, K) -> (B, R, K), as one matmul
+    (a broadcast batched matmul would run B tiny ones)."""
+    b, h, k = t.shape
+    if k == 1:
+        return (t.reshape(b, h) @ m.T).reshape(b, -1, 1)
+    y = t.transpose(0, 2, 1).reshape(b * k, h) @ m.T  # (B*K, R)
+    return y.reshape(b, k, -1).transpose(0, 2, 1)
 
 
 def _adaptive_ranges(n_in, n_out):
@@ -865,8 +886,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(f"{op}: mode {mode!r} is not supported; use one of "
                                   f"{sorted(_INTERP_RANK)}")
     if input.ndim not in _INTERP_RANK[mode]:
-        raise ValueError(f"{op}: mode {mode!r} expects a {' or '.join(map(str, _INTERP_RANK[mode]))}"
-                         f"-D input, got input of shape {tuple(input.shape)}")
+        ranks = " or ".join(map(str, _INTERP_RANK[mode]))
+        raise ValueError(f"{op}: mode {mode!r} expects a {ranks}-D input"
+                         f", got input of shape {tuple(input.shape)}")
     if input.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
     if antialias:

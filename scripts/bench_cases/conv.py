@@ -1,4 +1,4 @@
-"""Conv/pool fwd+bwd cases: Conv2d (MNIST-ConvNet sizes), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d."""
+"""Conv/pool fwd+bwd cases: Conv2d (ConvNet sizes), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d."""
 import numpy as np
 import torch
 

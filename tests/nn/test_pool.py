@@ -115,3 +115,11 @@ def test_pool_bad_input():
         F.max_pool2d(mytorch.ones(1, 1, 4, 4, dtype=mytorch.int64), 2)
     with pytest.raises(RuntimeError, match=r"adaptive_avg_pool2d.*\(3,\)"):
         F.adaptive_avg_pool2d(mytorch.randn(3), 1)
+
+
+def test_adaptive_separable_path(monkeypatch):
+    from mytorch.ops import conv as C
+    monkeypatch.setattr(C, "_KRON_ELEMS", 0)  # two matmuls instead of one Kronecker matrix
+    for out in [1, (3, 2), (9, 10)]:
+        check(lambda x: F.adaptive_avg_pool2d(x, out), [(2, 3, 9, 7)],
+              torch_fn=lambda x: TF.adaptive_avg_pool2d(x, out))

@@ -78,3 +78,13 @@ def test_interpolate_bad_input():
         F.interpolate(x, scale_factor=2, mode="bicubic")
     with pytest.raises(ValueError, match="positive"):
         F.interpolate(x, scale_factor=0.1)
+
+
+def test_bilinear_separable_path(monkeypatch):
+    from mytorch.ops import conv as C
+    monkeypatch.setattr(C, "_KRON_ELEMS", 0)  # two matmuls instead of one Kronecker matrix
+    for ac in (False, True):
+        check(lambda x: F.interpolate(x, size=(7, 4), mode="bilinear", align_corners=ac),
+              [(2, 3, 5, 6)],
+              torch_fn=lambda x: TF.interpolate(x, size=(7, 4), mode="bilinear",
+                                                align_corners=ac))
