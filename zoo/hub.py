@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from zoo.data.download import DATA_ROOT
+from zoo.data.download import DATA_ROOT, reachable
 
 HF_REPOS = {name: f"openai-community/{name}"
             for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")}
@@ -34,6 +34,8 @@ def _from_hub(repo):
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
+        return None
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable("huggingface.co"):
         return None
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")

