@@ -69,10 +69,16 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.05,
                         help="seconds each timing sample lasts at least")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit NumPy's BLAS threads (needs threadpoolctl); default: as is")
     args = parser.parse_args(argv)
 
     import numpy as np
     import torch
+
+    if args.blas_threads is not None:  # after the imports: only loaded libraries are seen
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.blas_threads, user_api="blas")
 
     cases = list(discover(args.filters))
     if not cases:
