@@ -36,6 +36,31 @@ from miniddp.state import ProcessState
 _PRECISIONS = ("no", "fp16")
 
 
+class _CallableBool:
+    """A bool that may also be called: HF Accelerate reads `accelerator.is_main_process` as a
+    property, the design document calls `accelerator.is_main_process()`; both work."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = bool(value)
+
+    def __bool__(self):
+        return self.value
+
+    def __call__(self):
+        return self.value
+
+    def __eq__(self, other):
+        return self.value == other
+
+    def __hash__(self):
+        return hash(self.value)
+
+    def __repr__(self):
+        return repr(self.value)
+
+
 class GradientState:
     """Whether this step synchronizes gradients, and which sharded dataloader is running."""
 
@@ -217,11 +242,11 @@ class Accelerator:
 
     @property
     def is_main_process(self):
-        return self.state.is_main_process
+        return _CallableBool(self.state.is_main_process)
 
     @property
     def is_local_main_process(self):
-        return self.state.is_local_main_process
+        return _CallableBool(self.state.is_local_main_process)
 
     @property
     def sync_gradients(self):

@@ -47,6 +47,8 @@ def shard_batches(n, batch_size, rank, world_size, shuffle=False, seed=0, epoch=
 def _move(batch, device):
     if isinstance(batch, Tensor):
         return batch.to(device)
+    if backend.is_array(batch):  # a collate_fn returning numpy arrays (the design document's)
+        return backend.to_device(batch, device)
     if isinstance(batch, (list, tuple)):
         moved = [_move(b, device) for b in batch]
         return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
