@@ -24,14 +24,13 @@ import sys
 import numpy as np
 
 import mytorch
-from mytorch import backend
-from mytorch.nn.modules.module import Module
-from mytorch.tensor import Tensor
-
 from miniddp import amp, tracking
 from miniddp.buckets import GradBuckets
 from miniddp.data import DataLoaderShard
 from miniddp.state import ProcessState
+from mytorch import backend
+from mytorch.nn.modules.module import Module
+from mytorch.tensor import Tensor
 
 _PRECISIONS = ("no", "fp16")
 
@@ -531,7 +530,7 @@ class Accelerator:
         for t in self.trackers:
             try:
                 t.log(values, step=step)
-            except Exception as e:  # tracking never stops training
+            except Exception as e:  # noqa: BLE001 - tracking never stops training
                 print(f"miniddp: {t.name} log failed ({type(e).__name__}: {e})", file=sys.stderr)
 
     def end_training(self):

@@ -5,7 +5,7 @@ from mytorch.tensor import Tensor
 
 
 class _Bucket:
-    __slots__ = ("params", "offsets", "numel", "buffer", "dtype", "device")
+    __slots__ = ("buffer", "device", "dtype", "numel", "offsets", "params")
 
     def __init__(self, dtype, device):
         self.params, self.offsets, self.numel = [], [], 0
@@ -77,19 +77,18 @@ class GradBuckets:
                     buf[off:off + n] = p.grad.data.reshape(-1)
                     flags[i] = 1
             comm.allreduce(buf, "sum")
-            if factor != 1.0:
-                buf[:b.numel] *= buf.dtype.type(factor)
             if check_finite and finite:
                 finite = bool(xp.isfinite(buf[:b.numel]).all())
+            factor_ = buf.dtype.type(factor)
             flags = flags.tolist() if xp is not backend.np else flags
             for i, (p, off) in enumerate(zip(b.params, b.offsets)):
                 if flags[i] == 0:
                     continue
                 g = buf[off:off + p.numel()].reshape(p.shape)
-                if p.grad is None or p.grad.data.dtype != b.dtype:
-                    p.grad = Tensor._wrap(g.copy())
-                else:
-                    p.grad.data[...] = g
+                if p.grad is None or p.grad.data.dtype != b.dtype \
+                        or not p.grad.data.flags.c_contiguous:
+                    p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
+                xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite if check_finite else None
 
 

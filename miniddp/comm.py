@@ -91,12 +91,7 @@ class LocalCommunicator(Communicator):
 
 def _local_comm(mpi, comm):
     """The ranks sharing this node (to pick one GPU per local rank)."""
-    try:
-        return comm.Split_type(mpi.COMM_TYPE_SHARED, key=comm.Get_rank())
-    except Exception:  # pragma: no cover - very old MPI
-        host = mpi.Get_processor_name()
-        hosts = comm.allgather(host)
-        return comm.Split(color=sorted(set(hosts)).index(host), key=comm.Get_rank())
+    return comm.Split_type(mpi.COMM_TYPE_SHARED, key=comm.Get_rank())
 
 
 class MPICommunicator(Communicator):

@@ -37,7 +37,7 @@ def _gpu_present():
     try:
         from mytorch import backend
         return backend.cuda_available()
-    except Exception:
+    except ImportError:
         return False
 
 

@@ -7,10 +7,10 @@
 """
 import os
 import sys
-
-from mytorch import backend
+import time
 
 from miniddp.comm import LocalCommunicator, MPICommunicator, NCCLCommunicator
+from mytorch import backend
 
 # Launchers announce the world size in the environment (MPICH/Hydra, Open MPI, Slurm's PMI).
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
@@ -105,6 +105,7 @@ def _abort_on_exception(comm):
         if not issubclass(kind, KeyboardInterrupt):
             sys.stderr.write(f"[rank {comm.rank}] uncaught {kind.__name__}: aborting the job\n")
             sys.stderr.flush()
+            time.sleep(0.2)  # let the launcher forward the traceback before the job is killed
             comm.abort(1)
     hook.miniddp_abort = True
     sys.excepthook = hook

@@ -42,7 +42,7 @@ class JSONLTracker:
     def __init__(self, project, config=None, logging_dir="."):
         os.makedirs(logging_dir, exist_ok=True)
         self.path = os.path.join(logging_dir, f"{project}.jsonl")
-        self._f = open(self.path, "a", buffering=1)
+        self._f = open(self.path, "a", buffering=1)  # noqa: SIM115 - open until finish()
         self._write({"event": "start", "project": project, "time": time.time(),
                      "config": _plain(dict(config or {}))})
 
@@ -82,7 +82,7 @@ class WandbTracker:
 def wandb_available():
     try:
         import wandb  # noqa: F401
-    except Exception:
+    except ImportError:
         return False
     return True
 
@@ -101,6 +101,6 @@ def make_trackers(log_with, project, config, logging_dir, init_kwargs=None):
         try:
             trackers.append(WandbTracker(project, config, logging_dir,
                                          **(init_kwargs or {}).get("wandb", {})))
-        except Exception as e:  # pragma: no cover - depends on the wandb install
+        except Exception as e:  # noqa: BLE001 - a tracker never stops training
             print(f"miniddp: wandb tracker disabled ({type(e).__name__}: {e})", file=sys.stderr)
     return trackers

@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 
 import mytorch
+from miniddp import (
+    AcceleratedOptimizer,
+    AcceleratedScheduler,
+    Accelerator,
+    DataLoaderShard,
+    DistributedModel,
+)
+from miniddp.accelerate import Accelerator as Accelerator2
 from mytorch import nn
 from mytorch.optim import SGD
 from mytorch.optim.lr_scheduler import StepLR
 from mytorch.utils.data import DataLoader, TensorDataset
-
-from miniddp import (AcceleratedOptimizer, AcceleratedScheduler, Accelerator, DataLoaderShard,
-                     DistributedModel)
-from miniddp.accelerate import Accelerator as Accelerator2
 
 
 def _setup(k=1, n=8):
@@ -43,6 +47,7 @@ def test_process_facts_on_one_process():
     acc = Accelerator()
     assert (acc.process_index, acc.local_process_index, acc.num_processes) == (0, 0, 1)
     assert acc.is_main_process and acc.is_local_main_process and acc.device == "cpu"
+    assert acc.is_main_process() is True  # the design document calls it
     assert acc.comm.name == "local"
     acc.wait_for_everyone()
     with acc.main_process_first():
@@ -95,7 +100,7 @@ def test_gather_reduce_on_one_process():
 
 
 def test_save_state_is_atomic_and_load_checks_the_layout(tmp_path):
-    acc, model, opt, loader = _setup()
+    acc, model, opt, _ = _setup()
     model, opt = acc.prepare(model, opt)
     ckpt = str(tmp_path / "ckpt")
     acc.save_state(ckpt)

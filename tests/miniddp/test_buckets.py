@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 import mytorch
-from mytorch.nn import Parameter
-
 from miniddp import GradBuckets, LocalCommunicator
+from mytorch.nn import Parameter
 
 
 class FakeTwoRanks(LocalCommunicator):

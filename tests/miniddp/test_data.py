@@ -3,9 +3,8 @@ import pytest
 import torch
 
 import mytorch
-from mytorch.utils.data import DataLoader, TensorDataset
-
 from miniddp import DataLoaderShard, shard_batches
+from mytorch.utils.data import DataLoader, TensorDataset
 
 
 @pytest.mark.parametrize("n,bs,world", [(10, 2, 2), (7, 2, 2), (9, 4, 3), (3, 2, 4), (16, 4, 2)])

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import mytorch
-
 from miniddp import tracking
 
 
@@ -13,7 +12,8 @@ def test_jsonl_log(tmp_path):
     t.log({"loss": mytorch.tensor(0.5), "acc": np.float32(0.75), "v": np.arange(2),
            "bad": float("nan")}, step=7)
     t.finish()
-    lines = [json.loads(s) for s in open(tmp_path / "run.jsonl")]
+    with open(tmp_path / "run.jsonl") as f:
+        lines = [json.loads(s) for s in f]
     assert lines[0]["config"] == {"lr": 0.1, "dims": [1, 2]}
     assert lines[1]["step"] == 7 and lines[1]["loss"] == 0.5 and lines[1]["acc"] == 0.75
     assert lines[1]["v"] == [0, 1] and lines[1]["bad"] == "nan"

@@ -7,9 +7,8 @@ import common as C
 import numpy as np
 
 import mytorch
-from mytorch.utils.data import DataLoader, TensorDataset
-
 from miniddp import Accelerator
+from mytorch.utils.data import DataLoader, TensorDataset
 
 out_dir = sys.argv[1]
 acc = Accelerator(project_dir=out_dir)
@@ -80,7 +79,8 @@ with acc.main_process_first():
         with open(marker, "w") as f:
             f.write("main")
     else:
-        assert open(marker).read() == "main"
+        with open(marker) as f:
+            assert f.read() == "main"
 C.ok(acc, "main_process_first")
 
 # trackers: JSON-lines on the main process only
@@ -89,7 +89,8 @@ acc.log({"loss": mytorch.tensor(1.5), "acc": np.float32(0.25)}, step=3)
 acc.end_training()
 path = os.path.join(out_dir, "proj.jsonl")
 if acc.is_main_process:
-    lines = [json.loads(s) for s in open(path)]
+    with open(path) as f:
+        lines = [json.loads(s) for s in f]
     assert lines[0]["config"] == {"lr": 0.1}
     assert lines[1]["step"] == 3 and lines[1]["loss"] == 1.5 and lines[1]["acc"] == 0.25
 else:

@@ -5,11 +5,11 @@ import sys
 if os.environ.get("MINIDDP_TEST_NO_MPI"):  # prove world size 1 needs no mpi4py
     sys.modules["mpi4py"] = None
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import mytorch  # noqa: E402
-from mytorch import nn  # noqa: E402
-from mytorch.utils.data import TensorDataset  # noqa: E402
+import mytorch
+from mytorch import nn
+from mytorch.utils.data import TensorDataset
 
 
 class TinyMLP(nn.Module):

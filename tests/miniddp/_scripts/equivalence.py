@@ -3,11 +3,10 @@ gradient accumulation (and no communication while accumulating), clip_grad_norm_
 import common as C
 
 import mytorch
+from miniddp import Accelerator, shard_batches
 from mytorch.nn.utils import clip_grad_norm_
 from mytorch.optim import AdamW
 from mytorch.utils.data import DataLoader
-
-from miniddp import Accelerator, shard_batches
 
 G = 4            # global batch per micro-step
 x, y = C.make_data(n=16)

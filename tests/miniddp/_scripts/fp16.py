@@ -4,10 +4,9 @@ import common as C
 import numpy as np
 
 import mytorch
+from miniddp import Accelerator
 from mytorch.optim import AdamW
 from mytorch.utils.data import DataLoader
-
-from miniddp import Accelerator
 
 G = 4
 x, y = C.make_data(n=16)

@@ -13,11 +13,10 @@ import common as C
 import numpy as np
 
 import mytorch
+from miniddp import Accelerator
 from mytorch.optim import AdamW
 from mytorch.optim.lr_scheduler import StepLR
 from mytorch.utils.data import DataLoader
-
-from miniddp import Accelerator
 
 N, S = 13, 5  # S: after an optimizer step, in the middle of an epoch
 out_dir, mode = sys.argv[1], sys.argv[2]

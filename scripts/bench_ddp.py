@@ -1,0 +1,187 @@
+"""Data-parallel throughput: samples/s on 1 and 2 CPU ranks (one BLAS thread each), scaling
+efficiency, and allreduce bandwidth per bucket size.
+
+    python scripts/bench_ddp.py                      # MNIST MLP and tiny GPT-2, 1 and 2 ranks
+    python scripts/bench_ddp.py --models mlp --ranks 1 2 4 --steps 50
+
+The driver starts itself under `python -m miniddp.launch -n R` for every (model, R); each run
+prints one RESULT line of JSON. Weak scaling: the per-rank batch stays fixed, so efficiency is
+samples/s(R) / (R * samples/s(1)).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUCKETS_MB = (0.25, 1.0, 4.0, 16.0, 64.0)
+
+
+def _model(name, batch, seq):
+    """(model, make_batch(rng) -> args, loss_fn(model, args))."""
+    import numpy as np
+
+    import mytorch
+    if name == "mlp":
+        from zoo.mlp import MnistMLP
+        model = MnistMLP()
+        loss_fn = mytorch.nn.CrossEntropyLoss()
+
+        def make(rng):
+            return (mytorch.tensor(rng.standard_normal((batch, 784)).astype(np.float32)),
+                    mytorch.tensor(rng.integers(0, 10, batch)))
+        return model, make, lambda m, a: loss_fn(m(a[0]), a[1])
+    if name == "gpt2":
+        from zoo.gpt2 import GPT2, GPTConfig
+        model = GPT2(GPTConfig.preset("tiny", block_size=max(seq, 8)))
+        vocab = model.config.vocab_size
+
+        def make(rng):
+            idx = rng.integers(0, vocab, (batch, seq + 1))
+            return mytorch.tensor(idx[:, :-1]), mytorch.tensor(idx[:, 1:])
+        return model, make, lambda m, a: m(a[0], a[1])[1]
+    raise ValueError(f"bench_ddp: unknown model {name!r}; use mlp or gpt2")
+
+
+def worker(args):
+    import numpy as np
+
+    import mytorch
+    from miniddp import Accelerator, GradBuckets
+    from mytorch.optim import AdamW
+    acc = Accelerator(bucket_mb=args.bucket_mb)
+    mytorch.manual_seed(0)
+    model, make, loss_of = _model(args.model, args.batch, args.seq)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = AdamW(model.parameters(), lr=1e-4)
+    model, opt = acc.prepare(model, opt)
+    rng = np.random.default_rng(acc.process_index)
+    batches = [make(rng) for _ in range(4)]
+    comm_time = [0.0]
+    sync = acc._sync_gradients
+
+    def timed_sync():
+        t = time.perf_counter()
+        sync()
+        comm_time[0] += time.perf_counter() - t
+    acc._sync_gradients = timed_sync
+
+    def step(i):
+        acc.backward(loss_of(model, batches[i % len(batches)]))
+        opt.step()
+        opt.zero_grad()
+    for i in range(args.warmup):
+        step(i)
+    acc.wait_for_everyone()
+    comm_time[0] = 0.0
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        step(i)
+    acc.wait_for_everyone()
+    elapsed = time.perf_counter() - t0
+    result = {"model": args.model, "ranks": acc.num_processes, "params": n_params,
+              "samples_per_s": acc.num_processes * args.batch * args.steps / elapsed,
+              "step_ms": 1000 * elapsed / args.steps,
+              "sync_ms": 1000 * comm_time[0] / args.steps}
+    if args.allreduce and acc.num_processes > 1:
+        result["allreduce"] = _allreduce_bandwidth(acc.comm)
+        params = list(acc.unwrap_model(model).parameters())
+        for p in params:
+            p.grad = mytorch.zeros_like(p)
+        result["grad_reduce_ms"] = {}
+        for mb in BUCKETS_MB:
+            buckets = GradBuckets(params, bucket_mb=mb)
+            buckets.reduce(acc.comm)
+            acc.wait_for_everyone()
+            t = time.perf_counter()
+            for _ in range(3):
+                buckets.reduce(acc.comm)
+            result["grad_reduce_ms"][mb] = 1000 * (time.perf_counter() - t) / 3
+    if acc.is_main_process:
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+def _allreduce_bandwidth(comm):
+    """Seconds and GB/s (bytes of the buffer / time) of one float32 allreduce per bucket size."""
+    import numpy as np
+    out = {}
+    for mb in BUCKETS_MB:
+        buf = np.ones(int(mb * 2 ** 20) // 4, np.float32)
+        comm.allreduce(buf)
+        reps = max(2, int(64 / mb))
+        comm.barrier()
+        t = time.perf_counter()
+        for _ in range(reps):
+            comm.allreduce(buf)
+        dt = (time.perf_counter() - t) / reps
+        out[mb] = {"ms": 1000 * dt, "GB_per_s": buf.nbytes / dt / 1e9}
+    return out
+
+
+def driver(args):
+    have_gpt2 = os.path.exists(os.path.join(ROOT, "zoo", "gpt2.py"))
+    models = [m for m in args.models if m != "gpt2" or have_gpt2]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    results = {}
+    for model in models:
+        batch, steps = (args.batch or (64 if model == "mlp" else 4),
+                        args.steps or (40 if model == "mlp" else 8))
+        for ranks in args.ranks:
+            cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(ranks), "--threads", "1",
+                   os.path.abspath(__file__), "--worker", "--model", model, "--batch", str(batch),
+                   "--steps", str(steps), "--seq", str(args.seq), "--bucket-mb",
+                   str(args.bucket_mb)]
+            if ranks > 1 and model == models[-1] and ranks == max(args.ranks):
+                cmd.append("--allreduce")
+            proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
+                                  check=False)
+            lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                print(proc.stdout + proc.stderr, file=sys.stderr)
+                raise SystemExit(f"bench_ddp: {model} on {ranks} ranks failed")
+            results[(model, ranks)] = json.loads(lines[0][len("RESULT "):])
+    _report(results, models, args.ranks)
+
+
+def _report(results, models, ranks):
+    print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
+          f"{'sync ms':>8} {'efficiency':>10}")
+    for model in models:
+        base = results[(model, ranks[0])]["samples_per_s"] / ranks[0]
+        for r in ranks:
+            res = results[(model, r)]
+            eff = res["samples_per_s"] / (r * base)
+            print(f"{model:6} {res['params']:>9,} {r:>5} {res['samples_per_s']:>10.1f} "
+                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} {100 * eff:>9.0f}%")
+    for res in results.values():
+        if "allreduce" in res:
+            print(f"\nallreduce on {res['ranks']} ranks (float32, one buffer):")
+            print(f"{'bucket MB':>9} {'ms':>8} {'GB/s':>7}   {res['model']} grads by bucket")
+            for mb, v in res["allreduce"].items():
+                print(f"{float(mb):>9.2f} {v['ms']:>8.2f} {v['GB_per_s']:>7.2f}   "
+                      f"{res['grad_reduce_ms'][mb]:>7.1f} ms")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["mlp", "gpt2"])
+    p.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--batch", type=int, help="per-rank batch (default 64 MLP, 4 GPT-2)")
+    p.add_argument("--seq", type=int, default=64, help="GPT-2 sequence length")
+    p.add_argument("--steps", type=int, help="timed steps (default 40 MLP, 8 GPT-2)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--bucket-mb", type=float, default=25.0)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--allreduce", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args)
+    else:
+        driver(args)
+
+
+if __name__ == "__main__":
+    main()
