@@ -466,23 +466,28 @@ class Accelerator:
         mytorch.set_rng_state(state["mytorch"])
 
     def save_state(self, output_dir):
-        """Save model(s), optimizer(s), scheduler(s), loss scaler, dataloader positions,
-        registered objects and every rank's RNG state into `output_dir`. All ranks must call it;
+        """Save model(s) and optimizer(s) (safetensors, `model.safetensors` loads with
+        mytorch.load), scheduler(s), loss scaler, dataloader positions, registered objects and
+        every rank's RNG state into `output_dir`. All ranks must call it;
         the main process writes, into a temporary folder swapped in at the end."""
         rng = self.comm.allgather_object(self._rng_state())
         if self.is_main_process:
+            tensors = {f"model{_suffix(i)}.safetensors": self.unwrap_model(m).state_dict()
+                       for i, m in enumerate(self._models)}
+            tensors.update({f"optimizer{_suffix(i)}.safetensors": o.state_dict()
+                            for i, o in enumerate(self._optimizers)})
             state = {
                 "world_size": self.num_processes,
                 "step": self.step,
-                "models": [_host_state(self.unwrap_model(m).state_dict()) for m in self._models],
-                "optimizers": [o.state_dict() for o in self._optimizers],
+                "models": len(self._models),
+                "optimizers": len(self._optimizers),
                 "schedulers": [s.state_dict() for s in self._schedulers],
                 "scaler": None if self.scaler is None else self.scaler.state_dict(),
                 "dataloaders": [d.state_dict() for d in self._dataloaders],
                 "custom": [c.state_dict() for c in self._custom],
                 "rng": rng,
             }
-            _write_dir_atomically(output_dir, state)
+            _write_dir_atomically(output_dir, state, tensors)
         self.comm.barrier()
 
     def load_state(self, input_dir):
@@ -495,13 +500,15 @@ class Accelerator:
         for kind, ours in (("models", self._models), ("optimizers", self._optimizers),
                            ("schedulers", self._schedulers), ("dataloaders", self._dataloaders),
                            ("custom", self._custom)):
-            if len(state[kind]) != len(ours):
-                raise ValueError(f"load_state: the checkpoint has {len(state[kind])} {kind} but "
+            n = state[kind] if isinstance(state[kind], int) else len(state[kind])
+            if n != len(ours):
+                raise ValueError(f"load_state: the checkpoint has {n} {kind} but "
                                  f"{len(ours)} were prepared/registered")
-        for m, sd in zip(self._models, state["models"]):
+        for i, m in enumerate(self._models):
+            sd = mytorch.load(os.path.join(path, f"model{_suffix(i)}.safetensors"))
             self.unwrap_model(m).load_state_dict(sd)
-        for o, sd in zip(self._optimizers, state["optimizers"]):
-            o.load_state_dict(sd)
+        for i, o in enumerate(self._optimizers):
+            o.load_state_dict(mytorch.load(os.path.join(path, f"optimizer{_suffix(i)}.safetensors")))
         for s, sd in zip(self._schedulers, state["schedulers"]):
             s.load_state_dict(sd)
         for d, sd in zip(self._dataloaders, state["dataloaders"]):
@@ -540,17 +547,19 @@ class Accelerator:
         self.comm.barrier()
 
 
-def _host_state(state_dict):
-    return {k: backend.to_device(v.data if isinstance(v, Tensor) else v, "cpu")
-            for k, v in state_dict.items()}
+def _suffix(i):
+    return "" if i == 0 else f"_{i}"
 
 
-def _write_dir_atomically(output_dir, state):
-    """Write into `<dir>.tmp`, then swap it in; a crash mid-way leaves `<dir>` or `<dir>.old`."""
+def _write_dir_atomically(output_dir, state, tensors):
+    """Write into `<dir>.tmp` (model and optimizer states as safetensors files, the rest
+    pickled), then swap it in; a crash mid-way leaves `<dir>` or `<dir>.old`."""
     output_dir = os.path.normpath(output_dir)
     tmp, old = output_dir + ".tmp", output_dir + ".old"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    for name, obj in tensors.items():
+        mytorch.save(obj, os.path.join(tmp, name))
     with open(os.path.join(tmp, "state.pkl"), "wb") as f:
         pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
         f.flush()

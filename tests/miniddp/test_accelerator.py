@@ -106,6 +106,9 @@ def test_save_state_is_atomic_and_load_checks_the_layout(tmp_path):
     acc.save_state(ckpt)
     acc.save_state(ckpt)  # overwriting swaps the folder
     assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+    saved = mytorch.load(os.path.join(ckpt, "model.safetensors"))
+    assert sorted(saved) == ["bias", "weight"]  # the user's model's keys, loadable by itself
+    np.testing.assert_array_equal(saved["weight"].numpy(), model.module.weight.detach().numpy())
     w = model.module.weight.detach().numpy().copy()
     model.module.weight.data[...] = 0
     acc.load_state(ckpt)

@@ -3,6 +3,7 @@ The error message carries every rank's OMP_NUM_THREADS (the launcher sets them t
 import os
 
 import common as C  # noqa: F401
+
 from miniddp import Accelerator
 
 acc = Accelerator()
