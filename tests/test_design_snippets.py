@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as TF
 
 import mytorch
-import mytorch.nn as nn
-import mytorch.optim as optim
+from mytorch import nn, optim
 from tests.design_snippets import _run
 
 SNIPPETS = Path(__file__).resolve().parent / "design_snippets"
@@ -38,7 +37,7 @@ def _run_script(name, ranks=1, timeout=240):
     if ranks > 1:
         cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "mpi4py"] + cmd[1:]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
     return proc.stdout
 
@@ -109,12 +108,16 @@ def _convnet_classes():
                 .replace("import mytorch.nn as nn  # glue", "import torch.nn as nn  # glue"))
     assert twin_src.count("torch") >= 2
     scope = {"__name__": "convnet_torch"}
-    exec(compile(twin_src, "convnet_torch", "exec"), scope)
+    exec(compile(twin_src, "convnet_torch", "exec"), scope)  # noqa: S102
     return ours, scope["ConvNet"]
 
 
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
 def _copy_weights(ours, theirs):
-    theirs.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+    theirs.load_state_dict({k: torch.from_numpy(np.array(_np(v)))
                             for k, v in ours.state_dict().items()})
 
 
@@ -130,29 +133,31 @@ def test_convnet_same_modules_as_torch():
     assert "(drop1): Dropout(p=0.1, inplace=False)" in repr(ours)
 
 
-def test_convnet_forward_backward_match_torch():
+def test_convnet_forward_backward_match_torch(device):
     Ours, Theirs = _convnet_classes()
     ours, theirs = Ours(), Theirs().double()
     ours = ours.double()
     _copy_weights(ours, theirs)
+    ours = ours.to(device)
     x = np.random.randn(4, 3, 12, 12)
     for mode in ("train", "eval"):
         for m in (ours, theirs):
             getattr(m, mode)()
             m.drop1.p = m.drop2.p = 0.0  # dropout draws differ between libraries
-        xo, xt = mytorch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        xo = mytorch.tensor(x, device=device, requires_grad=True)
+        xt = torch.tensor(x, requires_grad=True)
         yo, yt = ours(xo), theirs(xt)
-        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-6,
+        np.testing.assert_allclose(_np(yo), _np(yt), rtol=1e-6,
                                    atol=1e-8)
         (yo * yo).sum().backward()
         (yt * yt).sum().backward()
-        np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(_np(xo.grad), _np(xt.grad), rtol=1e-6, atol=1e-8)
         grads_t = dict(theirs.named_parameters())
         for name, p in ours.named_parameters():
-            np.testing.assert_allclose(p.grad.numpy(), grads_t[name].grad.numpy(), rtol=1e-6,
+            np.testing.assert_allclose(_np(p.grad), _np(grads_t[name].grad), rtol=1e-6,
                                        atol=1e-8, err_msg=f"{mode} {name}")
             p.grad = grads_t[name].grad = None
-    np.testing.assert_allclose(ours.bn1.running_mean.numpy(), theirs.bn1.running_mean.numpy(),
+    np.testing.assert_allclose(_np(ours.bn1.running_mean), _np(theirs.bn1.running_mean),
                                rtol=1e-6, atol=1e-10)
 
 
@@ -206,7 +211,7 @@ def test_convnet_trains_like_torch(mnist_on_disk, torch_one_thread):
 
 def _attention_reference(model, x, mask):
     """The same weights through torch's scaled_dot_product_attention."""
-    w = {k: torch.tensor(v.numpy(), requires_grad=True) for k, v in model.state_dict().items()}
+    w = {k: torch.tensor(_np(v), requires_grad=True) for k, v in model.state_dict().items()}
     B, T, C = x.shape
     H = model.num_heads
 
@@ -222,7 +227,7 @@ def _attention_reference(model, x, mask):
 
 @pytest.mark.parametrize("mask_kind", ["none", "causal", "padding"])
 @pytest.mark.parametrize("mode", ["eval", "train_p0"])
-def test_attention_matches_torch_sdpa(mask_kind, mode):
+def test_attention_matches_torch_sdpa(mask_kind, mode, device):
     Attention = _run.run(SNIPPETS / "attention.py")["Attention"]
     B, T, C, H = 2, 5, 16, 4
     model = Attention(C, H) if mode == "eval" else Attention(C, H, attn_dropout_p=0.0)
@@ -235,16 +240,17 @@ def test_attention_matches_torch_sdpa(mask_kind, mode):
     elif mask_kind == "padding":  # the second sequence's last two tokens are padding
         mask = np.zeros((B, 1, T, T))
         mask[1, :, :, 3:] = -1e9
-    xo, xt = mytorch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    yo = model(xo, None if mask is None else mytorch.tensor(mask))
+    xo = mytorch.tensor(x, device=device, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    yo = model.to(device)(xo, None if mask is None else mytorch.tensor(mask, device=device))
     yt, wt = _attention_reference(model, xt, None if mask is None else torch.tensor(mask))
-    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(_np(yo), _np(yt), rtol=1e-7, atol=1e-9)
     g = np.random.randn(B, T, C)
-    yo.backward(mytorch.tensor(g))
+    yo.backward(mytorch.tensor(g, device=device))
     yt.backward(torch.tensor(g))
-    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(_np(xo.grad), _np(xt.grad), rtol=1e-7, atol=1e-9)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), wt[name].grad.numpy(), rtol=1e-7, atol=1e-9,
+        np.testing.assert_allclose(_np(p.grad), _np(wt[name].grad), rtol=1e-7, atol=1e-9,
                                    err_msg=name)
 
 
@@ -308,8 +314,8 @@ def test_is_main_process_reads_as_property_and_call():
     from miniddp.accelerate import Accelerator
     acc = Accelerator(device="cpu")
     assert acc.is_main_process and acc.is_main_process() is True
-    assert acc.is_main_process == True  # noqa: E712
-    assert not (not acc.is_local_main_process) and acc.is_local_main_process() is True
+    assert acc.is_main_process == True
+    assert acc.is_local_main_process and acc.is_local_main_process() is True
 
 
 def test_prepared_loader_moves_collated_numpy_arrays_to_the_device():

@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "Distributed Training": the Accelerator loop, verbatim except the lines marked
 # `# glue:`. Run it on one process (`python tests/design_snippets/_run.py <this file>`) or on N
 # ranks (`mpiexec -n 2 python -m mpi4py tests/design_snippets/_run.py <this file>`).

@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "Transformers": the Attention module, verbatim except the lines marked `# glue:`.
 import mytorch.nn as nn  # glue: the document's imports come from the MNIST example above it
 

@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "MyTorch is a Fully Autograd Based System". On a machine without a GPU the test
 # runs this file with `import cupy as cp` replaced by `import numpy as cp` (see _run.py).
 # The document's "# Output:" lines are not Python; they are kept as comments here and the test

@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "MyTorch Basic Usage". On a machine without a GPU the test runs this file with
 # `import cupy as cp` replaced by `import numpy as cp` (see _run.py).
 # cp.array([1,2,3]) is int64 and, as in PyTorch, an integer tensor cannot require gradients:

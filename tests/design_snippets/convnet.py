@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "Convolutions": the ConvNet. The constructor is verbatim; the lines marked
 # `# glue:` are added because the document elides them (`...`).
 #

@@ -1,3 +1,5 @@
+# glue: the document's text is kept verbatim, so it is not linted
+# ruff: noqa
 # DESIGN.md, "MyTorch Basic Usage": the MNIST model with its training and eval loop, verbatim
 # except the lines marked `# glue:` (what a user must add for the parts the document elides or
 # leaves undefined). On a machine without a GPU the test runs this file with
