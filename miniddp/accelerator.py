@@ -411,10 +411,16 @@ class Accelerator:
             arr = np.asarray(arr)
         if arr.ndim == 0:
             arr = arr.reshape(1)
-        parts = self.comm.allgather(arr)
-        xp = backend.array_module(arr)
-        out = xp.concatenate(parts, axis=0) if len(parts) > 1 else arr
+        host = self._host_on_gpu_comm(arr)
+        parts = self.comm.allgather(backend.to_device(arr, self.device) if host else arr)
+        xp = backend.array_module(parts[0])
+        out = xp.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        out = backend.to_device(out, "cpu") if host else out
         return Tensor._wrap(out) if is_tensor else out
+
+    def _host_on_gpu_comm(self, arr):
+        """A NumPy array meeting NCCL must visit the GPU."""
+        return self.comm.name == "nccl" and isinstance(arr, np.ndarray)
 
     def gather(self, data):
         """Concatenate tensors (or nested lists/dicts of them) from every rank along dim 0, in
@@ -450,7 +456,11 @@ class Accelerator:
             arr = (x.detach().data if is_tensor else np.asarray(x)).copy()
             if reduction == "mean" and arr.dtype.kind in "iub":
                 arr = arr.astype(np.float32)
-            arr = self.comm.allreduce(arr, reduction)
+            if self._host_on_gpu_comm(arr):
+                arr = backend.to_device(self.comm.allreduce(
+                    backend.to_device(arr, self.device), reduction), "cpu")
+            else:
+                arr = self.comm.allreduce(arr, reduction)
             return Tensor._wrap(arr) if is_tensor else arr
         return self._map(one, data)
 

@@ -146,15 +146,23 @@ def driver(args):
 
 
 def _report(results, models, ranks):
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end (other work on the "
+          "machine slows the ranks down)")
+    print("efficiency = samples/s(R) / (R x samples/s(1)); est. idle = step(1) / (step(1) + "
+          "sync(R)), what it would be with a free core per rank")
     print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
-          f"{'sync ms':>8} {'efficiency':>10}")
+          f"{'sync ms':>8} {'efficiency':>10} {'est. idle':>9}")
     for model in models:
-        base = results[(model, ranks[0])]["samples_per_s"] / ranks[0]
+        first = results[(model, ranks[0])]
+        base = first["samples_per_s"] / ranks[0]
         for r in ranks:
             res = results[(model, r)]
             eff = res["samples_per_s"] / (r * base)
+            idle = first["step_ms"] / (first["step_ms"] + res["sync_ms"])
             print(f"{model:6} {res['params']:>9,} {r:>5} {res['samples_per_s']:>10.1f} "
-                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} {100 * eff:>9.0f}%")
+                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} {100 * eff:>9.0f}% "
+                  f"{100 * idle:>8.0f}%")
     for res in results.values():
         if "allreduce" in res:
             print(f"\nallreduce on {res['ranks']} ranks (float32, one buffer):")

@@ -133,3 +133,22 @@ def test_cuda_device_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="asked for CUDA, which is not available"):
         Accelerator(device="cuda")
+
+
+@pytest.mark.cuda
+def test_one_gpu_step_matches_the_cpu(cuda_device):
+    results = []
+    for device in ("cpu", cuda_device):
+        mytorch.manual_seed(0)
+        acc = Accelerator(device=device)
+        model = nn.Linear(3, 2)
+        opt = SGD(model.parameters(), lr=0.1)
+        x, y = mytorch.randn(8, 3), mytorch.randn(8, 2)
+        model, opt, loader = acc.prepare(model, opt, DataLoader(TensorDataset(x, y), batch_size=4))
+        for xb, yb in loader:
+            assert xb.device == acc.device
+            acc.backward(((model(xb) - yb) ** 2).mean())
+            opt.step()
+            opt.zero_grad()
+        results.append(model.module.weight.detach().cpu().numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
