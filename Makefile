@@ -15,6 +15,8 @@ DEVICE ?= $(if $(GPUS),auto,cpu)
 EXP_ARGS = device=$(DEVICE) $(if $(GPUS),gpus=$(GPUS)) $(if $(STEPS),steps=$(STEPS)) \
 	$(if $(BATCH),batch=$(BATCH)) $(if $(BASELINE),baseline=$(BASELINE)) \
 	$(if $(RESUME),resume=$(RESUME)) $(if $(LR),lr=$(LR)) $(ARGS)
+# The command a report shows: the make target with the variables given on the command line.
+exp_cmd = MYTORCH_EXP_COMMAND='make $(1) $(strip $(MAKEOVERRIDES))'
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -45,13 +47,13 @@ data: setup  ## fetch MNIST, Shakespeare and the GPT-2 vocabulary into data/ (of
 	$(PYTHON) scripts/prepare_data.py
 
 train-mnist: setup  ## MNIST MLP in mytorch and PyTorch, then its report
-	$(PYTHON) -m experiments mnist_mlp $(EXP_ARGS)
+	$(call exp_cmd,train-mnist) $(PYTHON) -m experiments mnist_mlp $(EXP_ARGS)
 
 train-convnet: setup  ## ConvNet with BatchNorm in mytorch and PyTorch, then its report
-	$(PYTHON) -m experiments convnet $(EXP_ARGS)
+	$(call exp_cmd,train-convnet) $(PYTHON) -m experiments convnet $(EXP_ARGS)
 
 train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N runs N ranks
-	$(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
+	$(call exp_cmd,train-gpt2) $(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
 
 sample-gpt2: setup  ## text from a pretrained GPT-2 (PROMPT=..., MODEL=gpt2-shakespeare|gpt2)
 	$(PYTHON) scripts/sample_gpt2.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)")

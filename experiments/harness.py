@@ -116,6 +116,7 @@ class Experiment:
     name = ""
     Config = RunConfig
     zoo_name = None     # registry name when `ship=1` copies weights into the zoo
+    ship_dtype = None   # e.g. np.float16 to keep a shipped checkpoint small
 
     def load_data(self, cfg):
         """-> dict of NumPy arrays (the same for both sides)."""
@@ -137,6 +138,14 @@ class Experiment:
     def evaluate(self, lib, model, data, cfg):
         """-> dict of metrics on the eval split."""
         return {}
+
+    def scheduler(self, lib, optimizer, cfg):
+        """An lr scheduler stepped after every optimizer step, or None."""
+        return None
+
+    def data_note(self, cfg):
+        """One line on the data, for a shipped model's card."""
+        return ""
 
     def units(self, batch):
         """Samples (or tokens) a batch holds, for throughput."""
@@ -165,8 +174,9 @@ def environment(lib_name):
     import numpy
     env = {"python": platform.python_version(), "numpy": numpy.__version__,
            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-           "cpus": os.cpu_count(), "host": platform.node(), "command": " ".join(
-               shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv)}
+           "cpus": os.cpu_count(), "host": platform.node(),
+           "command": os.environ.get("MYTORCH_EXP_COMMAND") or " ".join(
+               shlex.quote(a) for a in ["python"] + sys.argv)}
     try:
         env["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                            capture_output=True, text=True,
@@ -286,13 +296,16 @@ def run_side(exp, cfg, side):
     if side == "torch":
         model = model.to(torch_device)
     optimizer = exp.optimizer(lib, model, cfg)
+    scheduler = exp.scheduler(lib, optimizer, cfg)
     if acc is not None:
-        model, optimizer = acc.prepare(model, optimizer)
+        prepared = acc.prepare(model, optimizer, *([scheduler] if scheduler else []))
+        model, optimizer = prepared[0], prepared[1]
+        scheduler = prepared[2] if scheduler else None
 
     ckpt_dir = out / "checkpoints" / side
     start = 0
     if cfg.resume:
-        start = _resume(side, model, optimizer, ckpt_dir, acc)
+        start = _resume(side, model, optimizer, scheduler, ckpt_dir, acc)
     log = JsonlLog(out / f"{side}.jsonl", truncate_after_step=start if cfg.resume else None) \
         if main else None
     if main and start == 0:
@@ -314,12 +327,15 @@ def run_side(exp, cfg, side):
             loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
         loss_value = float(acc.reduce(loss.detach(), "mean").item() if acc is not None and world > 1
                            else loss.item())
         _sync(side, cfg.device)
         dt = time.perf_counter() - t0
         rec = {"kind": "train", "step": step, "loss": loss_value,
-               "lr": optimizer.param_groups[0]["lr"], "step_time": dt,
+               "lr": lr, "step_time": dt,
                "throughput": exp.units(full) / dt, "rss_mb": current_rss_mb(),
                "peak_rss_mb": peak_rss_mb(), "rss_start_mb": rss_start,
                **_device_memory(side, cfg.device)}
@@ -336,7 +352,7 @@ def run_side(exp, cfg, side):
             if main:
                 log.write({"kind": "eval", "step": step, **metrics})
         if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-            _checkpoint(side, model, optimizer, step, ckpt_dir, cfg.keep_last, acc)
+            _checkpoint(side, model, optimizer, scheduler, step, ckpt_dir, cfg.keep_last, acc)
     if bar is not None:
         bar.close()
     if main:
@@ -382,7 +398,7 @@ def _device_memory(side, device):
     return {"gpu_peak_mb": mytorch.cuda.max_memory_allocated() / 2 ** 20}
 
 
-def _checkpoint(side, model, optimizer, step, ckpt_dir, keep_last, acc):
+def _checkpoint(side, model, optimizer, scheduler, step, ckpt_dir, keep_last, acc):
     """Periodic, atomic checkpoints; the newest `keep_last` are kept."""
     if acc is not None:
         path = ckpt_dir / f"step_{step:07d}"
@@ -395,6 +411,7 @@ def _checkpoint(side, model, optimizer, step, ckpt_dir, keep_last, acc):
         path = ckpt_dir / f"step_{step:07d}.pt"
         tmp = path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler else None,
                     "step": step, "rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, path)
     if acc is None or acc.is_main_process:
@@ -409,7 +426,7 @@ def _checkpoint(side, model, optimizer, step, ckpt_dir, keep_last, acc):
         acc.wait_for_everyone()
 
 
-def _resume(side, model, optimizer, ckpt_dir, acc):
+def _resume(side, model, optimizer, scheduler, ckpt_dir, acc):
     found = sorted(p for p in ckpt_dir.glob("step_*") if not p.name.endswith(".tmp"))
     if not found:
         print(f"resume: no checkpoint in {ckpt_dir}; starting from step 0", file=sys.stderr)
@@ -422,6 +439,8 @@ def _resume(side, model, optimizer, ckpt_dir, acc):
     state = torch.load(latest, weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler"):
+        scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
     return state["step"]
 
@@ -472,6 +491,8 @@ def main(exp, argv=None):
     args = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)]
     env = dict(os.environ)
     env.setdefault("WANDB_MODE", cfg.wandb)
+    env["MYTORCH_EXP_COMMAND"] = os.environ.get("MYTORCH_EXP_COMMAND") or " ".join(
+        ["python -m", f"experiments {exp.name}"] + [shlex.quote(a) for a in argv])
     module = f"experiments.{exp.name}"
     if cfg.gpus > 1:
         cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(cfg.gpus), "-m", module]
@@ -490,20 +511,22 @@ def main(exp, argv=None):
 
 
 def _ship(exp, cfg, out):
-    """Copy the final mytorch weights into zoo/checkpoints, with the card's facts."""
-    import shutil
+    """Put the final mytorch weights into the zoo as a shipped checkpoint with its card."""
+    import mytorch
     from experiments import report
+    from zoo import registry
     if exp.zoo_name is None:
         raise SystemExit(f"{exp.name}: nothing to ship (no zoo entry)")
-    dst = ROOT / "zoo" / "checkpoints" / f"{exp.zoo_name}.safetensors"
-    shutil.copyfile(out / "final_mytorch.safetensors", dst)
-    summary = report.summarize(read_jsonl(out / "mytorch.jsonl"))
-    card = {"command": summary["command"], "steps": cfg.steps, "config": dataclasses.asdict(cfg),
-            "metrics": summary["final_eval"], "wall_time_s": summary["wall_time_s"],
-            "hardware": summary["hardware"]}
-    (ROOT / "zoo" / "checkpoints" / f"{exp.zoo_name}.train.json").write_text(
-        json.dumps(card, indent=2) + "\n")
-    print(f"shipped {dst}")
+    model = exp.build(mytorch, cfg)
+    model.load_state_dict(mytorch.load(out / "final_mytorch.safetensors"))
+    s = report.summarize(read_jsonl(out / "mytorch.jsonl"))
+    hw = s["hardware"]
+    card = registry.ship(
+        exp.zoo_name, model, dtype=exp.ship_dtype, command=s["command"], data=exp.data_note(cfg),
+        steps=cfg.steps, wall_time_s=round(s["wall_time_s"], 1),
+        hardware=f"{hw['cpu']} ({hw['cpus']} cores), GPU: {hw['gpu']}",
+        metrics=s["final_eval"])
+    print(f"shipped {exp.zoo_name}: {card.file} ({card.size_bytes} bytes)")
 
 
 def batch_indices(n, batch, step, seed):

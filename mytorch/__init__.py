@@ -55,3 +55,7 @@ def save(obj, path):
 def load(path, map_location=None):
     from mytorch import serialization
     return serialization.load(path, map_location=map_location)
+
+# Subpackages, so `import mytorch` alone gives mytorch.nn, mytorch.optim, mytorch.utils.data.
+from mytorch import nn, optim, utils  # noqa: E402
+import mytorch.utils.data  # noqa: E402,F401

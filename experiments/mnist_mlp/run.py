@@ -34,6 +34,9 @@ class MnistExperiment(Experiment):
         x, y = batch
         return lib.nn.functional.cross_entropy(model(x), y)
 
+    def data_note(self, cfg):
+        return f"MNIST digits (source={cfg.source}), batch {cfg.batch}"
+
     def evaluate(self, lib, model, data, cfg):
         return classification_eval(lib, model, data["x_eval"], data["y_eval"],
                                    next(iter(model.parameters())).device)

@@ -1,0 +1,23 @@
+import dataclasses
+
+from experiments.harness import RunConfig
+
+
+@dataclasses.dataclass
+class GPT2RunConfig(RunConfig):
+    """GPT-2 on GPT-2 BPE tokens. The defaults train the tiny preset on Shakespeare on a CPU
+    (both sides in under 10 minutes on 2 cores); MODEL=gpt2 DEVICE=cuda is the 124M model."""
+    model: str = "tiny"         # a zoo.gpt2.GPTConfig preset: tiny, gpt2, gpt2-medium, ...
+    block_size: int = 64        # tokens per sequence (0: the preset's)
+    steps: int = 250
+    batch: int = 8              # sequences per step (global)
+    lr: float = 2e-3            # peak learning rate
+    min_lr: float = 2e-4        # cosine floor
+    warmup: int = 20            # linear warmup steps
+    weight_decay: float = 0.1   # on 2-D weights only
+    dropout: float = 0.0
+    grad_clip: float = 1.0
+    eval_every: int = 50
+    eval_batches: int = 8       # fixed validation batches per evaluation
+    ckpt_every: int = 100
+    dataset: str = "shakespeare"  # shakespeare | fineweb (streams FineWeb-edu; needs network)
