@@ -6,9 +6,11 @@ only, so float32 stays float32).
 """
 import math
 
+import numpy as np
+
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
-from mytorch.ops.index import index_add_rows
+from mytorch.ops._kernels import BLOCK, blocks, embedding_grad
 
 __all__ = []
 
@@ -26,26 +28,50 @@ ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.
 def erfc_nonneg(a):
     """erfc(a) for a >= 0 (an array), accurate to ~1e-7 relative; a fresh array."""
     xp = array_module(a)
-    t = a * 0.5
+    out = xp.empty_like(a)
+    _erfc_into(a.copy(), out, xp.empty_like(a))
+    return out
+
+
+def _erfc_into(a, out, t):
+    """out = erfc(a) for a >= 0; a and t are scratch (a is overwritten)."""
+    xp = array_module(a)
+    xp.multiply(a, 0.5, out=t)
     t += 1.0
     xp.reciprocal(t, out=t)
-    p = t * ERFC_COEFFS[0]
+    xp.multiply(t, ERFC_COEFFS[0], out=out)
     for c in ERFC_COEFFS[1:-1]:
-        p += c
-        p *= t
-    p += ERFC_COEFFS[-1]
-    p -= a * a
-    xp.exp(p, out=p)
-    p *= t
-    return p
+        out += c
+        out *= t
+    out += ERFC_COEFFS[-1]
+    a *= a
+    out -= a
+    xp.exp(out, out=out)
+    out *= t
+    return out
+
+
+def _normal_cdf_into(x, out, a, t):
+    """out = Phi(x) from erfc(|x|/sqrt(2)), so both tails keep full relative accuracy.
+    a and t are scratch the size of x."""
+    xp = array_module(x)
+    xp.abs(x, out=a)
+    a *= _SQRT1_2
+    _erfc_into(a, out, t)  # erfc = 2 Phi(-|x|)
+    # Phi = h + step * (1 - 2h) with h = erfc / 2 and step = [x >= 0]: exactly h for x < 0
+    xp.copysign(0.5, x, out=t)
+    t += 0.5
+    xp.subtract(1.0, out, out=a)
+    a *= t
+    out *= 0.5
+    out += a
+    return out
 
 
 def normal_cdf(x):
     """Phi(x) = P(N(0,1) <= x), computed from erfc of |x|/sqrt(2) so both tails are accurate."""
     xp = array_module(x)
-    h = erfc_nonneg(xp.abs(x) * _SQRT1_2)
-    h *= 0.5
-    return xp.where(x < 0, h, 1.0 - h)
+    return _normal_cdf_into(x, xp.empty_like(x), xp.empty_like(x), xp.empty_like(x))
 
 
 def _rows(x, n):
@@ -85,7 +111,7 @@ class Linear(Function):
 
 
 class Embedding(Function):
-    """weight[idx]. The gradient is a sorted segment sum into the rows used (no dense one-hot)."""
+    """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot)."""
 
     @staticmethod
     def forward(ctx, weight, idx, padding_idx=None):
@@ -95,7 +121,7 @@ class Embedding(Function):
     @staticmethod
     def backward(ctx, gy):
         dim = gy.shape[-1]
-        gw = index_add_rows(ctx.n_rows, ctx.idx, gy.reshape(-1, dim))
+        gw = embedding_grad(ctx.n_rows, ctx.idx.reshape(-1), gy.reshape(-1, dim))
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw, None
@@ -165,86 +191,166 @@ class Silu(Function):
         return g
 
 
+def _scratch(xp, xf, k):
+    """k block-sized buffers for the blocked loops over the flat array xf."""
+    n = xf.shape[0] if xp is not np else min(BLOCK, xf.shape[0])
+    return [xp.empty(n, xf.dtype) for _ in range(k)]
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+def _like(xp, gy, x):
+    """gy as a flat array shaped like x (gy may arrive broadcast)."""
+    if gy.shape != x.shape:
+        gy = xp.broadcast_to(gy, x.shape)
+    return _flat(gy)
+
+
 class Gelu(Function):
-    """x * Phi(x) with erf from a float-accurate rational fit; Phi is saved for backward."""
+    """x * Phi(x) with erf from a float-accurate rational fit. Saves only x: Phi is recomputed
+    per cache-sized block in backward, which costs less than a round trip through memory."""
 
     @staticmethod
     def forward(ctx, x):
-        cdf = normal_cdf(x)
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        xp = array_module(x)
+        xf = _flat(x)
+        y = xp.empty_like(xf)
+        a, t = _scratch(xp, xf, 2)
+        for b in blocks(xp, xf.shape[0]):
+            xb, yb = xf[b], y[b]
+            n = yb.shape[0]
+            _normal_cdf_into(xb, yb, a[:n], t[:n])
+            yb *= xb
+        ctx.save_for_backward(x)
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
-        x, cdf = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         xp = array_module(x)
-        g = x * x  # cdf + x * pdf(x)
-        g *= -0.5
-        xp.exp(g, out=g)
-        g *= x
-        g *= _INV_SQRT_2PI
-        g += cdf
-        g *= gy
-        return g
+        xf, gf = _flat(x), _like(xp, gy, x)
+        gx = xp.empty_like(xf)
+        a, t, c = _scratch(xp, xf, 3)
+        for b in blocks(xp, xf.shape[0]):
+            xb, g = xf[b], gx[b]
+            n = g.shape[0]
+            cb = _normal_cdf_into(xb, c[:n], a[:n], t[:n])
+            xp.multiply(xb, xb, out=g)  # cdf + x * pdf(x)
+            g *= -0.5
+            xp.exp(g, out=g)
+            g *= xb
+            g *= _INV_SQRT_2PI
+            g += cb
+            g *= gf[b]
+        return gx.reshape(x.shape)
+
+
+def _tanh_inner_into(xb, t):
+    """t = tanh(sqrt(2/pi) (x + 0.044715 x^3))."""
+    xp = array_module(xb)
+    xp.multiply(xb, xb, out=t)
+    t *= _GELU_C
+    t += 1.0
+    t *= xb
+    t *= _SQRT_2_PI
+    xp.tanh(t, out=t)
+    return t
 
 
 class GeluTanh(Function):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh saved for backward."""
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Saves only x: recomputing the tanh
+    per cache-sized block is cheaper than writing it to memory and reading it back."""
 
     @staticmethod
     def forward(ctx, x):
         xp = array_module(x)
-        x2 = x * x
-        u = x2 * _GELU_C
-        u += 1.0
-        u *= x
-        u *= _SQRT_2_PI
-        th = xp.tanh(u, out=u)
-        y = th + 1.0
-        y *= x
-        y *= 0.5
-        ctx.save_for_backward(x, th)
-        return y
+        xf = _flat(x)
+        y = xp.empty_like(xf)
+        for b in blocks(xp, xf.shape[0]):
+            xb, yb = xf[b], y[b]
+            _tanh_inner_into(xb, yb)
+            yb += 1.0
+            yb *= xb
+            yb *= 0.5
+        ctx.save_for_backward(x)
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
-        x, th = ctx.saved_tensors
-        # 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3c x^2)
-        d = x * x
-        d *= 3.0 * _GELU_C
-        d += 1.0
-        d *= x
-        d *= 0.5 * _SQRT_2_PI
-        s = th * th
+        (x,) = ctx.saved_tensors
         xp = array_module(x)
-        xp.subtract(1.0, s, out=s)
-        d *= s
-        d += th * 0.5
-        d += 0.5
-        d *= gy
-        return d
+        xf, gf = _flat(x), _like(xp, gy, x)
+        gx = xp.empty_like(xf)
+        t, s = _scratch(xp, xf, 2)
+        for b in blocks(xp, xf.shape[0]):
+            xb, d = xf[b], gx[b]
+            n = d.shape[0]
+            tb, sb = _tanh_inner_into(xb, t[:n]), s[:n]
+            # 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3c x^2)
+            xp.multiply(xb, xb, out=d)
+            d *= 3.0 * _GELU_C
+            d += 1.0
+            d *= xb
+            d *= 0.5 * _SQRT_2_PI
+            xp.multiply(tb, tb, out=sb)
+            xp.subtract(1.0, sb, out=sb)
+            d *= sb
+            tb *= 0.5
+            d += tb
+            d += 0.5
+            d *= gf[b]
+        return gx.reshape(x.shape)
 
 
 class Softmax(Function):
-    """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y))."""
+    """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y)).
+    Over the last dim it runs in row blocks that stay in cache."""
 
     @staticmethod
     def forward(ctx, x, dim):
         xp = array_module(x)
-        y = x - x.max(axis=dim, keepdims=True)
-        xp.exp(y, out=y)
-        y /= y.sum(axis=dim, keepdims=True)
-        ctx.y, ctx.dim = y, dim
-        return y
+        ctx.dim, ctx.x_shape = dim, x.shape
+        if dim != x.ndim - 1:
+            y = x - x.max(axis=dim, keepdims=True)
+            xp.exp(y, out=y)
+            y /= y.sum(axis=dim, keepdims=True)
+            ctx.y = y
+            return y
+        n = x.shape[-1]
+        x2 = _rows(x, n)  # (M, n)
+        y = xp.empty(x2.shape, x.dtype)
+        for b in blocks(xp, x2.shape[0], n):
+            xb, yb = x2[b], y[b]
+            xp.subtract(xb, xb.max(axis=1, keepdims=True), out=yb)
+            xp.exp(yb, out=yb)
+            yb /= yb.sum(axis=1, keepdims=True)
+        ctx.y = y
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
-        y, dim = ctx.y, ctx.dim
-        g = gy * y
-        s = g.sum(axis=dim, keepdims=True)
-        s = y * s
-        g -= s
-        return g
+        xp = array_module(gy)
+        y, dim, shape = ctx.y, ctx.dim, ctx.x_shape
+        if gy.shape != shape:
+            gy = xp.broadcast_to(gy, shape)
+        if dim != len(shape) - 1:
+            g = gy * y
+            s = g.sum(axis=dim, keepdims=True)
+            xp.subtract(gy, s, out=g)
+            g *= y
+            return g
+        n = shape[-1]
+        g2 = _rows(gy, n)
+        gx = xp.empty(y.shape, y.dtype)
+        for b in blocks(xp, y.shape[0], n):
+            yb, gb = y[b], gx[b]
+            xp.multiply(g2[b], yb, out=gb)
+            s = gb.sum(axis=1, keepdims=True)
+            xp.subtract(g2[b], s, out=gb)
+            gb *= yb
+        return gx.reshape(shape)
 
 
 class LogSoftmax(Function):

@@ -1,4 +1,4 @@
-"""Per-layer fwd+bwd cases: Linear, Embedding, LayerNorm, Softmax, GELU, CrossEntropy."""
+"""Per-layer fwd+bwd cases: Linear, Embedding, LayerNorm, Softmax, GELU (erf and tanh), CrossEntropy."""
 import numpy as np
 import torch
 
@@ -67,6 +67,13 @@ def gelu():
     return _grad_step(F.gelu, torch.nn.functional.gelu, mx, tx, (ROWS, 4 * DIM))
 
 
+def gelu_tanh():
+    mx, tx = _pair((ROWS, 4 * DIM))
+    return _grad_step(lambda x: F.gelu(x, "tanh"),
+                      lambda x: torch.nn.functional.gelu(x, approximate="tanh"), mx, tx,
+                      (ROWS, 4 * DIM))
+
+
 def cross_entropy():
     mx, tx = _pair((ROWS, VOCAB))
     t = np.random.default_rng(2).integers(0, VOCAB, ROWS)
@@ -88,5 +95,6 @@ CASES = [
     ("LayerNorm (8192,256)", layer_norm),
     ("Softmax (256,128,128)", softmax),
     ("GELU (8192,1024)", gelu),
+    ("GELU tanh (8192,1024)", gelu_tanh),
     ("CrossEntropy (8192,1000)", cross_entropy),
 ]
