@@ -2,7 +2,8 @@
 import math
 
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _check_nonneg
+from mytorch.optim import _fused
+from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
 
 
 class Adam(Optimizer):
@@ -41,7 +42,6 @@ class Adam(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         decoupled = group.get("decoupled_weight_decay", False)
-        w1 = 1.0 - beta1
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -49,53 +49,61 @@ class Adam(Optimizer):
             if not state:
                 state = self._init_state(p, amsgrad)
             if amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = Tensor._wrap(
-                    array_module(p.data).zeros_like(p.data))
-            x, g = p.data, p.grad.data
-            xp = array_module(x)
-            m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+                state["max_exp_avg_sq"] = Tensor._wrap(array_module(p.data).zeros_like(p.data))
             state["step"] += 1
             step = state["step"]
-
-            if wd != 0 and decoupled:
-                x *= 1.0 - lr * wd
-            elif wd != 0:  # L2: g + wd * x (or -g + wd * x when maximizing)
-                t = xp.multiply(x, wd, out=self._scratch(p, 0))
-                if maximize:
-                    t -= g
-                else:
-                    t += g
-                g = t
-            if maximize and (wd == 0 or decoupled):
-                g = xp.negative(g, out=self._scratch(p, 0))
-
-            t = self._scratch(p, 1)
-            # m.lerp_(g, 1 - beta1), with lerp's two formulas for small and large weights
-            xp.subtract(g, m, out=t)
-            if w1 < 0.5:
-                t *= w1
-                m += t
-            else:
-                t *= beta1
-                xp.subtract(g, t, out=m)
-            v *= beta2
-            xp.multiply(g, 1.0 - beta2, out=t)
-            t *= g
-            v += t
-
-            bias_correction1 = 1.0 - beta1 ** step
             bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
-            step_size = lr / bias_correction1
+            step_size = lr / (1.0 - beta1 ** step)
+            ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data]
             if amsgrad:
-                vmax = state["max_exp_avg_sq"].data
-                xp.maximum(vmax, v, out=vmax)
-                v = vmax
-            xp.sqrt(v, out=t)
-            t /= bias_correction2_sqrt
-            t += eps
-            xp.divide(m, t, out=t)
-            t *= -step_size
-            x += t
+                ops.append(state["max_exp_avg_sq"].data)
+            if _fused.adam_supported(amsgrad, beta1) and _fused.available(*ops):
+                _fused.adam(*[a.reshape(-1) for a in ops], lr=lr, beta1=beta1,
+                            beta2=beta2, eps=eps, wd=wd, decoupled=decoupled, maximize=maximize,
+                            step_size=step_size, bias_correction2_sqrt=bias_correction2_sqrt)
+                continue
+            for blk in _blocks(ops):
+                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                            decoupled=decoupled, maximize=maximize, step_size=step_size,
+                            bias_correction2_sqrt=bias_correction2_sqrt)
+
+    def _block(self, x, g, m, v, vmax=None, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
+               step_size, bias_correction2_sqrt):
+        xp = array_module(x)
+        if wd != 0 and decoupled:
+            x *= 1.0 - lr * wd
+        elif wd != 0:  # L2: g + wd * x (or -g + wd * x when maximizing)
+            t = xp.multiply(x, wd, out=self._scratch(x, 0))
+            if maximize:
+                t -= g
+            else:
+                t += g
+            g = t
+        if maximize and (wd == 0 or decoupled):
+            g = xp.negative(g, out=self._scratch(x, 0))
+
+        t = self._scratch(x, 1)
+        # m.lerp_(g, 1 - beta1), with lerp's two formulas for small and large weights
+        xp.subtract(g, m, out=t)
+        if beta1 > 0.5:
+            t *= 1.0 - beta1
+            m += t
+        else:
+            t *= beta1
+            xp.subtract(g, t, out=m)
+        v *= beta2
+        xp.multiply(g, 1.0 - beta2, out=t)
+        t *= g
+        v += t
+        if vmax is not None:
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        xp.sqrt(v, out=t)
+        t /= bias_correction2_sqrt
+        t += eps
+        xp.divide(m, t, out=t)
+        t *= -step_size
+        x += t
 
 
 class AdamW(Adam):

@@ -1,6 +1,6 @@
 """RMSprop, optionally centered and with momentum."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
 
 
 class RMSprop(Optimizer):
@@ -23,60 +23,66 @@ class RMSprop(Optimizer):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         wd, momentum = float(group["weight_decay"]), float(group["momentum"])
         centered, maximize = group["centered"], group["maximize"]
-        w = 1.0 - alpha
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
-            xp = array_module(x)
+            xp = array_module(p.data)
             state = self.state[p]
             if not state:
                 state["step"] = 0
-                state["square_avg"] = Tensor._wrap(xp.zeros_like(x))
+                state["square_avg"] = Tensor._wrap(xp.zeros_like(p.data))
             if momentum > 0 and "momentum_buffer" not in state:
-                state["momentum_buffer"] = Tensor._wrap(xp.zeros_like(x))
+                state["momentum_buffer"] = Tensor._wrap(xp.zeros_like(p.data))
             if centered and "grad_avg" not in state:
-                state["grad_avg"] = Tensor._wrap(xp.zeros_like(x))
+                state["grad_avg"] = Tensor._wrap(xp.zeros_like(p.data))
             state["step"] += 1
+            ops = [p.data, p.grad.data, state["square_avg"].data,
+                   state["momentum_buffer"].data if momentum > 0 else None,
+                   state["grad_avg"].data if centered else None]
+            arrays = [a for a in ops if a is not None]
+            for blk in _blocks(arrays):
+                it = iter(blk)
+                blk = [next(it) if a is not None else None for a in ops]
+                self._block(*blk, lr=lr, alpha=alpha, eps=eps, wd=wd, momentum=momentum,
+                            maximize=maximize)
 
-            if wd != 0:  # g + wd * x (or -g + wd * x when maximizing)
-                t = xp.multiply(x, wd, out=self._scratch(p, 0))
-                if maximize:
-                    t -= g
-                else:
-                    t += g
-                g = t
-            elif maximize:
-                g = xp.negative(g, out=self._scratch(p, 0))
+    def _block(self, x, g, sq, buf, ga, *, lr, alpha, eps, wd, momentum, maximize):
+        xp = array_module(x)
+        if wd != 0:  # g + wd * x (or -g + wd * x when maximizing)
+            t = xp.multiply(x, wd, out=self._scratch(x, 0))
+            if maximize:
+                t -= g
+            else:
+                t += g
+            g = t
+        elif maximize:
+            g = xp.negative(g, out=self._scratch(x, 0))
 
-            sq = state["square_avg"].data
-            t = self._scratch(p, 1)
-            sq *= alpha
-            xp.multiply(g, w, out=t)
-            t *= g
-            sq += t
-            if centered:  # ga.lerp_(g, 1 - alpha); avg = sqrt(sq - ga * ga)
-                ga = state["grad_avg"].data
-                xp.subtract(g, ga, out=t)
-                if w < 0.5:
-                    t *= w
-                    ga += t
-                else:
-                    t *= alpha
-                    xp.subtract(g, t, out=ga)
-                xp.multiply(ga, ga, out=t)
-                xp.subtract(sq, t, out=t)
-                xp.sqrt(t, out=t)
+        w = 1.0 - alpha
+        t = self._scratch(x, 1)
+        sq *= alpha
+        xp.multiply(g, w, out=t)
+        t *= g
+        sq += t
+        if ga is not None:  # ga.lerp_(g, 1 - alpha); avg = sqrt(sq - ga * ga)
+            xp.subtract(g, ga, out=t)
+            if w < 0.5:
+                t *= w
+                ga += t
             else:
-                xp.sqrt(sq, out=t)
-            t += eps
-            xp.divide(g, t, out=t)
-            if momentum > 0:
-                buf = state["momentum_buffer"].data
-                buf *= momentum
-                buf += t
-                xp.multiply(buf, lr, out=t)
-                x -= t
-            else:
-                t *= -lr
-                x += t
+                t *= alpha
+                xp.subtract(g, t, out=ga)
+            xp.multiply(ga, ga, out=t)
+            xp.subtract(sq, t, out=t)
+            xp.sqrt(t, out=t)
+        else:
+            xp.sqrt(sq, out=t)
+        t += eps
+        xp.divide(g, t, out=t)
+        if buf is not None:
+            buf *= momentum
+            buf += t
+            x -= xp.multiply(buf, lr, out=t)
+        else:
+            t *= -lr
+            x += t

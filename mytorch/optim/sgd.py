@@ -1,6 +1,7 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _check_nonneg
+from mytorch.optim import _fused
+from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
 
 
 class SGD(Optimizer):
@@ -28,41 +29,49 @@ class SGD(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
-            xp = array_module(x)
-            if wd != 0:
-                t = self._scratch(p, 0)
-                if maximize:  # -g + wd * x
-                    xp.multiply(x, wd, out=t)
-                    t -= g
-                else:
-                    xp.multiply(x, wd, out=t)
-                    t += g
-                g = t
-            elif maximize:
-                g = xp.negative(g, out=self._scratch(p, 0))
+            ops = [p.data, p.grad.data]
+            first = False
             if momentum != 0:
                 state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = g.copy()
-                    state["momentum_buffer"] = Tensor._wrap(buf)
-                else:
-                    buf = buf.data
-                    buf *= momentum
-                    if dampening == 0:
-                        buf += g
-                    else:
-                        t = xp.multiply(g, 1 - dampening, out=self._scratch(p, 0))
-                        buf += t
-                if nesterov:
-                    t = self._scratch(p, 1)
-                    xp.multiply(buf, momentum, out=t)
-                    t += g
-                    g = t
-                else:
-                    g = buf
-            t = self._scratch(p, 1)
-            xp.multiply(g, lr, out=t)
-            x -= t
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = Tensor._wrap(array_module(p.data).zeros_like(p.data))
+                    first = True  # the first step sets buf = g
+                ops.append(state["momentum_buffer"].data)
+            if _fused.available(*ops):
+                flat = [a.reshape(-1) for a in ops]
+                _fused.sgd(flat[0], flat[1], flat[2] if momentum != 0 else None, lr=lr,
+                           momentum=momentum, wd=wd, dampening=dampening, nesterov=nesterov,
+                           maximize=maximize, first=first)
+                continue
+            for blk in _blocks(ops):
+                self._block(*blk, lr=lr, momentum=momentum, wd=wd, dampening=dampening,
+                            nesterov=nesterov, maximize=maximize, first=first)
 
+    def _block(self, x, g, buf=None, *, lr, momentum, wd, dampening, nesterov, maximize,
+               first):
+        xp = array_module(x)
+        if wd != 0:  # g + wd * x (or -g + wd * x when maximizing)
+            t = xp.multiply(x, wd, out=self._scratch(x, 0))
+            if maximize:
+                t -= g
+            else:
+                t += g
+            g = t
+        elif maximize:
+            g = xp.negative(g, out=self._scratch(x, 0))
+        if buf is not None:
+            if first:
+                buf[...] = g
+            else:
+                buf *= momentum
+                if dampening == 0:
+                    buf += g
+                else:
+                    buf += xp.multiply(g, 1 - dampening, out=self._scratch(x, 1))
+            if nesterov:
+                t = xp.multiply(buf, momentum, out=self._scratch(x, 1))
+                t += g
+                g = t
+            else:
+                g = buf
+        x -= xp.multiply(g, lr, out=self._scratch(x, 1))
