@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zoo.data import DATA_ROOT, MNIST, prepare_shakespeare  # noqa: E402
-from zoo.data.tokenizer import get_gpt2_encoding  # noqa: E402
-from zoo.data.tokens import prepare_fineweb  # noqa: E402
+from zoo.data import DATA_ROOT, MNIST, prepare_shakespeare
+from zoo.data.tokenizer import get_gpt2_encoding
+from zoo.data.tokens import prepare_fineweb
 
 
 def main(argv=None):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mytorch  # noqa: E402
-import zoo  # noqa: E402
-from zoo.data.tokenizer import get_gpt2_encoding  # noqa: E402
-from zoo.gpt2 import GPT2  # noqa: E402
+import mytorch
+import zoo
+from zoo.data.tokenizer import get_gpt2_encoding
+from zoo.gpt2 import GPT2
 
 
 def main(argv=None):

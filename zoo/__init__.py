@@ -7,6 +7,6 @@
 """
 from zoo.registry import REGISTRY, ModelCard, card, list_models, load, ship
 
-list = list_models  # noqa: A001 -- zoo.list(), as the issue names it
+list = list_models
 
 __all__ = ["REGISTRY", "ModelCard", "card", "list", "load", "ship"]

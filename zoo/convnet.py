@@ -5,13 +5,13 @@
 """
 from dataclasses import dataclass
 
-import mytorch.nn as nn
+from mytorch import nn
 
 
 @dataclass
 class ConvNetConfig:
     in_channels: int = 1                # 1 for MNIST, 3 for CIFAR-10
-    channels: tuple = (32, 64, 128)     # output channels of each block
+    channels: tuple = (16, 32, 64)      # output channels of each block
     kernel_size: int = 3
     stride: int = 2                     # each block halves the image: 28 -> 14 -> 7 -> 4
     dropout: float = 0.1                # after every block

@@ -10,13 +10,14 @@ a language-model head tied to the token embedding. Parameter names equal Hugging
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 import mytorch
-import mytorch.nn as nn
 import mytorch.nn.functional as F
 import mytorch.optim
+from mytorch import nn
 
 
 @dataclass
@@ -30,14 +31,13 @@ class GPTConfig:
     bias: bool = True           # biases in Linear and LayerNorm layers (GPT-2 has them)
     layer_norm_epsilon: float = 1e-5
 
-    # A class constant (no annotation, so not a field): name -> overrides. "tiny" trains on a
-    # CPU in minutes.
-    PRESETS = {
-        "tiny": dict(n_layer=4, n_head=4, n_embd=128, block_size=128),
-        "gpt2": dict(n_layer=12, n_head=12, n_embd=768),           # 124M
-        "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),   # 350M
-        "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),    # 774M
-        "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),       # 1558M
+    # name -> overrides (a ClassVar, not a field). "tiny" trains on a CPU in minutes.
+    PRESETS: ClassVar[dict] = {
+        "tiny": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128},
+        "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768},           # 124M
+        "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024},   # 350M
+        "gpt2-large": {"n_layer": 36, "n_head": 20, "n_embd": 1280},    # 774M
+        "gpt2-xl": {"n_layer": 48, "n_head": 25, "n_embd": 1600},       # 1558M
     }
 
     @classmethod
@@ -142,13 +142,13 @@ class GPT2(nn.Module):
     def __init__(self, config=None):
         super().__init__()
         self.config = config = config or GPTConfig()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
-        ))
+        self.transformer = nn.ModuleDict({
+            "wte": nn.Embedding(config.vocab_size, config.n_embd),
+            "wpe": nn.Embedding(config.block_size, config.n_embd),
+            "drop": nn.Dropout(config.dropout),
+            "h": nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            "ln_f": nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
+        })
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # tied: one matrix, two uses
         self.reset_parameters()

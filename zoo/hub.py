@@ -42,7 +42,8 @@ def _from_hub(repo):
     try:
         return (hf_hub_download(repo, "model.safetensors"),
                 hf_hub_download(repo, "config.json"))
-    except Exception:  # offline, blocked or unknown repo: the caller explains what to do
+    except Exception:  # noqa: BLE001 -- offline, blocked, unknown repo (httpx/hub errors):
+        # the caller explains what to do
         return None
 
 

@@ -5,7 +5,7 @@
 """
 from dataclasses import dataclass
 
-import mytorch.nn as nn
+from mytorch import nn
 
 
 @dataclass

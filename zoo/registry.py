@@ -6,9 +6,9 @@ facts; `zoo/cards/<name>.md` is the card rendered for people.
 """
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -24,8 +24,8 @@ class Entry:
     name: str
     description: str
     build: Callable                     # dict of config fields -> an untrained nn.Module
-    make_target: Optional[str] = None   # the command that trains and ships the checkpoint
-    hf_name: Optional[str] = None       # OpenAI's GPT-2 sizes: weights come from Hugging Face
+    make_target: str | None = None   # the command that trains and ships the checkpoint
+    hf_name: str | None = None       # OpenAI's GPT-2 sizes: weights come from Hugging Face
 
     @property
     def checkpoint(self):
@@ -71,18 +71,18 @@ class ModelCard:
     """Facts about a checkpoint; str() renders the Markdown card."""
     name: str
     description: str
-    file: Optional[str] = None
-    sha256: Optional[str] = None
-    size_bytes: Optional[int] = None
+    file: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
     model_config: dict = dataclasses.field(default_factory=dict)
-    command: Optional[str] = None
-    data: Optional[str] = None
-    steps: Optional[int] = None
-    wall_time_s: Optional[float] = None
-    hardware: Optional[str] = None
+    command: str | None = None
+    data: str | None = None
+    steps: int | None = None
+    wall_time_s: float | None = None
+    hardware: str | None = None
     metrics: dict = dataclasses.field(default_factory=dict)
-    eval: Optional[str] = None          # what the metrics were measured on
-    notes: Optional[str] = None
+    eval: str | None = None          # what the metrics were measured on
+    notes: str | None = None
 
     def __str__(self):
         rows = [("checkpoint", f"`{self.file}`" if self.file else None),

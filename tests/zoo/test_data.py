@@ -8,7 +8,6 @@ import pytest
 from zoo.data import mnist, text, tokens
 from zoo.data.download import file_hash, verify
 
-
 # ---- IDX ----
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])

@@ -7,9 +7,9 @@ from zoo.gpt2 import GPT2, GPTConfig, KVCache
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-HF_CONFIG = dict(vocab_size=97, n_positions=32, n_embd=48, n_layer=2, n_head=4,
-                 activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0,
-                 attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
+HF_CONFIG = {"vocab_size": 97, "n_positions": 32, "n_embd": 48, "n_layer": 2, "n_head": 4,
+             "activation_function": "gelu_new", "resid_pdrop": 0.0, "embd_pdrop": 0.0,
+             "attn_pdrop": 0.0, "bos_token_id": 0, "eos_token_id": 0}
 
 
 @pytest.fixture(scope="module")

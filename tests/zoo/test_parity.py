@@ -81,10 +81,11 @@ class TorchBlock(tnn.Module):
 class TorchGPT(tnn.Module):
     def __init__(self, c):
         super().__init__()
-        self.transformer = tnn.ModuleDict(dict(
-            wte=tnn.Embedding(c.vocab_size, c.n_embd), wpe=tnn.Embedding(c.block_size, c.n_embd),
-            h=tnn.ModuleList([TorchBlock(c) for _ in range(c.n_layer)]),
-            ln_f=tnn.LayerNorm(c.n_embd)))
+        self.transformer = tnn.ModuleDict({
+            "wte": tnn.Embedding(c.vocab_size, c.n_embd),
+            "wpe": tnn.Embedding(c.block_size, c.n_embd),
+            "h": tnn.ModuleList([TorchBlock(c) for _ in range(c.n_layer)]),
+            "ln_f": tnn.LayerNorm(c.n_embd)})
         self.lm_head = tnn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight
 

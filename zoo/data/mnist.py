@@ -8,11 +8,11 @@ import gzip
 import io
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from zoo.data.download import (DATA_ROOT, Unreachable, fetch_urls, note, pip_download,
-                               verify)
+from zoo.data.download import DATA_ROOT, Unreachable, fetch_urls, note, pip_download, verify
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -93,8 +93,8 @@ class MNIST:
     "idx" (full MNIST only) or "5k" (the offline 5,000 digits only).
     """
 
-    classes = [f"{d} - {w}" for d, w in enumerate(
-        "zero one two three four five six seven eight nine".split())]
+    classes: ClassVar[list] = [f"{d} - {w}" for d, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])]
 
     def __init__(self, root=DATA_ROOT, train=True, download=False, transform=None,
                  target_transform=None, source="auto"):

@@ -82,7 +82,7 @@ def encode_to_bins(text, folder, encoding, val_fraction=0.1, source=""):
             "val_fraction": val_fraction}
     for name, part in (("train", train), ("val", val)):
         path = write_tokens(folder / f"{name}.bin", part)
-        meta[name] = {"tokens": int(len(part)), "sha256": file_hash(path)}
+        meta[name] = {"tokens": len(part), "sha256": file_hash(path)}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
