@@ -450,9 +450,8 @@ def _save_final(side, model, out):
         import mytorch
         mytorch.save(model.state_dict(), out / "final_mytorch.safetensors")
     else:
-        from safetensors.torch import save_file
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(out / "final_torch.safetensors"))
+        from safetensors.torch import save_model
+        save_model(model, str(out / "final_torch.safetensors"))  # stores tied weights once
 
 
 # ---------------------------------------------------------------- orchestration
@@ -503,7 +502,9 @@ def main(exp, argv=None):
         subprocess.run([sys.executable, "-m", module] + args + ["--side", "torch"], check=True,
                        cwd=ROOT, env=env)
     from experiments import report
-    path = report.render(exp.name, out)
+    # A run in the default folder updates experiments/<name>/; one given `out=` keeps its
+    # report beside its logs.
+    path = report.render(exp.name, out, dest=out / "report" if cfg.out else None)
     print(f"report: {path}")
     if cfg.ship:
         _ship(exp, cfg, out)

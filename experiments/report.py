@@ -51,9 +51,9 @@ def summarize(records):
     }
 
 
-def collect(name, run_out=None):
-    """Copy a fresh run's logs into experiments/<name>/logs/<cpu|gpu>/ and return that root."""
-    logs = HERE / name / "logs"
+def collect(name, run_out=None, dest=None):
+    """Copy a fresh run's logs into <dest>/logs/<cpu|gpu>/ and return that root."""
+    logs = (dest or HERE / name) / "logs"
     if run_out is not None:
         recs = _read(Path(run_out) / "mytorch.jsonl")
         env = next((r for r in recs if r.get("kind") == "env"), {})
@@ -152,10 +152,11 @@ def _fmt(v):
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def render(name, run_out=None):
-    """Write experiments/<name>/REPORT.md from its logs; returns the path."""
-    root = collect(name, run_out)
-    plots = HERE / name / "plots"
+def render(name, run_out=None, dest=None):
+    """Write <dest>/REPORT.md (default experiments/<name>/) from its logs; returns the path."""
+    dest = Path(dest) if dest else HERE / name
+    root = collect(name, run_out, dest)
+    plots = dest / "plots"
     sections = [s for s in (_section(name, k, root, plots) for k in ("cpu", "gpu")) if s]
     title = {"mnist_mlp": "MNIST MLP", "convnet": "ConvNet with BatchNorm",
              "gpt2": "GPT-2"}.get(name, name)
@@ -170,7 +171,7 @@ def render(name, run_out=None):
         text.append("No run has been logged yet: `make train-...` produces one.")
     if not any(s.startswith("## GPU") for s in sections):
         text += ["", "## GPU run", "", "No GPU run has been logged yet."]
-    path = HERE / name / "REPORT.md"
+    path = dest / "REPORT.md"
     path.write_text("\n".join(text) + "\n")
     return path
 

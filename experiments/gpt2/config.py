@@ -21,3 +21,15 @@ class GPT2RunConfig(RunConfig):
     eval_batches: int = 8       # fixed validation batches per evaluation
     ckpt_every: int = 100
     dataset: str = "shakespeare"  # shakespeare | fineweb (streams FineWeb-edu; needs network)
+
+    def validate(self):
+        super().validate()
+        from zoo.gpt2 import GPTConfig
+        if self.model not in GPTConfig.PRESETS:
+            raise ValueError(f"config: unknown preset model={self.model!r}; known: "
+                             f"{', '.join(GPTConfig.PRESETS)}")
+        if self.dataset not in ("shakespeare", "fineweb"):
+            raise ValueError(f"config: dataset must be shakespeare or fineweb, got "
+                             f"{self.dataset!r}")
+        if self.block_size < 0 or self.warmup < 0 or self.eval_batches < 1:
+            raise ValueError("config: block_size and warmup must be >= 0, eval_batches >= 1")

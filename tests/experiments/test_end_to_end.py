@@ -1,0 +1,70 @@
+"""Each experiment end to end in a smoke configuration: both sides, logs, checkpoints, report;
+then resuming from a checkpoint continues the step count and the loss exactly."""
+import subprocess
+import sys
+
+import pytest
+
+from experiments.harness import ROOT, read_jsonl
+
+SMOKE = {
+    "mnist_mlp": ["steps=4", "batch=16", "eval_every=2", "ckpt_every=2"],
+    "convnet": ["steps=4", "batch=8", "eval_every=2", "ckpt_every=2"],
+    "gpt2": ["steps=4", "batch=2", "block_size=32", "eval_every=2", "eval_batches=1",
+             "ckpt_every=2", "warmup=2"],
+}
+
+
+def run(name, out, *extra):
+    cmd = [sys.executable, "-m", "experiments", name, f"out={out}", "wandb=disabled",
+           *SMOKE[name], *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def losses(path):
+    return [(r["step"], r["loss"]) for r in read_jsonl(path) if r.get("kind") == "train"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_experiment_smoke_both_sides(name, tmp_path):
+    run(name, tmp_path)
+    mine, theirs = losses(tmp_path / "mytorch.jsonl"), losses(tmp_path / "torch.jsonl")
+    assert [s for s, _ in mine] == [1, 2, 3, 4]
+    for (_, a), (_, b) in zip(mine, theirs):  # same weights, same batches -> same losses
+        assert a == pytest.approx(b, rel=1e-4)
+    assert sorted(p.name for p in (tmp_path / "checkpoints" / "mytorch").iterdir()) == \
+        ["step_0000002", "step_0000004"]
+    assert (tmp_path / "final_mytorch.safetensors").exists()
+    report = (tmp_path / "report" / "REPORT.md").read_text()
+    assert "| final loss |" in report and "mytorch / PyTorch" in report
+    assert (tmp_path / "report" / "plots" / "cpu_curves.png").exists()
+
+
+@pytest.mark.slow
+def test_resume_continues_steps_and_loss(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    run("mnist_mlp", full, "steps=6", "baseline=0")
+    run("mnist_mlp", part, "steps=4", "baseline=0")
+    run("mnist_mlp", part, "steps=6", "baseline=0", "resume=1")
+    assert losses(part / "mytorch.jsonl") == losses(full / "mytorch.jsonl")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["steps=-1"], "steps must be positive"),
+    (["model=nope"], "unknown preset"),
+    (["dataset=mnist"], "dataset must be"),
+])
+def test_bad_configuration_fails_at_once(args, message, tmp_path):
+    cmd = [sys.executable, "-m", "experiments", "gpt2", f"out={tmp_path}", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_unknown_experiment_is_refused():
+    proc = subprocess.run([sys.executable, "-m", "experiments", "resnet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "unknown experiment 'resnet'" in proc.stderr
