@@ -5,4 +5,4 @@ from mytorch.optim.optimizer import Optimizer
 from mytorch.optim.rmsprop import RMSprop
 from mytorch.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

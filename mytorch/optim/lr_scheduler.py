@@ -10,8 +10,18 @@ from collections import Counter
 
 from mytorch.optim.optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "ExponentialLR",
-           "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR"]
+__all__ = [
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "OneCycleLR",
+    "SequentialLR",
+    "StepLR",
+]
 
 
 class LRScheduler:

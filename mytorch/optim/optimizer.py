@@ -144,7 +144,7 @@ class Optimizer:
         state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                if p in self.state and self.state[p]:
+                if self.state.get(p):
                     state[index[id(p)]] = {k: self._pack_value(k, v)
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}

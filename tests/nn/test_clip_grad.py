@@ -6,8 +6,12 @@ import pytest
 import torch
 
 import mytorch
-from mytorch.nn.utils import (clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_,
-                              get_total_norm)
+from mytorch.nn.utils import (
+    clip_grad_norm_,
+    clip_grad_value_,
+    clip_grads_with_norm_,
+    get_total_norm,
+)
 
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
 

@@ -15,7 +15,7 @@ STEPS = 40
 def _opts(kind="SGD", **kw):
     mp = [mytorch.ones(2).requires_grad_(), mytorch.ones(3).requires_grad_()]
     tp = [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))]
-    groups = lambda ps: [{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.05}]  # noqa: E731
+    groups = lambda ps: [{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.05}]
     return getattr(optim, kind)(groups(mp), lr=0.1, **kw), \
         getattr(torch.optim, kind)(groups(tp), lr=0.1, **kw)
 
@@ -52,7 +52,8 @@ SCHEDULES = {
         o, [m.LinearLR(o, start_factor=0.01, total_iters=8), m.CosineAnnealingLR(o, T_max=30)],
         milestones=[8]),
     "three-stage": lambda m, o: m.SequentialLR(
-        o, [m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=5)], milestones=[5, 20]),
+        o, [m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9),
+            m.StepLR(o, step_size=5)], milestones=[5, 20]),
 }
 
 
@@ -64,13 +65,13 @@ def test_schedule_matches_torch(name):
 @pytest.mark.parametrize("strategy", ["cos", "linear"])
 @pytest.mark.parametrize("three_phase", [False, True])
 def test_one_cycle_sgd_momentum(strategy, three_phase):
-    make = lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=STEPS,  # noqa: E731
+    make = lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=STEPS,
                                      anneal_strategy=strategy, three_phase=three_phase)
     _compare(make, "SGD", opt_kw=dict(momentum=0.9), extra=("momentum",))
 
 
 def test_one_cycle_adam_betas_and_epochs():
-    make = lambda m, o: m.OneCycleLR(o, max_lr=0.3, epochs=4, steps_per_epoch=9,  # noqa: E731
+    make = lambda m, o: m.OneCycleLR(o, max_lr=0.3, epochs=4, steps_per_epoch=9,
                                      pct_start=0.25, div_factor=10.0, final_div_factor=100.0)
     _compare(make, "AdamW", steps=36, extra=("betas",))
     mopt, _ = _opts("AdamW")

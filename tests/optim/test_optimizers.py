@@ -9,6 +9,7 @@ import mytorch
 from mytorch import optim
 from mytorch.optim import _fused
 
+
 def _param(t):
     # Leaf tensors stand in for nn.Parameter, so these tests do not depend on mytorch.nn.
     return t.detach().requires_grad_()
