@@ -18,6 +18,8 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
+_LOG_HALF = math.log(0.5)
+_LOG_SQRT1_2 = math.log(_SQRT1_2)
 
 # erfc(a) = t * exp(-a*a + P(t)), t = 1 / (1 + a/2), a >= 0: Chebyshev fit with relative
 # error below 1.2e-7 everywhere (Numerical Recipes, erfcc). Coefficients of P, highest first.
@@ -29,49 +31,25 @@ def erfc_nonneg(a):
     """erfc(a) for a >= 0 (an array), accurate to ~1e-7 relative; a fresh array."""
     xp = array_module(a)
     out = xp.empty_like(a)
-    _erfc_into(a.copy(), out, xp.empty_like(a))
+    _erfc_into(a, out, xp.empty_like(a), xp.empty_like(a))
     return out
 
 
-def _erfc_into(a, out, t):
-    """out = erfc(a) for a >= 0; a and t are scratch (a is overwritten)."""
+def _erfc_into(a, out, t, s, log_scale=0.0):
+    """out = erfc(a) * exp(log_scale) for a >= 0; leaves t = 2 / (2 + a) and s = a * a."""
     xp = array_module(a)
-    xp.multiply(a, 0.5, out=t)
-    t += 1.0
-    xp.reciprocal(t, out=t)
+    xp.add(a, 2.0, out=t)
+    xp.divide(2.0, t, out=t)
     xp.multiply(t, ERFC_COEFFS[0], out=out)
     for c in ERFC_COEFFS[1:-1]:
         out += c
         out *= t
-    out += ERFC_COEFFS[-1]
-    a *= a
-    out -= a
+    out += ERFC_COEFFS[-1] + log_scale
+    xp.multiply(a, a, out=s)
+    out -= s
     xp.exp(out, out=out)
     out *= t
     return out
-
-
-def _normal_cdf_into(x, out, a, t):
-    """out = Phi(x) from erfc(|x|/sqrt(2)), so both tails keep full relative accuracy.
-    a and t are scratch the size of x."""
-    xp = array_module(x)
-    xp.abs(x, out=a)
-    a *= _SQRT1_2
-    _erfc_into(a, out, t)  # erfc = 2 Phi(-|x|)
-    # Phi = h + step * (1 - 2h) with h = erfc / 2 and step = [x >= 0]: exactly h for x < 0
-    xp.copysign(0.5, x, out=t)
-    t += 0.5
-    xp.subtract(1.0, out, out=a)
-    a *= t
-    out *= 0.5
-    out += a
-    return out
-
-
-def normal_cdf(x):
-    """Phi(x) = P(N(0,1) <= x), computed from erfc of |x|/sqrt(2) so both tails are accurate."""
-    xp = array_module(x)
-    return _normal_cdf_into(x, xp.empty_like(x), xp.empty_like(x), xp.empty_like(x))
 
 
 def _rows(x, n):
@@ -210,19 +188,27 @@ def _like(xp, gy, x):
 
 class Gelu(Function):
     """x * Phi(x) with erf from a float-accurate rational fit. Saves only x: Phi is recomputed
-    per cache-sized block in backward, which costs less than a round trip through memory."""
+    per cache-sized block in backward, which costs less than a round trip through memory.
+    Both tails keep full relative accuracy: only Phi(-|x|) is ever computed."""
 
     @staticmethod
     def forward(ctx, x):
         xp = array_module(x)
         xf = _flat(x)
         y = xp.empty_like(xf)
-        a, t = _scratch(xp, xf, 2)
+        a, t, s = _scratch(xp, xf, 3)
         for b in blocks(xp, xf.shape[0]):
             xb, yb = xf[b], y[b]
             n = yb.shape[0]
-            _normal_cdf_into(xb, yb, a[:n], t[:n])
-            yb *= xb
+            ab, sb = a[:n], s[:n]
+            xp.abs(xb, out=ab)
+            ab *= _SQRT1_2
+            xp.minimum(ab, 1e4, out=ab)  # erfc is 0 there already; keeps 0 * inf out at x = inf
+            # y = max(x, 0) - |x| Phi(-|x|), and |x| Phi(-|x|) = a erfc(a) / sqrt(2)
+            _erfc_into(ab, yb, t[:n], sb, _LOG_SQRT1_2)
+            yb *= ab
+            xp.maximum(xb, 0.0, out=sb)
+            xp.subtract(sb, yb, out=yb)
         ctx.save_for_backward(x)
         return y.reshape(x.shape)
 
@@ -232,17 +218,24 @@ class Gelu(Function):
         xp = array_module(x)
         xf, gf = _flat(x), _like(xp, gy, x)
         gx = xp.empty_like(xf)
-        a, t, c = _scratch(xp, xf, 3)
+        a, t, s, c = _scratch(xp, xf, 4)
         for b in blocks(xp, xf.shape[0]):
             xb, g = xf[b], gx[b]
             n = g.shape[0]
-            cb = _normal_cdf_into(xb, c[:n], a[:n], t[:n])
-            xp.multiply(xb, xb, out=g)  # cdf + x * pdf(x)
-            g *= -0.5
-            xp.exp(g, out=g)
-            g *= xb
+            ab, tb, sb, cb = a[:n], t[:n], s[:n], c[:n]
+            xp.abs(xb, out=ab)
+            ab *= _SQRT1_2
+            _erfc_into(ab, cb, tb, sb, _LOG_HALF)  # Phi(-|x|); sb = x^2 / 2
+            # Phi(x) = [x >= 0] - copysign(Phi(-|x|), x), exact for x < 0
+            xp.copysign(cb, xb, out=cb)
+            xp.copysign(0.5, xb, out=tb)
+            tb += 0.5
+            tb -= cb
+            xp.negative(sb, out=sb)  # Phi(x) + x * pdf(x)
+            xp.exp(sb, out=sb)
+            xp.multiply(sb, xb, out=g)
             g *= _INV_SQRT_2PI
-            g += cb
+            g += tb
             g *= gf[b]
         return gx.reshape(x.shape)
 
