@@ -27,8 +27,8 @@ def test_untrained_builds():
     mlp = zoo.load("mnist-mlp", pretrained=False)
     assert [tuple(p.shape) for p in mlp.parameters()][::2] == [(128, 784), (64, 128),
                                                                (32, 64), (10, 32)]
-    gpt = zoo.load("gpt2", pretrained=False)
-    assert gpt.config.n_layer == 12 and gpt.config.n_embd == 768
+    gpt = zoo.load("gpt2", pretrained=False, n_layer=1, vocab_size=100)  # small to build
+    assert gpt.config.n_head == 12 and gpt.config.n_embd == 768
     tiny = zoo.load("gpt2-shakespeare", pretrained=False, **GPTConfig.PRESETS["tiny"],
                     vocab_size=100)
     assert tiny.config.block_size == 128
