@@ -16,11 +16,18 @@ from zoo.data.tokenizer import get_gpt2_encoding
 from zoo.gpt2 import GPT2
 
 
+def _load(name, device):
+    if name in zoo.REGISTRY:
+        return zoo.load(name, device=device)
+    return GPT2.from_pretrained(name, device=device).eval()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gpt2",
+    ap.add_argument("--model", default=None,
                     help="a zoo name (gpt2, gpt2-medium, ..., gpt2-shakespeare) or a path to "
-                         "Hugging Face GPT-2 weights (default: %(default)s)")
+                         "Hugging Face GPT-2 weights (default: gpt2 when its weights are found, "
+                         "else the shipped gpt2-shakespeare)")
     ap.add_argument("--prompt", default="Hello, I'm a language model,")
     ap.add_argument("-n", "--max-new-tokens", type=int, default=50)
     ap.add_argument("--samples", type=int, default=1)
@@ -31,12 +38,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     try:
-        if args.model in zoo.REGISTRY:
-            model = zoo.load(args.model, device=args.device)
-        else:
-            model = GPT2.from_pretrained(args.model, device=args.device).eval()
+        model = _load(args.model or "gpt2", args.device)
     except (FileNotFoundError, RuntimeError) as e:
-        raise SystemExit(f"sample_gpt2: {e}") from None
+        if args.model is not None:
+            raise SystemExit(f"sample_gpt2: {e}") from None
+        print("sample_gpt2: OpenAI's gpt2 weights not found (see `--model gpt2`); sampling the "
+              "shipped gpt2-shakespeare instead", file=sys.stderr)
+        model = _load("gpt2-shakespeare", args.device)
     enc = get_gpt2_encoding()
     mytorch.manual_seed(args.seed)
     ids = enc.encode(args.prompt, allowed_special="all") or [enc.eot_token]

@@ -44,3 +44,16 @@ def test_gpt2_shakespeare_checkpoint():
     from zoo.data.tokens import TokenStream
     loss = evaluate_lm(model, TokenStream(val, model.config.block_size))["loss"]
     assert loss <= card.metrics["val_loss"] * 1.05
+
+
+def test_sample_gpt2_script(capsys):
+    """`make sample-gpt2` (scripts/sample_gpt2.py) prints a continuation of the prompt."""
+    _shipped("gpt2-shakespeare")
+    import importlib.util
+    path = registry.ZOO.parent / "scripts" / "sample_gpt2.py"
+    spec = importlib.util.spec_from_file_location("sample_gpt2", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--model", "gpt2-shakespeare", "--prompt", "ROMEO:", "-n", "8"])
+    out = capsys.readouterr().out
+    assert out.startswith("ROMEO:") and len(out) > len("ROMEO:") + 8
