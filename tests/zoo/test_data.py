@@ -208,3 +208,31 @@ def test_verify(tmp_path):
            md5="900150983cd24fb0d6963f7d28e17f72")
     with pytest.raises(ValueError, match="sha256"):
         verify(p, sha256="0" * 64)
+
+
+# ---- CIFAR-10 (python-pickle batches in a tarball) ----
+
+def test_cifar10_reads_batches(tmp_path):
+    import pickle
+
+    from zoo.data.cifar import CIFAR10
+    rng = np.random.default_rng(0)
+    batches = {}
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+            labels = rng.integers(0, 10, 4).tolist()
+            batches[name] = (data, labels)
+            blob = pickle.dumps({"data": data, "labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    train, test = CIFAR10(tmp_path, train=True), CIFAR10(tmp_path, train=False)
+    assert (len(train), len(test)) == (20, 4)
+    image, label = test[1]
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image, batches["test_batch"][0][1].reshape(3, 32, 32)
+                                  .transpose(1, 2, 0))
+    assert label == batches["test_batch"][1][1]
+    with pytest.raises(RuntimeError, match="download=True"):
+        CIFAR10(tmp_path / "nothing")
