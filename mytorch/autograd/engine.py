@@ -108,20 +108,21 @@ def _fill_missing(node, grads):
             grads[i] = array_module(ref).zeros(shape, dtype)
 
 
-def _accumulate_leaf(node, g, capture):
+def _accumulate_leaf(node, g, capture, owned=False):
     leaf = node.variable
     if node._hooks:
         for hook in node._hooks.get(0, ()):
             new = hook(g)
             if new is not None:
-                g = new
+                g, owned = new, False
     if capture is not None:
         return
     grad = leaf.grad
     if grad is None:
-        # The engine may hand the same array to several places (Add returns gy twice), and
-        # it may be a read-only broadcast view, so the leaf gets its own copy.
-        leaf.grad = _function._wrap(g.copy(), None, 0)
+        # The leaf takes the array over when nothing else can hold it (see `_owns`);
+        # otherwise (Add returns gy twice, a broadcast view, the caller's own gradient) it
+        # gets its own copy.
+        leaf.grad = _function._wrap(g if owned else g.copy(), None, 0)
     else:
         if grad.shape != g.shape:
             raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
@@ -176,9 +177,38 @@ def _take(node, buf, capture, captured):
                 captured[slot] = g
     if type(node) is AccumulateGrad:
         if buf[0] is not None:
-            _accumulate_leaf(node, buf[0], capture)
+            _accumulate_leaf(node, buf[0], capture, len(buf) > 1 and buf[1])
         return True
     return False
+
+
+def _owns(g, gx, incoming):
+    """True when `g`, a gradient returned by a backward, can only be reached through this
+    edge: it owns its memory, is writeable, is returned once, and is not one of the node's
+    incoming gradients passed straight through."""
+    flags = g.flags
+    if not flags.owndata or not getattr(flags, "writeable", True):
+        return False
+    n = 0
+    for x in gx:
+        if x is g:
+            n += 1
+    if n != 1:
+        return False
+    for x in incoming:
+        if x is g:
+            return False
+    return True
+
+
+def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
+    # A leaf's buffer is [grad, owned]; a sum of two contributions is always a fresh array.
+    buf = buffers.get(leaf_node)
+    if buf is None or buf[0] is None:
+        buffers[leaf_node] = [g, not retain_graph and _owns(g, gx, incoming)]
+    else:
+        buf[0] = buf[0] + g
+        buf[1:] = [True]
 
 
 def _topological(roots, deps, buffers, retain_graph, capture, captured):
@@ -199,14 +229,17 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
                 continue
             nxt, nr = edge
             if g is not None:
-                nbuf = buffers.get(nxt)
-                if nbuf is None:
-                    nbuf = buffers[nxt] = [None] * nxt.n_outputs
-                    nbuf[nr] = g
-                elif nbuf[nr] is None:
-                    nbuf[nr] = g
+                if type(nxt) is AccumulateGrad:
+                    _deliver_leaf(buffers, nxt, g, gx, buf, retain_graph)
                 else:
-                    nbuf[nr] = nbuf[nr] + g
+                    nbuf = buffers.get(nxt)
+                    if nbuf is None:
+                        nbuf = buffers[nxt] = [None] * nxt.n_outputs
+                        nbuf[nr] = g
+                    elif nbuf[nr] is None:
+                        nbuf[nr] = g
+                    else:
+                        nbuf[nr] = nbuf[nr] + g
             left = deps[nxt] - 1
             deps[nxt] = left
             if not left:
@@ -225,7 +258,12 @@ def _recursive(roots, deps, buffers, retain_graph, capture, captured):
             gx = _run_node(node, buf, retain_graph)
         ready = []
         for edge, g in zip(node.next_edges, gx):
-            if edge is not None and deliver(edge[0], edge[1], g):
+            if edge is None:
+                continue
+            if g is not None and type(edge[0]) is AccumulateGrad:
+                _deliver_leaf(buffers, edge[0], g, gx, buf, retain_graph)
+                g = None
+            if deliver(edge[0], edge[1], g):
                 ready.append(edge[0])
         # Go deeper only into inputs whose every consumer has delivered. Visiting them
         # last-first makes the order (and so every floating-point sum) the same as the

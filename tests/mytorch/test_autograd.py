@@ -399,3 +399,23 @@ def test_autograd_backward_several_roots():
     x = mytorch.tensor([1.0, 2.0], requires_grad=True)
     mytorch.autograd.backward([(x * 2).sum(), (x * x).sum()])
     assert x.grad.tolist() == [4.0, 6.0]
+
+
+def test_leaf_grads_never_alias_each_other_or_the_callers_gradient():
+    # Leaves take a gradient array over without a copy only when nothing else can reach it.
+    a = mytorch.randn(3, requires_grad=True)
+    b = mytorch.randn(3, requires_grad=True)
+    (a + b).sum().backward()          # Add hands the same array to both inputs
+    a.grad.mul_(2)
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(3, np.float32))
+    g = mytorch.ones(3)
+    c = mytorch.randn(3, requires_grad=True)
+    c.backward(gradient=g)
+    c.grad.mul_(5)
+    np.testing.assert_array_equal(g.numpy(), np.ones(3, np.float32))
+    w = mytorch.randn(4, 3, requires_grad=True)
+    y = mytorch.randn(5, 4) @ w
+    y.sum().backward(retain_graph=True)
+    first = w.grad.numpy().copy()
+    y.sum().backward()                # a retained graph may hand out the same arrays again
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-6)
