@@ -45,7 +45,7 @@ class RunConfig:
     log_every: int = 10         # progress-bar refresh
     out: str = ""               # run folder (default runs/<name>)
     ship: int = 0               # copy the final weights into zoo/checkpoints with a card
-    wandb: str = "offline"      # offline | online | disabled
+    wandb: str = "auto"         # auto (offline unless logged in) | offline | online | disabled
 
     def validate(self):
         for name in ("steps", "batch"):
@@ -64,8 +64,9 @@ class RunConfig:
             raise ValueError(f"config: device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if self.batch % self.gpus:
             raise ValueError(f"config: batch {self.batch} must be divisible by gpus {self.gpus}")
-        if self.wandb not in ("offline", "online", "disabled"):
-            raise ValueError(f"config: wandb must be offline, online or disabled, got {self.wandb!r}")
+        if self.wandb not in ("auto", "offline", "online", "disabled"):
+            raise ValueError(f"config: wandb must be auto, offline, online or disabled, got "
+                             f"{self.wandb!r}")
 
 
 def parse_overrides(cls, argv):
@@ -285,7 +286,8 @@ def run_side(exp, cfg, side):
     else:
         import mytorch as lib
         from miniddp import Accelerator
-        acc = Accelerator(device=cfg.device)
+        acc = Accelerator(device=cfg.device, project_dir=str(out / "tracking"),
+                          log_with=None if cfg.wandb == "disabled" else "wandb")
         rank, world = acc.process_index, acc.num_processes
         torch_device = str(acc.device)
     main = rank == 0
@@ -312,6 +314,7 @@ def run_side(exp, cfg, side):
         log.write({"kind": "env", "side": side, "world_size": world,
                    "gpu": _gpu_name(side, cfg.device), "config": dataclasses.asdict(cfg),
                    **environment(side)})
+    tracker = _start_tracking(exp, cfg, side, acc, out) if main else None
     rss_start = current_rss_mb()
     bar = _progress(cfg, start, main, side)
     model.train()
@@ -341,6 +344,7 @@ def run_side(exp, cfg, side):
                **_device_memory(side, cfg.device)}
         if main:
             log.write(rec)
+            tracker.log({k: v for k, v in rec.items() if k not in ("kind", "step")}, step)
             if bar is not None:
                 bar.set_postfix(loss=f"{loss_value:.4f}",
                                 **{exp.unit_name[:3] + "/s": f"{rec['throughput']:.0f}"})
@@ -351,6 +355,7 @@ def run_side(exp, cfg, side):
             model.train()
             if main:
                 log.write({"kind": "eval", "step": step, **metrics})
+                tracker.log({f"eval/{k}": v for k, v in metrics.items()}, step)
         if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             _checkpoint(side, model, optimizer, scheduler, step, ckpt_dir, cfg.keep_last, acc)
     if bar is not None:
@@ -358,8 +363,40 @@ def run_side(exp, cfg, side):
     if main:
         _save_final(side, _unwrap(model, acc), out)
         log.close()
+        tracker.finish()
     if acc is not None:
-        acc.wait_for_everyone()
+        acc.end_training()
+
+
+class _Tracking:
+    """wandb for one side: through the Accelerator on the mytorch side, directly on the
+    PyTorch side (which must not import mytorch, so that its memory stays its own)."""
+
+    def __init__(self, log, finish):
+        self.log, self.finish = log, finish
+
+
+def _start_tracking(exp, cfg, side, acc, out):
+    config = {**dataclasses.asdict(cfg), "side": side}
+    project = f"mytorch-{exp.name}"
+    if acc is not None:
+        acc.init_trackers(project, config, {"wandb": {"name": f"{exp.name}-{side}"}})
+        return _Tracking(acc.log, lambda: None)
+    if cfg.wandb == "disabled":
+        return _Tracking(lambda values, step: None, lambda: None)
+    try:
+        netrc = Path.home() / ".netrc"
+        logged_in = bool(os.environ.get("WANDB_API_KEY")) or (
+            netrc.exists() and "api.wandb.ai" in netrc.read_text())
+        if "WANDB_MODE" not in os.environ and not logged_in:
+            os.environ["WANDB_MODE"] = "offline"  # never block on a login prompt
+        import wandb
+        run = wandb.init(project=project, name=f"{exp.name}-{side}", config=config,
+                         dir=str(out / "tracking"))
+    except Exception as e:  # noqa: BLE001 - tracking never stops training
+        print(f"wandb disabled ({type(e).__name__}: {e})", file=sys.stderr)
+        return _Tracking(lambda values, step: None, lambda: None)
+    return _Tracking(lambda values, step: run.log(values, step=step), run.finish)
 
 
 def _unwrap(model, acc):
@@ -489,7 +526,8 @@ def main(exp, argv=None):
         make_initial_weights(exp, cfg)
     args = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)]
     env = dict(os.environ)
-    env.setdefault("WANDB_MODE", cfg.wandb)
+    if cfg.wandb != "auto":
+        env["WANDB_MODE"] = cfg.wandb
     env["MYTORCH_EXP_COMMAND"] = os.environ.get("MYTORCH_EXP_COMMAND") or " ".join(
         ["python -m", f"experiments {exp.name}"] + [shlex.quote(a) for a in argv])
     module = f"experiments.{exp.name}"
