@@ -34,6 +34,7 @@ class RunConfig:
     batch: int = 64             # global batch size (split across ranks)
     lr: float = 1e-3
     weight_decay: float = 0.0
+    grad_clip: float = 0.0      # max global gradient norm (0: no clipping)
     seed: int = 0               # initial weights and batch order
     device: str = "cpu"         # "cpu", "cuda", or "auto" (cuda when a GPU is here)
     gpus: int = 1               # ranks for the mytorch side (CPU ranks when there is no GPU)
@@ -326,8 +327,12 @@ def run_side(exp, cfg, side):
         loss = exp.loss(lib, model, tensors)
         if acc is not None:
             acc.backward(loss)
+            if cfg.grad_clip:
+                acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         else:
             loss.backward()
+            if cfg.grad_clip:
+                lib.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad()
         lr = optimizer.param_groups[0]["lr"]

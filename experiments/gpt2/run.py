@@ -12,12 +12,15 @@ class GPT2Experiment(Experiment):
     Config = GPT2RunConfig
     zoo_name = "gpt2-shakespeare"
     unit_name = "tokens"
+    ship_dtype = np.float16  # the embedding dominates; float16 keeps the file near 6.5 MB
 
     def model_config(self, cfg):
         from zoo.gpt2 import GPTConfig
         overrides = {"dropout": cfg.dropout}
         if cfg.block_size:
             overrides["block_size"] = cfg.block_size
+        if cfg.n_embd:
+            overrides["n_embd"] = cfg.n_embd
         return GPTConfig.preset(cfg.model, **overrides)
 
     def load_data(self, cfg):
