@@ -1,12 +1,13 @@
 """Convolution, pooling and interpolation.
 
-Every op has two paths. The default is a hand-written Function: convolution is im2col
-(a strided window view copied chunk by chunk into one reused buffer) followed by one batched
-matmul, and its input gradient is col2im done as one strided slice-add per kernel offset
-(never `np.add.at`). Pools loop over kernel offsets the same way; adaptive pooling and
-interpolation are separable linear maps, applied as two matmuls. `auto=True` builds the same
-result from Tensor ops (slicing, stack, matmul, max, indexing) and lets autograd derive the
-gradient; the tests hold both paths to PyTorch.
+Every op has two paths. The default is a hand-written Function: convolution is im2col into
+columns (C*kh*kw, n*Ho*Wo) for a batch chunk followed by one GEMM per group, and its input
+gradient is col2im of the transposed product. im2col, col2im and max pooling run as numba loops
+(mytorch.ops._kernels_conv) on NumPy float arrays; their array-module references here (strided
+window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy and the tests.
+Adaptive pooling and interpolation are separable linear maps, applied as two matmuls (global
+pooling as a mean). `auto=True` builds the same result from Tensor ops (slicing, stack, matmul,
+max, indexing) and lets autograd derive the gradient; the tests hold both paths to PyTorch.
 
 1-D ops run the 2-D code on a height-1 view.
 """
@@ -17,10 +18,11 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops import _kernels_conv as _kc
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
-           "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d", "interpolate", "upsample"]
+__all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d",
+           "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "max_pool1d",
+           "max_pool2d", "upsample"]
 
 # im2col works on batch chunks whose column buffer holds at most this many elements.
 _CHUNK_ELEMS = 1 << 22
@@ -122,160 +124,101 @@ def _chunks(n, per_item):
 # ---------------------------------------------------------------------------------------
 # convolution kernels on arrays (shared by conv and transposed conv)
 
-class _Plan:
-    """How one convolution lays out its columns.
+def _im2col_reference(x, g, out):
+    """x (n, C, H, W) -> out (C, kh, kw, n, Ho, Wo): pad, then copy the window view."""
+    out[...] = _windows(_pad(x, g), g).transpose(1, 2, 3, 0, 4, 5)
+    return out
 
-    With stride 1 the input is padded into flat per-channel planes and the output is computed
-    on the padded width ("wide" rows of Wp, the last Wp - Wo entries of each row are junk):
-    then each kernel offset is one contiguous slice of the flat plane, so im2col and col2im
-    copy long contiguous runs. Other strides use a (Ho, Wo) window view.
+
+def _col2im_reference(cols, g, out):
+    """cols (C, kh, kw, n, Ho, Wo) summed into out (n, C, H, W) (zero on entry): one strided
+    slice-add per kernel offset into a padded buffer."""
+    xp = array_module(cols)
+    gpad = xp.zeros(out.shape[:2] + (g.Hp, g.Wp), out.dtype)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            _tap(gpad, g, i, j)[...] += cols[:, i, j].transpose(1, 0, 2, 3)
+    out += _crop(gpad, g)
+    return out
+
+
+def _im2col(x, g, out):
+    if _kc.available(x, out):
+        return _kc.im2col(x, out, g)
+    return _im2col_reference(x, g, out)
+
+
+def _col2im(cols, g, out):
+    if _kc.available(cols, out):
+        return _kc.col2im(cols, out, g)
+    return _col2im_reference(cols, g, out)
+
+
+def _conv_forward(x, w, g, groups):
+    """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias.
+
+    Per batch chunk of n: cols (C*kh*kw, n*Ho*Wo), then one GEMM per group (a batch of tiny
+    per-image GEMMs is several times slower at these image sizes).
     """
-
-    def __init__(self, g):
-        self.g = g
-        self.flat = g.sh == g.sw == 1
-        self.L = g.Ho * g.Wp if self.flat else g.Ho * g.Wo
-        self.extra = (g.kw - 1) * g.dw if self.flat else 0  # flat slices run past the plane
-
-    def pad(self, x):
-        """(N, C, H, W) -> padded (N, C, Hp, Wp), or (N, C, Hp*Wp + extra) when flat."""
-        g = self.g
-        xp = array_module(x)
-        n, c = x.shape[:2]
-        if not self.flat:
-            return _pad(x, g)
-        size = g.Hp * g.Wp
-        if self.extra == 0 and size == g.H * g.W:
-            return xp.ascontiguousarray(x).reshape(n, c, size)
-        out = xp.zeros((n, c, size + self.extra), x.dtype)
-        out[:, :, :size].reshape(n, c, g.Hp, g.Wp)[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x
-        return out
-
-    def crop(self, gpad):
-        """Inverse of `pad` for gradients: padded -> (N, C, H, W)."""
-        g = self.g
-        if not self.flat:
-            return _crop(gpad, g)
-        n, c = gpad.shape[:2]
-        full = gpad[:, :, :g.Hp * g.Wp].reshape(n, c, g.Hp, g.Wp)
-        return _crop(full, g)
-
-    def padded_zeros(self, xp, n, c, dtype):
-        g = self.g
-        if self.flat:
-            return xp.zeros((n, c, g.Hp * g.Wp + self.extra), dtype)
-        return xp.zeros((n, c, g.Hp, g.Wp), dtype)
-
-    def windows(self, xpad):
-        """Padded chunk -> view (n, C, kh, kw, *out) with out = (L,) flat or (Ho, Wo)."""
-        g = self.g
-        if not self.flat:
-            return _windows(xpad, g)
-        n, c = xpad.shape[:2]
-        s0, s1, s2 = xpad.strides
-        return _as_strided(array_module(xpad), xpad, (n, c, g.kh, g.kw, self.L),
-                           (s0, s1, s2 * g.dh * g.Wp, s2 * g.dw, s2))
-
-    def tap(self, gpad, i, j):
-        """The slice of padded `gpad` that kernel offset (i, j) reads, shaped like the output."""
-        if not self.flat:
-            return _tap(gpad, self.g, i, j)
-        off = i * self.g.dh * self.g.Wp + j * self.g.dw
-        return gpad[:, :, off:off + self.L]
-
-    def cols(self, xpad, groups, buf):
-        """Padded chunk (n, C, ...) -> columns (n, groups, C/groups*kh*kw, L)."""
-        g = self.g
-        n, c = xpad.shape[:2]
-        view = self.windows(xpad)
-        if g.kh == g.kw == 1 and self.flat:
-            return view.reshape(n, groups, -1, self.L)  # 1x1 kernel: the input is the columns
-        cols = buf[:n]
-        cols.reshape(view.shape)[...] = view
-        return cols.reshape(n, groups, -1, self.L)
-
-    def col_buffer(self, xp, n, c, dtype):
-        return xp.empty((n, c * self.g.kh * self.g.kw, self.L), dtype)
-
-    def unwiden(self, y, out):
-        """Wide (n, O, L) -> write the (n, O, Ho, Wo) output into `out`."""
-        g = self.g
-        n, o = y.shape[:2]
-        if self.flat:
-            out[...] = y.reshape(n, o, g.Ho, g.Wp)[:, :, :, :g.Wo]
-        else:
-            out[...] = y.reshape(n, o, g.Ho, g.Wo)
-
-    def widen(self, gy, buf):
-        """(n, O, Ho, Wo) -> (n, O, L), junk columns zero (`buf` keeps them zero)."""
-        g = self.g
-        n, o = gy.shape[:2]
-        if not self.flat:
-            return gy.reshape(n, o, self.L)
-        if g.Wp == g.Wo:
-            return gy.reshape(n, o, self.L)
-        w = buf[:n]
-        w.reshape(n, o, g.Ho, g.Wp)[:, :, :, :g.Wo] = gy
-        return w
-
-    def chunks(self, n, c):
-        return _chunks(n, c * self.g.kh * self.g.kw * self.L)
-
-
-def _conv_forward(x, w, g, groups, padded=False):
-    """x (N, C, H, W) (or already `_Plan.pad`ded), w (O, C/groups, kh, kw)
-    -> (N, O, Ho, Wo), no bias."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    plan = _Plan(g)
-    xpad = x if padded else plan.pad(x)
-    wm = w.reshape(groups, o // groups, -1)
+    k = c * g.kh * g.kw
+    L = g.Ho * g.Wo
+    wm = w.reshape(groups, o // groups, k // groups)
     y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
-    chunks = plan.chunks(n, c)
+    chunks = _chunks(n, k * L)
     nb = chunks[0][1]
-    buf = plan.col_buffer(xp, nb, c, x.dtype)
-    ybuf = xp.empty((nb, groups, o // groups, plan.L), x.dtype)
+    cbuf = xp.empty(k * nb * L, x.dtype)
+    ybuf = xp.empty(o * nb * L, x.dtype)
     for a, b in chunks:
-        cols = plan.cols(xpad[a:b], groups, buf)
-        yw = xp.matmul(wm, cols, out=ybuf[:b - a])
-        plan.unwiden(yw.reshape(b - a, o, plan.L), y[a:b])
+        m = b - a
+        cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(c, g.kh, g.kw, m, g.Ho, g.Wo))
+        cols = cols.reshape(groups, k // groups, m * L)
+        yt = ybuf[:o * m * L].reshape(groups, o // groups, m * L)
+        for q in range(groups):
+            xp.matmul(wm[q], cols[q], out=yt[q])
+        y[a:b] = yt.reshape(o, m, g.Ho, g.Wo).transpose(1, 0, 2, 3)
     return y
 
 
-def _conv_backward(gy, w, g, groups, xpad=None, need_x=True):
+def _conv_backward(gy, w, g, groups, x=None, need_x=True):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None).
 
-    `xpad` is the padded input (`_Plan.pad`); without it no weight gradient is formed.
-    One pass over batch chunks shares the widened gy between both gradients.
+    `x` is the (contiguous) input; without it no weight gradient is formed. One pass over batch
+    chunks shares the transposed gy (O, n*Ho*Wo) between both gradients.
     """
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
-    plan = _Plan(g)
-    wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (g, C/g*kh*kw, O/g)
-    chunks = plan.chunks(n, c)
+    k = c * g.kh * g.kw
+    L = g.Ho * g.Wo
+    wm = w.reshape(groups, o // groups, k // groups)
+    chunks = _chunks(n, k * L)
     nb = chunks[0][1]
-    gbuf = xp.zeros((nb, o, plan.L), gy.dtype)
-    gpad = plan.padded_zeros(xp, n, c, gy.dtype) if need_x else None
-    cbuf = xp.empty((nb, groups, wt.shape[1], plan.L), gy.dtype) if need_x else None
-    buf = plan.col_buffer(xp, nb, c, gy.dtype) if xpad is not None else None
-    gw = None
+    gbuf = xp.empty(o * nb * L, gy.dtype)
+    cbuf = xp.empty(k * nb * L, gy.dtype)
+    gx = xp.zeros((n, c, g.H, g.W), gy.dtype) if need_x else None
+    gw = xp.empty((groups, o // groups, k // groups), gy.dtype) if x is not None else None
     for a, b in chunks:
-        gyw = plan.widen(gy[a:b], gbuf).reshape(b - a, groups, o // groups, plan.L)
-        if xpad is not None:
-            cols = plan.cols(xpad[a:b], groups, buf)
-            part = xp.matmul(gyw, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-            gw = part if gw is None else gw + part
+        m = b - a
+        gt = gbuf[:o * m * L].reshape(o, m, L)
+        gt[...] = gy[a:b].reshape(m, o, L).transpose(1, 0, 2)
+        gt = gt.reshape(groups, o // groups, m * L)
+        cshape = (c, g.kh, g.kw, m, g.Ho, g.Wo)
+        if x is not None:
+            cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(cshape))
+            cols = cols.reshape(groups, k // groups, m * L)
+            for q in range(groups):
+                if a == 0:
+                    xp.matmul(gt[q], cols[q].T, out=gw[q])
+                else:
+                    gw[q] += xp.matmul(gt[q], cols[q].T)
         if need_x:
-            gcols = xp.matmul(wt, gyw, out=cbuf[:b - a])
-            gcols = gcols.reshape((b - a, c, g.kh, g.kw) + ((plan.L,) if plan.flat
-                                                            else (g.Ho, g.Wo)))
-            dst = gpad[a:b]
-            for i in range(g.kh):
-                for j in range(g.kw):
-                    plan.tap(dst, i, j)[...] += gcols[:, :, i, j]
-    gx = plan.crop(gpad) if need_x else None
+            gcols = cbuf[:k * m * L].reshape(groups, k // groups, m * L)
+            for q in range(groups):
+                xp.matmul(wm[q].T, gt[q], out=gcols[q])
+            _col2im(gcols.reshape(cshape), g, gx[a:b])
     return gx, None if gw is None else gw.reshape(w.shape)
 
 
@@ -284,20 +227,20 @@ class ConvNd(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, g, groups):
-        xpad = _Plan(g).pad(x)
-        ctx.save_for_backward(xpad, w)
+        x = array_module(x).ascontiguousarray(x)
+        ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y = _conv_forward(xpad, w, g, groups, padded=True)
+        y = _conv_forward(x, w, g, groups)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        xpad, w = ctx.saved_tensors
+        x, w = ctx.saved_tensors
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
-        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, xpad if need[1] else None, need[0])
+        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0])
         gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
@@ -307,9 +250,10 @@ class ConvTransposeNd(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, g, groups):
+        x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y, _ = _conv_backward(array_module(x).ascontiguousarray(x), w, g, groups)
+        y, _ = _conv_backward(x, w, g, groups)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
@@ -317,16 +261,14 @@ class ConvTransposeNd(Function):
     @staticmethod
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
+        gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
-        plan = _Plan(ctx.g)
-        gpad = plan.pad(gy) if need[0] or need[1] else None
-        gx = _conv_forward(gpad, w, ctx.g, ctx.groups, padded=True) if need[0] else None
-        gw = None
-        if need[1]:
-            _, gw = _conv_backward(array_module(x).ascontiguousarray(x), w, ctx.g, ctx.groups,
-                                   gpad, need_x=False)
+        gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
+        gw = _conv_backward(x, w, ctx.g, ctx.groups, gy, need_x=False)[1] if need[1] else None
         gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
         return gx, gw, gb
+
+
 # ---------------------------------------------------------------------------------------
 # functional convolution
 
@@ -528,26 +470,55 @@ def _conv_transpose2d_auto(x, w, b, g, groups, opad):
 # ---------------------------------------------------------------------------------------
 # pooling
 
+def _max_pool_reference(x, g):
+    """(N, C, H, W) -> y (N, C, Ho, Wo) and the window offset of each first maximum."""
+    xp = array_module(x)
+    xpad = _pad(x, g, -np.inf)
+    y = arg = None
+    k = 0
+    for i in range(g.kh):
+        for j in range(g.kw):
+            t = _tap(xpad, g, i, j)
+            if y is None:
+                y = t.copy()
+                arg = xp.zeros(y.shape, _arg_dtype(xp, g))
+            else:
+                better = t > y
+                xp.maximum(y, t, out=y)
+                arg = xp.where(better, arg.dtype.type(k), arg)
+            k += 1
+    return y, arg
+
+
+def _max_pool_backward_reference(gy, arg, g):
+    xp = array_module(gy)
+    gpad = xp.zeros(gy.shape[:2] + (g.Hp, g.Wp), gy.dtype)
+    zero = gy.dtype.type(0)
+    k = 0
+    for i in range(g.kh):
+        for j in range(g.kw):
+            _tap(gpad, g, i, j)[...] += xp.where(arg == k, gy, zero)
+            k += 1
+    return _crop(gpad, g)
+
+
+def _arg_dtype(xp, g):
+    return xp.int8 if g.kh * g.kw < 128 else xp.int32
+
+
 class MaxPoolNd(Function):
     """Max over each window; the gradient goes to the first maximum, as in PyTorch."""
 
     @staticmethod
     def forward(ctx, x, g, want_indices):
         xp = array_module(x)
-        xpad = _pad(x, g, -np.inf)
-        y = arg = None
-        k = 0
-        for i in range(g.kh):
-            for j in range(g.kw):
-                t = _tap(xpad, g, i, j)
-                if y is None:
-                    y = t.copy()
-                    arg = xp.zeros(y.shape, xp.int8 if g.kh * g.kw < 128 else xp.int32)
-                else:
-                    better = t > y
-                    xp.maximum(y, t, out=y)
-                    arg = xp.where(better, arg.dtype.type(k), arg)
-                k += 1
+        x = xp.ascontiguousarray(x)
+        if _kc.available(x):
+            y = xp.empty(x.shape[:2] + (g.Ho, g.Wo), x.dtype)
+            arg = xp.empty(y.shape, _arg_dtype(xp, g))
+            _kc.max_pool(x, y, arg, g)
+        else:
+            y, arg = _max_pool_reference(x, g)
         ctx.arg, ctx.g, ctx.dtype = arg, g, x.dtype
         if not want_indices:
             return y
@@ -559,14 +530,11 @@ class MaxPoolNd(Function):
     def backward(ctx, gy, _gidx=None):
         g, arg = ctx.g, ctx.arg
         xp = array_module(gy)
-        gpad = xp.zeros(gy.shape[:2] + (g.Hp, g.Wp), gy.dtype)
-        zero = gy.dtype.type(0)
-        k = 0
-        for i in range(g.kh):
-            for j in range(g.kw):
-                _tap(gpad, g, i, j)[...] += xp.where(arg == k, gy, zero)
-                k += 1
-        return _crop(gpad, g)
+        gy = xp.ascontiguousarray(gy)
+        if _kc.available(gy):
+            gx = xp.zeros(gy.shape[:2] + (g.H, g.W), gy.dtype)
+            return _kc.max_pool_backward(gy, arg, gx, g)
+        return _max_pool_backward_reference(gy, arg, g)
 
 
 def _max_indices(xp, arg, g):
@@ -730,6 +698,26 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 _KRON_ELEMS = 1 << 14
 
 
+class GlobalAvgPool(Function):
+    """(N, C, H, W) -> (N, C, 1, 1) mean: adaptive pooling to 1x1 (a reduction, not a matmul)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        n, c, h, w = x.shape
+        y = array_module(x).ascontiguousarray(x).reshape(n, c, h * w).sum(axis=2)
+        y *= x.dtype.type(1.0 / (h * w))
+        return y.reshape(n, c, 1, 1)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        h, w = ctx.shape[2:]
+        gx = xp.empty(ctx.shape, gy.dtype)
+        gx[...] = gy * gy.dtype.type(1.0 / (h * w))
+        return gx
+
+
 class Separable(Function):
     """y = Mh @ x @ Mw^T over the last two dims of (N, C, H, W). With gather indices
     (ih, iw) the forward is an exact gather instead (nearest modes: no 0*inf)."""
@@ -819,6 +807,8 @@ def _adaptive_avg(op, nd, x, output_size, auto):
         x, out = x.unsqueeze(2), (1,) + out
     if auto:
         y = _adaptive_auto_dim(_adaptive_auto_dim(x, 3, out[1]), 2, out[0])
+    elif out == (1, 1):
+        y = GlobalAvgPool.apply(x)
     else:
         xp = array_module(x.data)
         h, w = x.shape[2:]
@@ -909,7 +899,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             else (float(scale_factor),) * nd
         if len(sf) != nd:
             raise ValueError(f"{op}: scale_factor must have {nd} element(s), got {scale_factor!r}")
-        out = tuple(int(math.floor(n * s)) for n, s in zip(spatial, sf))
+        out = tuple(math.floor(n * s) for n, s in zip(spatial, sf))
         scales = (None,) * nd if recompute_scale_factor else sf
     if min(out) < 1:
         raise ValueError(f"{op}: output size {out} must be positive (input shape "
@@ -942,7 +932,7 @@ def _interp_auto(x, plans):
     for dim, plan in ((2, plans[0]), (3, plans[1])):
         if plan is None:
             continue
-        m, idx, lin = plan
+        _, idx, lin = plan
         key = (slice(None),) * dim
         if idx is not None:
             x = x[key + (xp.asarray(idx),)]

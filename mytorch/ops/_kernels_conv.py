@@ -1,0 +1,170 @@
+"""numba loops for the CPU convolution and max-pool primitives in mytorch.ops.conv.
+
+Each loop has an array-module reference in conv.py (`_im2col_reference`, ...) that CuPy and
+non-float arrays use and the tests compare against. The references pad the input and copy or
+slice-add one strided view per kernel offset (ten or more passes over memory, each a strided
+NumPy copy); these loops make one pass, gathering through a per-geometry table of plane
+offsets (`taps`, -1 on the padding), which beats row-wise bounds arithmetic on small images.
+Accumulation order per element is the reference's (kernel offsets in row-major order), so the
+results are bitwise equal.
+
+Column layout: cols (C, kh, kw, N, Ho, Wo), i.e. (C*kh*kw, N*Ho*Wo) as a matrix: the whole batch
+chunk is the right operand of one GEMM.
+"""
+import numpy as np
+
+_kernels = None
+
+
+def available(*arrays):
+    """True when numba is importable and every array is a C-contiguous NumPy float32/64 array
+    of one dtype."""
+    dtype = arrays[0].dtype
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return dtype in (np.float32, np.float64) and _compiled() is not None
+
+
+def _compiled():
+    # numba is imported on first use, so `import mytorch` stays fast; cache=True keeps the
+    # machine code on disk between processes.
+    global _kernels
+    if _kernels is None:
+        try:
+            from numba import njit
+        except ImportError:
+            _kernels = False
+            return None
+
+        @njit(cache=True, nogil=True)
+        def taps(h_in, w_in, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+            # (kh, kw, Ho*Wo): flat index into an (H, W) plane read by each kernel offset and
+            # output position, -1 where the window lies on the padding
+            idx = np.empty((kh, kw, ho * wo), np.int64)
+            for i in range(kh):
+                for j in range(kw):
+                    for oh in range(ho):
+                        h = oh * sh - pt + i * dh
+                        for ow in range(wo):
+                            w = ow * sw - pl + j * dw
+                            inside = 0 <= h < h_in and 0 <= w < w_in
+                            idx[i, j, oh * wo + ow] = h * w_in + w if inside else -1
+            return idx
+
+        @njit(cache=True, nogil=True)
+        def im2col(x, out, idx):
+            # x (N, C, H, W) -> out (C, kh, kw, N, Ho, Wo), both C-contiguous
+            n, c, h_in, w_in = x.shape
+            kh, kw, L = idx.shape
+            xf, of = x.ravel(), out.ravel()
+            zero = x.dtype.type(0)
+            plane = h_in * w_in
+            p = 0
+            for ci in range(c):
+                for i in range(kh):
+                    for j in range(kw):
+                        ix = idx[i, j]
+                        for b in range(n):
+                            base = (b * c + ci) * plane
+                            for q in range(L):
+                                k = ix[q]
+                                of[p + q] = xf[base + k] if k >= 0 else zero
+                            p += L
+
+        @njit(cache=True, nogil=True)
+        def col2im(cols, out, idx):
+            # cols (C, kh, kw, N, Ho, Wo) summed into out (N, C, H, W)
+            n, c, h_in, w_in = out.shape
+            kh, kw, L = idx.shape
+            cf, of = cols.ravel(), out.ravel()
+            plane = h_in * w_in
+            for b in range(n):
+                for ci in range(c):
+                    base = (b * c + ci) * plane
+                    for i in range(kh):
+                        for j in range(kw):
+                            ix = idx[i, j]
+                            p = (((ci * kh + i) * kw + j) * n + b) * L
+                            for q in range(L):
+                                k = ix[q]
+                                if k >= 0:
+                                    of[base + k] += cf[p + q]
+
+        @njit(cache=True, nogil=True)
+        def max_pool(x, y, arg, kh, kw, sh, sw, pt, pl, dh, dw):
+            # x (N, C, H, W) -> y (N, C, Ho, Wo) and the window offset of the first maximum;
+            # padding counts as -inf; NaN propagates like np.maximum.
+            n, c, h_in, w_in = x.shape
+            ho, wo = y.shape[2], y.shape[3]
+            ninf = x.dtype.type(-np.inf)
+            for b in range(n):
+                for ci in range(c):
+                    plane = x[b, ci]
+                    for oh in range(ho):
+                        for ow in range(wo):
+                            best = ninf
+                            k_best = 0
+                            k = 0
+                            for i in range(kh):
+                                h = oh * sh - pt + i * dh
+                                for j in range(kw):
+                                    w = ow * sw - pl + j * dw
+                                    v = ninf
+                                    if 0 <= h < h_in and 0 <= w < w_in:
+                                        v = plane[h, w]
+                                    if v > best:
+                                        best = v
+                                        k_best = k
+                                    elif np.isnan(v):
+                                        best = v
+                                    k += 1
+                            y[b, ci, oh, ow] = best
+                            arg[b, ci, oh, ow] = k_best
+
+        @njit(cache=True, nogil=True)
+        def max_pool_backward(gy, arg, out, kw, sh, sw, pt, pl, dh, dw):
+            # gy (N, C, Ho, Wo) summed into out (N, C, H, W) at each window's argmax
+            n, c, ho, wo = gy.shape
+            h_in, w_in = out.shape[2], out.shape[3]
+            for b in range(n):
+                for ci in range(c):
+                    for oh in range(ho):
+                        for ow in range(wo):
+                            k = arg[b, ci, oh, ow]
+                            h = oh * sh - pt + (k // kw) * dh
+                            w = ow * sw - pl + (k % kw) * dw
+                            if 0 <= h < h_in and 0 <= w < w_in:
+                                out[b, ci, h, w] += gy[b, ci, oh, ow]
+
+        _kernels = {"taps": taps, "im2col": im2col, "col2im": col2im, "max_pool": max_pool,
+                    "max_pool_backward": max_pool_backward}
+    return _kernels or None
+
+
+def _taps(g):
+    return _compiled()["taps"](g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh,
+                               g.dw)
+
+
+def im2col(x, out, g):
+    """x (N, C, H, W) -> out (C, kh, kw, N, Ho, Wo) for geometry g (see conv.Geom)."""
+    _compiled()["im2col"](x, out, _taps(g))
+    return out
+
+
+def col2im(cols, out, g):
+    """cols (C, kh, kw, N, Ho, Wo) added into out (N, C, H, W)."""
+    _compiled()["col2im"](cols, out, _taps(g))
+    return out
+
+
+def max_pool(x, y, arg, g):
+    """Fill y (N, C, Ho, Wo) and arg (same shape, window offsets) from x (N, C, H, W)."""
+    _compiled()["max_pool"](x, y, arg, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw)
+
+
+def max_pool_backward(gy, arg, out, g):
+    """Add gy into out (N, C, H, W) at the argmax positions."""
+    _compiled()["max_pool_backward"](gy, arg, out, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw)
+    return out
