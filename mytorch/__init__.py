@@ -47,7 +47,8 @@ def numel(x):
 
 
 def save(obj, path):
-    """Save a state dict (or nested dicts of tensors and plain values); see mytorch.serialization."""
+    """Save a state dict (nested dicts of tensors and plain values) as safetensors; see
+    mytorch.serialization."""
     from mytorch import serialization
     return serialization.save(obj, path)
 

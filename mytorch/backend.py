@@ -63,7 +63,8 @@ class device:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self):
-        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -105,7 +106,9 @@ def to_device(x, dev):
     if dev.type == "cpu":
         if isinstance(x, np.ndarray):
             return x
-        return cupy.asnumpy(x) if cupy is not None and isinstance(x, cupy.ndarray) else np.asarray(x)
+        if cupy is not None and isinstance(x, cupy.ndarray):
+            return cupy.asnumpy(x)
+        return np.asarray(x)
     module_for(dev)
     if isinstance(x, cupy.ndarray) and x.device.id == dev.index:
         return x

@@ -30,7 +30,6 @@ def synchronize():
 def manual_seed(seed):
     from mytorch import random
     if is_available():
-        random.generator_for("cuda").__class__  # make sure the stream exists
         for idx in range(device_count()):
             random._cuda_generators[idx] = random.Generator(f"cuda:{idx}").manual_seed(seed + idx)
 

@@ -65,7 +65,8 @@ def generator_for(dev, generator=None):
         return default_generator.rng
     gen = _cuda_generators.get(dev.index)
     if gen is None:
-        gen = _cuda_generators[dev.index] = Generator(dev).manual_seed(default_generator.initial_seed())
+        gen = Generator(dev).manual_seed(default_generator.initial_seed())
+        _cuda_generators[dev.index] = gen
     return gen.rng
 
 

@@ -1261,8 +1261,9 @@ def cat(tensors, dim=0):
     d = R.normalize_dims(dim, ref.shape, "cat")[0]
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
-            raise RuntimeError(f"cat: sizes of tensors must match except in dim {dim}; tensor 0 has "
-                               f"shape {tuple(ref.shape)}, tensor {i} has shape {tuple(t.shape)}")
+            raise RuntimeError(f"cat: sizes of tensors must match except in dim {dim}; tensor 0 "
+                               f"has shape {tuple(ref.shape)}, tensor {i} has shape "
+                               f"{tuple(t.shape)}")
     dt = ref.dtype
     for t in tensors[1:]:
         dt = dtypes.result_type(np.empty((1,), dt), t.data) if t.dtype != dt else dt
@@ -1365,4 +1366,4 @@ def one_hot(index, num_classes=-1):
     return Tensor._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
-from mytorch.creation import full, ones, zeros
+from mytorch.creation import full, ones, zeros  # noqa: E402  (creation needs Tensor)

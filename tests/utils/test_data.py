@@ -9,12 +9,24 @@ import torch
 import torch.utils.data as tud
 
 import mytorch
-from mytorch.utils.data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset,
-                                RandomSampler, SequentialSampler, Subset, SubsetRandomSampler,
-                                TensorDataset, WeightedRandomSampler, default_collate,
-                                default_convert, get_worker_info, random_split)
-from tests.utils._datasets import (Augment, Dies, Failing, Slow, Squares, Stream, Stuck,
-                                   WhoAmI)
+from mytorch.utils.data import (
+    BatchSampler,
+    ChainDataset,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+    default_collate,
+    default_convert,
+    get_worker_info,
+    random_split,
+)
+from tests.utils._datasets import Augment, Dies, Failing, Slow, Squares, Stream, Stuck, WhoAmI
 
 
 def _no_children(timeout=3.0):
