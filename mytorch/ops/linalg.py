@@ -3,13 +3,32 @@ from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 
 
+def _blas_ready(xp, a):
+    """`a` itself if its last two dims form a matrix BLAS takes as is (one unit stride, the
+    other at least the extent it steps over), else a contiguous copy.
+
+    Only batched (ndim > 2) operands are touched. NumPy runs a batched matmul on a zero-stride
+    or gapped-inner-dim operand (a broadcast gradient from sum/mean, an expand, a ::2 slice)
+    without BLAS and is then 1.1-2x slower than copying first; transposed and head-split
+    views are BLAS-ready already, and copying those is slower than not.
+    """
+    if a.ndim <= 2:
+        return a
+    (n0, n1), (s0, s1), item = a.shape[-2:], a.strides[-2:], a.itemsize
+    row_major = (s1 == item or n1 == 1) and (s0 >= n1 * item or n0 == 1)
+    col_major = (s0 == item or n0 == 1) and (s1 >= n0 * item or n1 == 1)
+    return a if row_major or col_major else xp.ascontiguousarray(a)
+
+
 class Matmul(Function):
     """a @ b with NumPy's batching and broadcasting rules (1-D operands included)."""
 
     @staticmethod
     def forward(ctx, a, b):
+        xp = array_module(a)
+        a, b = _blas_ready(xp, a), _blas_ready(xp, b)
         ctx.save_for_backward(a, b)
-        return array_module(a).matmul(a, b)
+        return xp.matmul(a, b)
 
     @staticmethod
     def backward(ctx, gy):
@@ -20,7 +39,7 @@ class Matmul(Function):
                     gy * a if ctx.needs_input_grad[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g = gy
+        g = _blas_ready(xp, gy)
         if a.ndim == 1:
             g = xp.expand_dims(g, -2)
         if b.ndim == 1:

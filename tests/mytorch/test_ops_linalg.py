@@ -53,3 +53,25 @@ def test_matmul_mixed_dtype_promotes():
     a = mytorch.ones(2, 3, dtype=mytorch.float64)
     b = mytorch.ones(3, 2)
     assert (a @ b).dtype == mytorch.float64
+
+
+def test_matmul_batched_broadcast_gradient(device):
+    # sum()'s backward hands matmul a zero-stride gradient, expand() a zero-stride input,
+    # a ::2 slice a gapped inner dim: all are copied before the batched product
+    check(lambda a, b: (a @ b).sum(), [(2, 3, 4), (2, 4, 5)], device=device)
+    check(lambda a, b: (a.expand(2, 5, 3, 4) @ b).mean(), [(2, 1, 3, 4), (5, 4, 2)],
+          device=device)
+    check(lambda a, b: a[..., ::2] @ b[..., :2, :], [(2, 3, 4), (2, 4, 5)], device=device)
+
+
+def test_blas_ready_copies_only_what_blas_cannot_take():
+    from mytorch.ops.linalg import _blas_ready
+    a = np.ones((2, 3, 4), np.float32)
+    assert _blas_ready(np, a) is a
+    assert _blas_ready(np, a.swapaxes(-1, -2)).base is a  # transposed: BLAS takes it
+    heads = np.ones((2, 5, 3, 4), np.float32).transpose(0, 2, 1, 3)
+    assert _blas_ready(np, heads).base is not None
+    for view in (np.broadcast_to(np.float32(1), (2, 3, 4)), a[..., ::2]):
+        out = _blas_ready(np, view)
+        assert out.flags.c_contiguous and np.array_equal(out, view)
+    assert _blas_ready(np, a[0, :, ::2]).base is a  # 2-D stays a zero-copy view
