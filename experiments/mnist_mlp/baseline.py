@@ -12,7 +12,7 @@ class MnistMLP(nn.Module):
         self.activation = nn.Sigmoid()
 
     def forward(self, x):
-        x = self.activation(self.fc1(x))
+        x = self.activation(self.fc1(x.flatten(1)))
         x = self.activation(self.fc2(x))
         x = self.activation(self.fc3(x))
         return self.fc4(x)
