@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclasses.dataclass
 class RunConfig:
-    """Fields every experiment has; each is overridable as `--steps 10`, `steps=10` or `STEPS=10`."""
+    """Fields every experiment has; each is overridable as `--steps 10`, `steps=10` or
+    `STEPS=10`."""
     steps: int = 200            # optimizer steps
     batch: int = 64             # global batch size (split across ranks)
     lr: float = 1e-3

@@ -186,9 +186,10 @@ def index():
         data = {s: summarize(_read(d / "logs" / "cpu" / f"{s}.jsonl")) for s in SIDES}
         m, t = data["mytorch"], data["torch"]
         if m and t:
+            step = _ratio(m["step_time_ms"], t["step_time_ms"])
+            rss = _ratio(m["peak_rss_mb"], t["peak_rss_mb"])
             summary = (f"CPU, {m['steps']} steps: final loss {m['tail_loss']:.4f} vs "
-                       f"{t['tail_loss']:.4f}; step time {_ratio(m['step_time_ms'], t['step_time_ms'])}"
-                       f", peak RSS {_ratio(m['peak_rss_mb'], t['peak_rss_mb'])} of PyTorch's")
+                       f"{t['tail_loss']:.4f}; step time {step}, peak RSS {rss} of PyTorch's")
         elif m:
             summary = f"CPU, {m['steps']} steps: final loss {m['tail_loss']:.4f} (no baseline)"
         else:

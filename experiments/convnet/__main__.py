@@ -1,6 +1,6 @@
 import sys
 
-from experiments.harness import main
 from experiments.convnet.run import EXPERIMENT
+from experiments.harness import main
 
 sys.exit(main(EXPERIMENT))

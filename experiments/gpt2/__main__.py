@@ -1,6 +1,6 @@
 import sys
 
-from experiments.harness import main
 from experiments.gpt2.run import EXPERIMENT
+from experiments.harness import main
 
 sys.exit(main(EXPERIMENT))

@@ -24,8 +24,8 @@ class GPT2Experiment(Experiment):
         return GPTConfig.preset(cfg.model, **overrides)
 
     def load_data(self, cfg):
-        from zoo.data.tokens import TokenStream, prepare_fineweb, prepare_shakespeare
         from zoo.data.download import DATA_ROOT
+        from zoo.data.tokens import TokenStream, prepare_fineweb, prepare_shakespeare
         if cfg.dataset == "shakespeare":
             prepare_shakespeare()
         elif cfg.dataset == "fineweb":
@@ -81,7 +81,8 @@ class GPT2Experiment(Experiment):
         return batch[0].size
 
     def data_note(self, cfg):
-        return f"{cfg.dataset}, GPT-2 BPE tokens, {cfg.batch}x{self.model_config(cfg).block_size} per step"
+        T = self.model_config(cfg).block_size
+        return f"{cfg.dataset}, GPT-2 BPE tokens, {cfg.batch}x{T} per step"
 
 
 def lr_factor(step, cfg):
