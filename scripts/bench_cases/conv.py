@@ -1,4 +1,5 @@
-"""Conv/pool fwd+bwd cases: Conv2d (ConvNet sizes), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d."""
+"""Conv/pool fwd+bwd cases: Conv2d (ConvNet sizes), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+and the zoo ConvNet's forward+backward on an MNIST batch."""
 import numpy as np
 import torch
 
@@ -37,6 +38,37 @@ def _case(make_m, make_t, shape):
     return lambda: _steps(make_m(), make_t(), shape)
 
 
+def _convnet():
+    """zoo ConvNet and the same network in torch modules, same weights, cross-entropy loss."""
+    from zoo.convnet import ConvNet
+
+    m = ConvNet()
+    widths = [1, 16, 32, 64]
+    layers = []
+    for i in range(3):
+        layers += [torch.nn.Conv2d(widths[i], widths[i + 1], 3, 2, 1, bias=False),
+                   torch.nn.BatchNorm2d(widths[i + 1]), torch.nn.ReLU(), torch.nn.Dropout(0.1)]
+    t = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                            torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        for p, tp in zip(m.parameters(), t.parameters()):
+            tp.copy_(torch.from_numpy(p.detach().numpy()))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    mx, my = mytorch.tensor(x), mytorch.tensor(y)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def m_step():
+        m.zero_grad()
+        mytorch.nn.functional.cross_entropy(m(mx), my).backward()
+
+    def t_step():
+        t.zero_grad()
+        torch.nn.functional.cross_entropy(t(tx), ty).backward()
+    return m_step, t_step
+
+
 CASES = [
     ("Conv2d 32->64 3x3 b64 28x28", _case(lambda: nn.Conv2d(32, 64, 3, padding=1),
                                           lambda: torch.nn.Conv2d(32, 64, 3, padding=1),
@@ -50,6 +82,10 @@ CASES = [
     ("Conv2d 32->64 3x3 s2 b64 28x28", _case(lambda: nn.Conv2d(32, 64, 3, 2, 1),
                                              lambda: torch.nn.Conv2d(32, 64, 3, 2, 1),
                                              (64, 32, 28, 28))),
+    ("Conv2d 16->32 3x3 s2 nobias b64 14x14 (ConvNet block 2)",
+     _case(lambda: nn.Conv2d(16, 32, 3, 2, 1, bias=False),
+           lambda: torch.nn.Conv2d(16, 32, 3, 2, 1, bias=False), (64, 16, 14, 14))),
+    ("ConvNet (zoo) fwd+bwd b64 MNIST", _convnet),
     ("MaxPool2d 2 b64 64x28x28", _case(lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2),
                                        (64, 64, 28, 28))),
     ("AvgPool2d 2 b64 64x28x28", _case(lambda: nn.AvgPool2d(2), lambda: torch.nn.AvgPool2d(2),
