@@ -22,7 +22,6 @@ from experiments.convnet.baseline import ConvNet as TorchConvNet  # noqa: E402
 from experiments.gpt2.baseline import GPT as TorchGPT  # noqa: E402
 from experiments.mnist_mlp.baseline import MnistMLP as TorchMLP  # noqa: E402
 
-
 # ---- the harness ----
 
 def copy_weights(model, ref):
