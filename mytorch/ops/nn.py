@@ -425,51 +425,70 @@ class LayerNorm(Function):
         return gx, gw, gb
 
 
+def _channel_sum(x3):
+    """Per-channel sum of x3 (N, C, L) -> (C,): two matrix-vector products, several times
+    faster than x.sum(axis=(0, 2, 3)) at conv sizes."""
+    xp = array_module(x3)
+    n, _, length = x3.shape
+    return xp.ones(n, x3.dtype) @ (x3 @ xp.ones(length, x3.dtype))
+
+
+def _channel_dot(a3, b3):
+    """Per-channel sum of a3 * b3, both (N, C, L) -> (C,), without the product temporary."""
+    return array_module(a3).einsum("ncl,ncl->c", a3, b3)
+
+
 class BatchNorm(Function):
     """Per-channel normalization over (N, *spatial): batch statistics in training, given
     statistics in eval. Saves xhat and 1/std. Returns (y, mean, var), the statistics used
-    (non-differentiable), so the caller can update running averages."""
+    (non-differentiable), so the caller can update running averages.
+    Hand-written to save xhat only and to do 2 per-channel reductions each way (on an
+    (N, C, L) view) instead of the 6 axis reductions of the composite."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, var, eps, training):
         xp = array_module(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        n, c, length = x.shape[0], x.shape[1], math.prod(x.shape[2:])
+        x3 = x.reshape(n, c, length)  # (N, C, L); L = 1 for (N, C) input
+        count = n * length
         if training:
-            mean = x.mean(axis=axes, keepdims=True)
-            xhat = x - mean
-            var = (xhat * xhat).mean(axis=axes, keepdims=True)
+            mean = _channel_sum(x3) * (1.0 / count)
+            xhat = x3 - mean[:, None]
+            var = _channel_dot(xhat, xhat) * (1.0 / count)
         else:
-            xhat = x - mean.reshape(bshape)
-            var = var.reshape(bshape)
-        stats = (mean.reshape(-1), var.reshape(-1))
-        ctx.mark_non_differentiable(*stats)
-        rstd = 1.0 / xp.sqrt(var + eps)
-        xhat *= rstd
+            xhat = x3 - mean[:, None]
+        ctx.mark_non_differentiable(mean, var)
+        rstd = 1.0 / xp.sqrt(var + eps)  # (C,)
+        xhat *= rstd[:, None]
         ctx.save_for_backward(xhat, rstd, weight)
-        ctx.axes, ctx.training, ctx.bshape = axes, training, bshape
+        ctx.training, ctx.count, ctx.x_shape = training, count, x.shape
         ctx.has_bias = bias is not None
-        y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+        y = xhat * weight[:, None] if weight is not None else xhat.copy()
         if bias is not None:
-            y += bias.reshape(bshape)
-        return (y,) + stats
+            y += bias[:, None]
+        return y.reshape(x.shape), mean, var
 
     @staticmethod
     def backward(ctx, gy, _gmean=None, _gvar=None):
         xhat, rstd, weight = ctx.saved_tensors
-        axes, needs = ctx.axes, ctx.needs_input_grad
-        gx = gw = gb = None
-        if weight is not None and needs[1]:
-            gw = (gy * xhat).sum(axis=axes)
-        if ctx.has_bias and needs[2]:
-            gb = gy.sum(axis=axes)
+        needs = ctx.needs_input_grad
+        g3 = gy.reshape(xhat.shape)
+        train_gx = needs[0] and ctx.training
+        w_needs = weight is not None and needs[1]
+        gb_sum = _channel_sum(g3) if train_gx or (ctx.has_bias and needs[2]) else None
+        gw_sum = _channel_dot(g3, xhat) if train_gx or w_needs else None
+        gx = None
         if needs[0]:
-            gxhat = gy * weight.reshape(ctx.bshape) if weight is not None else gy.copy()
+            k = rstd if weight is None else rstd * weight  # (C,)
+            gx = g3 * k[:, None]
             if ctx.training:
-                gx = _norm_backward(gxhat, xhat, rstd, axes)
-            else:
-                gxhat *= rstd
-                gx = gxhat
+                # mean(gxhat) = k * sum(gy) / count, mean(gxhat * xhat) = k * sum(gy * xhat) / count
+                inv = 1.0 / ctx.count
+                gx -= xhat * (gw_sum * k * inv)[:, None]
+                gx -= (gb_sum * k * inv)[:, None]
+            gx = gx.reshape(ctx.x_shape)
+        gw = gw_sum if w_needs else None
+        gb = gb_sum if ctx.has_bias and needs[2] else None
         return gx, gw, gb
 
 

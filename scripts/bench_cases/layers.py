@@ -1,4 +1,5 @@
-"""Per-layer fwd+bwd cases: Linear, Embedding, LayerNorm, Softmax, GELU (erf and tanh), CrossEntropy."""
+"""Per-layer fwd+bwd cases: Linear, Embedding, LayerNorm, BatchNorm2d (ConvNet sizes), Softmax,
+GELU (erf and tanh), CrossEntropy."""
 import numpy as np
 import torch
 
@@ -56,6 +57,14 @@ def layer_norm():
     return _grad_step(nn.LayerNorm(DIM), torch.nn.LayerNorm(DIM), mx, tx, (ROWS, DIM))
 
 
+def batch_norm_2d(shape):
+    """Training-mode BatchNorm2d at one of the zoo ConvNet's activation sizes."""
+    def setup():
+        mx, tx = _pair(shape)
+        return _grad_step(nn.BatchNorm2d(shape[1]), torch.nn.BatchNorm2d(shape[1]), mx, tx, shape)
+    return setup
+
+
 def softmax():
     mx, tx = _pair((64 * 4, 128, 128))  # attention scores (B*H, T, T)
     return _grad_step(lambda x: F.softmax(x, -1), lambda x: torch.softmax(x, -1), mx, tx,
@@ -93,6 +102,9 @@ CASES = [
     ("Linear (8192,256)->1024", linear),
     ("Embedding 1000x256, 8192 idx", embedding),
     ("LayerNorm (8192,256)", layer_norm),
+    ("BatchNorm2d (64,16,14,14)", batch_norm_2d((64, 16, 14, 14))),
+    ("BatchNorm2d (64,32,7,7)", batch_norm_2d((64, 32, 7, 7))),
+    ("BatchNorm2d (64,64,4,4)", batch_norm_2d((64, 64, 4, 4))),
     ("Softmax (256,128,128)", softmax),
     ("GELU (8192,1024)", gelu),
     ("GELU tanh (8192,1024)", gelu_tanh),

@@ -107,6 +107,47 @@ def test_batch_norm_gradcheck():
     assert gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), args)
 
 
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5), (4, 3, 5, 2), (16, 6, 4, 4)])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype,noncontig", [(np.float32, False), (np.float64, True)])
+def test_batch_norm_functional(shape, training, dtype, noncontig, device):
+    rng = np.random.default_rng(3)
+    rm = rng.standard_normal(shape[1]).astype(dtype)
+    rv = rng.uniform(0.5, 2, shape[1]).astype(dtype)
+
+    def fn(x, w, b):
+        stats = (None, None) if training else (mytorch.tensor(rm, device=device),
+                                               mytorch.tensor(rv, device=device))
+        return F.batch_norm(x, *stats, w, b, training=training)
+
+    def tfn(x, w, b):
+        stats = (None, None) if training else (torch.from_numpy(rm), torch.from_numpy(rv))
+        return TF.batch_norm(x, *stats, w, b, training=training)
+    check(fn, [shape, shape[1:2], shape[1:2]], torch_fn=tfn, dtype=dtype, noncontig=noncontig,
+          device=device, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("wants", [(True, False, False), (False, True, False),
+                                   (False, False, True), (True, False, True)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_partial_grads(wants, training):
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(6, 4, 3, 3), (4,), (4,)]]
+    rm, rv = np.zeros(4, np.float32), np.full(4, 1.5, np.float32)
+    gy = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    m_in = [mytorch.tensor(a, requires_grad=w) for a, w in zip(arrays, wants)]
+    t_in = [torch.from_numpy(a).requires_grad_(w) for a, w in zip(arrays, wants)]
+    F.batch_norm(m_in[0], mytorch.tensor(rm), mytorch.tensor(rv), m_in[1], m_in[2],
+                 training=training).backward(mytorch.tensor(gy))
+    TF.batch_norm(t_in[0], torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy()), t_in[1],
+                  t_in[2], training=training).backward(torch.from_numpy(gy))
+    for m, t, w in zip(m_in, t_in, wants):
+        if w:
+            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), atol=1e-4, rtol=1e-3)
+        else:
+            assert m.grad is None
+
+
 def test_batch_norm_bad_input():
     with pytest.raises(RuntimeError, match=r"BatchNorm2d\(3\): input of shape \(2, 4, 5, 5\) "
                                            r"has 4 channels, expected 3"):
