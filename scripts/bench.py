@@ -1,7 +1,9 @@
-"""mytorch vs PyTorch, timed in one run: `python scripts/bench.py [filter ...]`.
+"""mytorch vs PyTorch, timed in one run: `python scripts/bench.py [filter ...] [--threads N]`.
 
 Cases come from scripts/bench_cases/*.py (each defines CASES = [(name, setup)], where setup()
 returns (mytorch_step, torch_step)). A filter keeps the cases whose "module/name" contains it.
+Both sides get the same thread count (default 1): NumPy's BLAS via threadpoolctl, torch's
+intra-op pool via torch.set_num_threads.
 """
 import argparse
 import importlib
@@ -16,10 +18,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "scripts")]
 
 
 def numpy_threads():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
+    from threadpoolctl import threadpool_info
     blas = [f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()
             if i.get("user_api") == "blas"]
     return ", ".join(blas) or "unknown"
@@ -69,16 +68,19 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.05,
                         help="seconds each timing sample lasts at least")
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="limit NumPy's BLAS threads (needs threadpoolctl); default: as is")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for both sides: NumPy's BLAS and torch's intra-op pool")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
 
     import numpy as np
     import torch
+    from threadpoolctl import threadpool_limits
 
-    if args.blas_threads is not None:  # after the imports: only loaded libraries are seen
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.blas_threads, user_api="blas")
+    # after the imports: threadpoolctl only sees libraries already loaded
+    threadpool_limits(args.threads, user_api="blas")
+    torch.set_num_threads(args.threads)
 
     cases = list(discover(args.filters))
     if not cases:
