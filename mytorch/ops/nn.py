@@ -438,6 +438,12 @@ def _channel_dot(a3, b3):
     return array_module(a3).einsum("ncl,ncl->c", a3, b3)
 
 
+def _expand(v, length):
+    """(C,) -> (C * L,) to pair with an (N, C * L) view: one long inner loop per row instead
+    of C short ones of length L (1.5-2x faster elementwise ops at small H * W)."""
+    return array_module(v).repeat(v, length)
+
+
 class BatchNorm(Function):
     """Per-channel normalization over (N, *spatial): batch statistics in training, given
     statistics in eval. Saves xhat and 1/std. Returns (y, mean, var), the statistics used
@@ -449,43 +455,44 @@ class BatchNorm(Function):
     def forward(ctx, x, weight, bias, mean, var, eps, training):
         xp = array_module(x)
         n, c, length = x.shape[0], x.shape[1], math.prod(x.shape[2:])
-        x3 = x.reshape(n, c, length)  # (N, C, L); L = 1 for (N, C) input
+        x2 = x.reshape(n, c * length)  # (N, C * L); L = 1 for (N, C) input
         count = n * length
         if training:
-            mean = _channel_sum(x3) * (1.0 / count)
-            xhat = x3 - mean[:, None]
-            var = _channel_dot(xhat, xhat) * (1.0 / count)
-        else:
-            xhat = x3 - mean[:, None]
+            mean = _channel_sum(x2.reshape(n, c, length)) * (1.0 / count)
+        xhat = x2 - _expand(mean, length)
+        xhat3 = xhat.reshape(n, c, length)
+        if training:
+            var = _channel_dot(xhat3, xhat3) * (1.0 / count)
         ctx.mark_non_differentiable(mean, var)
         rstd = 1.0 / xp.sqrt(var + eps)  # (C,)
-        xhat *= rstd[:, None]
-        ctx.save_for_backward(xhat, rstd, weight)
+        xhat *= _expand(rstd, length)
+        ctx.save_for_backward(xhat3, rstd, weight)
         ctx.training, ctx.count, ctx.x_shape = training, count, x.shape
         ctx.has_bias = bias is not None
-        y = xhat * weight[:, None] if weight is not None else xhat.copy()
+        y = xhat * _expand(weight, length) if weight is not None else xhat.copy()
         if bias is not None:
-            y += bias[:, None]
+            y += _expand(bias, length)
         return y.reshape(x.shape), mean, var
 
     @staticmethod
     def backward(ctx, gy, _gmean=None, _gvar=None):
-        xhat, rstd, weight = ctx.saved_tensors
+        xhat3, rstd, weight = ctx.saved_tensors
+        n, c, length = xhat3.shape
         needs = ctx.needs_input_grad
-        g3 = gy.reshape(xhat.shape)
+        g3 = gy.reshape(n, c, length)
         train_gx = needs[0] and ctx.training
         w_needs = weight is not None and needs[1]
         gb_sum = _channel_sum(g3) if train_gx or (ctx.has_bias and needs[2]) else None
-        gw_sum = _channel_dot(g3, xhat) if train_gx or w_needs else None
+        gw_sum = _channel_dot(g3, xhat3) if train_gx or w_needs else None
         gx = None
         if needs[0]:
             k = rstd if weight is None else rstd * weight  # (C,)
-            gx = g3 * k[:, None]
+            gx = g3.reshape(n, c * length) * _expand(k, length)
             if ctx.training:
                 # mean(gxhat) = k * sum(gy) / count, mean(gxhat * xhat) = k * sum(gy * xhat) / count
                 inv = 1.0 / ctx.count
-                gx -= xhat * (gw_sum * k * inv)[:, None]
-                gx -= (gb_sum * k * inv)[:, None]
+                gx -= xhat3.reshape(n, c * length) * _expand(gw_sum * k * inv, length)
+                gx -= _expand(gb_sum * k * inv, length)
             gx = gx.reshape(ctx.x_shape)
         gw = gw_sum if w_needs else None
         gb = gb_sum if ctx.has_bias and needs[2] else None
