@@ -6,7 +6,7 @@ import mytorch
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 
-T, B, I, H = 50, 32, 64, 128  # sequence: (seq, batch, features), hidden size
+T, B, F_IN, H = 50, 32, 64, 128  # sequence: (seq, batch, features), hidden size
 
 
 def _pair(shape, seed=0):
@@ -30,10 +30,10 @@ def _steps(m_fn, t_fn, mx, tx, m_params=(), t_params=()):
 
 def _sequence(cls, tcls):
     def setup():
-        m, t = cls(I, H, num_layers=2), tcls(I, H, num_layers=2)
+        m, t = cls(F_IN, H, num_layers=2), tcls(F_IN, H, num_layers=2)
         t.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                            for k, v in m.state_dict().items()})
-        mx, tx = _pair((T, B, I))
+        mx, tx = _pair((T, B, F_IN))
         return _steps(lambda x: m(x)[0], lambda x: t(x)[0], mx, tx, list(m.parameters()),
                       list(t.parameters()))
     return setup
