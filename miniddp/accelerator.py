@@ -518,7 +518,8 @@ class Accelerator:
             sd = mytorch.load(os.path.join(path, f"model{_suffix(i)}.safetensors"))
             self.unwrap_model(m).load_state_dict(sd)
         for i, o in enumerate(self._optimizers):
-            o.load_state_dict(mytorch.load(os.path.join(path, f"optimizer{_suffix(i)}.safetensors")))
+            name = f"optimizer{_suffix(i)}.safetensors"
+            o.load_state_dict(mytorch.load(os.path.join(path, name)))
         for s, sd in zip(self._schedulers, state["schedulers"]):
             s.load_state_dict(sd)
         for d, sd in zip(self._dataloaders, state["dataloaders"]):

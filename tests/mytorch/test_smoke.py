@@ -5,7 +5,8 @@ import mytorch
 from tests.helpers import check
 
 
-@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4)], [(3, 1), (1, 4)], [(), (2, 3)], [(5,), (2, 5)]])
+@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4)], [(3, 1), (1, 4)], [(), (2, 3)],
+                                    [(5,), (2, 5)]])
 def test_binary(shapes):
     check(lambda a, b: a * b + a / (b.abs() + 1) - b, shapes)
 

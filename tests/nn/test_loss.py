@@ -59,7 +59,8 @@ def test_cross_entropy_module_auto_false_and_1d():
     x = mytorch.randn(5, 3, requires_grad=True)
     t = mytorch.tensor([0, 2, 1, 1, 0])
     y = loss(x, t)
-    ty = torch.nn.CrossEntropyLoss()(torch.from_numpy(x.detach().numpy()), torch.from_numpy(t.numpy()))
+    ty = torch.nn.CrossEntropyLoss()(torch.from_numpy(x.detach().numpy()),
+                                     torch.from_numpy(t.numpy()))
     np.testing.assert_allclose(y.item(), ty.item(), rtol=1e-5)
     y1 = F.cross_entropy(mytorch.tensor([1.0, 2.0, 0.5]), mytorch.tensor(1))
     np.testing.assert_allclose(y1.item(), TF.cross_entropy(torch.tensor([1.0, 2.0, 0.5]),

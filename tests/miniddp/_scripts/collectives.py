@@ -14,7 +14,8 @@ out_dir = sys.argv[1]
 acc = Accelerator(project_dir=out_dir)
 comm, rank, world = acc.comm, acc.process_index, acc.num_processes
 assert 0 <= acc.local_process_index <= rank and acc.device == "cpu"
-assert acc.is_main_process == (rank == 0) and acc.is_local_main_process == (acc.local_process_index == 0)
+assert acc.is_main_process == (rank == 0)
+assert acc.is_local_main_process == (acc.local_process_index == 0)
 
 # communicator: allreduce sum/mean/max, broadcast, allgather with variable sizes, barrier
 a = np.full((2, 3), rank + 1.0, np.float32)
