@@ -10,7 +10,13 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
-from mytorch.ops._kernels import BLOCK, blocks, embedding_grad
+from mytorch.ops._kernels import (
+    BLOCK,
+    blocks,
+    embedding_grad,
+    layer_norm_backward,
+    layer_norm_forward,
+)
 
 __all__ = []
 
@@ -374,54 +380,34 @@ class LogSoftmax(Function):
 # ---------------------------------------------------------------- normalization
 
 
-def _norm_backward(gxhat, xhat, rstd, axes):
-    """d/dx of xhat = (x - mean) * rstd over `axes`, given d/dxhat (overwritten)."""
-    m1 = gxhat.mean(axis=axes, keepdims=True)
-    m2 = (gxhat * xhat).mean(axis=axes, keepdims=True)
-    gxhat -= m1
-    gxhat -= xhat * m2
-    gxhat *= rstd
-    return gxhat
-
-
 class LayerNorm(Function):
-    """Normalize over the trailing dims; saves xhat and 1/std rather than the whole graph."""
+    """Normalize over the trailing dims; saves x and per-row mean and 1/std only.
+    On NumPy float arrays one numba pass per row each way (mytorch.ops._kernels)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, n, eps):
-        xp = array_module(x)
-        x2 = _rows(x, n)  # (M, N)
-        xhat = x2 - x2.mean(axis=1, keepdims=True)
-        var = xp.einsum("ij,ij->i", xhat, xhat)[:, None]
-        var *= 1.0 / n
-        var += eps
-        rstd = xp.sqrt(var, out=var)
-        xp.reciprocal(rstd, out=rstd)
-        xhat *= rstd
-        ctx.save_for_backward(xhat, rstd, weight)
+        x1 = x if x.shape[-1:] == (n,) else x.reshape(-1, n)  # (..., N)
+        w = None if weight is None else weight.reshape(-1)
+        b = None if bias is None else bias.reshape(-1)
+        y, mean, rstd = layer_norm_forward(x1, w, b, eps)
+        ctx.save_for_backward(x1, mean, rstd, w)
         ctx.has_bias, ctx.x_shape = bias is not None, x.shape
-        if weight is None:
-            y = xhat.copy()
-        else:
-            y = xhat * weight.reshape(-1)
-        if bias is not None:
-            y += bias.reshape(-1)
+        ctx.p_shape = next((p.shape for p in (weight, bias) if p is not None), None)
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
-        xhat, rstd, weight = ctx.saved_tensors
-        n = xhat.shape[1]
-        g2 = _rows(gy, n)
+        x1, mean, rstd, w = ctx.saved_tensors
+        if gy.shape != ctx.x_shape:
+            gy = array_module(gy).broadcast_to(gy, ctx.x_shape)
+        gy = gy.reshape(x1.shape)
+        gx, gw, gb = layer_norm_backward(x1, gy, w, mean, rstd)
         needs = ctx.needs_input_grad
-        gw = gb = gx = None
-        if weight is not None and needs[1]:
-            gw = (g2 * xhat).sum(axis=0).reshape(weight.shape)
-        if ctx.has_bias and needs[2]:
-            gb = g2.sum(axis=0).reshape(weight.shape if weight is not None else (n,))
-        if needs[0]:
-            gxhat = g2 * weight.reshape(-1) if weight is not None else g2.copy()
-            gx = _norm_backward(gxhat, xhat, rstd, 1).reshape(ctx.x_shape)
+        if gx.shape != ctx.x_shape:
+            gx = gx.reshape(ctx.x_shape)  # a view: x.grad then gets a copy
+        gx = gx if needs[0] else None
+        gw = gw.reshape(ctx.p_shape) if w is not None and needs[1] else None
+        gb = gb.reshape(ctx.p_shape) if ctx.has_bias and needs[2] else None
         return gx, gw, gb
 
 

@@ -62,3 +62,72 @@ def test_softmax_broadcast_grad():
     x = mytorch.randn(4, 5, requires_grad=True)
     F.softmax(x, -1).sum().backward()  # gy arrives as a broadcast of ones
     np.testing.assert_allclose(x.grad.numpy(), np.zeros((4, 5)), atol=1e-6)
+
+
+# layer norm row loops against their array-module references; odd row sizes exercise the
+# vector loops' remainders
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 1), (3, 7), (2, 4, 33), (64, 256), (9, 1000)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_kernels_match_reference(dtype, shape, affine):
+    rng = np.random.default_rng(3)
+    n = shape[-1]
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # offset mean: tests the two passes
+    gy = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(n).astype(dtype) if affine else None
+    b = rng.standard_normal(n).astype(dtype) if affine else None
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y, mean, rstd = K.layer_norm_forward(x, w, b, 1e-5)
+    ry, rmean, rrstd = K.layer_norm_forward_reference(x, w, b, 1e-5)
+    assert y.dtype == mean.dtype == rstd.dtype == dtype and y.shape == shape
+    for got, ref in [(y, ry), (mean, rmean), (rstd, rrstd)]:
+        np.testing.assert_allclose(got, ref, **tol)
+    got = K.layer_norm_backward(x, gy, w, mean, rstd)
+    ref = K.layer_norm_backward_reference(x, gy, w, rmean, rrstd)
+    for g, r in zip(got, ref):
+        assert g.dtype == dtype and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tol)
+    assert got[0].flags.owndata  # x.grad can take it over without a copy
+
+
+def test_layer_norm_kernels_non_contiguous_and_fallbacks():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 9)).astype(np.float32).T  # (9, 40), not C-contiguous
+    gy = rng.standard_normal((9, 40)).astype(np.float32)[:, ::-1]
+    w, b = rng.standard_normal(40).astype(np.float32), rng.standard_normal(40).astype(np.float32)
+    for got, ref in zip(K.layer_norm_forward(x, w, b, 1e-5),
+                        K.layer_norm_forward_reference(x, w, b, 1e-5)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    _, mean, rstd = K.layer_norm_forward_reference(x, w, b, 1e-5)
+    for got, ref in zip(K.layer_norm_backward(x, gy, w, mean, rstd),
+                        K.layer_norm_backward_reference(x, gy, w, mean, rstd)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    # float16 and mixed dtypes take the reference path
+    y16, _, _ = K.layer_norm_forward(x.astype(np.float16), None, None, 1e-5)
+    assert y16.dtype == np.float16
+    y, _, _ = K.layer_norm_forward(x.astype(np.float64), w, b, 1e-5)
+    np.testing.assert_allclose(y, K.layer_norm_forward_reference(x, w, b, 1e-5)[0], atol=1e-5)
+
+
+def test_layer_norm_kernel_constant_rows_and_nan():
+    x = np.full((3, 16), 2.5, np.float32)
+    x[2, 3] = np.nan
+    y, mean, rstd = K.layer_norm_forward(x, None, None, 1e-5)
+    np.testing.assert_array_equal(y[:2], 0.0)
+    np.testing.assert_allclose(mean[:2], 2.5)
+    assert np.isnan(y[2]).all() and np.isnan(mean[2])
+
+
+@pytest.mark.parametrize("shape,nshape", [((8, 3, 37), (37,)), ((6, 5, 4), (5, 4))])
+def test_layer_norm_float64_matches_torch(shape, nshape):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    g = rng.standard_normal(shape)
+    w, b = rng.standard_normal(nshape), rng.standard_normal(nshape)
+    mx, mw, mb = (mytorch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    F.layer_norm(mx, nshape, mw, mb).backward(mytorch.tensor(g))
+    torch.nn.functional.layer_norm(tx, nshape, tw, tb).backward(torch.from_numpy(g))
+    for m, t in [(mx, tx), (mw, tw), (mb, tb)]:
+        assert m.grad.dtype == mytorch.float64
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-10)
