@@ -16,6 +16,8 @@ from mytorch.ops._kernels import (
     embedding_grad,
     layer_norm_backward,
     layer_norm_forward,
+    softmax_backward,
+    softmax_forward,
 )
 
 __all__ = []
@@ -305,7 +307,7 @@ class GeluTanh(Function):
 
 class Softmax(Function):
     """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y)).
-    Over the last dim it runs in row blocks that stay in cache."""
+    Over the last dim: row loops in mytorch.ops._kernels (numba on NumPy floats)."""
 
     @staticmethod
     def forward(ctx, x, dim):
@@ -315,21 +317,10 @@ class Softmax(Function):
             y = x - x.max(axis=dim, keepdims=True)
             xp.exp(y, out=y)
             y /= y.sum(axis=dim, keepdims=True)
-            ctx.y = y
-            return y
-        n = x.shape[-1]
-        x2 = _rows(x, n)  # (M, n)
-        y = xp.empty(x2.shape, x.dtype)
-        ones = xp.ones(n, x.dtype)
-        for b in blocks(xp, x2.shape[0], n):
-            xb, yb = x2[b], y[b]
-            xp.subtract(xb, xb.max(axis=1, keepdims=True), out=yb)
-            xp.exp(yb, out=yb)
-            s = xp.matmul(yb, ones)  # row sums: a matvec beats a strided reduction
-            xp.reciprocal(s, out=s)
-            yb *= s[:, None]
+        else:
+            y = softmax_forward(x)
         ctx.y = y
-        return y.reshape(x.shape)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
@@ -343,17 +334,7 @@ class Softmax(Function):
             xp.subtract(gy, s, out=g)
             g *= y
             return g
-        n = shape[-1]
-        g2 = _rows(gy, n)
-        gx = xp.empty(y.shape, y.dtype)
-        ones = xp.ones(n, y.dtype)
-        for b in blocks(xp, y.shape[0], n):
-            yb, gb = y[b], gx[b]
-            xp.multiply(g2[b], yb, out=gb)
-            s = xp.matmul(gb, ones)
-            xp.subtract(g2[b], s[:, None], out=gb)
-            gb *= yb
-        return gx.reshape(shape)
+        return softmax_backward(y, gy)
 
 
 class LogSoftmax(Function):

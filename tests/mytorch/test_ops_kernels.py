@@ -131,3 +131,33 @@ def test_layer_norm_float64_matches_torch(shape, nshape):
     for m, t in [(mx, tx), (mw, tw), (mb, tb)]:
         assert m.grad.dtype == mytorch.float64
         np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(4, 1), (3, 15), (2, 5, 16), (7, 37), (K.BLOCK // 100 + 3, 100)])
+def test_softmax_kernels_match_reference(dtype, shape):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    y, ry = K.softmax_forward(x), K.softmax_forward_reference(x)
+    assert y.dtype == dtype and y.shape == shape
+    np.testing.assert_allclose(y, ry, **tol)
+    gx, rgx = K.softmax_backward(y, gy), K.softmax_backward_reference(y, gy)
+    assert gx.dtype == dtype and gx.flags.owndata
+    np.testing.assert_allclose(gx, rgx, **tol)
+
+
+def test_softmax_kernels_non_contiguous_masks_and_nan():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((40, 20)).astype(np.float32).T  # (20, 40), not C-contiguous
+    x[3, 5:] = -np.inf  # a causal-style mask: exact zeros
+    x[4, 7] = np.nan
+    x[5, :] = -np.inf  # fully masked row: NaN, as in torch
+    y = K.softmax_forward(x)
+    ty = torch.softmax(torch.from_numpy(np.ascontiguousarray(x)), -1).numpy()
+    np.testing.assert_allclose(y, ty, rtol=1e-6, atol=1e-7)  # NaNs compare equal
+    assert (y[3, 5:] == 0).all()
+    gy = rng.standard_normal((20, 40)).astype(np.float32)[:, ::-1]
+    np.testing.assert_allclose(K.softmax_backward(y, gy), K.softmax_backward_reference(y, gy),
+                               rtol=1e-6, atol=1e-7)
