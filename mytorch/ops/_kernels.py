@@ -143,11 +143,13 @@ def _compiled_layer_norm():
         def backward(x, gy, w, mean, rstd, gx, gw, gb):
             # gw, gb: float64 (N,) accumulators, zeroed by the caller
             m, n = x.shape
+            zero = np.zeros(1, x.dtype)[0]  # typed constants: int or float64 ones promote
+            inv_n = np.full(1, 1.0 / n, x.dtype)[0]
             for i in range(m):
                 xi, gi, gxi = x[i], gy[i], gx[i]
                 mu, r = mean[i], rstd[i]
-                s1 = gi[0] * 0  # row sums in x's dtype (per-lane partial sums)
-                s2 = gi[0] * 0
+                s1 = zero  # row sums in x's dtype (per-lane partial sums)
+                s2 = zero
                 for j in range(n):
                     xh = (xi[j] - mu) * r
                     g = gi[j] * w[j]
@@ -155,8 +157,8 @@ def _compiled_layer_norm():
                     s2 += g * xh
                     gw[j] += gi[j] * xh
                     gb[j] += gi[j]
-                s1 /= n
-                s2 /= n
+                s1 *= inv_n
+                s2 *= inv_n
                 for j in range(n):
                     xh = (xi[j] - mu) * r
                     gxi[j] = r * (gi[j] * w[j] - s1 - xh * s2)
@@ -271,21 +273,23 @@ def _compiled_softmax():
         @njit(**opts)
         def normalize(y):
             m, n = y.shape
+            zero, one = np.zeros(1, y.dtype)[0], np.ones(1, y.dtype)[0]
             for i in range(m):
                 yi = y[i]
-                s = yi[0] * 0
+                s = zero
                 for j in range(n):
                     s += yi[j]
-                r = 1 / s
+                r = one / s
                 for j in range(n):
                     yi[j] *= r
 
         @njit(**opts)
         def backward(y, gy, gx):
             m, n = y.shape
+            zero = np.zeros(1, y.dtype)[0]
             for i in range(m):
                 yi, gi, gxi = y[i], gy[i], gx[i]
-                s = yi[0] * 0
+                s = zero
                 for j in range(n):
                     s += yi[j] * gi[j]
                 for j in range(n):
