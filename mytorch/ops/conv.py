@@ -26,6 +26,7 @@ __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool
 
 # im2col works on batch chunks whose column buffer holds at most this many elements.
 _CHUNK_ELEMS = 1 << 22
+_KEEP_COLS_BYTES = 16 << 20  # forward keeps a conv's column matrix up to this size
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,11 +155,13 @@ def _col2im(cols, g, out):
     return _col2im_reference(cols, g, out)
 
 
-def _conv_forward(x, w, g, groups):
+def _conv_forward(x, w, g, groups, keep_cols=False):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias.
 
     Per batch chunk of n: cols (C*kh*kw, n*Ho*Wo), then one GEMM per group (a batch of tiny
-    per-image GEMMs is several times slower at these image sizes).
+    per-image GEMMs is several times slower at these image sizes). With `keep_cols`, returns
+    (y, cols) where cols is the whole batch's column matrix when it came in one chunk of at
+    most _KEEP_COLS_BYTES (else None), so backward need not build it again.
     """
     xp = array_module(x)
     n, c = x.shape[:2]
@@ -179,14 +182,18 @@ def _conv_forward(x, w, g, groups):
         for q in range(groups):
             xp.matmul(wm[q], cols[q], out=yt[q])
         y[a:b] = yt.reshape(o, m, g.Ho, g.Wo).transpose(1, 0, 2, 3)
-    return y
+    if not keep_cols:
+        return y
+    small = len(chunks) == 1 and cbuf.nbytes <= _KEEP_COLS_BYTES
+    return y, (cbuf.reshape(groups, k // groups, n * L) if small else None)
 
 
-def _conv_backward(gy, w, g, groups, x=None, need_x=True):
+def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None).
 
     `x` is the (contiguous) input; without it no weight gradient is formed. One pass over batch
-    chunks shares the transposed gy (O, n*Ho*Wo) between both gradients.
+    chunks shares the transposed gy (O, n*Ho*Wo) between both gradients. `cols`: the forward's
+    column matrix of the whole batch (see `_conv_forward`), used instead of rebuilding it.
     """
     xp = array_module(gy)
     n, o = gy.shape[:2]
@@ -194,7 +201,7 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True):
     k = c * g.kh * g.kw
     L = g.Ho * g.Wo
     wm = w.reshape(groups, o // groups, k // groups)
-    chunks = _chunks(n, k * L)
+    chunks = [(0, n)] if cols is not None else _chunks(n, k * L)
     nb = chunks[0][1]
     gbuf = xp.empty(o * nb * L, gy.dtype)
     cbuf = xp.empty(k * nb * L, gy.dtype)
@@ -207,13 +214,15 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True):
         gt = gt.reshape(groups, o // groups, m * L)
         cshape = (c, g.kh, g.kw, m, g.Ho, g.Wo)
         if x is not None:
-            cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(cshape))
-            cols = cols.reshape(groups, k // groups, m * L)
+            if cols is None:
+                cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(cshape))
+                cols = cols.reshape(groups, k // groups, m * L)
             for q in range(groups):
                 if a == 0:
                     xp.matmul(gt[q], cols[q].T, out=gw[q])
                 else:
                     gw[q] += xp.matmul(gt[q], cols[q].T)
+            cols = None
         if need_x:
             gcols = cbuf[:k * m * L].reshape(groups, k // groups, m * L)
             for q in range(groups):
@@ -230,7 +239,11 @@ class ConvNd(Function):
         x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y = _conv_forward(x, w, g, groups)
+        # Small column matrices are kept for the weight gradient (memory for one im2col).
+        if ctx.needs_input_grad[1]:
+            y, ctx.cols = _conv_forward(x, w, g, groups, keep_cols=True)
+        else:
+            y, ctx.cols = _conv_forward(x, w, g, groups), None
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
@@ -240,7 +253,8 @@ class ConvNd(Function):
         x, w = ctx.saved_tensors
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
-        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0])
+        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0],
+                                cols=ctx.cols if need[1] else None)
         gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 

@@ -184,3 +184,16 @@ def test_conv_bad_input():
     with pytest.raises(ValueError, match="output_padding"):
         F.conv_transpose2d(mytorch.randn(1, 3, 4, 4), mytorch.randn(3, 2, 3, 3), stride=2,
                            output_padding=2)
+
+
+def test_kept_columns_survive_a_retained_second_backward():
+    # The forward keeps small column matrices for the weight gradient; backward must not
+    # overwrite them, so a retained graph gives the same gradient twice.
+    conv = mytorch.nn.Conv2d(3, 4, 3, padding=1)
+    x = mytorch.randn(2, 3, 8, 8, requires_grad=True)
+    y = conv(x).sum()
+    y.backward(retain_graph=True)
+    first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(conv.weight.grad.numpy(), 2 * first_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-5, atol=1e-6)
