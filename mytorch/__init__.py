@@ -8,9 +8,9 @@ from mytorch.dtypes import (bool, double, float, float16, float32, float64, get_
                             half, int, int8, int16, int32, int64, long, set_default_dtype, uint8)
 from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
                             set_rng_state)
-from mytorch.tensor import (Tensor, cat, chunk, concat, concatenate, gather, index_select,
-                            matmul, maximum, minimum, one_hot, pow, scatter_add, split, stack,
-                            where)
+from mytorch.tensor import (Tensor, bmm, cat, chunk, concat, concatenate, gather, index_select,
+                            matmul, maximum, minimum, mm, nonzero, one_hot, outer, pow,
+                            scatter_add, split, stack, where)
 from mytorch.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                               full_like, linspace, ones, ones_like, rand, rand_like, randint,
                               randint_like, randn, randn_like, randperm, tensor, zeros,
@@ -33,7 +33,8 @@ for _name in ("add sub mul div neg abs sqrt rsqrt exp log log1p sin cos tanh sig
               "clip sum mean var std max min amax amin argmax argmin prod logsumexp norm reshape "
               "flatten unflatten squeeze unsqueeze transpose permute t tril triu masked_fill "
               "softmax log_softmax isnan isinf isfinite sign floor ceil round clone detach "
-              "numel eq ne lt le gt ge equal allclose any all").split():
+              "numel eq ne lt le gt ge equal allclose any all square reciprocal narrow flip cumsum "
+              "sort argsort topk isclose logical_not logical_and logical_or logical_xor").split():
     globals()[_name] = _method(_name)
 del _name
 

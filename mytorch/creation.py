@@ -131,8 +131,8 @@ def rand(*shape, dtype=None, device=None, generator=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
-    if high is None:
-        low, high = 0, low
+    if high is None or isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, size if high is None else high
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")
     arr = _rng(device, generator).integers(low, high, size=tuple(size))

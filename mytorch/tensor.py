@@ -303,6 +303,9 @@ class Tensor:
     def dim(self):
         return self.data.ndim
 
+    def ndimension(self):
+        return self.ndim
+
     def numel(self):
         return int(self.data.size)
 
@@ -457,6 +460,9 @@ class Tensor:
             raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements "
                                "is ambiguous")
         return bool(self.data)
+
+    def __contains__(self, element):
+        return bool((self == element).any())
 
     def __float__(self):
         return float(self.item())
@@ -1081,6 +1087,81 @@ class Tensor:
     def triu(self, diagonal=0):
         return I.Tril.apply(self, diagonal, True)
 
+    def nonzero(self, as_tuple=False):
+        """Indices of the non-zero elements: (N, ndim) int64, or a tuple of ndim 1-D tensors."""
+        return nonzero(self, as_tuple=as_tuple)
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1.0 / self if self.is_floating_point() else 1.0 / self.float()
+
+    def abs_(self):
+        self._rebind_or_write(self.abs())
+        return self
+
+    def narrow(self, dim, start, length):
+        d = R.normalize_dims(dim, self.shape, "narrow")[0]
+        if start < 0:
+            start += self.shape[d]
+        if not 0 <= start <= start + length <= self.shape[d]:
+            raise IndexError(f"narrow: start {start} + length {length} out of range for dim {dim} "
+                             f"of size {self.shape[d]}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def flip(self, *dims):
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        axes = R.normalize_dims(tuple(dims), self.shape, "flip")
+        return self[tuple(slice(None, None, -1) if a in axes else slice(None)
+                          for a in range(self.ndim))]
+
+    def cumsum(self, dim):
+        return R.Cumsum.apply(self, R.normalize_dims(dim, self.shape, "cumsum")[0])
+
+    def sort(self, dim=-1, descending=False):
+        """(values, indices) sorted along dim; ties keep input order when ascending."""
+        if self.ndim == 0:
+            return MinMaxResult(self.clone(), zeros((), dtype=np.int64))
+        d = R.normalize_dims(dim, self.shape, "sort")[0]
+        xp = backend.array_module(self.data)
+        idx = xp.argsort(self.data, axis=d, kind="stable")
+        if descending:
+            idx = xp.flip(idx, d)
+        idx = Tensor._wrap(idx.astype(np.int64))
+        return MinMaxResult(self.gather(d, idx), idx)
+
+    def argsort(self, dim=-1, descending=False):
+        return self.sort(dim, descending).indices
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the k largest (or smallest) elements along dim."""
+        d = R.normalize_dims(dim, self.shape, "topk")[0] if self.ndim else 0
+        size = self.shape[d] if self.ndim else 1
+        if not 0 <= k <= size:
+            raise RuntimeError(f"topk: k ({k}) out of range for dim {dim} of size {size}")
+        _, idx = self.sort(d, descending=largest)
+        if self.ndim:
+            idx = idx.narrow(d, 0, k)
+        return MinMaxResult(self.gather(d, idx) if self.ndim else self.clone(), idx)
+
+    def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+        o = other.data if isinstance(other, Tensor) else other
+        xp = backend.array_module(self.data)
+        return Tensor._wrap(xp.isclose(self.data, o, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def logical_not(self):
+        return Tensor._wrap(backend.array_module(self.data).logical_not(self.data))
+
+    def logical_and(self, other):
+        return _logical(self, other, "logical_and")
+
+    def logical_or(self, other):
+        return _logical(self, other, "logical_or")
+
+    def logical_xor(self, other):
+        return _logical(self, other, "logical_xor")
+
     def new_zeros(self, *size, dtype=None):
         return zeros(*size, dtype=dtype or self.dtype, device=self.device)
 
@@ -1227,8 +1308,13 @@ def minimum(a, b):
     return _binary(E.Minimum, a, b)
 
 
-def where(condition, x, y):
-    """Elementwise `x if condition else y` (condition: bool tensor)."""
+def where(condition, x=None, y=None):
+    """Elementwise `x if condition else y` (condition: bool tensor); `where(condition)` alone is
+    `nonzero(condition, as_tuple=True)`."""
+    if x is None and y is None:
+        return nonzero(condition, as_tuple=True)
+    if x is None or y is None:
+        raise TypeError("where: pass both x and y, or neither")
     c = condition.data if isinstance(condition, Tensor) else _to_array(condition)
     if c.dtype != np.bool_:
         raise RuntimeError(f"where: expected a bool condition, got dtype {c.dtype}")
@@ -1364,6 +1450,47 @@ def one_hot(index, num_classes=-1):
         raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got "
                            f"[{int(idx.min())}, {int(idx.max())}]")
     return Tensor._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+def nonzero(x, as_tuple=False):
+    """Indices of the non-zero elements of x: (N, ndim) int64, or (as_tuple) ndim 1-D tensors."""
+    d = x.data if isinstance(x, Tensor) else _to_array(x)
+    xp = backend.array_module(d)
+    idx = xp.nonzero(d) if d.ndim else xp.nonzero(d.reshape(1))
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+    if not d.ndim:
+        return Tensor._wrap(xp.zeros((len(idx[0]), 0), np.int64))
+    return Tensor._wrap(xp.stack(idx, axis=1).astype(np.int64))
+
+
+def _logical(a, b, name):
+    db = b.data if isinstance(b, Tensor) else b
+    return Tensor._wrap(getattr(backend.array_module(a.data), name)(a.data, db))
+
+
+def mm(a, b):
+    """Matrix product of two 2-D tensors."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product of two 3-D tensors (B, n, k) @ (B, k, m)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expected 3-D tensors with equal batch size, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def outer(a, b):
+    """Outer product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: expected 1-D tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return a.unsqueeze(1) * b.unsqueeze(0)
 
 
 from mytorch.creation import full, ones, zeros  # noqa: E402  (creation needs Tensor)

@@ -21,6 +21,10 @@ def _set(mode):
 class _GradMode:
     mode = True
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self(fn) if callable(fn) else self  # bare `@no_grad` as well as `@no_grad()`
+
     def __enter__(self):
         self._prev = is_grad_enabled()
         _set(self.mode)

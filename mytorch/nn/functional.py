@@ -100,8 +100,17 @@ def dropout(input, p=0.5, training=True, inplace=False, auto=False, generator=No
 
 def relu(input, inplace=False, auto=False):
     if auto:
-        return input * Tensor._wrap((input.data > 0).astype(input.dtype))
-    return E.Relu.apply(input)
+        out = input * Tensor._wrap((input.data > 0).astype(input.dtype))
+    else:
+        out = E.Relu.apply(input)
+    return _maybe_inplace(input, out, inplace)
+
+
+def _maybe_inplace(input, out, inplace):
+    if not inplace:
+        return out
+    input._rebind_or_write(out)
+    return input
 
 
 def sigmoid(input, auto=False):
@@ -118,14 +127,18 @@ def tanh(input, auto=False):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False, auto=False):
     if auto:
-        return mytorch_where(input.data > 0, input, input * negative_slope)
-    return N.LeakyRelu.apply(input, negative_slope)
+        out = mytorch_where(input.data > 0, input, input * negative_slope)
+    else:
+        out = N.LeakyRelu.apply(input, negative_slope)
+    return _maybe_inplace(input, out, inplace)
 
 
 def silu(input, inplace=False, auto=False):
     if auto:
-        return input * sigmoid(input, auto=True)
-    return N.Silu.apply(input)
+        out = input * sigmoid(input, auto=True)
+    else:
+        out = N.Silu.apply(input)
+    return _maybe_inplace(input, out, inplace)
 
 
 def gelu(input, approximate="none", auto=False):

@@ -202,3 +202,16 @@ class LogSumExp(Function):
         x, y = ctx.saved_tensors
         g = _expand_back(gy, x.shape, ctx.axes, ctx.keepdim)
         return g * array_module(x).exp(x - y)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        y = array_module(x).cumsum(x, axis=dim)
+        return y if x.dtype.kind == "f" else y.astype("int64")
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, ctx.dim), axis=ctx.dim), ctx.dim)

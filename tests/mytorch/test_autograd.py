@@ -419,3 +419,18 @@ def test_leaf_grads_never_alias_each_other_or_the_callers_gradient():
     first = w.grad.numpy().copy()
     y.sum().backward()                # a retained graph may hand out the same arrays again
     np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-6)
+
+
+def test_no_grad_as_bare_decorator():
+    @mytorch.no_grad
+    def f(x):
+        return x * 2
+
+    @mytorch.enable_grad
+    def g(x):
+        return x * 2
+
+    x = mytorch.ones(2, requires_grad=True)
+    assert not f(x).requires_grad and f.__name__ == "f"
+    with mytorch.no_grad():
+        assert g(x).requires_grad

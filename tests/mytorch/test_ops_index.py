@@ -184,3 +184,29 @@ def test_embedding_like_gradient_accumulates():
     w = mytorch.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
     w[mytorch.tensor([1, 1, 1, 0])].sum().backward()
     assert w.grad.tolist() == [[1.0, 1.0], [3.0, 3.0], [0.0, 0.0]]
+
+
+def test_nonzero_and_single_arg_where():
+    a = np.array([[0.0, 1.5, 0.0], [-2.0, 0.0, 3.0]], np.float32)
+    m, t = mytorch.tensor(a), torch.tensor(a)
+    np.testing.assert_array_equal(m.nonzero().numpy(), t.nonzero().numpy())
+    assert m.nonzero().dtype == np.int64
+    for got, want in zip(mytorch.where(m > 0), torch.where(t > 0)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for got, want in zip(mytorch.nonzero(m, as_tuple=True), torch.nonzero(t, as_tuple=True)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    x = m.clone()
+    x[mytorch.where(m < 0)] = 9.0
+    assert x[1, 0].item() == 9.0
+
+
+def test_contains_isclose_logical():
+    a = np.array([[0.0, 1.5], [-2.0, 3.0]], np.float32)
+    m, t = mytorch.tensor(a), torch.tensor(a)
+    assert (1.5 in m) == (1.5 in t) and (7.0 in m) == (7.0 in t)
+    np.testing.assert_array_equal(mytorch.isclose(m, m + 1e-7).numpy(),
+                                  torch.isclose(t, t + 1e-7).numpy())
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        np.testing.assert_array_equal(getattr(mytorch, name)(m > 0, m < 2).numpy(),
+                                      getattr(torch, name)(t > 0, t < 2).numpy())
+    np.testing.assert_array_equal(mytorch.logical_not(m).numpy(), torch.logical_not(t).numpy())

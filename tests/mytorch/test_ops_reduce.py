@@ -138,3 +138,24 @@ def test_functional_forms():
                                    getattr(torch, name)(torch.tensor(x)).numpy(), rtol=1e-5)
     np.testing.assert_allclose(mytorch.sum(mytorch.tensor(x), dim=1).numpy(),
                                torch.sum(torch.tensor(x), dim=1).numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.cumsum(1), lambda x: x.cumsum(dim=-1),
+    lambda x: x.sort(dim=1).values, lambda x: x.sort(descending=True)[0],
+    lambda x: x.topk(2).values, lambda x: x.topk(2, dim=0, largest=False)[0],
+])
+def test_cumsum_sort_topk(fn, device):
+    check(fn, [(3, 4, 5)], device=device)
+
+
+def test_sort_topk_indices_and_int_cumsum():
+    a = np.random.default_rng(0).permutation(20).reshape(4, 5)  # distinct: indices are unique
+    m, t = mytorch.tensor(a), torch.tensor(a)
+    np.testing.assert_array_equal(m.argsort(dim=0).numpy(), t.argsort(dim=0).numpy())
+    np.testing.assert_array_equal(m.topk(3, dim=1).indices.numpy(), t.topk(3, dim=1).indices.numpy())
+    np.testing.assert_array_equal(mytorch.sort(m, descending=True)[1].numpy(),
+                                  torch.sort(t, descending=True)[1].numpy())
+    c = mytorch.tensor(a, dtype=mytorch.int32).cumsum(0)
+    assert c.dtype == np.int64
+    np.testing.assert_array_equal(c.numpy(), torch.tensor(a, dtype=torch.int32).cumsum(0).numpy())

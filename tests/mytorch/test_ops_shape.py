@@ -141,3 +141,19 @@ def test_view_of_noncontiguous_raises_like_torch():
     with pytest.raises(RuntimeError, match="view"):
         x.view(12)
     assert x.reshape(12).shape == (12,)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.flip(0), lambda x: x.flip(-1, 1), lambda x: x.narrow(2, 1, 2),
+    lambda x: x.narrow(-1, -3, 2), lambda x: x.square(), lambda x: x.reciprocal(),
+])
+def test_flip_narrow_square_reciprocal(fn, device):
+    check(fn, [(2, 3, 4)], low=0.5, high=2.0, device=device)
+
+
+def test_mm_bmm_outer():
+    check(lambda a, b: lib(a).mm(a, b), [(3, 4), (4, 5)])
+    check(lambda a, b: lib(a).bmm(a, b), [(2, 3, 4), (2, 4, 5)])
+    check(lambda a, b: lib(a).outer(a, b), [(3,), (4,)])
+    with pytest.raises(RuntimeError, match="bmm"):
+        mytorch.bmm(mytorch.ones(3, 4), mytorch.ones(4, 5))

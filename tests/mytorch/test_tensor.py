@@ -338,3 +338,13 @@ def test_mixed_devices_error_names_both(cuda_device):
     b = mytorch.ones(2)
     with pytest.raises(RuntimeError, match=r"cuda:0.*cpu|cpu.*cuda:0"):
         a + b
+
+
+def test_randint_high_size_form_and_ndimension():
+    x = mytorch.randint(10, (3, 2))
+    assert tuple(x.shape) == (3, 2) and x.dtype == np.int64
+    assert int(x.max()) < 10 and int(x.min()) >= 0
+    assert mytorch.zeros(2, 3).ndimension() == torch.zeros(2, 3).ndimension()
+    y = mytorch.tensor([-1.0, 2.0])
+    y.abs_()
+    np.testing.assert_array_equal(y.numpy(), torch.tensor([-1.0, 2.0]).abs_().numpy())

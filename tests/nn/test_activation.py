@@ -106,3 +106,21 @@ def test_bad_inputs():
         F.softmax(mytorch.randn(2, 3), 2)
     with pytest.raises(TypeError, match="softmax.*int64"):
         F.softmax(mytorch.tensor([1, 2]), 0)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "silu"])
+def test_functional_inplace_writes_input(name):
+    a = np.array([-1.0, 0.5, 2.0], np.float32)
+    m, t = mytorch.tensor(a), torch.tensor(a)
+    out = getattr(F, name)(m, inplace=True)
+    getattr(torch.nn.functional, name)(t, inplace=True)
+    assert out is m
+    np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-6)
+    # on a non-leaf in a graph, the gradient still flows through the in-place result
+    xm, xt = mytorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    hm, ht = xm * 2, xt * 2
+    getattr(F, name)(hm, inplace=True)
+    getattr(torch.nn.functional, name)(ht, inplace=True)
+    hm.sum().backward()
+    ht.sum().backward()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
