@@ -515,7 +515,10 @@ def main(exp, argv=None):
         i = argv.index("--side")
         side = argv[i + 1]
         del argv[i:i + 2]
-    cfg = parse_overrides(exp.Config, argv)
+    try:
+        cfg = parse_overrides(exp.Config, argv)
+    except ValueError as e:  # a bad value is the user's mistake: one line, no traceback
+        raise SystemExit(f"{exp.name}: {e}") from None
     if side is not None:
         run_side(exp, cfg, side)
         return 0
@@ -528,6 +531,12 @@ def main(exp, argv=None):
         print(f"No GPU requested or none here: running {cfg.gpus} CPU ranks instead of GPUs.")
     out = run_dir(exp, cfg)
     out.mkdir(parents=True, exist_ok=True)
+    if not cfg.baseline:  # a mytorch-only run: an earlier baseline in `out` is not this run's
+        for stale in ("torch.jsonl", "final_torch.safetensors"):
+            (out / stale).unlink(missing_ok=True)
+    if not cfg.resume:  # a fresh run: older checkpoints would outrank its own when pruning
+        import shutil
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     if not (cfg.resume and init_weights_path(exp, cfg).exists()):
         make_initial_weights(exp, cfg)
     args = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)]

@@ -12,6 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SIDES = ("mytorch", "torch")
 WARMUP = 3  # first steps left out of timing medians
+UNITS = {"gpt2": "tokens"}  # what an experiment's throughput counts (default: samples)
 
 
 def _read(path):
@@ -124,7 +125,7 @@ def _section(name, kind, root, plots):
     rows = [("steps", "steps", "{:d}"), ("final loss", "final_loss", "{:.4f}"),
             ("mean loss, last 5% of steps", "tail_loss", "{:.4f}"),
             ("median step time (ms)", "step_time_ms", "{:.2f}"),
-            ("throughput (units/s)", "throughput", "{:.0f}"),
+            (f"throughput ({UNITS.get(name, 'samples')}/s)", "throughput", "{:.0f}"),
             ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
             ("RSS growth during training (MB)", "train_mem_mb", "{:.0f}")]
     if kind == "gpu":
@@ -158,13 +159,14 @@ def render(name, run_out=None, dest=None):
     root = collect(name, run_out, dest)
     plots = dest / "plots"
     sections = [s for s in (_section(name, k, root, plots) for k in ("cpu", "gpu")) if s]
+    source = (f"Rendered by `make report` from the logs in `experiments/{name}/logs/`."
+              if dest == HERE / name else f"Rendered from the logs in `{root}/`.")
     title = {"mnist_mlp": "MNIST MLP", "convnet": "ConvNet with BatchNorm",
              "gpt2": "GPT-2"}.get(name, name)
     text = [f"# {title}: mytorch vs PyTorch", "",
             "Both sides start from the same weights (exported through safetensors) and see the "
             "same batches; each runs in its own process. Times are medians over steps after "
-            f"the first {WARMUP}; memory is the process's resident set (RSS). Rendered by "
-            f"`make report` from the logs in `experiments/{name}/logs/`.", ""]
+            f"the first {WARMUP}; memory is the process's resident set (RSS). " + source, ""]
     if sections:
         text += sections
     else:

@@ -148,7 +148,8 @@ def main(argv=None):
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(description="Train a zoo model: mnist-mlp / convnet on MNIST "
+    ap = argparse.ArgumentParser(prog="python -m zoo.train",
+                                 description="Train a zoo model: mnist-mlp / convnet on MNIST "
                                  "(full IDX files when present, else the 5,000 offline digits), "
                                  "gpt2-shakespeare on data/shakespeare (`make data`).")
     ap.add_argument("name", choices=["mnist-mlp", "convnet", "gpt2-shakespeare"])

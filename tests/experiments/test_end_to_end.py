@@ -56,15 +56,38 @@ def test_resume_continues_steps_and_loss(tmp_path):
     (["steps=-1"], "steps must be positive"),
     (["model=nope"], "unknown preset"),
     (["dataset=mnist"], "dataset must be"),
+    (["steps=abc"], "steps expects int"),
 ])
 def test_bad_configuration_fails_at_once(args, message, tmp_path):
     cmd = [sys.executable, "-m", "experiments", "gpt2", f"out={tmp_path}", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert message in proc.stderr
+    assert "Traceback" not in proc.stderr  # one clear line, not a stack
+
+
+def test_cuda_without_a_gpu_fails_at_once(tmp_path):
+    from experiments.harness import gpu_count
+    if gpu_count():
+        pytest.skip("a GPU is here")
+    cmd = [sys.executable, "-m", "experiments", "mnist_mlp", f"out={tmp_path}", "device=cuda"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no CUDA GPU" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_unknown_experiment_is_refused():
     proc = subprocess.run([sys.executable, "-m", "experiments", "resnet"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "unknown experiment 'resnet'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_fresh_run_in_a_used_folder_drops_the_old_runs_files(tmp_path):
+    run("mnist_mlp", tmp_path, "steps=6")  # both sides, checkpoints at 2, 4, 6
+    run("mnist_mlp", tmp_path, "steps=2", "baseline=0")
+    assert not (tmp_path / "torch.jsonl").exists()  # no stale baseline to compare against
+    # the old run's step_4/step_6 must not outrank (and prune) this run's step_2
+    assert [p.name for p in (tmp_path / "checkpoints" / "mytorch").iterdir()] == ["step_0000002"]
+    assert not (tmp_path / "checkpoints" / "torch").exists()
+    assert "| steps | 2 | — | — |" in (tmp_path / "report" / "REPORT.md").read_text()

@@ -81,3 +81,14 @@ def test_report_renders_from_recorded_logs(tmp_path, monkeypatch):
 
 def test_summary_of_an_empty_log_is_none():
     assert report.summarize([]) is None
+
+
+def test_report_of_an_out_run_names_its_own_logs_and_units(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "HERE", tmp_path / "experiments")
+    run = tmp_path / "run"
+    run.mkdir()
+    _fake_log(run / "mytorch.jsonl", "mytorch", 2.0, 0.010)
+    text = report.render("gpt2", run, dest=run / "report").read_text()
+    assert f"from the logs in `{run / 'report' / 'logs'}/`" in text
+    assert "experiments/gpt2/logs" not in text
+    assert "| throughput (tokens/s) |" in text

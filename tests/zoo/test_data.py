@@ -236,3 +236,10 @@ def test_cifar10_reads_batches(tmp_path):
     assert label == batches["test_batch"][1][1]
     with pytest.raises(RuntimeError, match="download=True"):
         CIFAR10(tmp_path / "nothing")
+
+
+def test_a_fallback_note_is_printed_once_per_process(capsys):
+    from zoo.data.download import note
+    note("demo: source unreachable; using the fallback (test)")
+    note("demo: source unreachable; using the fallback (test)")
+    assert capsys.readouterr().err.count("using the fallback (test)") == 1

@@ -48,9 +48,15 @@ def verify(path, sha256=None, md5=None):
                                  "delete the file and fetch it again")
 
 
+_noted = set()
+
+
 def note(msg):
-    """One line on stderr: what was unreachable and which fallback is used."""
-    print(msg, file=sys.stderr, flush=True)
+    """One line on stderr: what was unreachable and which fallback is used (once per process,
+    so loading the train and the test split does not say it twice)."""
+    if msg not in _noted:
+        _noted.add(msg)
+        print(msg, file=sys.stderr, flush=True)
 
 
 def fetch_url(url, path, sha256=None, md5=None, timeout=None):
