@@ -86,6 +86,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.module and not os.path.isfile(args.script[0]):
+        raise SystemExit(f"python -m miniddp.launch: no such script: {args.script[0]}")
     mpiexec = args.mpiexec or find_mpiexec()
     env = thread_env(os.environ, args.threads, _gpu_present())
     proc = subprocess.Popen(build_command(args, mpiexec), env=env)

@@ -47,3 +47,8 @@ def test_finds_the_venv_mpiexec():
 def test_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit):
         launch.parse_args(argv)
+
+
+def test_a_missing_script_fails_before_starting_ranks(tmp_path):
+    with pytest.raises(SystemExit, match="no such script"):
+        launch.main(["-n", "2", str(tmp_path / "nope.py")])
