@@ -153,7 +153,8 @@ def test_sort_topk_indices_and_int_cumsum():
     a = np.random.default_rng(0).permutation(20).reshape(4, 5)  # distinct: indices are unique
     m, t = mytorch.tensor(a), torch.tensor(a)
     np.testing.assert_array_equal(m.argsort(dim=0).numpy(), t.argsort(dim=0).numpy())
-    np.testing.assert_array_equal(m.topk(3, dim=1).indices.numpy(), t.topk(3, dim=1).indices.numpy())
+    np.testing.assert_array_equal(m.topk(3, dim=1).indices.numpy(),
+                                  t.topk(3, dim=1).indices.numpy())
     np.testing.assert_array_equal(mytorch.sort(m, descending=True)[1].numpy(),
                                   torch.sort(t, descending=True)[1].numpy())
     c = mytorch.tensor(a, dtype=mytorch.int32).cumsum(0)
