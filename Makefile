@@ -34,7 +34,7 @@ test: setup  ## run the test suite (CPU; CUDA tests run too when a GPU is presen
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: setup  ## ruff over the packages and tests
-	$(PYTHON) -m pip install -q ruff
+	$(PYTHON) -m pip install -q "ruff==0.17.6"
 	$(PYTHON) -m ruff check mytorch miniddp zoo experiments scripts tests
 
 bench: setup  ## mytorch vs PyTorch timings and ratios (ops and layers), measured in one run
