@@ -161,3 +161,27 @@ def test_softmax_kernels_non_contiguous_masks_and_nan():
     gy = rng.standard_normal((20, 40)).astype(np.float32)[:, ::-1]
     np.testing.assert_allclose(K.softmax_backward(y, gy), K.softmax_backward_reference(y, gy),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_fused_exact_gelu_matches_its_numpy_reference():
+    # The numba path of nn.Gelu against the blocked NumPy path it replaces (forced by handing
+    # the reference an array subclass the fused check refuses).
+    from mytorch.ops import _kernels as K
+    from mytorch.ops.nn import Gelu
+
+    class Plain(np.ndarray):
+        pass
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = np.concatenate([rng.normal(0, 3, 200_003), [0.0, -0.0, 40.0, -40.0]]).astype(dtype)
+        gy = rng.standard_normal(x.shape).astype(dtype)
+        assert K.gelu_fits(x) and not K.gelu_fits(x.view(Plain))
+        ref_ctx, ctx = Gelu(), Gelu()
+        ref_ctx.needs_input_grad = ctx.needs_input_grad = (True,)
+        want = np.asarray(Gelu.forward(ref_ctx, x.view(Plain)))
+        got = Gelu.forward(ctx, x)
+        tol = 1e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol)
+        want_g = np.asarray(Gelu.backward(ref_ctx, gy.view(Plain)))
+        np.testing.assert_allclose(Gelu.backward(ctx, gy), want_g, rtol=1e-5, atol=tol)
