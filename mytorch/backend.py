@@ -114,3 +114,13 @@ def to_device(x, dev):
         return x
     with cupy.cuda.Device(dev.index):
         return cupy.asarray(x)
+
+
+def host_float_arrays(*arrays):
+    """True when every array is a C-contiguous NumPy float32/float64 array of one dtype: what
+    the numba CPU loops accept (anything else takes the array-module reference path)."""
+    dtype = arrays[0].dtype
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return dtype in (np.float32, np.float64)

@@ -13,17 +13,15 @@ chunk is the right operand of one GEMM.
 """
 import numpy as np
 
+from mytorch.backend import host_float_arrays
+
 _kernels = None
 
 
 def available(*arrays):
-    """True when numba is importable and every array is a C-contiguous NumPy float32/64 array
-    of one dtype."""
-    dtype = arrays[0].dtype
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
-            return False
-    return dtype in (np.float32, np.float64) and _compiled() is not None
+    """True when numba is importable and the arrays suit its loops (see
+    mytorch.backend.host_float_arrays)."""
+    return host_float_arrays(*arrays) and _compiled() is not None
 
 
 def _compiled():
