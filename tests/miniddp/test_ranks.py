@@ -65,7 +65,7 @@ def run_script(name, *args, ranks=2, timeout=120, launcher="mpiexec", **env):
                                  elapsed=time.monotonic() - start)
 
 
-def _ok(proc, name):
+def _check_ok(proc, name):
     assert proc.returncode == 0 and f"OK {name}\n" in proc.stdout, \
         f"{name} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
 
@@ -87,7 +87,7 @@ def test_same_as_one_big_batch(ranks, check):
     # N ranks x batch b == 1 process x batch N*b: grads and weights after 1 and 20 AdamW steps;
     # k accumulation steps == one k-times bigger batch, with no communication while
     # accumulating; clip_grad_norm_ clips by the averaged gradient's norm.
-    _ok(equivalence_run(ranks), check)
+    _check_ok(equivalence_run(ranks), check)
 
 
 def test_clip_norm_same_for_any_world_size():
@@ -99,7 +99,7 @@ def test_clip_norm_same_for_any_world_size():
 @pytest.mark.parametrize("check", ["communicator", "gather_reduce", "gather_for_metrics",
                                    "sharding", "main_process_first", "trackers"])
 def test_collectives(collectives, check):
-    _ok(collectives, check)
+    _check_ok(collectives, check)
 
 
 def test_print_only_on_main_process(collectives):
@@ -109,18 +109,18 @@ def test_print_only_on_main_process(collectives):
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_fp16_loss_scaling(ranks):
     proc = run_script("fp16.py", ranks=ranks)
-    _ok(proc, "fp16_train")
-    _ok(proc, "fp16_overflow")
+    _check_ok(proc, "fp16_train")
+    _check_ok(proc, "fp16_overflow")
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_interrupt_and_resume_repeats_the_losses(ranks, tmp_path):
     first = run_script("resume.py", str(tmp_path), "first", ranks=ranks)
-    _ok(first, "saved")
+    _check_ok(first, "saved")
     assert os.path.isfile(tmp_path / "ckpt" / "state.pkl")
     assert not os.path.exists(str(tmp_path / "ckpt") + ".tmp")
     resumed = run_script("resume.py", str(tmp_path), "resume", ranks=ranks)
-    _ok(resumed, "resumed")
+    _check_ok(resumed, "resumed")
 
 
 def test_failing_rank_aborts_the_job():

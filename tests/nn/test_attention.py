@@ -109,7 +109,7 @@ def _copy_to_torch(m, tm):
     tm.load_state_dict({k: torch.from_numpy(_np(v).copy()) for k, v in m.state_dict().items()})
 
 
-def _mha_parity(m, tm, q, k, v, kwargs, device="cpu", self_attn=False):
+def _check_mha_parity(m, tm, q, k, v, kwargs, device="cpu", self_attn=False):
     _copy_to_torch(m, tm)
     m.to(device)
     mq, tq = mytorch.Tensor(q, device=device, requires_grad=True), torch.from_numpy(q.copy())
@@ -164,7 +164,7 @@ def test_mha_self_attention_matches_torch(auto, batch_first, average, device):
     tm = torch.nn.MultiheadAttention(E, NH, batch_first=batch_first)
     q = _inputs(batch_first)[0]
     causal = ~np.tril(np.ones((L, L), dtype=bool))  # True = masked, as torch's MHA
-    y, w = _mha_parity(m, tm, q, q, q, {"attn_mask": causal, "average_attn_weights": average,
+    y, w = _check_mha_parity(m, tm, q, q, q, {"attn_mask": causal, "average_attn_weights": average,
                                         "is_causal": True}, device, self_attn=True)
     assert tuple(w.shape) == ((N, L, L) if average else (N, NH, L, L))
 
@@ -186,7 +186,7 @@ def test_mha_cross_attention_masks_match_torch(auto, batch_first, masks, device)
               "float_3d": {"attn_mask": rng.standard_normal((N * NH, L, S)).astype(np.float32)},
               "kpm_float": {"key_padding_mask": np.where(kpm, -1e9, 0).astype(np.float32),
                             "attn_mask": rng.standard_normal((L, S)).astype(np.float32)}}[masks]
-    _mha_parity(m, tm, *_inputs(batch_first), kwargs, device)
+    _check_mha_parity(m, tm, *_inputs(batch_first), kwargs, device)
 
 
 @pytest.mark.parametrize("auto", [False, True])
@@ -195,7 +195,7 @@ def test_mha_kdim_vdim_no_weights_no_bias(auto):
     m, tm = nn.MultiheadAttention(E, NH, auto=auto, **kw), torch.nn.MultiheadAttention(E, NH, **kw)
     assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
         [(k, tuple(v.shape)) for k, v in tm.state_dict().items()]
-    y, w = _mha_parity(m, tm, *_inputs(False, 3, 6), {"need_weights": False})
+    y, w = _check_mha_parity(m, tm, *_inputs(False, 3, 6), {"need_weights": False})
     assert w is None
 
 
@@ -205,7 +205,7 @@ def test_mha_bias_kv_zero_attn_unbatched():
     assert list(m.state_dict()) == list(tm.state_dict())
     kpm = np.zeros(S, dtype=bool)
     kpm[0] = True
-    y, w = _mha_parity(m, tm, *_inputs(False, batched=False), {"key_padding_mask": kpm})
+    y, w = _check_mha_parity(m, tm, *_inputs(False, batched=False), {"key_padding_mask": kpm})
     assert tuple(y.shape) == (L, E) and tuple(w.shape) == (L, S + 2)
 
 

@@ -32,7 +32,7 @@ def _flat(out):
     return res
 
 
-def _module_parity(m, tm, args, device="cpu", atol=1e-5):
+def _check_module_parity(m, tm, args, device="cpu", atol=1e-5):
     """Forward values, then grads of every float input and every parameter."""
     _copy_to_torch(m, tm)
     m.to(device)
@@ -141,7 +141,7 @@ def test_cell_modules_match_torch(cls, tcls, kw, auto, with_state, device):
     if with_state:
         h = rng.standard_normal((B, H)).astype(np.float32)
         args.append((h, h * 0.5) if cls is nn.LSTMCell else h)
-    _module_parity(m, tm, args, device)
+    _check_module_parity(m, tm, args, device)
 
 
 @pytest.mark.parametrize("cls,tcls,kw", CELLS)
@@ -150,7 +150,7 @@ def test_cell_modules_unbatched_and_no_bias(cls, tcls, kw):
     assert list(m.state_dict()) == list(tm.state_dict()) == ["weight_ih", "weight_hh"]
     assert repr(m) == repr(tm)
     x = np.random.default_rng(0).standard_normal(I).astype(np.float32)
-    out = _module_parity(m, tm, [x])
+    out = _check_module_parity(m, tm, [x])
     assert tuple(out[0].shape) == (H,)
 
 
@@ -208,7 +208,7 @@ def test_sequence_modules_match_torch(cls, tcls, num_layers, batch_first, with_s
                                       device):
     m = cls(I, H, num_layers=num_layers, batch_first=batch_first, dropout=0.0, auto=auto)
     tm = tcls(I, H, num_layers=num_layers, batch_first=batch_first)
-    _module_parity(m, tm, _seq_args(cls, num_layers, batch_first, with_state), device)
+    _check_module_parity(m, tm, _seq_args(cls, num_layers, batch_first, with_state), device)
 
 
 @pytest.mark.parametrize("cls,tcls", SEQ)
@@ -216,7 +216,7 @@ def test_sequence_modules_match_torch(cls, tcls, num_layers, batch_first, with_s
 def test_sequence_bidirectional_match_torch(cls, tcls, auto):
     m = cls(I, H, num_layers=2, bidirectional=True, auto=auto)
     tm = tcls(I, H, num_layers=2, bidirectional=True)
-    out = _module_parity(m, tm, _seq_args(cls, 2, False, True, D=2))
+    out = _check_module_parity(m, tm, _seq_args(cls, 2, False, True, D=2))
     assert tuple(out[0].shape) == (T, B, 2 * H)
 
 
@@ -226,7 +226,7 @@ def test_sequence_unbatched_relu_no_bias(cls, tcls, batch_first):
     kw = {"nonlinearity": "relu"} if cls is nn.RNN else {}
     m = cls(I, H, num_layers=2, bias=False, batch_first=batch_first, **kw)
     tm = tcls(I, H, num_layers=2, bias=False, batch_first=batch_first, **kw)
-    out = _module_parity(m, tm, _seq_args(cls, 2, batch_first, True, batched=False))
+    out = _check_module_parity(m, tm, _seq_args(cls, 2, batch_first, True, batched=False))
     assert tuple(out[0].shape) == (T, H)
 
 
