@@ -231,7 +231,7 @@ class Gelu(Function):
         xp = array_module(x)
         if gelu_fits(x) and gelu_fits(gy) and gy.dtype == x.dtype:
             gf = np.ascontiguousarray(np.broadcast_to(gy, x.shape)).reshape(-1)
-            return gelu_backward(np.ascontiguousarray(x).reshape(-1), gf).reshape(x.shape)
+            return gelu_backward(np.ascontiguousarray(x).reshape(-1), gf, x.shape)
         xf, gf = _flat(x), _like(xp, gy, x)
         gx = xp.empty_like(xf)
         a, t, s, c = _scratch(xp, xf, 4)
