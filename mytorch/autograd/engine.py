@@ -184,21 +184,34 @@ def _take(node, buf, capture, captured):
 
 def _owns(g, gx, incoming):
     """True when `g`, a gradient returned by a backward, can only be reached through this
-    edge: it owns its memory, is writeable, is returned once, and is not one of the node's
-    incoming gradients passed straight through."""
-    flags = g.flags
-    if not flags.owndata or not getattr(flags, "writeable", True):
+    edge: its memory (its own, or a base it spans whole, as after a reshape) is writeable,
+    returned once, and is not one of the node's incoming gradients passed straight through."""
+    mem = _memory(g)
+    if mem is None:
         return False
     n = 0
     for x in gx:
-        if x is g:
+        if x is not None and _memory(x) is mem:
             n += 1
     if n != 1:
         return False
     for x in incoming:
-        if x is g:
+        if x is not None and _memory(x) is mem:
             return False
     return True
+
+
+def _memory(a):
+    """The array owning a's whole buffer (a itself, or the base a reshapes), or None."""
+    if not getattr(a.flags, "writeable", True):
+        return None
+    if a.flags.owndata:
+        return a
+    base = a.base
+    if base is None or base.size != a.size or not getattr(base.flags, "owndata", False) \
+            or not (a.flags.c_contiguous and base.flags.c_contiguous):
+        return None
+    return base
 
 
 def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):

@@ -434,3 +434,15 @@ def test_no_grad_as_bare_decorator():
     assert not f(x).requires_grad and f.__name__ == "f"
     with mytorch.no_grad():
         assert g(x).requires_grad
+
+
+def test_leaf_taking_a_reshaped_gradient_never_aliases_a_shared_one():
+    a = mytorch.randn(2, 3, requires_grad=True)
+    b = mytorch.randn(6, requires_grad=True)
+    (a.reshape(6) + b).sum().backward()   # one array reaches b directly and a through a view
+    a.grad.mul_(3)
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(6, np.float32))
+    c = mytorch.randn(2, 3, requires_grad=True)
+    (c.reshape(6) * 2).sum().backward()   # a view of a fresh array: taken over, still right
+    np.testing.assert_array_equal(c.grad.numpy(), np.full((2, 3), 2, np.float32))
+    assert c.grad.shape == (2, 3)
