@@ -124,3 +124,18 @@ def test_functional_inplace_writes_input(name):
     hm.sum().backward()
     ht.sum().backward()
     np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.ReLU(inplace=True), lambda: nn.SiLU(inplace=True),
+                                  lambda: nn.LeakyReLU(0.1, inplace=True)])
+def test_inplace_modules_write_into_their_input(make):
+    x = mytorch.tensor([-2.0, -0.5, 0.0, 1.5])
+    want = make()(x.clone())
+    out = make()(x)
+    assert out is x
+    np.testing.assert_allclose(x.numpy(), want.numpy())
+    # inside a graph the input (a non-leaf) is rebound and gradients still flow
+    a = mytorch.tensor([-1.0, 2.0], requires_grad=True)
+    h = a * 1.0
+    make()(h).sum().backward()
+    assert a.grad is not None and a.grad.numpy()[1] > 0

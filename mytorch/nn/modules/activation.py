@@ -14,7 +14,7 @@ class ReLU(Module):
         self.inplace, self.auto = inplace, auto
 
     def forward(self, input):
-        return F.relu(input, auto=self.auto)
+        return F.relu(input, inplace=self.inplace, auto=self.auto)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -44,7 +44,7 @@ class SiLU(Module):
         self.inplace, self.auto = inplace, auto
 
     def forward(self, input):
-        return F.silu(input, auto=self.auto)
+        return F.silu(input, inplace=self.inplace, auto=self.auto)
 
 
 class LeakyReLU(Module):
@@ -53,7 +53,8 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace, self.auto = negative_slope, inplace, auto
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope, auto=self.auto)
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace,
+                            auto=self.auto)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
