@@ -312,8 +312,8 @@ def run_side(exp, cfg, side):
         start = _resume(side, model, optimizer, scheduler, ckpt_dir, acc)
     log = JsonlLog(out / f"{side}.jsonl", truncate_after_step=start if cfg.resume else None) \
         if main else None
-    if main and start == 0:
-        log.write({"kind": "env", "side": side, "world_size": world,
+    if main:  # a resumed run adds its own record: the report shows the latest command
+        log.write({"kind": "env", "side": side, "world_size": world, "resumed_from": start,
                    "gpu": _gpu_name(side, cfg.device), "config": dataclasses.asdict(cfg),
                    **environment(side)})
     tracker = _start_tracking(exp, cfg, side, acc, out) if main else None

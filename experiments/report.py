@@ -24,7 +24,7 @@ def _read(path):
 
 def summarize(records):
     """Per-side numbers the report shows: final loss, median step time, memory, metrics."""
-    env = next((r for r in records if r.get("kind") == "env"), {})
+    env = next((r for r in reversed(records) if r.get("kind") == "env"), {})  # the latest
     train = [r for r in records if r.get("kind") == "train"]
     evals = [r for r in records if r.get("kind") == "eval"]
     if not train:
@@ -57,7 +57,7 @@ def collect(name, run_out=None, dest=None):
     logs = (dest or HERE / name) / "logs"
     if run_out is not None:
         recs = _read(Path(run_out) / "mytorch.jsonl")
-        env = next((r for r in recs if r.get("kind") == "env"), {})
+        env = next((r for r in reversed(recs) if r.get("kind") == "env"), {})
         kind = "gpu" if env.get("config", {}).get("device") == "cuda" else "cpu"
         dst = logs / kind
         dst.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,8 @@ def test_resume_continues_steps_and_loss(tmp_path):
     run("mnist_mlp", part, "steps=4", "baseline=0")
     run("mnist_mlp", part, "steps=6", "baseline=0", "resume=1")
     assert losses(part / "mytorch.jsonl") == losses(full / "mytorch.jsonl")
+    envs = [r for r in read_jsonl(part / "mytorch.jsonl") if r.get("kind") == "env"]
+    assert [e["resumed_from"] for e in envs] == [0, 4]  # the report shows the latest command
 
 
 @pytest.mark.parametrize("args, message", [
