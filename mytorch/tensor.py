@@ -17,7 +17,6 @@ from mytorch.ops import linalg as L
 from mytorch.ops import reduce as R
 from mytorch.ops import shape as S
 
-_ndarray = np.ndarray
 
 
 def _to_array(data, dtype=None, device=None):
@@ -175,18 +174,7 @@ class Tensor:
         if requires_grad:
             self.requires_grad = True
 
-    @classmethod
-    def _wrap(cls, data, grad_fn=None, output_nr=0):
-        """Fast constructor for op outputs: no conversion, no checks."""
-        t = object.__new__(cls)
-        if type(data) is not _ndarray and isinstance(data, np.generic):
-            data = np.asarray(data)
-        t.data = data
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._output_nr = output_nr
-        t._requires_grad = grad_fn is not None
-        return t
+    _wrap = staticmethod(_function._wrap)  # fast constructor for op outputs
 
     # ---- autograd bookkeeping ----
 

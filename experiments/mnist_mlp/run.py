@@ -5,16 +5,34 @@ from experiments.harness import Experiment, batch_indices
 from experiments.mnist_mlp.config import MnistConfig
 
 
-class MnistExperiment(Experiment):
+class DigitsExperiment(Experiment):
+    """A classifier of MNIST digits: batches, loss, evaluation and card data shared by the MLP
+    and the ConvNet experiments; subclasses say which model and image shape."""
+    image_shape = (-1, 784)
+
+    def load_data(self, cfg):
+        return mnist_data(cfg.source, self.image_shape)
+
+    def batch(self, data, step, cfg):
+        idx = batch_indices(len(data["x"]), cfg.batch, step, cfg.seed)
+        return data["x"][idx], data["y"][idx]
+
+    def loss(self, lib, model, batch):
+        x, y = batch
+        return lib.nn.functional.cross_entropy(model(x), y)
+
+    def evaluate(self, lib, model, data, cfg):
+        return classification_eval(lib, model, data["x_eval"], data["y_eval"],
+                                   next(iter(model.parameters())).device)
+
+    def data_note(self, cfg):
+        return f"MNIST digits (source={cfg.source}), batch {cfg.batch}"
+
+
+class MnistExperiment(DigitsExperiment):
     name = "mnist_mlp"
     Config = MnistConfig
     zoo_name = "mnist-mlp"
-
-    def load_data(self, cfg):
-        from zoo.data.mnist import mnist_arrays
-        xtr, ytr = mnist_arrays(train=True, source=cfg.source)
-        xte, yte = mnist_arrays(train=False, source=cfg.source)
-        return {"x": xtr, "y": ytr, "x_eval": xte, "y_eval": yte}
 
     def build(self, lib, cfg):
         if lib.__name__ == "torch":
@@ -26,20 +44,13 @@ class MnistExperiment(Experiment):
     def optimizer(self, lib, model, cfg):
         return lib.optim.Adam(model.parameters(), lr=cfg.lr)
 
-    def batch(self, data, step, cfg):
-        idx = batch_indices(len(data["x"]), cfg.batch, step, cfg.seed)
-        return data["x"][idx], data["y"][idx]
 
-    def loss(self, lib, model, batch):
-        x, y = batch
-        return lib.nn.functional.cross_entropy(model(x), y)
-
-    def data_note(self, cfg):
-        return f"MNIST digits (source={cfg.source}), batch {cfg.batch}"
-
-    def evaluate(self, lib, model, data, cfg):
-        return classification_eval(lib, model, data["x_eval"], data["y_eval"],
-                                   next(iter(model.parameters())).device)
+def mnist_data(source, shape):
+    """Both MNIST splits as {"x", "y", "x_eval", "y_eval"}, images reshaped to `shape`."""
+    from zoo.data.mnist import mnist_arrays
+    xtr, ytr = mnist_arrays(train=True, source=source)
+    xte, yte = mnist_arrays(train=False, source=source)
+    return {"x": xtr.reshape(shape), "y": ytr, "x_eval": xte.reshape(shape), "y_eval": yte}
 
 
 def classification_eval(lib, model, x, y, device, batch=500):

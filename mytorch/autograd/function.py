@@ -124,7 +124,8 @@ class Function:
         return _wrap(out, ctx, 0)
 
 
-def _wrap(data, grad_fn, output_nr):
+def _wrap(data, grad_fn=None, output_nr=0):
+    """A Tensor around an op's output array: no conversion, no checks (also Tensor._wrap)."""
     t = _new(Tensor)
     if type(data) is not _ndarray and isinstance(data, _generic):
         data = _asarray(data)  # NumPy reductions return scalars; keep arrays

@@ -18,10 +18,8 @@ from mytorch.backend import host_float_arrays
 _kernels = None
 
 
-def available(*arrays):
-    """True when numba is importable and the arrays suit its loops (see
-    mytorch.backend.host_float_arrays)."""
-    return host_float_arrays(*arrays) and _compiled() is not None
+# The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
+available = host_float_arrays
 
 
 def _compiled():
@@ -29,11 +27,7 @@ def _compiled():
     # machine code on disk between processes.
     global _kernels
     if _kernels is None:
-        try:
-            from numba import njit
-        except ImportError:
-            _kernels = False
-            return None
+        from numba import njit
 
         @njit(cache=True, nogil=True)
         def taps(h_in, w_in, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
@@ -137,7 +131,7 @@ def _compiled():
 
         _kernels = {"taps": taps, "im2col": im2col, "col2im": col2im, "max_pool": max_pool,
                     "max_pool_backward": max_pool_backward}
-    return _kernels or None
+    return _kernels
 
 
 def _taps(g):

@@ -12,10 +12,8 @@ from mytorch.backend import host_float_arrays
 _kernels = None
 
 
-def available(*arrays):
-    """True when numba is importable and the arrays suit its loops (see
-    mytorch.backend.host_float_arrays)."""
-    return host_float_arrays(*arrays) and _compiled() is not None
+# The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
+available = host_float_arrays
 
 
 def _compiled():
@@ -23,11 +21,7 @@ def _compiled():
     # machine code on disk between processes.
     global _kernels
     if _kernels is None:
-        try:
-            from numba import njit
-        except ImportError:
-            _kernels = False
-            return None
+        from numba import njit
 
         # error_model="numpy": no ZeroDivisionError check, so the loop vectorizes.
         # Branch-free body: maximize is a sign, L2 weight decay is wd (0 for AdamW),
@@ -63,7 +57,7 @@ def _compiled():
                 x[i] = xi - lr * gi
 
         _kernels = (adam, sgd)
-    return _kernels or None
+    return _kernels
 
 
 def adam_supported(amsgrad, beta1):

@@ -70,17 +70,9 @@ class Adam(Optimizer):
     def _block(self, x, g, m, v, vmax=None, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                step_size, bias_correction2_sqrt):
         xp = array_module(x)
-        if wd != 0 and decoupled:
+        if wd != 0 and decoupled:  # AdamW: decay the weights, not the gradient
             x *= 1.0 - lr * wd
-        elif wd != 0:  # L2: g + wd * x (or -g + wd * x when maximizing)
-            t = xp.multiply(x, wd, out=self._scratch(x, 0))
-            if maximize:
-                t -= g
-            else:
-                t += g
-            g = t
-        if maximize and (wd == 0 or decoupled):
-            g = xp.negative(g, out=self._scratch(x, 0))
+        g = self._grad_with_decay(x, g, 0 if decoupled else wd, maximize)
 
         t = self._scratch(x, 1)
         # m.lerp_(g, 1 - beta1), with lerp's two formulas for small and large weights

@@ -109,6 +109,21 @@ class Optimizer:
 
     # ---- work buffers ----
 
+    def _grad_with_decay(self, x, g, wd, maximize):
+        """The gradient an update uses: -g when maximizing, plus the L2 term wd * x; written
+        into scratch 0 when it differs from g (g itself is never modified)."""
+        xp = backend.array_module(x)
+        if wd != 0:
+            t = xp.multiply(x, wd, out=self._scratch(x, 0))
+            if maximize:
+                t -= g
+            else:
+                t += g
+            return t
+        if maximize:
+            return xp.negative(g, out=self._scratch(x, 0))
+        return g
+
     def _scratch(self, like, k=0):
         """The k-th reusable work array shaped like the array `like`; grows only while the
         first step runs, then a step allocates nothing."""

@@ -48,15 +48,7 @@ class RMSprop(Optimizer):
 
     def _block(self, x, g, sq, buf, ga, *, lr, alpha, eps, wd, momentum, maximize):
         xp = array_module(x)
-        if wd != 0:  # g + wd * x (or -g + wd * x when maximizing)
-            t = xp.multiply(x, wd, out=self._scratch(x, 0))
-            if maximize:
-                t -= g
-            else:
-                t += g
-            g = t
-        elif maximize:
-            g = xp.negative(g, out=self._scratch(x, 0))
+        g = self._grad_with_decay(x, g, wd, maximize)
 
         w = 1.0 - alpha
         t = self._scratch(x, 1)

@@ -50,15 +50,7 @@ class SGD(Optimizer):
     def _block(self, x, g, buf=None, *, lr, momentum, wd, dampening, nesterov, maximize,
                first):
         xp = array_module(x)
-        if wd != 0:  # g + wd * x (or -g + wd * x when maximizing)
-            t = xp.multiply(x, wd, out=self._scratch(x, 0))
-            if maximize:
-                t -= g
-            else:
-                t += g
-            g = t
-        elif maximize:
-            g = xp.negative(g, out=self._scratch(x, 0))
+        g = self._grad_with_decay(x, g, wd, maximize)
         if buf is not None:
             if first:
                 buf[...] = g

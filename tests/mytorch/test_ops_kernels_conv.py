@@ -5,8 +5,6 @@ import pytest
 from mytorch.ops import _kernels_conv as kc
 from mytorch.ops import conv as C
 
-pytestmark = pytest.mark.skipif(kc._compiled() is None, reason="numba not installed")
-
 # (N, C, H, W), kernel, stride, padding ((pt, pb), (pl, pr)), dilation
 GEOMS = [
     ((2, 3, 7, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),

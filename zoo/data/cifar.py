@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from zoo.data.download import DATA_ROOT, Unreachable, fetch_url
+from zoo.data.images import ImageDataset
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # as published (torchvision checks the same)
@@ -33,7 +34,7 @@ def read_batches(tar_path, names):
     return np.concatenate(images).transpose(0, 2, 3, 1), np.concatenate(labels)
 
 
-class CIFAR10:
+class CIFAR10(ImageDataset):
     """CIFAR-10; `dataset[i]` is `(image, label)`, image a (32, 32, 3) uint8 array."""
 
     classes: ClassVar[list] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -54,13 +55,3 @@ class CIFAR10:
                                    "MNIST instead") from e
         self.data, self.targets = read_batches(path, TRAIN_BATCHES if train else TEST_BATCHES)
 
-    def __len__(self):
-        return len(self.targets)
-
-    def __getitem__(self, index):
-        image, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target

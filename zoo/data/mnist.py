@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from zoo.data.download import DATA_ROOT, Unreachable, fetch_urls, note, pip_download, verify
+from zoo.data.images import ImageDataset
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -85,7 +86,7 @@ def split_5k(images, labels, train, seed=SPLIT_SEED, n_train=N_TRAIN_5K):
     return images[part], labels[part]
 
 
-class MNIST:
+class MNIST(ImageDataset):
     """MNIST digits; `dataset[i]` is `(image, label)` with image a (28, 28) uint8 array
     (after `transform`, if given). `data` (N, 28, 28) and `targets` (N,) hold everything.
 
@@ -140,16 +141,6 @@ class MNIST:
             fetch_5k(self.raw_folder)
         return "5k"
 
-    def __len__(self):
-        return len(self.targets)
-
-    def __getitem__(self, index):
-        image, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
 
     def __repr__(self):
         split = "Train" if self.train else "Test"

@@ -94,8 +94,34 @@ class _ConvNd(Module):
             s += ", bias=False"
         return s
 
+    def forward(self, input):
+        self._check_input(input)
+        extra = dict(transposed=True, output_padding=self.output_padding) \
+            if self._transposed else {}
+        return C._conv(type(self).__name__, self._nd, input, self.weight, self.bias, self.stride,
+                       self.padding, self.dilation, self.groups, self.auto, **extra)
 
-class Conv1d(_ConvNd):
+
+class _Conv(_ConvNd):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None,
+                 auto=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, 0, device, dtype, auto)
+
+
+class _ConvTranspose(_ConvNd):
+    _transposed = True
+
+    # PyTorch's argument order: output_padding and groups come before dilation.
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None, auto=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, device, dtype, auto)
+
+
+class Conv1d(_Conv):
     """1-D convolution over (N, C_in, L) -> (N, C_out, L_out); weight (C_out, C_in/groups, k).
 
     `auto=True` differentiates the Tensor-op composite instead of the hand-written backward.
@@ -104,19 +130,8 @@ class Conv1d(_ConvNd):
     """
     _nd = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None,
-                 auto=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, device, dtype, auto)
 
-    def forward(self, input):
-        self._check_input(input)
-        return C._conv("Conv1d", 1, input, self.weight, self.bias, self.stride, self.padding,
-                       self.dilation, self.groups, self.auto)
-
-
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-D convolution over (N, C_in, H, W) -> (N, C_out, H_out, W_out); weight
     (C_out, C_in/groups, kh, kw). padding: int, pair, 'same' or 'valid'.
 
@@ -125,55 +140,18 @@ class Conv2d(_ConvNd):
     """
     _nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None,
-                 auto=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, 0, device, dtype, auto)
 
-    def forward(self, input):
-        self._check_input(input)
-        return C._conv("Conv2d", 2, input, self.weight, self.bias, self.stride, self.padding,
-                       self.dilation, self.groups, self.auto)
-
-
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTranspose):
     """1-D transposed convolution; weight (C_in, C_out/groups, k).
 
     L_out = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1.
     """
     _nd = 1
-    _transposed = True
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None, auto=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, device, dtype, auto)
-
-    def forward(self, input):
-        self._check_input(input)
-        return C._conv("ConvTranspose1d", 1, input, self.weight, self.bias, self.stride,
-                       self.padding, self.dilation, self.groups, self.auto, transposed=True,
-                       output_padding=self.output_padding)
 
 
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution; weight (C_in, C_out/groups, kh, kw).
 
     >>> up = nn.ConvTranspose2d(16, 8, 2, stride=2)    # doubles H and W
     """
     _nd = 2
-    _transposed = True
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None, auto=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, device, dtype, auto)
-
-    def forward(self, input):
-        self._check_input(input)
-        return C._conv("ConvTranspose2d", 2, input, self.weight, self.bias, self.stride,
-                       self.padding, self.dilation, self.groups, self.auto, transposed=True,
-                       output_padding=self.output_padding)

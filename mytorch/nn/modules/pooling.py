@@ -19,16 +19,18 @@ class _MaxPoolNd(Module):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
+    def forward(self, input):
+        return C._max_pool(type(self).__name__, self._nd, input, self.kernel_size, self.stride,
+                           self.padding, self.dilation, self.ceil_mode, self.return_indices,
+                           self.auto)
+
 
 class MaxPool1d(_MaxPoolNd):
     """Max pooling over (N, C, L); stride defaults to kernel_size.
 
     >>> nn.MaxPool1d(3, stride=2)(x)
     """
-
-    def forward(self, input):
-        return C._max_pool("MaxPool1d", 1, input, self.kernel_size, self.stride, self.padding,
-                           self.dilation, self.ceil_mode, self.return_indices, self.auto)
+    _nd = 1
 
 
 class MaxPool2d(_MaxPoolNd):
@@ -36,10 +38,7 @@ class MaxPool2d(_MaxPoolNd):
 
     >>> nn.MaxPool2d(2)(x)      # halves H and W
     """
-
-    def forward(self, input):
-        return C._max_pool("MaxPool2d", 2, input, self.kernel_size, self.stride, self.padding,
-                           self.dilation, self.ceil_mode, self.return_indices, self.auto)
+    _nd = 2
 
 
 class AvgPool1d(Module):
@@ -86,9 +85,7 @@ class AvgPool2d(Module):
                            self.auto)
 
 
-class AdaptiveAvgPool1d(Module):
-    """Average pooling of (N, C, L) to length `output_size`."""
-
+class _AdaptiveAvgPoolNd(Module):
     def __init__(self, output_size, auto=False):
         super().__init__()
         self.output_size, self.auto = output_size, auto
@@ -97,22 +94,19 @@ class AdaptiveAvgPool1d(Module):
         return f"output_size={self.output_size}"
 
     def forward(self, input):
-        return C._adaptive_avg("AdaptiveAvgPool1d", 1, input, self.output_size, self.auto)
+        return C._adaptive_avg(type(self).__name__, self._nd, input, self.output_size,
+                               self.auto)
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Average pooling of (N, C, L) to length `output_size`."""
+    _nd = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Average pooling of (N, C, H, W) to `output_size` (int or pair; None keeps that size);
     window i spans [floor(i*H/out), ceil((i+1)*H/out)).
 
     >>> nn.AdaptiveAvgPool2d((1, 1))(x).shape     # (N, C, 1, 1)
     """
-
-    def __init__(self, output_size, auto=False):
-        super().__init__()
-        self.output_size, self.auto = output_size, auto
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
-
-    def forward(self, input):
-        return C._adaptive_avg("AdaptiveAvgPool2d", 2, input, self.output_size, self.auto)
+    _nd = 2
