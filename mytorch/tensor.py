@@ -18,7 +18,6 @@ from mytorch.ops import reduce as R
 from mytorch.ops import shape as S
 
 
-
 def _to_array(data, dtype=None, device=None):
     """Turn Python/NumPy/CuPy data into a backend array with PyTorch's dtype inference."""
     if isinstance(data, Tensor):
