@@ -3,10 +3,11 @@
 Each loop has an array-module reference in conv.py (`_im2col_reference`, ...) that CuPy and
 non-float arrays use and the tests compare against. The references pad the input and copy or
 slice-add one strided view per kernel offset (ten or more passes over memory, each a strided
-NumPy copy); these loops make one pass, gathering through a per-geometry table of plane
-offsets (`taps`, -1 on the padding), which beats row-wise bounds arithmetic on small images.
-Accumulation order per element is the reference's (kernel offsets in row-major order), so the
-results are bitwise equal.
+NumPy copy); these loops make one pass. With unit horizontal stride they copy and add whole
+rows between views of a zero-padded plane, which vectorizes; with a larger stride they gather
+through a per-geometry table of plane offsets (`taps`, -1 on the padding), which beats row-wise
+bounds arithmetic on the small strided images of the ConvNet. Accumulation order per element is
+the reference's (kernel offsets in row-major order), so the results are bitwise equal.
 
 Column layout: cols (C, kh, kw, N, Ho, Wo), i.e. (C*kh*kw, N*Ho*Wo) as a matrix: the whole batch
 chunk is the right operand of one GEMM.
@@ -83,6 +84,43 @@ def _compiled():
                                 if k >= 0:
                                     of[base + k] += cf[p + q]
 
+        # Unit-stride rows: contiguous copies and adds between row views of a zero-padded plane.
+        # Indexing a view by its range variable spares numba the negative-index wraparound that
+        # keeps `flat[base + q]` loops scalar, so these vectorize.
+        @njit(cache=True, nogil=True)
+        def im2col_rows(xp, out, sh, dh, dw):
+            # padded xp (N, C, Hp, Wp) -> out (C, kh, kw, N, Ho, Wo), stride (sh, 1)
+            n, c = xp.shape[0], xp.shape[1]
+            kh, kw, ho, wo = out.shape[1], out.shape[2], out.shape[4], out.shape[5]
+            for ci in range(c):
+                for i in range(kh):
+                    for j in range(kw):
+                        for b in range(n):
+                            plane = xp[b, ci]
+                            dst = out[ci, i, j, b]
+                            for oh in range(ho):
+                                src = plane[oh * sh + i * dh, j * dw:]
+                                row = dst[oh]
+                                for ow in range(wo):
+                                    row[ow] = src[ow]
+
+        @njit(cache=True, nogil=True)
+        def col2im_rows(cols, gp, sh, dh, dw):
+            # cols (C, kh, kw, N, Ho, Wo) summed into padded gp (N, C, Hp, Wp), stride (sh, 1)
+            n, c = gp.shape[0], gp.shape[1]
+            kh, kw, ho, wo = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+            for b in range(n):
+                for ci in range(c):
+                    plane = gp[b, ci]
+                    for i in range(kh):
+                        for j in range(kw):
+                            src = cols[ci, i, j, b]
+                            for oh in range(ho):
+                                dst = plane[oh * sh + i * dh, j * dw:]
+                                row = src[oh]
+                                for ow in range(wo):
+                                    dst[ow] += row[ow]
+
         @njit(cache=True, nogil=True)
         def max_pool(x, y, arg, kh, kw, sh, sw, pt, pl, dh, dw):
             # x (N, C, H, W) -> y (N, C, Ho, Wo) and the window offset of the first maximum;
@@ -129,7 +167,8 @@ def _compiled():
                             if 0 <= h < h_in and 0 <= w < w_in:
                                 out[b, ci, h, w] += gy[b, ci, oh, ow]
 
-        _kernels = {"taps": taps, "im2col": im2col, "col2im": col2im, "max_pool": max_pool,
+        _kernels = {"taps": taps, "im2col": im2col, "col2im": col2im, "im2col_rows": im2col_rows,
+                    "col2im_rows": col2im_rows, "max_pool": max_pool,
                     "max_pool_backward": max_pool_backward}
     return _kernels
 
@@ -139,15 +178,34 @@ def _taps(g):
                                g.dw)
 
 
+def _padded(a, g):
+    """(N, C, H, W) -> (N, C, Hp, Wp) with zeros around `a` (no copy without padding)."""
+    if g.Hp == g.H and g.Wp == g.W:
+        return a
+    out = np.zeros(a.shape[:2] + (g.Hp, g.Wp), a.dtype)
+    out[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = a
+    return out
+
+
 def im2col(x, out, g):
     """x (N, C, H, W) -> out (C, kh, kw, N, Ho, Wo) for geometry g (see conv.Geom)."""
-    _compiled()["im2col"](x, out, _taps(g))
+    if g.sw == 1:  # row copies from a padded copy of x
+        _compiled()["im2col_rows"](_padded(x, g), out, g.sh, g.dh, g.dw)
+    else:
+        _compiled()["im2col"](x, out, _taps(g))
     return out
 
 
 def col2im(cols, out, g):
     """cols (C, kh, kw, N, Ho, Wo) added into out (N, C, H, W)."""
-    _compiled()["col2im"](cols, out, _taps(g))
+    if g.sw != 1:
+        _compiled()["col2im"](cols, out, _taps(g))
+    elif g.Hp == g.H and g.Wp == g.W:
+        _compiled()["col2im_rows"](cols, out, g.sh, g.dh, g.dw)
+    else:  # sum into a zero-padded buffer, then add its interior
+        gp = np.zeros(out.shape[:2] + (g.Hp, g.Wp), out.dtype)
+        _compiled()["col2im_rows"](cols, gp, g.sh, g.dh, g.dw)
+        out += gp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
     return out
 
 

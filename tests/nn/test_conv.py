@@ -49,6 +49,7 @@ def test_conv2d_noncontig_and_unbatched(auto):
 def test_conv2d_float64_and_big_batch_chunks(monkeypatch):
     from mytorch.ops import conv as C
     monkeypatch.setattr(C, "_CHUNK_ELEMS", 200)  # forces several im2col chunks
+    monkeypatch.setattr(C, "_KEEP_COLS_BYTES", 0)  # ... in backward too (no kept columns)
     check(lambda x, w, b: F.conv2d(x, w, b, 1, 1), [(5, 3, 6, 6), (4, 3, 3, 3), (4,)],
           torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 1, 1), dtype=np.float64)
     check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 1), [(5, 3, 4, 4), (3, 2, 3, 3)],
