@@ -60,6 +60,8 @@ def _run_node(node, grads, retain_graph):
             f"{node.name()}: trying to backward through the graph a second time (or to access "
             "saved tensors after they have been freed). Pass retain_graph=True to the first "
             "backward() if you need to backward twice.")
+    if "_saved_versions" in node.__dict__:
+        _function.check_versions(node)
     if node._hooks:
         _run_hooks(node, grads)
     if node.n_outputs > 1:

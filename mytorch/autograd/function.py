@@ -16,14 +16,17 @@ A Function instance is both the `ctx` its forward/backward receive and the graph
 
     y = Cube.apply(t)   # t: a Tensor; forward/backward see its array
 """
+import weakref
+
 import numpy as np
 
 from mytorch.autograd.grad_mode import _state as _grad_state
-from mytorch.backend import device_of
+from mytorch.backend import cupy, device_of
 
 Tensor = None  # mytorch.tensor.Tensor, bound by that module (it imports this one)
 _new = object.__new__
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
+_arraytypes = (np.ndarray,) if cupy is None else (np.ndarray, cupy.ndarray)
 
 
 class Function:
@@ -113,6 +116,9 @@ class Function:
             if type(out) is tuple:
                 return tuple(_wrap(o, None, 0) for o in out)
             return _wrap(out, None, 0)
+        saved = ctx.__dict__.get("saved_tensors")
+        if saved:
+            ctx._saved_versions = _record_versions(saved)
         ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
                           if n else None for a, n in zip(args, needs)]
         ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
@@ -122,6 +128,65 @@ class Function:
             return _wrap_outputs(ctx, out)
         ctx.n_outputs = 1
         return _wrap(out, ctx, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Version counters: PyTorch's check that an array saved for backward was not changed in place
+# before backward ran. Counts are kept per owning array (a view's writes count for its base)
+# and only for arrays that have been written in place: save_for_backward's arrays get their
+# count read (0 if never written), every in-place write bumps it, and backward compares.
+
+_versions = {}  # id(owning array) -> in-place writes so far
+
+
+def _owner(a):
+    """The array owning a's memory: a itself or the base it is a view of."""
+    b = a.base
+    while b is not None and type(b) is type(a):
+        a, b = b, b.base
+    return a
+
+
+def bump_version(a):
+    """Count one in-place write to array `a` (Tensor's in-place methods and the optimizers
+    call this after writing)."""
+    owner = _owner(a)
+    k = id(owner)
+    v = _versions.get(k)
+    if v is None:
+        try:
+            weakref.finalize(owner, _versions.pop, k, None)
+        except TypeError:  # not weak-referenceable: keep the count for the process
+            pass
+        v = 0
+    _versions[k] = v + 1
+
+
+def version_of(a):
+    return _versions.get(id(_owner(a)), 0)
+
+
+def _record_versions(saved):
+    """(owner id, version, shape) of every array in `saved` (what save_for_backward got)."""
+    rec = []
+    for a in saved:
+        if isinstance(a, _arraytypes):
+            owner = a if a.base is None else _owner(a)
+            k = id(owner)
+            rec.append((k, _versions.get(k, 0), a.shape))
+    return rec
+
+
+def check_versions(node):
+    """Raise if an array `node` saved for backward was modified in place since."""
+    for k, v, shape in node.__dict__.get("_saved_versions", ()):
+        now = _versions.get(k, 0)
+        if now != v:
+            raise RuntimeError(
+                f"{node.name()}: one of the arrays saved for gradient computation (shape "
+                f"{tuple(shape)}) has been modified by an in-place operation: it is at version "
+                f"{now}; expected version {v} instead. Clone it before writing to it, or do the "
+                "in-place write after backward.")
 
 
 def _wrap(data, grad_fn=None, output_nr=0):

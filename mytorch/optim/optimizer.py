@@ -9,6 +9,7 @@ from copy import deepcopy
 import numpy as np
 
 from mytorch import backend
+from mytorch.autograd.function import bump_version
 from mytorch.tensor import Tensor
 
 # Elements per block in `_blocks`: one block of each of ~6 float32 operands (~0.8 MB) stays in
@@ -102,6 +103,9 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             self._update_group(group)
+            for p in group["params"]:  # written in place: a graph that saved them must know
+                if p.grad is not None:
+                    bump_version(p.data)
         return loss
 
     def _update_group(self, group):
@@ -164,9 +168,11 @@ class Optimizer:
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
-    @staticmethod
-    def _pack_value(key, value):
-        if key == "step" and isinstance(value, (int, float)):
+    # Scalar state kept as a Python float (beside 'step'), saved as a float32 scalar tensor.
+    _float_state = ()
+
+    def _pack_value(self, key, value):
+        if (key == "step" or key in self._float_state) and isinstance(value, (int, float)):
             return Tensor._wrap(np.asarray(value, dtype=np.float32))
         return value
 
@@ -217,6 +223,8 @@ class Optimizer:
             value = value.data
         if key == "step":
             return int(value.item()) if backend.is_array(value) else int(value)
+        if key in self._float_state:
+            return float(value.item()) if backend.is_array(value) else float(value)
         if backend.is_array(value):
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(f"{type(self).__name__}.load_state_dict: state '{key}' of "
@@ -258,6 +266,25 @@ def _blocks(arrays):
     flats = [a.reshape(-1) for a in arrays]
     for i in range(0, first.size, BLOCK):
         yield [f[i:i + BLOCK] for f in flats]
+
+
+def _lerp_(m, g, weight, t):
+    """m.lerp_(g, weight) in place as torch computes it (two formulas, by the size of the
+    weight in m's dtype); t is scratch shaped like m."""
+    xp = backend.array_module(m)
+    w = m.dtype.type(weight)
+    xp.subtract(g, m, out=t)
+    if w < 0.5:
+        t *= w
+        m += t
+    else:
+        t *= 1.0 - float(w)
+        xp.subtract(g, t, out=m)
+
+
+def _check_betas(opt, betas):
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"{opt}: invalid betas {betas}; expected two values in [0, 1)")
 
 
 def _check_nonneg(opt, **values):

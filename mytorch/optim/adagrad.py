@@ -1,0 +1,114 @@
+"""Adagrad and Adadelta: per-coordinate step sizes from accumulated squared gradients."""
+from mytorch.backend import array_module
+from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's formulation:
+
+        g = grad + weight_decay * p;  sum += g * g
+        p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)
+
+    The accumulators start at `initial_accumulator_value` and exist from construction on,
+    as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        _check_nonneg("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                      initial_accumulator_value=initial_accumulator_value, eps=eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p)
+
+    def _init_state(self, p):
+        # PyTorch fills every accumulator with the constructor's value, never a group's.
+        state = self.state[p]
+        state["step"] = 0
+        state["sum"] = Tensor._wrap(array_module(p.data).full_like(
+            p.data, self.defaults["initial_accumulator_value"]))
+        return state
+
+    def _update_group(self, group):
+        lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
+        wd, maximize = float(group["weight_decay"]), group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p] or self._init_state(p)
+            state["step"] += 1
+            clr = lr / (1 + (state["step"] - 1) * lr_decay)
+            for blk in _blocks([p.data, p.grad.data, state["sum"].data]):
+                self._block(*blk, clr=clr, eps=eps, wd=wd, maximize=maximize)
+
+    def _block(self, x, g, acc, *, clr, eps, wd, maximize):
+        xp = array_module(x)
+        g = self._grad_with_decay(x, g, wd, maximize)
+        t, u = self._scratch(x, 1), self._scratch(x, 2)
+        xp.multiply(g, g, out=t)
+        acc += t
+        xp.sqrt(acc, out=t)
+        t += eps
+        xp.multiply(g, -clr, out=u)
+        u /= t
+        x += u
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), PyTorch's formulation:
+
+        v = rho * v + (1 - rho) * g * g
+        d = sqrt(u + eps) / sqrt(v + eps) * g;  u = rho * u + (1 - rho) * d * d
+        p -= lr * d
+
+    State per parameter: 'step', 'square_avg' (v) and 'acc_delta' (u).
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 maximize=False):
+        _check_nonneg("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Adadelta: invalid rho value: {rho} (must be in [0, 1])")
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group):
+        lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
+        wd, maximize = float(group["weight_decay"]), group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                xp = array_module(p.data)
+                state["step"] = 0
+                state["square_avg"] = Tensor._wrap(xp.zeros_like(p.data))
+                state["acc_delta"] = Tensor._wrap(xp.zeros_like(p.data))
+            state["step"] += 1
+            ops = [p.data, p.grad.data, state["square_avg"].data, state["acc_delta"].data]
+            for blk in _blocks(ops):
+                self._block(*blk, lr=lr, rho=rho, eps=eps, wd=wd, maximize=maximize)
+
+    def _block(self, x, g, sq, acc, *, lr, rho, eps, wd, maximize):
+        xp = array_module(x)
+        g = self._grad_with_decay(x, g, wd, maximize)
+        t, d = self._scratch(x, 1), self._scratch(x, 2)
+        sq *= rho
+        xp.multiply(g, 1 - rho, out=t)
+        t *= g
+        sq += t
+        xp.add(sq, eps, out=t)
+        xp.sqrt(t, out=t)  # std
+        xp.add(acc, eps, out=d)
+        xp.sqrt(d, out=d)
+        d /= t
+        d *= g  # the step, before the learning rate
+        acc *= rho
+        xp.multiply(d, 1 - rho, out=t)
+        t *= d
+        acc += t
+        d *= -lr
+        x += d
