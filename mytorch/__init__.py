@@ -4,13 +4,25 @@ from mytorch.autograd import grad_mode as _grad_mode
 from mytorch.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                         set_grad_enabled)
 from mytorch.backend import device
-from mytorch.dtypes import (bool, double, float, float16, float32, float64, get_default_dtype,
-                            half, int, int8, int16, int32, int64, long, set_default_dtype, uint8)
+from mytorch.dtypes import (bool, double, finfo, float, float16, float32, float64,
+                            get_default_dtype, half, iinfo, int, int8, int16, int32, int64, long,
+                            set_default_dtype, uint8)
 from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
                             set_rng_state)
+from mytorch.tensor import (arctan2, atan2, float_power, floor_divide, fmod, lerp,
+                            remainder)
 from mytorch.tensor import (Tensor, bmm, cat, chunk, concat, concatenate, gather, index_select,
                             matmul, maximum, minimum, mm, nonzero, one_hot, outer, pow,
                             scatter_add, split, stack, where)
+from mytorch.ops.shape import (broadcast_shapes, broadcast_tensors, broadcast_to, diag,
+                               diag_embed, diagonal, hstack, meshgrid, moveaxis, movedim,
+                               repeat_interleave, roll, rot90, row_stack, select, swapaxes,
+                               swapdims, tile, trace, unbind, vstack)
+from mytorch.ops.index import (argwhere, bincount, bucketize, histc, index_add, index_fill,
+                               masked_scatter, masked_select, scatter, searchsorted,
+                               take_along_dim, unique)
+from mytorch.ops.linalg import addmm, baddbmm, cdist, cross, dot, einsum
+from mytorch.creation import bernoulli, logspace, multinomial, normal
 from mytorch.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                               full_like, linspace, ones, ones_like, rand, rand_like, randint,
                               randint_like, randn, randn_like, randperm, tensor, zeros,
@@ -34,7 +46,10 @@ for _name in ("add sub mul div neg abs sqrt rsqrt exp log log1p sin cos tanh sig
               "flatten unflatten squeeze unsqueeze transpose permute t tril triu masked_fill "
               "softmax log_softmax isnan isinf isfinite sign floor ceil round clone detach "
               "numel eq ne lt le gt ge equal allclose any all square reciprocal narrow flip cumsum "
-              "sort argsort topk isclose logical_not logical_and logical_or logical_xor").split():
+              "sort argsort topk isclose logical_not logical_and logical_or logical_xor "
+              "erf erfc erfinv log2 log10 exp2 expm1 tan asin acos atan arcsin arccos arctan "
+              "sinh cosh trunc fix frac nan_to_num exp_ sqrt_ log_ abs_ neg_ sigmoid_ tanh_ relu_ "
+              "cumprod cummax cummin median kthvalue mode count_nonzero nansum nanmean").split():
     globals()[_name] = _method(_name)
 del _name
 

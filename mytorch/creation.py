@@ -1,4 +1,6 @@
 """Factories: tensor, zeros, ones, full, empty, arange, linspace, eye, rand*, *_like."""
+import contextlib
+
 import numpy as np
 
 from mytorch import backend, dtypes
@@ -156,3 +158,88 @@ def rand_like(x, dtype=None, device=None, requires_grad=False):
 
 def randint_like(x, low, high=None, dtype=None, device=None):
     return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    """`steps` points from base**start to base**end, evenly spaced in the exponent."""
+    xp = backend.module_for(device or "cpu")
+    dtype = dtype or dtypes.get_default_dtype()
+    exps = xp.linspace(start, end, steps)
+    return Tensor(xp.power(float(base), exps).astype(dtype), requires_grad=requires_grad)
+
+
+def normal(mean, std=1.0, size=None, generator=None, dtype=None, device=None,
+           requires_grad=False):
+    """Normal samples with the given mean and std: tensors (broadcast together) or numbers;
+    with two numbers, pass `size`. Samples carry no gradient to mean or std."""
+    mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if not mt and not st:
+        if size is None:
+            raise TypeError("normal: with a number mean and std, pass size=")
+        if std < 0:
+            raise RuntimeError(f"normal: std must be >= 0, got {std}")
+        dtype = np.dtype(dtype or dtypes.get_default_dtype())
+        arr = _rng(device, generator).standard_normal(_shape_args((size,)), dtype=np.float64)
+        return Tensor((arr * std + mean).astype(dtype), requires_grad=requires_grad)
+    ref = mean if mt else std
+    m = mean.data if mt else mean
+    s = std.data if st else std
+    xp = backend.array_module(ref.data)
+    if mt and st and mean.dtype != std.dtype:
+        raise RuntimeError(f"normal: mean ({mean.dtype}) and std ({std.dtype}) must have one "
+                           "dtype")
+    if bool(xp.any(xp.asarray(s) < 0)):
+        raise RuntimeError("normal: std must be >= 0")
+    shape = np.broadcast_shapes(tuple(getattr(m, "shape", ())), tuple(getattr(s, "shape", ())))
+    z = _rng(ref.device, generator).standard_normal(shape, dtype=np.float64)
+    return Tensor._wrap((z * s + m).astype(ref.dtype))
+
+
+def bernoulli(input, p=None, generator=None):
+    """0/1 samples in input's dtype: 1 with probability `input` (or p, when given)."""
+    prob = input.data if p is None else (p.data if isinstance(p, Tensor) else p)
+    xp = backend.array_module(input.data)
+    if bool(xp.any((xp.asarray(prob) < 0) | (xp.asarray(prob) > 1))):
+        raise RuntimeError("bernoulli: probabilities must be in [0, 1]")
+    u = _rng(input.device, generator).random(input.shape)
+    return Tensor._wrap((u < prob).astype(input.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Indices drawn from each row of `input` (1-D or 2-D non-negative weights, not
+    necessarily summing to one) -> int64 of shape (num_samples,) or (rows, num_samples)."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: expected a 1-D or 2-D weight tensor, got shape "
+                           f"{tuple(input.shape)}")
+    w = input.data.astype(np.float64).reshape(-1, input.shape[-1])
+    xp = backend.array_module(w)
+    n = w.shape[1]
+    if n == 0 or num_samples <= 0:
+        raise RuntimeError(f"multinomial: need categories and num_samples > 0, got shape "
+                           f"{tuple(input.shape)} and num_samples {num_samples}")
+    if not bool(xp.all(xp.isfinite(w) & (w >= 0))):
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or "
+                           "element < 0")
+    if not bool(xp.all(w.sum(axis=1) > 0)):
+        raise RuntimeError("multinomial: invalid distribution (a row of weights sums to 0)")
+    rng = _rng(input.device, generator)
+    if replacement:
+        # inverse CDF: the first category whose cumulative weight exceeds u
+        cdf = xp.cumsum(w, axis=1)
+        cdf /= cdf[:, -1:]
+        u = rng.random((w.shape[0], num_samples))
+        idx = xp.stack([xp.searchsorted(c, r, side="right") for c, r in zip(cdf, u)])
+        idx = xp.minimum(idx, n - 1)
+    else:
+        if num_samples > n:
+            raise RuntimeError(f"multinomial: cannot sample {num_samples} > {n} categories "
+                               "without replacement")
+        if bool(xp.any((w > 0).sum(axis=1) < num_samples)):
+            raise RuntimeError(f"multinomial: fewer than {num_samples} categories with "
+                               "non-zero weight; cannot sample without replacement")
+        # Exponential races: the k smallest E_i / w_i are k draws without replacement
+        with np.errstate(divide="ignore") if xp is np else contextlib.nullcontext():
+            keys = -xp.log1p(-rng.random(w.shape)) / w
+        idx = xp.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    idx = idx.astype(np.int64)
+    return Tensor._wrap(idx if input.ndim == 2 else idx[0])

@@ -80,3 +80,50 @@ def _dtype_rank(x):
     if isinstance(x, (builtins.float, np.floating)):
         return _default_float, 0
     raise TypeError(f"unsupported operand type {type(x).__name__}")
+
+
+class finfo:
+    """Machine limits of a floating dtype (default: the default dtype), as torch.finfo.
+
+    >>> mytorch.finfo(mytorch.float16).max
+    65504.0
+    """
+
+    def __init__(self, type=None):
+        dt = np.dtype(type) if type is not None else _default_float
+        if dt.kind != "f":
+            raise TypeError(f"finfo: expected a floating dtype, got {dt}")
+        info = np.finfo(dt)
+        self.bits = builtins.int(info.bits)
+        self.eps = builtins.float(info.eps)
+        self.max = builtins.float(info.max)
+        self.min = builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -builtins.int(info.precision)
+        self.dtype = dt.name
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+                f"tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Machine limits of an integer dtype, as torch.iinfo.
+
+    >>> mytorch.iinfo(mytorch.int8).min
+    -128
+    """
+
+    def __init__(self, type):
+        dt = np.dtype(type)
+        if dt.kind not in "iu":
+            raise TypeError(f"iinfo: expected an integer dtype, got {dt}")
+        info = np.iinfo(dt)
+        self.bits = builtins.int(info.bits)
+        self.max = builtins.int(info.max)
+        self.min = builtins.int(info.min)
+        self.dtype = dt.name
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"

@@ -199,6 +199,11 @@ class Tensor:
     def is_leaf(self):
         return self.grad_fn is None
 
+    @property
+    def _version(self):
+        """How many in-place writes this tensor's memory has had (views share their base's)."""
+        return _function.version_of(self.data)
+
     def _edge(self):
         if self.grad_fn is not None:
             return (self.grad_fn, self._output_nr)
@@ -208,11 +213,15 @@ class Tensor:
             self._accum = weakref.ref(node)
         return (node, 0)
 
-    def backward(self, gradient=None, retain_graph=None, engine=None):
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None,
+                 engine=None):
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (only into `inputs`' if given).
 
         engine: "topological" (default) or "recursive"; see `mytorch.autograd.engine`.
         """
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is "
+                                      "not supported")
         if not self.requires_grad:
             raise RuntimeError(f"backward: the tensor of shape {tuple(self.shape)} does not "
                                "require grad and has no grad_fn (no input of the computation "
@@ -229,6 +238,18 @@ class Tensor:
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
                                    f"tensor has shape {tuple(self.shape)}")
             g = g.astype(self.dtype, copy=False)
+        if inputs is not None:
+            from mytorch.autograd import grad
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            grads = grad([self], inputs, [Tensor._wrap(g)], retain_graph, allow_unused=True,
+                         engine_name=engine)
+            for x, gx in zip(inputs, grads):
+                if gx is not None:
+                    if x.grad is None:
+                        x.grad = gx
+                    else:
+                        x.grad.data += gx.data
+            return
         engine_run(self, g, retain_graph, engine)
 
     def retain_grad(self):
@@ -297,6 +318,10 @@ class Tensor:
         return int(self.data.size)
 
     def element_size(self):
+        return self.data.itemsize
+
+    @property
+    def itemsize(self):
         return self.data.itemsize
 
     @property
@@ -502,12 +527,16 @@ class Tensor:
         return _binary(E.Div, other, a)
 
     def __floordiv__(self, other):
-        o = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(self.data // o)
+        return floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return floor_divide(other, self)
 
     def __mod__(self, other):
-        o = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(self.data % o)
+        return remainder(self, other)
+
+    def __rmod__(self, other):
+        return remainder(other, self)
 
     def __pow__(self, exponent):
         return pow(self, exponent)
@@ -555,6 +584,7 @@ class Tensor:
                 raise RuntimeError(f"in-place op: cannot broadcast shape "
                                    f"{tuple(getattr(od, 'shape', ()))} into "
                                    f"{tuple(self.shape)}") from err
+            _function.bump_version(self.data)
         return self
 
     def _rebind(self, out):
@@ -598,6 +628,7 @@ class Tensor:
             self._rebind(self * 0 + value)
             return self
         self.data[...] = value.data if isinstance(value, Tensor) else value
+        _function.bump_version(self.data)
         return self
 
     def copy_(self, src):
@@ -612,6 +643,7 @@ class Tensor:
         except ValueError as err:
             raise RuntimeError(f"copy_: source shape {tuple(s.shape)} cannot be broadcast to "
                                f"{tuple(self.shape)}") from err
+        _function.bump_version(self.data)
         return self
 
     def clamp_(self, min=None, max=None):
@@ -619,19 +651,111 @@ class Tensor:
             self._rebind(self.clamp(min, max))
         else:
             backend.array_module(self.data).clip(self.data, min, max, out=self.data)
+            _function.bump_version(self.data)
         return self
+
+    def _unary_(self, out, name):
+        if out.dtype != self.dtype:
+            raise RuntimeError(f"{name}: result type {out.dtype} can't be cast to the "
+                               f"desired output type {self.dtype}")
+        self._rebind_or_write(out)
+        return self
+
+    def exp_(self):
+        return self._unary_(self.exp(), "exp_")
+
+    def sqrt_(self):
+        return self._unary_(self.sqrt(), "sqrt_")
+
+    def log_(self):
+        return self._unary_(self.log(), "log_")
+
+    def neg_(self):
+        return self._unary_(self.neg(), "neg_")
+
+    def sigmoid_(self):
+        return self._unary_(self.sigmoid(), "sigmoid_")
+
+    def tanh_(self):
+        return self._unary_(self.tanh(), "tanh_")
+
+    def relu_(self):
+        return self._unary_(self.relu(), "relu_")
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from mytorch import random
         rng = random.generator_for(self.device, generator)
         self.data[...] = rng.uniform(a, b, self.shape).astype(self.dtype)
+        _function.bump_version(self.data)
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from mytorch import random
         rng = random.generator_for(self.device, generator)
         self.data[...] = (rng.standard_normal(self.shape) * std + mean).astype(self.dtype)
+        _function.bump_version(self.data)
         return self
+
+    def _fill_random(self, arr, name):
+        if grad_mode.is_grad_enabled() and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
+                               "in-place operation (wrap it in mytorch.no_grad())")
+        self.data[...] = arr.astype(self.dtype)
+        _function.bump_version(self.data)
+        return self
+
+    def bernoulli_(self, p=0.5, generator=None):
+        """Fill with 1 with probability p (a number or a tensor broadcast to this shape)."""
+        from mytorch import random
+        prob = p.data if isinstance(p, Tensor) else p
+        xp = backend.array_module(self.data)
+        if bool(xp.any((xp.asarray(prob) < 0) | (xp.asarray(prob) > 1))):
+            raise RuntimeError(f"bernoulli_: p must be in [0, 1], got {p}")
+        u = random.generator_for(self.device, generator).random(self.shape)
+        return self._fill_random(u < prob, "bernoulli_")
+
+    def random_(self, *bounds, to=None, generator=None, **kwargs):
+        """Fill with integers uniform on [from, to - 1]: `random_(to)`, `random_(from, to)`
+        or, with no bounds, [0, largest integer the dtype holds exactly]."""
+        from mytorch import random
+        lo = kwargs.pop("from", 0)
+        if kwargs:
+            raise TypeError(f"random_: unexpected arguments {sorted(kwargs)}")
+        if len(bounds) == 1:
+            to = bounds[0]
+        elif len(bounds) == 2:
+            lo, to = bounds
+        elif bounds:
+            raise TypeError(f"random_: expected at most 2 bounds, got {len(bounds)}")
+        rng = random.generator_for(self.device, generator)
+        if to is None:
+            dt = self.dtype
+            hi = 1 if dt.kind == "b" else (
+                2 ** (np.finfo(dt).nmant + 1) if dt.kind == "f" else int(np.iinfo(dt).max))
+            arr = rng.integers(lo, hi, size=self.shape, endpoint=True)
+        else:
+            if lo >= to:
+                raise RuntimeError(f"random_: expects 'from' ({lo}) to be less than 'to' ({to})")
+            arr = rng.integers(lo, to, size=self.shape)
+        return self._fill_random(arr, "random_")
+
+    def exponential_(self, lambd=1.0, generator=None):
+        """Fill with samples of the exponential distribution of rate lambd."""
+        from mytorch import random
+        if lambd <= 0:
+            raise RuntimeError(f"exponential_: lambd must be positive, got {lambd}")
+        rng = random.generator_for(self.device, generator)
+        xp = backend.array_module(self.data)
+        return self._fill_random(-xp.log1p(-rng.random(self.shape)) / lambd, "exponential_")
+
+    def bernoulli(self, p=None, generator=None):
+        """0/1 samples, 1 with probability p (default: this tensor's values)."""
+        from mytorch import creation
+        return creation.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, generator=None):
+        from mytorch import creation
+        return creation.multinomial(self, num_samples, replacement, generator=generator)
 
     # ---- comparisons (no gradient) ----
 
@@ -734,6 +858,27 @@ class Tensor:
     def matmul(self, other):
         return matmul(self, other)
 
+    def mm(self, mat2):
+        return mm(self, mat2)
+
+    def bmm(self, mat2):
+        return bmm(self, mat2)
+
+    def outer(self, vec2):
+        return outer(self, vec2)
+
+    def dot(self, other):
+        return L.dot(self, other)
+
+    def cross(self, other, dim=None):
+        return L.cross(self, other, dim)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return L.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return L.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
     def neg(self):
         return E.Neg.apply(self)
 
@@ -769,6 +914,91 @@ class Tensor:
 
     def relu(self):
         return E.Relu.apply(self)
+
+    def erf(self):
+        return E.Erf.apply(_floating(self))
+
+    def erfc(self):
+        return E.Erfc.apply(_floating(self))
+
+    def erfinv(self):
+        return E.Erfinv.apply(_floating(self))
+
+    def log2(self):
+        return E.Log2.apply(_floating(self))
+
+    def log10(self):
+        return E.Log10.apply(_floating(self))
+
+    def exp2(self):
+        return E.Exp2.apply(_floating(self))
+
+    def expm1(self):
+        return E.Expm1.apply(_floating(self))
+
+    def tan(self):
+        return E.Tan.apply(_floating(self))
+
+    def asin(self):
+        return E.Asin.apply(_floating(self))
+
+    def acos(self):
+        return E.Acos.apply(_floating(self))
+
+    def atan(self):
+        return E.Atan.apply(_floating(self))
+
+    arcsin, arccos, arctan = asin, acos, atan
+
+    def atan2(self, other):
+        return atan2(self, other)
+
+    arctan2 = atan2
+
+    def sinh(self):
+        return E.Sinh.apply(_floating(self))
+
+    def cosh(self):
+        return E.Cosh.apply(_floating(self))
+
+    def trunc(self):
+        if self.dtype.kind != "f":
+            return self.clone()
+        return E.Trunc.apply(self)
+
+    fix = trunc
+
+    def frac(self):
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"frac: not implemented for integer dtype {self.dtype}")
+        return self - self.trunc()
+
+    def remainder(self, other):
+        return remainder(self, other)
+
+    def fmod(self, other):
+        return fmod(self, other)
+
+    def floor_divide(self, other):
+        return floor_divide(self, other)
+
+    def float_power(self, exponent):
+        return float_power(self, exponent)
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self); weight a number or a tensor broadcast with both."""
+        if not isinstance(end, Tensor) or end.dtype != self.dtype:
+            raise RuntimeError(f"lerp: expected end to be a tensor of dtype {self.dtype}, got "
+                               f"{getattr(end, 'dtype', type(end).__name__)}")
+        if isinstance(weight, Tensor) and weight.dtype != self.dtype:
+            raise RuntimeError(f"lerp: expected weight of dtype {self.dtype}, got {weight.dtype}")
+        return self + weight * (end - self)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest/smallest)."""
+        if self.dtype.kind != "f":
+            return self.clone()
+        return E.NanToNum.apply(self, nan, posinf, neginf)
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
@@ -1006,6 +1236,41 @@ class Tensor:
         d = R.normalize_dims(dim, self.shape, "unbind")[0]
         return tuple(p.squeeze(d) for p in split(self, 1, d))
 
+    def select(self, dim, index):
+        return S.select(self, dim, index)
+
+    def movedim(self, source, destination):
+        return S.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def swapdims(self, dim0, dim1):
+        return self.transpose(dim0, dim1)
+
+    def roll(self, shifts, dims=None):
+        return S.roll(self, shifts, dims)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return S.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def tile(self, *dims):
+        return S.tile(self, _shape_args(dims))
+
+    def rot90(self, k=1, dims=(0, 1)):
+        return S.rot90(self, k, dims)
+
+    def diag(self, diagonal=0):
+        return S.diag(self, diagonal)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return S.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        return S.diag_embed(self, offset, dim1, dim2)
+
+    def trace(self):
+        return S.trace(self)
+
     # ---- indexing ----
 
     def __getitem__(self, key):
@@ -1032,6 +1297,7 @@ class Tensor:
                 raise RuntimeError(f"setitem: value on {backend.device_of(vd)} but tensor on "
                                    f"{self.device}")
             self.data[key] = vd
+            _function.bump_version(self.data)
 
     def masked_fill(self, mask, value):
         m = mask.data if isinstance(mask, Tensor) else mask
@@ -1058,6 +1324,7 @@ class Tensor:
             self._rebind(out)
         else:
             self.data[...] = out.data
+            _function.bump_version(self.data)
 
     def gather(self, dim, index):
         return gather(self, dim, index)
@@ -1067,6 +1334,60 @@ class Tensor:
 
     def index_select(self, dim, index):
         return index_select(self, dim, index)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return I.scatter(self, dim, index, src, value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        self._rebind_or_write(I.scatter(self, dim, index, src, value, reduce=reduce))
+        return self
+
+    def scatter_add_(self, dim, index, src):
+        self._rebind_or_write(scatter_add(self, dim, index, src))
+        return self
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return I.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        self._rebind_or_write(I.index_add(self, dim, index, source, alpha=alpha))
+        return self
+
+    def index_fill(self, dim, index, value):
+        return I.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        self._rebind_or_write(I.index_fill(self, dim, index, value))
+        return self
+
+    def masked_select(self, mask):
+        return I.masked_select(self, mask)
+
+    def masked_scatter(self, mask, source):
+        return I.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask, source):
+        out = I.masked_scatter(self, mask, source)
+        if out.shape != self.shape:
+            raise RuntimeError(f"masked_scatter_: mask of shape {tuple(mask.shape)} would change "
+                               f"the shape {tuple(self.shape)} of the tensor written in place")
+        self._rebind_or_write(out)
+        return self
+
+    def take_along_dim(self, indices, dim=None):
+        return I.take_along_dim(self, indices, dim)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return I.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights=None, minlength=0):
+        return I.bincount(self, weights, minlength)
+
+    def histc(self, bins=100, min=0, max=0):
+        return I.histc(self, bins, min, max)
+
+    def argwhere(self):
+        return I.argwhere(self)
 
     def tril(self, diagonal=0):
         return I.Tril.apply(self, diagonal, False)
@@ -1105,6 +1426,65 @@ class Tensor:
 
     def cumsum(self, dim):
         return R.Cumsum.apply(self, R.normalize_dims(dim, self.shape, "cumsum")[0])
+
+    def cumprod(self, dim, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if dtype is None and x.dtype.kind in "biu":
+            x = x.to(dtypes.int64)
+        d = R.normalize_dims(dim, self.shape, "cumprod")[0]
+        if x.ndim == 0:
+            return R.Cumprod.apply(x.reshape(1), 0).reshape(())
+        return R.Cumprod.apply(x, d)
+
+    def cummax(self, dim):
+        """(values, indices) of the running maximum along dim."""
+        return _cum_extreme(self, dim, False)
+
+    def cummin(self, dim):
+        """(values, indices) of the running minimum along dim."""
+        return _cum_extreme(self, dim, True)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median of all elements, or (values, indices) along dim. NaN wins."""
+        if dim is not None:
+            return _pick(self, dim, keepdim, "median", R.median_index)
+        if self.numel() == 0:
+            raise RuntimeError(f"median: reduction over an empty tensor of shape "
+                               f"{tuple(self.shape)}")
+        flat = self.data.reshape(-1)
+        return R.ShareValue.apply(self, flat[R.median_index(flat, 0)])
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        """(values, indices) of the k-th smallest element (k counts from 1) along dim."""
+        size = self.shape[R.normalize_dims(dim, self.shape, "kthvalue")[0]] if self.ndim else 1
+        if not 1 <= k <= size:
+            raise RuntimeError(f"kthvalue: k ({k}) out of range [1, {size}] for dim {dim} of "
+                               f"shape {tuple(self.shape)}")
+        return _pick(self, dim, keepdim, "kthvalue", lambda x, d: R.kth_index(x, k - 1, d))
+
+    def mode(self, dim=-1, keepdim=False):
+        """(values, indices) of the most frequent value along dim (the smallest on ties)."""
+        return _pick(self, dim, keepdim, "mode", R.mode_index)
+
+    def count_nonzero(self, dim=None):
+        axes = R.normalize_dims(dim, self.shape, "count_nonzero")
+        nz = self.data != 0
+        return Tensor._wrap(nz.sum(axis=axes if self.ndim else None).astype(np.int64))
+
+    def nansum(self, dim=None, keepdim=False, dtype=None):
+        """sum treating NaN as zero."""
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype.kind != "f":
+            return x.sum(dim, keepdim)
+        return R.NanSum.apply(x, R.normalize_dims(dim, self.shape, "nansum"), keepdim)
+
+    def nanmean(self, dim=None, keepdim=False, dtype=None):
+        """mean over the non-NaN elements."""
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"nanmean: expected a floating point input, got dtype {x.dtype}")
+        count = (~x.isnan()).sum(dim, keepdim)
+        return x.nansum(dim, keepdim) / count.to(x.dtype)
 
     def sort(self, dim=-1, descending=False):
         """(values, indices) sorted along dim; ties keep input order when ascending."""
@@ -1148,6 +1528,10 @@ class Tensor:
 
     def logical_xor(self, other):
         return _logical(self, other, "logical_xor")
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None):
         return zeros(*size, dtype=dtype or self.dtype, device=self.device)
@@ -1198,6 +1582,29 @@ def _correction(unbiased, correction):
     if unbiased is None:
         return 1
     return 1 if unbiased else 0
+
+
+def _cum_extreme(x, dim, is_min):
+    name = "cummin" if is_min else "cummax"
+    d = R.normalize_dims(dim, x.shape, name)[0]
+    if x.ndim == 0:
+        values, indices = R.CumExtreme.apply(x.reshape(1), 0, is_min)
+        return MinMaxResult(values.reshape(()), indices.reshape(()))
+    return MinMaxResult(*R.CumExtreme.apply(x, d, is_min))
+
+
+def _pick(x, dim, keepdim, name, index_fn):
+    """(values, indices) of the element `index_fn(array, dim)` picks in each slice along dim."""
+    d = R.normalize_dims(dim, x.shape, name)[0]
+    if x.ndim == 0:
+        values, indices = _pick(x.reshape(1), 0, False, name, index_fn)
+        return MinMaxResult(values, indices)
+    if x.shape[d] == 0:
+        raise RuntimeError(f"{name}: dim {dim} of shape {tuple(x.shape)} is empty")
+    idx = index_fn(x.data, d).astype(np.int64)
+    values = R.Pick.apply(x, idx, d, keepdim)
+    xp = backend.array_module(idx)
+    return MinMaxResult(values, Tensor._wrap(xp.expand_dims(idx, d) if keepdim else idx))
 
 
 def _minmax(x, dim, keepdim, is_min):
@@ -1254,6 +1661,53 @@ def engine_run(tensor, grad, retain_graph, which):
 
 
 # ---- functional forms (also exported as mytorch.*) ----
+
+def _floating(x):
+    """x, or x in the default float dtype when it is an integer/bool tensor (as torch.exp)."""
+    return x if x.dtype.kind == "f" else x.to(dtypes.get_default_dtype())
+
+
+def atan2(input, other):
+    """Elementwise angle of (other, input) in radians, in (-pi, pi]."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("atan2: expected at least one tensor")
+    a = _floating(input) if isinstance(input, Tensor) else input
+    b = _floating(other) if isinstance(other, Tensor) else other
+    return _binary(E.Atan2, a, b)
+
+
+arctan2 = atan2
+
+
+def remainder(input, other):
+    """input - other * floor(input / other): the result takes the sign of other."""
+    return _binary(E.Remainder, input, other)
+
+
+def fmod(input, other):
+    """input - other * trunc(input / other): the result takes the sign of input."""
+    return _binary(E.Fmod, input, other)
+
+
+def floor_divide(input, other):
+    """floor(input / other) with PyTorch's dtype promotion (no gradient, as in PyTorch)."""
+    return _binary(E.FloorDivide, input, other)
+
+
+def float_power(input, exponent):
+    """input ** exponent computed in float64 (the result is float64)."""
+    f64 = dtypes.float64
+    base = input.to(f64) if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input, f64))
+    if isinstance(exponent, Tensor):
+        if not isinstance(input, Tensor):
+            base = base.to(exponent.device)
+        return pow(base, exponent.to(f64))
+    return pow(base, float(exponent))
+
+
+def lerp(input, end, weight):
+    return input.lerp(end, weight)
+
 
 def pow(x, exponent):
     if isinstance(exponent, Tensor):
@@ -1480,4 +1934,4 @@ def outer(a, b):
     return a.unsqueeze(1) * b.unsqueeze(0)
 
 
-from mytorch.creation import full, ones, zeros  # noqa: E402  (creation needs Tensor)
+from mytorch.creation import empty, full, ones, zeros  # noqa: E402  (creation needs Tensor)

@@ -5,6 +5,7 @@ Function in mytorch.ops.nn; `auto=True` composes Tensor ops and lets autograd di
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from mytorch import random as _random
 from mytorch.backend import array_module
 from mytorch.ops import elementwise as E
 from mytorch.ops import nn as N
+from mytorch.ops.conv import _adaptive_ranges, _geom, _pair
 from mytorch.ops.reduce import normalize_dims
 from mytorch.tensor import Tensor, one_hot  # noqa: F401  (F.one_hot)
 
@@ -330,11 +332,12 @@ def _class_last(input, target, op):
     return input, t, tuple(t.shape)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, auto=False):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0, auto=False):
     """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) with class indices
     (N, d1, ...) or class probabilities (same shape as input)."""
     op = "cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _check_float(input, op)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -398,10 +401,12 @@ def _nll(logp, t, weight, ignore_index, reduction, out_shape, label_smoothing=0.
     return loss.sum() / w_t.sum()
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d1, ...) at class
     indices (N, d1, ...)."""
     op = "nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _check_float(input, op)
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
@@ -427,25 +432,47 @@ def _check_same_shape(input, target, op):
                          f"{tuple(target.shape)} must have the same shape")
 
 
-def mse_loss(input, target, reduction="mean", auto=False):
-    """Mean squared error: mean((input - target)^2) (or sum, or elementwise)."""
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None,
+             auto=False):
+    """Mean squared error: mean((input - target)^2) (or sum, or elementwise); `weight` (same
+    shape as input) scales each element, and 'mean' then divides by its sum, as PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
     _check_same_shape(input, target, "mse_loss")
+    if weight is not None:
+        d = input - target
+        return _weighted(d * d, weight, reduction, "mse_loss")
     if auto:
         d = input - target
         return _reduce(d * d, reduction)
     return N.MSE.apply(input, target, reduction)
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error: mean(|input - target|) (or sum, or elementwise); `weight` as in
+    `mse_loss`."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
     _check_same_shape(input, target, "l1_loss")
+    if weight is not None:
+        return _weighted((input - target).abs(), weight, reduction, "l1_loss")
     return _reduce((input - target).abs(), reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None):
+def _weighted(loss, weight, reduction, op):
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} must have the input's "
+                         f"shape {tuple(loss.shape)}")
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable expression; pos_weight scales positives."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
     # log(1 + exp(-x)) computed without overflow
@@ -459,21 +486,640 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss, reduction)
 
 
-# ---------------------------------------------------------------- shapes
+# ---------------------------------------------------------------- more activations
 
 
-def pad(input, pad, mode="constant", value=0.0):
+def _clip_strict(x, lo, hi):
+    """min(max(x, lo), hi) whose gradient is zero at the bounds too (PyTorch's hardtanh)."""
+    inside = (x.data > lo) & (x.data < hi)
+    return mytorch_where(inside, x, x.detach().clamp(lo, hi))
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    _check_float(input, "elu")
+    out = _elu(input, alpha, 1.0)
+    return _maybe_inplace(input, out, inplace)
+
+
+def _elu(x, alpha, input_scale):
+    # exp of the non-positive part only, so large x cannot overflow into the unused branch
+    neg = ((x.clamp(max=0.0) * input_scale).exp() - 1.0) * alpha
+    return mytorch_where(x.data > 0, x, neg)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    _check_float(input, "celu")
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0")
+    return _maybe_inplace(input, _elu(input, alpha, 1.0 / alpha), inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalizing constants."""
+    _check_float(input, "selu")
+    return _maybe_inplace(input, _elu(input, _SELU_ALPHA, 1.0) * _SELU_SCALE, inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta; x itself where beta * x > threshold."""
+    _check_float(input, "softplus")
+    return N.Softplus.apply(input, float(beta), float(threshold))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """Clamp to [min_val, max_val]; zero gradient outside (and on) the bounds."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                         f"({max_val})")
+    _check_float(input, "hardtanh")
+    return _maybe_inplace(input, _clip_strict(input, min_val, max_val), inplace)
+
+
+def relu6(input, inplace=False):
+    """min(max(0, x), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    """min(max(x + 3, 0), 6) / 6."""
+    _check_float(input, "hardsigmoid")
+    return _maybe_inplace(input, _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+
+
+def hardswish(input, inplace=False):
+    """x * min(max(x + 3, 0), 6) / 6."""
+    _check_float(input, "hardswish")
+    return _maybe_inplace(input, input * _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return _maybe_inplace(input, input * softplus(input).tanh(), inplace)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), computed stably."""
+    _check_float(input, "logsigmoid")
+    return -N.Softplus.apply(-input, 1.0, math.inf)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1.0)
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - input.tanh()
+
+
+def glu(input, dim=-1):
+    """Gated linear unit: split `input` in halves a, b along `dim`; a * sigmoid(b).
+
+    >>> F.glu(x, -1).shape    # x (N, 2H) -> (N, H)
+    """
+    if input.ndim == 0:
+        raise RuntimeError("glu: does not support scalars because halving size must be even")
+    d = _dim(input, dim, "glu")
+    if input.shape[d] % 2:
+        raise RuntimeError(f"glu: halving dimension must be even, but dimension {d} is size "
+                           f"{input.shape[d]} (input shape {tuple(input.shape)})")
+    a, b = input.chunk(2, d)
+    return a * b.sigmoid()
+
+
+def _implicit_softmax_dim(name, ndim):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along `dim` (None: PyTorch's legacy choice, 0 for 0/1/3-D input, else 1)."""
+    if dim is None:
+        dim = _implicit_softmax_dim("softmin", input.ndim)
+    return softmax(-input, dim, dtype=dtype)
+
+
+def prelu(input, weight):
+    """x where x > 0, else weight * x; weight has 1 element or one per channel (dim 1)."""
+    c = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() not in (1, c) or weight.ndim > 1:
+        raise RuntimeError(f"prelu: weight of shape {tuple(weight.shape)} must have 1 element or "
+                           f"{c} (the channels of input {tuple(input.shape)})")
+    if weight.numel() == 1:
+        w = weight.reshape((1,) * input.ndim)
+    else:
+        w = weight.reshape((c,) + (1,) * (input.ndim - 2))
+    return mytorch_where(input.data > 0, input, w * input)
+
+
+# ---------------------------------------------------------------- channel dropout
+
+
+def _feature_dropout(input, p, training, inplace, op, batched=True):
+    """Zero whole channels: one keep/scale draw per (N, C) (per C if not batched), broadcast
+    over the remaining dims."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim < 2:
+        raise RuntimeError(f"{op}: feature dropout requires at least 2 dimensions in the input, "
+                           f"got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        xp = array_module(input.data)
+        k = 2 if batched else 1
+        shape = tuple(input.shape[:k]) + (1,) * (input.ndim - k)
+        rng = _random.generator_for(input.device, None)
+        out = input * Tensor._wrap(N.dropout_mask(xp.empty(shape, input.dtype), p, rng))
+    return _maybe_inplace(input, out, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability p, scaling the rest by
+    1/(1-p)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: expected 2D or 3D input, but received a {input.ndim}D "
+                           f"input of shape {tuple(input.shape)}")
+    return _feature_dropout(input, p, training, inplace, "dropout1d", batched=input.ndim == 3)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by 1/(1-p).
+
+    As PyTorch, a 3-D input is read as (N, C, L) (1-D channel dropout), with a warning.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. Use dropout1d for that.", stacklevel=2)
+    elif input.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated; dropout2d expects 3D or 4D inputs.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, "dropout2d")
+
+
+# ---------------------------------------------------------------- more normalization
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalize each (sample, channel) plane of (N, C, *) over its spatial dims, then
+    per-channel affine. With use_input_stats and running_mean/var given, those are updated in
+    place by the batch average of the per-instance statistics (unbiased variance)."""
+    if input.ndim < 2:
+        raise ValueError(f"instance_norm: expected input of shape (N, C, *), got "
+                         f"{tuple(input.shape)}")
+    n, c = input.shape[:2]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise RuntimeError(f"instance_norm: {name} of shape {tuple(t.shape)} does not match "
+                               f"{c} channels of input {tuple(input.shape)}")
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if use_input_stats:
+        m = input.numel() // max(n * c, 1)
+        if m <= 1:
+            raise ValueError(f"instance_norm: expected more than 1 spatial element when "
+                             f"training, got input of shape {tuple(input.shape)}")
+        axes = tuple(range(2, input.ndim))
+        mean = input.mean(axes, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(axes, keepdim=True)
+        y = xc / (var + eps).sqrt()
+        if running_mean is not None:
+            _update_running(running_mean, mean.data.reshape(n, c).mean(0), momentum)
+        if running_var is not None:
+            unbiased = var.data.reshape(n, c).mean(0) * (m / (m - 1))
+            _update_running(running_var, unbiased, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
+                             "running_var")
+        y = (input - running_mean.reshape(bshape)) / (running_var.reshape(bshape) + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(bshape)
+    if bias is not None:
+        y = y + bias.reshape(bshape)
+    return y
+
+
+def _update_running(stat, batch, momentum):
+    a = stat.data
+    a *= 1.0 - momentum
+    a += (momentum * batch).astype(a.dtype, copy=False)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing `normalized_shape` dims) + eps) * weight;
+    eps=None uses the machine epsilon of input's dtype, as PyTorch."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (int(normalized_shape),)
+    normalized_shape = tuple(normalized_shape)
+    k = len(normalized_shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != normalized_shape:
+        raise RuntimeError(f"rms_norm: given normalized_shape={list(normalized_shape)}, expected "
+                           f"input with shape [*, {', '.join(map(str, normalized_shape))}], "
+                           f"but got input of shape {tuple(input.shape)}")
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise RuntimeError(f"rms_norm: weight of shape {tuple(weight.shape)} does not match "
+                           f"normalized_shape {normalized_shape}")
+    _check_float(input, "rms_norm")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - k, input.ndim))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
+
+
+# ---------------------------------------------------------------- more losses
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """The deprecated size_average/reduce pair -> a reduction string, as PyTorch."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{ret}' instead.", stacklevel=3)
+    return ret
+
+
+def _warn_broadcast(input, target, op):
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(f"{op}: using a target size {tuple(target.shape)} that is different to "
+                      f"the input size {tuple(input.shape)}. This will likely lead to "
+                      "incorrect results due to broadcasting. Please ensure they have the same "
+                      "size.", stacklevel=3)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """Binary cross-entropy of probabilities `input` in [0, 1] against `target` (same shape),
+    each log clamped at -100 as PyTorch; `weight` broadcasts to the input.
+
+    >>> F.binary_cross_entropy(torch.sigmoid(logits), labels)
+    """
+    op = "binary_cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    _check_float(input, op)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: using a target size {tuple(target.shape)} that is different "
+                         f"to the input size {tuple(input.shape)} is deprecated. Please ensure "
+                         "they have the same size.")
+    x = input.data
+    if x.size and not bool(((x >= 0) & (x <= 1)).all()):
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1, got values "
+                           f"in [{float(x.min())}, {float(x.max())}]")
+    if not isinstance(target, Tensor):
+        target = Tensor._wrap(array_module(x).asarray(target, dtype=x.dtype))
+    loss = N.BinaryCrossEntropy.apply(input, target.to(input.dtype))
+    if weight is not None:
+        try:
+            np.broadcast_shapes(tuple(weight.shape), tuple(input.shape))
+        except ValueError:
+            raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not broadcast "
+                               f"to input of shape {tuple(input.shape)}") from None
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0 is L1."""
+    op = "smooth_l1_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    if beta < 0:
+        raise RuntimeError(f"{op}: does not support negative values for beta, got {beta}")
+    _warn_broadcast(input, target, op)
+    d = input - target
+    ad = d.abs()
+    if beta == 0:
+        return _reduce(ad, reduction)
+    return _reduce(mytorch_where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta),
+                   reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target);
+    optional elementwise `weight` of input's shape."""
+    op = "huber_loss"
+    _check_reduction(reduction, op)
+    if delta <= 0:
+        raise RuntimeError(f"{op}: does not support non-positive values for delta, got {delta}")
+    _warn_broadcast(input, target, op)
+    d = input - target
+    ad = d.abs()
+    loss = mytorch_where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} and input of shape "
+                             f"{tuple(input.shape)} must have the same size")
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL divergence with log-probabilities `input`: target * (log target - input) elementwise
+    (target given as log-probabilities when log_target). reduction='batchmean' divides the sum
+    by the batch size (the true KL divergence); 'mean' divides by the element count."""
+    op = "kl_div"
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn("kl_div: reduction 'mean' divides the total loss by both the batch size "
+                      "and the support size. 'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.", stacklevel=2)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got "
+                         f"{reduction!r}")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # target * log(target) is 0 at target = 0; there its target-gradient is -input here,
+        # not PyTorch's NaN (the true derivative, log(t) + 1 - input, is -inf)
+        safe = mytorch_where(target.data > 0, target, 1.0)
+        loss = target * safe.log() - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- distances
+
+
+def _vector_norm(x, p, dim, keepdim):
+    """||x||_p along dim; like PyTorch, the gradient of a zero norm is zero (not NaN)."""
+    if p == math.inf:
+        return x.abs().amax(dim, keepdim)
+    if p == -math.inf:
+        return x.abs().amin(dim, keepdim)
+    if p == 0:
+        return (x != 0).to(x.dtype).sum(dim, keepdim)
+    if p == 1:
+        return x.abs().sum(dim, keepdim)
+    s = (x * x if p == 2 else x.abs() ** p).sum(dim, keepdim)
+    nz = s.data > 0
+    root = mytorch_where(nz, s, 1.0) ** (1.0 / p)
+    return mytorch_where(nz, root, 0.0)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps).
+
+    >>> F.normalize(x, dim=-1)     # unit rows
+    """
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported")
+    _check_float(input, "normalize")
+    d = _dim(input, dim, "normalize")
+    return input / _vector_norm(input, p, d, True).clamp(min=eps)
+
+
+def _broadcast_pair(x1, x2, op):
+    try:
+        shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    except ValueError:
+        raise RuntimeError(f"{op}: shapes {tuple(x1.shape)} and {tuple(x2.shape)} do not "
+                           "broadcast") from None
+    if tuple(x1.shape) != shape:
+        x1 = x1.expand(*shape)
+    if tuple(x2.shape) != shape:
+        x2 = x2.expand(*shape)
+    return x1, x2
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along `dim` (inputs broadcast)."""
+    op = "cosine_similarity"
+    _check_float(x1, op)
+    _check_float(x2, op)
+    x1, x2 = _broadcast_pair(x1, x2, op)
+    d = _dim(x1, dim, op)
+
+    def unit(x):
+        n = _vector_norm(x, 2, d, True)
+        # PyTorch clamps the norm outside autograd: value max(n, eps), gradient that of n
+        return x / (n + (n.detach().clamp(min=eps) - n.detach()))
+    return (unit(x1) * unit(x2)).sum(d)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dim (inputs broadcast)."""
+    op = "pairwise_distance"
+    _check_float(x1, op)
+    _check_float(x2, op)
+    _broadcast_pair(x1, x2, op)
+    diff = x1 - x2 + eps
+    return _vector_norm(diff, p, -1 if diff.ndim else None, keepdim)
+
+
+# ---------------------------------------------------------------- padding, pixel shuffle
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input, pad, mode="constant", value=None):
     """Pad the last len(pad)//2 dims: pad = (left_last, right_last, left_prev, ...).
-    Only mode='constant'; negative amounts crop."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+
+    mode 'constant' (fill `value`, default 0; negative amounts crop) pads any dims; 'reflect'
+    (mirror without the edge), 'replicate' (repeat the edge) and 'circular' (wrap) pad the
+    last 1, 2 or 3 dims of a batched or unbatched input, as PyTorch.
+
+    >>> F.pad(x, (1, 1, 2, 2), mode="reflect")   # (N, C, H, W) -> (N, C, H + 4, W + 2)
+    """
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(f"pad: unrecognised padding mode {mode!r} (expected one of "
+                                  f"{_PAD_MODES})")
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: padding {tuple(pad)} must have an even length of at most "
                          f"2 * {input.ndim} for input of shape {tuple(input.shape)}")
-    pads = [(0, 0)] * input.ndim
-    for i in range(len(pad) // 2):
-        pads[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return N.Pad.apply(input, tuple(pads), value)
+    k = len(pad) // 2
+    if mode == "constant":
+        pads = [(0, 0)] * input.ndim
+        for i in range(k):
+            pads[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+        return N.Pad.apply(input, tuple(pads), 0.0 if value is None else value)
+    if value is not None and value != 0:
+        raise RuntimeError(f'pad: padding mode "{mode}" doesn\'t take in value argument')
+    if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of an input "
+                                  f"with 1 or 2 more dims; padding of length {len(pad)} is not "
+                                  f"supported for input of shape {tuple(input.shape)}")
+    xp = array_module(input.data)
+    out = input
+    for i in range(k):
+        d = input.ndim - 1 - i
+        lo, hi, n = int(pad[2 * i]), int(pad[2 * i + 1]), input.shape[d]
+        if n + lo + hi < 1:
+            raise RuntimeError(f"pad: padding ({lo}, {hi}) leaves no elements of dim {d} "
+                               f"(size {n}) of input {tuple(input.shape)}")
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise RuntimeError(f"pad: reflect padding size should be less than the corresponding "
+                               f"input dimension, but got padding ({lo}, {hi}) at dimension {d} "
+                               f"of input {tuple(input.shape)}")
+        if mode == "circular" and (lo > n or hi > n):
+            raise RuntimeError(f"pad: circular padding ({lo}, {hi}) at dimension {d} of input "
+                               f"{tuple(input.shape)} wraps around more than once")
+        j = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            j = np.abs(j)
+            j = np.where(j >= n, 2 * (n - 1) - j, j)
+        elif mode == "replicate":
+            j = np.clip(j, 0, n - 1)
+        else:  # crop by the negative amounts first, then wrap what is left (as PyTorch)
+            a, b = max(-lo, 0), n - max(-hi, 0)
+            j = a + np.arange(-max(lo, 0), b - a + max(hi, 0)) % (b - a)
+        out = out.index_select(d, Tensor._wrap(xp.asarray(j)))
+    return out
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C * r^2, H, W) -> (*, C, H * r, W * r), r = upscale_factor."""
+    r = int(upscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle: expects input to have at least 3 dimensions, but got "
+                           f"input of shape {tuple(input.shape)}")
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle: expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle: expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)={c} "
+                           f"is not divisible by {r * r}")
+    b = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(b), b, b + 3, b + 1, b + 4, b + 2)  # (*, C, H, r, W, r)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r^2, H, W), r = downscale_factor."""
+    r = int(downscale_factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle: expects input to have at least 3 dimensions, but "
+                           f"got input of shape {tuple(input.shape)}")
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle: expects a positive downscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    for name, n, d in (("height", h, -2), ("width", w, -1)):
+        if n % r:
+            raise RuntimeError(f"pixel_unshuffle: expects {name} to be divisible by "
+                               f"downscale_factor, but input.size({d})={n} is not divisible "
+                               f"by {r}")
+    b = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# ---------------------------------------------------------------- unfold / fold
+
+
+def _fold_geom(op, size, kernel_size, dilation, padding, stride):
+    k, d = _pair(kernel_size, 2, "kernel_size", op), _pair(dilation, 2, "dilation", op)
+    p, s = _pair(padding, 2, "padding", op), _pair(stride, 2, "stride", op)
+    return _geom(op, size, k, s, ((p[0], p[0]), (p[1], p[1])), d)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding blocks (im2col): (N, C, H, W) -> (N, C * kh * kw, L), L the number of blocks;
+    unbatched (C, H, W) -> (C * kh * kw, L).
+
+    >>> F.unfold(x, 3, padding=1).shape      # x (2, 4, 5, 5) -> (2, 36, 25)
+    """
+    op = "unfold"
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"{op}: expected a 3-D (unbatched) or 4-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    g = _fold_geom(op, tuple(x.shape[2:]), kernel_size, dilation, padding, stride)
+    y = N.Unfold.apply(x, g)
+    return y.squeeze(0) if unbatched else y
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum sliding blocks back into an image (col2im, the adjoint of unfold):
+    (N, C * kh * kw, L) -> (N, C, *output_size); unbatched (C * kh * kw, L) -> (C, *output_size).
+    """
+    op = "fold"
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"{op}: expected a 2-D (unbatched) or 3-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    unbatched = input.ndim == 2
+    x = input.unsqueeze(0) if unbatched else input
+    size = _pair(output_size, 2, "output_size", op)
+    k = _pair(kernel_size, 2, "kernel_size", op)
+    if x.shape[1] % (k[0] * k[1]):
+        raise RuntimeError(f"{op}: expected size of input's dimension 1 to be divisible by the "
+                           f"product of kernel_size, but got input.size(1)={x.shape[1]} and "
+                           f"kernel_size={k}")
+    g = _fold_geom(op, size, k, dilation, padding, stride)
+    if x.shape[2] != g.Ho * g.Wo:
+        raise RuntimeError(f"{op}: given output_size={size}, kernel_size={k}, dilation="
+                           f"{dilation}, padding={padding}, stride={stride}, expected size of "
+                           f"input's dimension 2 to match the calculated number of sliding "
+                           f"blocks {g.Ho} * {g.Wo} = {g.Ho * g.Wo}, but got input.size(2)="
+                           f"{x.shape[2]}")
+    y = N.Fold.apply(x, g, x.shape[1] // (k[0] * k[1]))
+    return y.squeeze(0) if unbatched else y
+
+
+# ---------------------------------------------------------------- adaptive max pooling
+
+
+def _adaptive_max(op, nd, input, output_size, return_indices):
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                           f"input, got input of shape {tuple(input.shape)}")
+    _check_float(input, op)
+    spatial = tuple(input.shape[-nd:])
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != nd:
+            raise ValueError(f"{op}: output_size must have {nd} element(s), got {output_size!r}")
+        out = tuple(s if o is None else int(o) for o, s in zip(output_size, spatial))
+    else:
+        out = (int(output_size),) * nd
+    if min(out) < 1 or min(spatial) < 1:
+        raise ValueError(f"{op}: output size {out} and input spatial size {spatial} must be "
+                         "positive")
+    lead = tuple(input.shape[:-nd])
+    h, w = (1,) + spatial if nd == 1 else spatial
+    oh, ow = (1,) + out if nd == 1 else out
+    y, idx = N.AdaptiveMaxPool2d.apply(input.reshape(-1, h, w), _adaptive_ranges(h, oh),
+                                       _adaptive_ranges(w, ow))
+    y, idx = y.reshape(*lead, *out), idx.reshape(*lead, *out)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max over windows [floor(i*L/out), ceil((i+1)*L/out)) of (N, C, L) or (C, L)."""
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling of (N, C, H, W) or (C, H, W) to `output_size` (int or pair; None keeps that
+    size); with return_indices also the argmax as flat indices into each H*W plane.
+
+    >>> y, idx = F.adaptive_max_pool2d(x, (2, 2), return_indices=True)
+    """
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
 
 
 # Convolution, pooling and interpolation live in mytorch.ops.conv; attention in

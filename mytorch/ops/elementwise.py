@@ -1,5 +1,6 @@
 """Pointwise primitives: arithmetic, unary math, activations, clamp, where."""
 import contextlib
+import math
 
 import numpy as np
 
@@ -394,3 +395,348 @@ class ToDevice(Function):
     def backward(ctx, gy):
         from mytorch.backend import to_device
         return to_device(gy, ctx.src), None
+
+
+# ---- more unary math ----
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_HALF_SQRT_PI = math.sqrt(math.pi) / 2
+
+
+class Log2(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log2(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / (x * _LN2)
+
+
+class Log10(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log10(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / (x * _LN10)
+
+
+class Exp2(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).exp2(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * y * _LN2
+
+
+class Expm1(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * (y + 1)
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).tan(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * (1 + y * y)
+
+
+class Asin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arcsin(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / array_module(x).sqrt(1 - x * x)
+
+
+class Acos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arccos(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return -gy / array_module(x).sqrt(1 - x * x)
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arctan(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy / (1 + x * x)
+
+
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).sinh(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * array_module(x).cosh(x)
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).cosh(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * array_module(x).sinh(x)
+
+
+class Trunc(Function):
+    """Rounds toward zero; the gradient is zero everywhere (as PyTorch's, not None)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return array_module(x).trunc(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return array_module(gy).zeros_like(gy)
+
+
+class NanToNum(Function):
+    @staticmethod
+    def forward(ctx, x, nan=0.0, posinf=None, neginf=None):
+        xp = array_module(x)
+        ctx.save_for_backward(x)
+        return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * array_module(x).isfinite(x)
+
+
+# ---- erf, erfc, erfinv: NumPy has none; numba ufuncs on the CPU, cupyx.scipy on a GPU ----
+
+_erf_ufuncs = None
+
+
+def _compiled_erf():
+    # numba is imported on first use and its machine code cached (cache=True), as in _kernels
+    global _erf_ufuncs
+    if _erf_ufuncs is None:
+        from numba import vectorize
+
+        sigs = ["float32(float32)", "float64(float64)"]
+
+        @vectorize(sigs, cache=True)
+        def erf(x):
+            return math.erf(x)
+
+        @vectorize(sigs, cache=True)
+        def erfc(x):
+            return math.erfc(x)
+
+        @vectorize(sigs, cache=True)
+        def erfinv(y):
+            # erfinv_reference, one element at a time (~10x faster than its array passes)
+            y = float(y)
+            a = abs(y)
+            if not a < 1:
+                return math.copysign(math.inf, y) if a == 1 else math.nan
+            t = math.log((1 - a) * (1 + a))
+            c = 2 / (math.pi * 0.147) + t / 2
+            b = -t / 0.147
+            r = math.sqrt(c * c + b)
+            x = math.sqrt(b / (r + c) if c > 0 else r - c)
+            for _ in range(3):
+                res = math.erf(x) - a if a < 0.5 else (1 - a) - math.erfc(x)
+                dx = res * _HALF_SQRT_PI * math.exp(x * x)
+                x = x - dx / (1 + x * dx)
+            return math.copysign(x, y)
+
+        _erf_ufuncs = {"erf": erf, "erfc": erfc, "erfinv": erfinv}
+    return _erf_ufuncs
+
+
+def special(name, x):
+    """erf, erfc or erfinv of a floating array, in its dtype."""
+    xp = array_module(x)
+    if xp is not np:
+        from cupyx.scipy import special as sp
+        return getattr(sp, name)(x)
+    return _compiled_erf()[name](x).astype(x.dtype, copy=False)
+
+
+def erfinv_reference(y):
+    """Inverse error function of a float64 NumPy array, to float64 rounding (the reference
+    for the numba ufunc that `special` uses).
+
+    Winitzki's closed form (relative error ~2e-3) starts three Halley steps on erf(x) = y;
+    for |y| >= 0.5 the residual is taken as (1 - |y|) - erfc(x), which stays exact near 1.
+    """
+    a = np.abs(y)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = np.log((1 - a) * (1 + a))  # ln(1 - y^2), -inf at |y| = 1
+        c = 2 / (math.pi * 0.147) + t / 2
+        b = -t / 0.147
+        r = np.sqrt(c * c + b)
+        # sqrt(c^2 + b) - c, written without cancellation where c > 0
+        x = np.sqrt(np.where(c > 0, b / (r + c), r - c))
+        erf, erfc = _compiled_erf()["erf"], _compiled_erf()["erfc"]
+        for _ in range(3):
+            res = np.where(a < 0.5, erf(x) - a, (1 - a) - erfc(x))
+            dx = res * _HALF_SQRT_PI * np.exp(x * x)
+            x = x - dx / (1 + x * dx)
+    x = np.where(a == 1, np.inf, np.where(a > 1, np.nan, x))
+    return np.copysign(x, y)
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return special("erf", x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * (array_module(x).exp(-x * x) / _HALF_SQRT_PI)
+
+
+class Erfc(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return special("erfc", x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * (array_module(x).exp(-x * x) / -_HALF_SQRT_PI)
+
+
+class Erfinv(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = special("erfinv", x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * (array_module(y).exp(y * y) * _HALF_SQRT_PI)
+
+
+# ---- more binary ----
+
+class Atan2(Function):
+    @staticmethod
+    def forward(ctx, a, b, dtype=None):
+        ctx.save_for_backward(a, b)
+        return _cast(array_module(a).arctan2(a, b), dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        with _quiet(array_module(a)):
+            g = gy / (a * a + b * b)
+        return (g * b if ctx.needs_input_grad[0] else None,
+                -g * a if ctx.needs_input_grad[1] else None)
+
+
+def _check_int_divisor(b, op):
+    if getattr(b, "dtype", np.dtype("f")).kind in "iub" and bool((b == 0).any()):
+        raise RuntimeError(f"{op}: ZeroDivisionError (integer division by zero)")
+
+
+class Remainder(Function):
+    """a - b * floor(a / b): the sign of the divisor, as Python's %."""
+
+    @staticmethod
+    def forward(ctx, a, b, dtype=None):
+        _check_int_divisor(b, "remainder")
+        ctx.save_for_backward(a, b)
+        with _quiet(array_module(a)):
+            return _cast(array_module(a).remainder(a, b), dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with _quiet(array_module(a)):
+                gb = -gy * array_module(a).floor_divide(a, b)
+        return gy, gb
+
+
+class Fmod(Function):
+    """a - b * trunc(a / b): the sign of the dividend, as C's fmod."""
+
+    @staticmethod
+    def forward(ctx, a, b, dtype=None):
+        _check_int_divisor(b, "fmod")
+        ctx.save_for_backward(a, b)
+        with _quiet(array_module(a)):
+            return _cast(array_module(a).fmod(a, b), dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        gb = None
+        if ctx.needs_input_grad[1]:
+            xp = array_module(a)
+            with _quiet(xp):
+                gb = -gy * xp.trunc(a / b)
+        return gy, gb
+
+
+class FloorDivide(Function):
+    """floor(a / b), as PyTorch's floor_divide and //; not differentiable."""
+
+    @staticmethod
+    def forward(ctx, a, b, dtype=None):
+        _check_int_divisor(b, "floor_divide")
+        with _quiet(array_module(a)):
+            return _cast(array_module(a).floor_divide(a, b), dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        raise RuntimeError("floor_divide: the derivative is not implemented (as in PyTorch)")

@@ -1,13 +1,19 @@
-"""Indexing primitives: getitem/setitem, masked_fill, gather, scatter_add, index_select, tril/triu.
+"""Indexing primitives: getitem/setitem, masked_fill, gather, scatter(_add), index_select,
+index_add, tril/triu.
 
 Gradients of integer-array indexing must accumulate repeated indices. NumPy's `np.add.at`
 does that but is slow, so rows are accumulated with one sort and `np.add.reduceat`, and
 general scatters with `np.bincount` on flat indices.
+
+The public functions at the bottom (scatter, index_add, unique, searchsorted, ...) take and
+return Tensors; `Tensor` methods and `mytorch.*` call them.
 """
 import numpy as np
 
+from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops.reduce import normalize_dims
 
 
 def index_add_rows(n_rows, idx, src):
@@ -221,3 +227,380 @@ class Tril(Function):
     def backward(ctx, gy):
         xp = array_module(gy)
         return xp.triu(gy, ctx.diagonal) if ctx.upper else xp.tril(gy, ctx.diagonal)
+
+
+def scatter_mul_flat(out, flat_idx, src):
+    """out.flat[flat_idx] *= src with repeats multiplied together (out is modified and
+    returned)."""
+    xp = array_module(out)
+    flat_out, flat_idx, src = out.reshape(-1), flat_idx.reshape(-1), src.reshape(-1)
+    if flat_idx.size == 0:
+        return out
+    if xp is np:
+        order = np.argsort(flat_idx, kind="stable")
+        sidx = flat_idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], sidx[1:] != sidx[:-1])))
+        flat_out[sidx[starts]] *= np.multiply.reduceat(src[order], starts)
+        return out
+    while flat_idx.size:  # no multiply.at on the GPU: one occurrence of each index per round
+        first = xp.unique(flat_idx, return_index=True)[1]
+        flat_out[flat_idx[first]] *= src[first]
+        rest = xp.ones(flat_idx.shape, bool)
+        rest[first] = False
+        flat_idx, src = flat_idx[rest], src[rest]
+    return out
+
+
+class Scatter(Function):
+    """y = x with y[..., index[i], ...] = src[i] along `dim` (src shaped like index, or a
+    Python number). reduce 'add'/'multiply' combines instead; that form has no gradient, as
+    in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src, reduce=None):
+        xp = array_module(x)
+        flat = _flat_along(xp, index, dim, x.shape).reshape(-1)
+        src = src.reshape(-1) if hasattr(src, "reshape") else xp.full(flat.shape, src, x.dtype)
+        y = x.copy()  # C order: y.reshape(-1) is a view
+        if reduce is None:
+            y.reshape(-1)[flat] = src
+        elif reduce == "add":
+            scatter_add_flat(y, flat, src)
+        else:
+            scatter_mul_flat(y, flat, src)
+        ctx.flat, ctx.index_shape, ctx.reduce = flat, index.shape, reduce
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        if ctx.reduce is not None:
+            raise RuntimeError(f"scatter: the derivative for reduce={ctx.reduce!r} is not "
+                               "implemented (as in PyTorch; use scatter_add for 'add')")
+        gx = gsrc = None
+        if ctx.needs_input_grad[0]:
+            gx = gy.copy()
+            gx.reshape(-1)[ctx.flat] = 0
+        if ctx.needs_input_grad[3]:
+            gsrc = gy.reshape(-1)[ctx.flat].reshape(ctx.index_shape)
+        return gx, None, None, gsrc
+
+
+class IndexAdd(Function):
+    """y = x, then y[..., index[i], ...] += alpha * src[..., i, ...] along `dim`."""
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src, alpha):
+        ctx.save_for_backward(index)
+        ctx.dim, ctx.alpha = dim, alpha
+        xp = array_module(x)
+        g = xp.moveaxis(src, dim, 0)
+        if alpha != 1:
+            g = (g * alpha).astype(x.dtype, copy=False)
+        return x + xp.moveaxis(index_add_rows(x.shape[dim], index, g), 0, dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (index,) = ctx.saved_tensors
+        gsrc = None
+        if ctx.needs_input_grad[3]:
+            gsrc = array_module(gy).take(gy, index, axis=ctx.dim)
+            if ctx.alpha != 1:
+                gsrc = gsrc * ctx.alpha
+        return gy, None, None, gsrc
+
+
+# ---- public functions: Tensors in, Tensors out ----
+
+def _dim(dim, shape, op):
+    return normalize_dims(dim, tuple(shape), op)[0]
+
+
+def _array(x, ref):
+    """The array of a Tensor, or `x` (a list, a number) as an array on ref's device."""
+    if isinstance(x, _fn.Tensor):
+        return x.data
+    return array_module(ref).asarray(x)
+
+
+def _int_index(index, ref, op):
+    idx = _array(index, ref)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: index must be an integer tensor, got dtype {idx.dtype}")
+    return idx
+
+
+def _check_range(idx, size, dim, shape, op):
+    if idx.size and (int(idx.min()) < -size or int(idx.max()) >= size):
+        bad = int(idx.max()) if int(idx.max()) >= size else int(idx.min())
+        raise IndexError(f"{op}: index {bad} is out of range for dim {dim} with size {size} "
+                         f"(tensor shape {tuple(shape)})")
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """Out-of-place scatter: input with the elements at `index` along `dim` replaced by the
+    matching elements of `src` (or by `value`, a number). reduce='add'/'multiply' combines
+    with the existing elements instead.
+
+    For a 3-D input and dim=0: out[index[i][j][k]][j][k] = src[i][j][k].
+    """
+    op = "scatter"
+    if (src is None) == (value is None):
+        raise TypeError(f"{op}: pass exactly one of src (a tensor) and value (a number)")
+    if reduce not in (None, "add", "multiply"):
+        raise RuntimeError(f"{op}: reduce must be 'add' or 'multiply', got {reduce!r}")
+    d = _dim(dim, input.shape, op)
+    idx = _int_index(index, input.data, op)
+    if idx.ndim != input.ndim:
+        raise RuntimeError(f"{op}: index shape {tuple(idx.shape)} and input shape "
+                           f"{tuple(input.shape)} must have the same number of dims")
+    if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, input.shape))):
+        raise RuntimeError(f"{op}: index shape {tuple(idx.shape)} is larger than input shape "
+                           f"{tuple(input.shape)} outside dim {d}")
+    _check_range(idx, input.shape[d] if input.ndim else 1, dim, input.shape, op)
+    if src is None or not isinstance(src, _fn.Tensor):
+        v = value if src is None else src
+        return Scatter.apply(input, d, idx, v.item() if isinstance(v, _fn.Tensor) else v,
+                             reduce=reduce)
+    if src.dtype != input.dtype:
+        raise RuntimeError(f"{op}: expected src dtype {src.dtype} to equal input dtype "
+                           f"{input.dtype}")
+    if src.ndim != idx.ndim or any(a > b for a, b in zip(idx.shape, src.shape)):
+        raise RuntimeError(f"{op}: index shape {tuple(idx.shape)} is larger than src shape "
+                           f"{tuple(src.shape)}")
+    if src.shape != idx.shape:
+        src = src[tuple(slice(0, s) for s in idx.shape)]
+    return Scatter.apply(input, d, idx, src, reduce=reduce)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """input with alpha * source[..., i, ...] added into input[..., index[i], ...] along
+    `dim`; repeated indices accumulate. index: (N,), source: input's shape with N at dim."""
+    op = "index_add"
+    if input.ndim == 0:
+        return index_add(input.reshape(1), 0, index, source.reshape(1), alpha=alpha).reshape(())
+    d = _dim(dim, input.shape, op)
+    idx = _int_index(index, input.data, op).reshape(-1)
+    if source.dtype != input.dtype:
+        raise RuntimeError(f"{op}: source dtype {source.dtype} and input dtype {input.dtype} "
+                           "must be the same")
+    expect = input.shape[:d] + (idx.shape[0],) + input.shape[d + 1:]
+    if tuple(source.shape) != expect:
+        raise RuntimeError(f"{op}: source shape {tuple(source.shape)} does not match input "
+                           f"shape {tuple(input.shape)} with {idx.shape[0]} indices at dim {d} "
+                           f"(expected {expect})")
+    _check_range(idx, input.shape[d], dim, input.shape, op)
+    return IndexAdd.apply(input, d, idx % input.shape[d], source, alpha)
+
+
+def index_fill(input, dim, index, value):
+    """input with every slice at `index` along `dim` set to `value` (a number or a 0-d
+    tensor, which then gets a gradient)."""
+    op = "index_fill"
+    d = _dim(dim, input.shape, op)
+    n = input.shape[d] if input.ndim else 1
+    idx = _int_index(index, input.data, op).reshape(-1)
+    _check_range(idx, n, dim, input.shape, op)
+    mask = array_module(input.data).zeros(n, bool)
+    mask[idx] = True
+    mask = _fn._wrap(mask.reshape(input.shape[d:d + 1] + (1,) * (input.ndim - d - 1)))
+    if isinstance(value, _fn.Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"{op}: value must be a number or a 0-d tensor, got shape "
+                               f"{tuple(value.shape)}")
+        from mytorch.tensor import where  # the Tensor module imports this one
+        return where(mask, value.to(input.dtype), input)
+    return input.masked_fill(mask, value)
+
+
+def _bool_mask(mask, input, op):
+    m = _array(mask, input.data)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
+    try:
+        shape = np.broadcast_shapes(tuple(m.shape), tuple(input.shape))
+    except ValueError:
+        raise RuntimeError(f"{op}: mask of shape {tuple(m.shape)} does not broadcast with input "
+                           f"shape {tuple(input.shape)}") from None
+    x = input if input.shape == shape else input.expand(shape)
+    return x, array_module(m).broadcast_to(m, shape)
+
+
+def masked_select(input, mask):
+    """The elements of input where the bool mask (broadcast with input) is True, as 1-D."""
+    x, m = _bool_mask(mask, input, "masked_select")
+    return GetItem.apply(x, m)
+
+
+def masked_scatter(input, mask, source):
+    """input with the positions where mask is True filled, in row-major order, by the first
+    elements of source."""
+    op = "masked_scatter"
+    x, m = _bool_mask(mask, input, op)
+    if source.dtype != input.dtype:
+        raise RuntimeError(f"{op}: source dtype {source.dtype} and input dtype {input.dtype} "
+                           "must be the same")
+    pos = array_module(m).flatnonzero(m)
+    if pos.shape[0] > source.numel():
+        raise RuntimeError(f"{op}: the mask selects {pos.shape[0]} elements but source of "
+                           f"shape {tuple(source.shape)} has only {source.numel()}")
+    values = source.reshape(-1)[:pos.shape[0]]
+    return SetItem.apply(x.reshape(-1), values, pos).reshape(x.shape)
+
+
+def take_along_dim(input, indices, dim=None):
+    """Pick values along `dim` at `indices` (gather with broadcasting of the other dims);
+    dim None picks from the flattened input."""
+    op = "take_along_dim"
+    idx = _int_index(indices, input.data, op)
+    if dim is None:
+        flat = input.reshape(-1)
+        idx = idx.reshape(-1)
+        _check_range(idx, flat.shape[0], 0, input.shape, op)
+        return Gather.apply(flat, 0, idx)
+    d = _dim(dim, input.shape, op)
+    if idx.ndim != input.ndim:
+        raise RuntimeError(f"{op}: input shape {tuple(input.shape)} and indices shape "
+                           f"{tuple(idx.shape)} must have the same number of dims")
+    try:
+        common = np.broadcast_shapes(input.shape[:d] + (1,) + input.shape[d + 1:],
+                                     idx.shape[:d] + (1,) + idx.shape[d + 1:])
+    except ValueError:
+        raise RuntimeError(f"{op}: input shape {tuple(input.shape)} and indices shape "
+                           f"{tuple(idx.shape)} do not broadcast outside dim {d}") from None
+    _check_range(idx, input.shape[d], dim, input.shape, op)
+    x = input.expand(common[:d] + (input.shape[d],) + common[d + 1:])
+    idx = array_module(idx).broadcast_to(idx, common[:d] + (idx.shape[d],) + common[d + 1:])
+    return Gather.apply(x, d, idx)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements (dim None, flattened) or distinct slices along `dim`, sorted;
+    optionally the int64 inverse (where each input element went) and counts.
+
+    >>> mytorch.unique(mytorch.tensor([3, 1, 3]), return_counts=True)
+    (tensor([1, 3]), tensor([1, 2]))
+    """
+    xp = array_module(input.data)
+    if dim is None:
+        out = xp.unique(input.data.reshape(-1), return_inverse=True, return_counts=True)
+        inverse_shape = input.shape
+    else:
+        d = _dim(dim, input.shape, "unique")
+        out = xp.unique(input.data, return_inverse=True, return_counts=True, axis=d)
+        inverse_shape = (input.shape[d],)
+    values, inverse, counts = out
+    res = [_fn._wrap(values)]
+    if return_inverse:
+        res.append(_fn._wrap(inverse.reshape(inverse_shape).astype(np.int64)))
+    if return_counts:
+        res.append(_fn._wrap(counts.astype(np.int64)))
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Count of each value 0..max(input) in a 1-D non-negative integer tensor (int64), or
+    the sum of `weights` per value (float weights keep their dtype, others give float64)."""
+    op = "bincount"
+    x = input.data
+    xp = array_module(x)
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected a 1-D integer tensor, got shape {tuple(x.shape)} "
+                           f"and dtype {x.dtype}")
+    if x.size and int(x.min()) < 0:
+        raise RuntimeError(f"{op}: input must contain non-negative values, got {int(x.min())}")
+    if minlength < 0:
+        raise RuntimeError(f"{op}: minlength must be non-negative, got {minlength}")
+    x = x.astype(np.int64, copy=False)
+    if weights is None or x.size == 0:  # PyTorch gives int64 counts for an empty input
+        return _fn._wrap(xp.bincount(x, minlength=minlength).astype(np.int64))
+    w = _array(weights, x)
+    if w.shape != x.shape:
+        raise RuntimeError(f"{op}: weights shape {tuple(w.shape)} must match input shape "
+                           f"{tuple(x.shape)}")
+    out = xp.bincount(x, weights=w, minlength=minlength)
+    return _fn._wrap(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Histogram of `bins` equal-width bins over [min, max] (both 0: the data's range);
+    values outside are ignored, max goes in the last bin. Same dtype as input."""
+    op = "histc"
+    x = input.data
+    xp = array_module(x)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
+    if bins <= 0:
+        raise RuntimeError(f"{op}: bins must be > 0, got {bins}")
+    lo, hi = float(min), float(max)
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"{op}: max ({hi}) must be larger than min ({lo})")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"{op}: range of [{lo}, {hi}] is not finite")
+    x = x.reshape(-1)
+    lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
+    x = x[(x >= lo_t) & (x <= hi_t)]
+    # The bin arithmetic in the input's dtype, as PyTorch does it.
+    pos = ((x - lo_t) * x.dtype.type(bins) / (hi_t - lo_t)).astype(np.int64)
+    pos = xp.minimum(pos, bins - 1)
+    return _fn._wrap(xp.bincount(pos, minlength=bins).astype(x.dtype))
+
+
+def argwhere(input):
+    """Indices of the non-zero elements: (N, ndim) int64."""
+    return _fn._wrap(array_module(input.data).argwhere(input.data).astype(np.int64))
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """For each value of `input`, the index in `sorted_sequence` (sorted along its last dim)
+    where it would be inserted to keep the order: the first such index, or with right=True
+    (side='right') the last. A N-D sequence has one row per leading index of input.
+
+    >>> mytorch.searchsorted(mytorch.tensor([1, 3, 5]), mytorch.tensor([3, 6]))
+    tensor([1, 3])
+    """
+    op = "searchsorted"
+    seq = sorted_sequence.data
+    xp = array_module(seq)
+    v = _array(input, seq)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"{op}: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise RuntimeError(f"{op}: side='left' and right=True contradict each other")
+        right = side == "right"
+    if seq.ndim == 0:
+        raise RuntimeError(f"{op}: sorted_sequence must have at least 1 dim, got a 0-d tensor")
+    if sorter is not None:
+        s = _int_index(sorter, seq, op)
+        if s.shape != seq.shape:
+            raise RuntimeError(f"{op}: sorter shape {tuple(s.shape)} must match "
+                               f"sorted_sequence shape {tuple(seq.shape)}")
+        seq = xp.take_along_axis(seq, s, axis=-1)
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        out = xp.asarray(xp.searchsorted(seq, v, how))
+    else:
+        if v.ndim == 0 or v.shape[:-1] != seq.shape[:-1]:
+            raise RuntimeError(f"{op}: sorted_sequence should be 1-D or its leading dims must "
+                               f"match those of input, got shapes {tuple(seq.shape)} and "
+                               f"{tuple(v.shape)}")
+        out = xp.zeros(v.shape, np.int64)
+        if v.size:  # one row at a time
+            rows, seq_rows = out.reshape(-1, v.shape[-1]), seq.reshape(-1, seq.shape[-1])
+            for i, row in enumerate(v.reshape(-1, v.shape[-1])):
+                rows[i] = xp.searchsorted(seq_rows[i], row, how)
+    return _fn._wrap(out.astype(np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each value of input among 1-D sorted `boundaries`: i such that
+    boundaries[i-1] < x <= boundaries[i] (right=True: boundaries[i-1] <= x < boundaries[i])."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-D, got shape "
+                           f"{tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)

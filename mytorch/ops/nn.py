@@ -4,6 +4,7 @@ Each Function says in one line why it exists instead of a composite of Tensor op
 Everything works on raw xp arrays and keeps the input's float dtype (Python float constants
 only, so float32 stays float32).
 """
+import contextlib
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ from mytorch.ops._kernels import (
     softmax_backward,
     softmax_forward,
 )
+from mytorch.ops.conv import _col2im, _im2col
 
 __all__ = []
 
@@ -598,3 +600,160 @@ class Pad(Function):
         gx = xp.zeros(ctx.x_shape, dtype=gy.dtype)
         gx[ctx.src] = gy[ctx.dst]
         return gx
+
+
+# ---------------------------------------------------------------- more activations and losses
+
+
+def _quiet(xp):
+    """Silence NumPy's floating-point warnings where inf is the intended result."""
+    if xp is not np:
+        return contextlib.nullcontext()
+    return np.errstate(divide="ignore", invalid="ignore")
+
+
+def _sigmoid(xp, z):
+    """Stable sigmoid: exp of a non-positive number only."""
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, x itself where beta x > threshold. Hand-written because the
+    stable composite relu(z) + log1p(exp(-|z|)) has the wrong gradient (0, not 1/2) at 0."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = array_module(x)
+        z = x * beta
+        y = (xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        return xp.where(z > threshold, x, y).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        xp = array_module(x)
+        z = x * ctx.beta
+        return xp.where(z > ctx.threshold, gy, gy * _sigmoid(xp, z)).astype(gy.dtype, copy=False)
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log x + (1 - t) log(1 - x)), each log clamped at -100 as PyTorch.
+    Hand-written for the clamped gradient (x - t) / max(x (1 - x), 1e-12): the composite's is
+    NaN at x = 0 or 1."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        xp = array_module(x)
+        with _quiet(xp):  # log(0) = -inf, then clamped
+            log_x = xp.maximum(xp.log(x), -100.0)
+            log_1mx = xp.maximum(xp.log1p(-x), -100.0)
+        ctx.save_for_backward(x, t)
+        return ((t - 1.0) * log_1mx - t * log_x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, t = ctx.saved_tensors
+        xp = array_module(x)
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = gy * (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
+        if ctx.needs_input_grad[1]:  # -logit(x), unclamped (infinite at 0 and 1) as PyTorch
+            with _quiet(xp):
+                gt = gy * (xp.log1p(-x) - xp.log(x))
+        return gx, gt
+
+
+# ---------------------------------------------------------------- unfold / fold
+
+
+def _blocks_to_cols(xp, y, g, n, c):
+    """(n, C*kh*kw, L) -> the conv column layout (C, kh, kw, n, Ho, Wo), contiguous."""
+    y = y.reshape(n, c, g.kh, g.kw, g.Ho, g.Wo).transpose(1, 2, 3, 0, 4, 5)
+    return xp.ascontiguousarray(y)
+
+
+def _cols_to_blocks(cols, g, n, c):
+    """The conv column layout (C, kh, kw, n, Ho, Wo) -> (n, C*kh*kw, L)."""
+    y = cols.transpose(3, 0, 1, 2, 4, 5).reshape(n, c * g.kh * g.kw, g.Ho * g.Wo)
+    return array_module(cols).ascontiguousarray(y)
+
+
+class Unfold(Function):
+    """(N, C, H, W) -> sliding blocks (N, C*kh*kw, L): conv's im2col; the gradient is col2im."""
+
+    @staticmethod
+    def forward(ctx, x, g):
+        xp = array_module(x)
+        n, c = x.shape[:2]
+        cols = xp.empty((c, g.kh, g.kw, n, g.Ho, g.Wo), x.dtype)
+        _im2col(xp.ascontiguousarray(x), g, cols)
+        ctx.g, ctx.x_shape = g, x.shape
+        return _cols_to_blocks(cols, g, n, c)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        n, c = ctx.x_shape[:2]
+        gx = xp.zeros(ctx.x_shape, gy.dtype)
+        return _col2im(_blocks_to_cols(xp, gy, ctx.g, n, c), ctx.g, gx)
+
+
+class Fold(Function):
+    """Sliding blocks (N, C*kh*kw, L) summed into (N, C, H, W): conv's col2im; the gradient is
+    im2col."""
+
+    @staticmethod
+    def forward(ctx, x, g, c):
+        xp = array_module(x)
+        n = x.shape[0]
+        y = xp.zeros((n, c, g.H, g.W), x.dtype)
+        ctx.g, ctx.c = g, c
+        return _col2im(_blocks_to_cols(xp, x, g, n, c), g, y)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        g, n, c = ctx.g, gy.shape[0], ctx.c
+        cols = xp.empty((c, g.kh, g.kw, n, g.Ho, g.Wo), gy.dtype)
+        _im2col(xp.ascontiguousarray(gy), g, cols)
+        return _cols_to_blocks(cols, g, n, c), None, None
+
+
+# ---------------------------------------------------------------- adaptive max pooling
+
+
+class AdaptiveMaxPool2d(Function):
+    """(M, H, W) -> (M, oh, ow) maxima over windows [floor(i*H/oh), ceil((i+1)*H/oh)) and their
+    flat indices into H*W (int64). One vectorized argmax per output cell; the gradient goes to
+    the (first) argmax, so backward needs only the indices."""
+
+    @staticmethod
+    def forward(ctx, x, hs, ws):
+        xp = array_module(x)
+        m, h, w = x.shape
+        y = xp.empty((m, len(hs[0]), len(ws[0])), x.dtype)
+        idx = xp.empty(y.shape, np.int64)
+        rows = xp.arange(m)
+        for i, (h0, h1) in enumerate(zip(*hs)):
+            for j, (w0, w1) in enumerate(zip(*ws)):
+                win = x[:, h0:h1, w0:w1].reshape(m, -1)
+                a = win.argmax(1)
+                y[:, i, j] = win[rows, a]
+                idx[:, i, j] = (h0 + a // (w1 - w0)) * w + w0 + a % (w1 - w0)
+        ctx.idx, ctx.x_shape = idx, x.shape
+        ctx.mark_non_differentiable(idx)
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, gy, _gidx=None):
+        xp = array_module(gy)
+        m, oh, ow = gy.shape
+        gx = xp.zeros((m, ctx.x_shape[1] * ctx.x_shape[2]), gy.dtype)
+        rows = xp.arange(m)
+        for i in range(oh):
+            for j in range(ow):  # one index per row in each cell: no repeated targets in an add
+                gx[rows, ctx.idx[:, i, j]] += gy[:, i, j]
+        return gx.reshape(ctx.x_shape), None, None

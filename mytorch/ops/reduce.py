@@ -1,4 +1,6 @@
 """Reductions: sum, mean, var, max/min (with and without dim), argmax/argmin, prod, logsumexp."""
+import numpy as np
+
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 
@@ -215,3 +217,185 @@ class Cumsum(Function):
     def backward(ctx, gy):
         xp = array_module(gy)
         return xp.flip(xp.cumsum(xp.flip(gy, ctx.dim), axis=ctx.dim), ctx.dim)
+
+
+def _flip_cumsum(xp, g, dim):
+    return xp.flip(xp.cumsum(xp.flip(g, dim), axis=dim), dim)
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = array_module(x).cumprod(x, axis=dim)
+        ctx.save_for_backward(x, y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # dy_j/dx_k = y_j / x_k for j >= k: exact while no zero precedes k. Where x has zeros,
+        # only positions up to the first zero get a gradient; the first zero's is the reverse
+        # cumsum of gy times the cumprod with that zero replaced by one.
+        x, y = ctx.saved_tensors
+        xp, dim = array_module(x), ctx.dim
+        zero = x == 0
+        with _quiet(xp):
+            if not zero.any():
+                return _flip_cumsum(xp, gy * y, dim) / x
+            zeros_so_far = xp.cumsum(zero, axis=dim)
+            before = zeros_so_far == 0
+            first = zero & (zeros_so_far == 1)
+            g = _flip_cumsum(xp, gy * y, dim) / xp.where(before, x, 1)
+            y1 = xp.cumprod(xp.where(first, 1, x), axis=dim)
+            g_first = _flip_cumsum(xp, gy * y1, dim)
+            return xp.where(before, g, xp.where(first, g_first, 0))
+
+
+def cum_extreme(x, dim, is_min):
+    """Running max (min) along dim and the index where it was last attained, as PyTorch's
+    cummax/cummin (a NaN, once seen, stays; its index moves to each later NaN)."""
+    xp = array_module(x)
+    op = xp.minimum if is_min else xp.maximum
+    y = accumulate(op, x, dim)
+    shape = [1] * x.ndim
+    shape[dim] = x.shape[dim]
+    pos = xp.arange(x.shape[dim]).reshape(shape)
+    hit = (x == y) | (xp.isnan(x) if x.dtype.kind == "f" else False)
+    where_hit = xp.where(hit, pos, 0)
+    idx = accumulate(xp.maximum, where_hit, dim)
+    return y, idx.astype(np.int64)
+
+
+def accumulate(op, x, dim):
+    """op.accumulate(x, axis=dim): NumPy's ufunc method, or `scan` elsewhere."""
+    return op.accumulate(x, axis=dim) if array_module(x) is np else scan(op, x, dim)
+
+
+def scan(op, x, dim):
+    """Inclusive scan of a binary elementwise `op` along dim by doubling steps (log2 n
+    elementwise passes): for array modules whose ufuncs have no `accumulate`."""
+    xp = array_module(x)
+    y = xp.moveaxis(x, dim, 0).copy()
+    step = 1
+    while step < y.shape[0]:
+        y[step:] = op(y[step:], y[:-step].copy())
+        step *= 2
+    return xp.moveaxis(y, 0, dim)
+
+
+class CumExtreme(Function):
+    """cummax/cummin along one dim -> (values, indices); the gradient goes to the index."""
+
+    @staticmethod
+    def forward(ctx, x, dim, is_min):
+        y, idx = cum_extreme(x, dim, is_min)
+        ctx.mark_non_differentiable(idx)
+        ctx.idx, ctx.dim = idx, dim
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        # Several outputs may share one index: add them up per slice with one bincount.
+        xp, dim, idx = array_module(gy), ctx.dim, ctx.idx
+        g = xp.moveaxis(gy, dim, -1)
+        i = xp.moveaxis(idx, dim, -1)
+        n = g.shape[-1]
+        rows = xp.arange(g.size // max(n, 1)).reshape(g.shape[:-1] + (1,))
+        flat = (rows * n + i).reshape(-1)
+        gx = xp.bincount(flat, weights=g.reshape(-1), minlength=g.size)
+        return xp.moveaxis(gx.reshape(g.shape).astype(gy.dtype), -1, dim)
+
+
+class Pick(Function):
+    """The elements of x at `idx` along dim (idx: x's shape without dim, an index array);
+    the gradient flows back to the picked positions."""
+
+    @staticmethod
+    def forward(ctx, x, idx, dim, keepdim):
+        xp = array_module(x)
+        i = xp.expand_dims(idx, dim)
+        ctx.shape, ctx.dtype, ctx.i, ctx.dim, ctx.keepdim = x.shape, x.dtype, i, dim, keepdim
+        y = xp.take_along_axis(x, i, axis=dim)
+        return y if keepdim else y.squeeze(dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        g = gy if ctx.keepdim else xp.expand_dims(gy, ctx.dim)
+        gx = xp.zeros(ctx.shape, gy.dtype)
+        xp.put_along_axis(gx, ctx.i, g, axis=ctx.dim)
+        return gx
+
+
+def kth_index(x, k, dim):
+    """Index along dim of the k-th smallest element (0-based k; NaN sorts last)."""
+    order = array_module(x).argsort(x, axis=dim, kind="stable")
+    return order.take(k, axis=dim)
+
+
+def median_index(x, dim):
+    """Index along dim of the lower median; of the first NaN where a slice has one."""
+    xp = array_module(x)
+    n = x.shape[dim]
+    order = xp.argsort(x, axis=dim, kind="stable")  # NaNs last, in input order
+    k = xp.full(order.shape[:dim] + order.shape[dim + 1:], (n - 1) // 2, np.int64)
+    if x.dtype.kind == "f":
+        n_nan = xp.isnan(x).sum(axis=dim)
+        k = xp.where(n_nan > 0, n - n_nan, k)
+    return xp.take_along_axis(order, xp.expand_dims(k, dim), axis=dim).squeeze(dim)
+
+
+def mode_index(x, dim):
+    """Index along dim of the most frequent value (the smallest one on ties), at its last
+    occurrence, as PyTorch's mode."""
+    xp = array_module(x)
+    xs = xp.moveaxis(x, dim, -1)
+    order = xp.argsort(xs, axis=-1, kind="stable")  # equal values keep input order
+    s = xp.take_along_axis(xs, order, axis=-1)
+    n = s.shape[-1]
+    pos = xp.arange(n)
+    differs = s[..., 1:] != s[..., :-1]
+    edge = xp.ones(s.shape[:-1] + (1,), bool)
+    starts = xp.concatenate([edge, differs], axis=-1)
+    ends = xp.concatenate([differs, edge], axis=-1)
+    start = accumulate(xp.maximum, xp.where(starts, pos, 0), -1)
+    end = xp.flip(accumulate(xp.minimum, xp.flip(xp.where(ends, pos, n - 1), -1), -1), -1)
+    best = xp.argmax(end - start, axis=-1)  # the first longest run: the smallest value
+    last = xp.take_along_axis(end, best[..., None], axis=-1)
+    return xp.take_along_axis(order, last, axis=-1)[..., 0]
+
+
+class ShareValue(Function):
+    """Returns `y`, one of x's values picked outside (a median over all elements); the
+    gradient is shared evenly by the elements equal to it (NaN matching NaN), as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return y.copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        xp = array_module(x)
+        mask = x == y
+        if x.dtype.kind == "f":
+            mask |= xp.isnan(x) & xp.isnan(y)
+        return mask * (gy / mask.sum())
+
+
+class NanSum(Function):
+    """sum treating NaN as zero. A Function, not where() + sum, so that a NaN position's
+    gradient is gy * 0 as in PyTorch (NaN when gy is infinite, e.g. from an all-NaN nanmean)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        xp = array_module(x)
+        ctx.keep = ~xp.isnan(x)
+        ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        return xp.nansum(x, axis=axes if x.ndim else None, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        with _quiet(array_module(gy)):
+            return _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim) * ctx.keep

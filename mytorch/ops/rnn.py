@@ -9,20 +9,13 @@ Gate order follows PyTorch: LSTM (i, f, g, o), GRU (r, z, n).
 """
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops._kernels_rnn import lstm_step, lstm_step_back, sigmoid_
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "recurrent_layer"]
 
 
 # ---- array-level step kernels shared by the cell and the layer Functions ----
-
-def _sigmoid_(xp, x):
-    """In-place logistic; tanh form is stable in both tails."""
-    x *= 0.5
-    xp.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
-
+# (the LSTM's are in _kernels_rnn: numba loops beside their NumPy references)
 
 def _rnn_step(gates, nonlinearity):
     """gates: x W_ih^T + h W_hh^T + biases, (B, H), overwritten with h'."""
@@ -39,42 +32,12 @@ def _rnn_step_back(gh, h_new, nonlinearity):
     return gh * (h_new > 0)
 
 
-def _lstm_step(gates, c):
-    """gates (B, 4H) -> activations in place; returns (h', c', tanh(c'))."""
-    xp = array_module(gates)
-    H = c.shape[-1]
-    _sigmoid_(xp, gates[..., :2 * H])
-    xp.tanh(gates[..., 2 * H:3 * H], out=gates[..., 2 * H:3 * H])
-    _sigmoid_(xp, gates[..., 3 * H:])
-    i, f, g, o = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:3 * H], gates[..., 3 * H:]
-    c_new = f * c
-    c_new += i * g
-    tc = xp.tanh(c_new)
-    return o * tc, c_new, tc
-
-
-def _lstm_step_back(act, c, tc, gh, gc):
-    """act: gate activations (B, 4H); returns (grad of pre-activation gates, grad of c)."""
-    xp = array_module(act)
-    H = c.shape[-1]
-    i, f, g, o = act[..., :H], act[..., H:2 * H], act[..., 2 * H:3 * H], act[..., 3 * H:]
-    dc = gh * o
-    dc *= 1 - tc * tc
-    dc += gc
-    d = xp.empty_like(act)
-    d[..., :H] = dc * g * i * (1 - i)
-    d[..., H:2 * H] = dc * c * f * (1 - f)
-    d[..., 2 * H:3 * H] = dc * i * (1 - g * g)
-    d[..., 3 * H:] = gh * tc * o * (1 - o)
-    return d, dc * f
-
-
 def _gru_step(gi, gh, h):
     """gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh, (B, 3H). Returns h' and what backward needs."""
     xp = array_module(gi)
     H = h.shape[-1]
     rz = gi[..., :2 * H] + gh[..., :2 * H]
-    _sigmoid_(xp, rz)
+    sigmoid_(xp, rz)
     r, z = rz[..., :H], rz[..., H:]
     ghn = gh[..., 2 * H:]
     n = r * ghn
@@ -103,11 +66,24 @@ def _gru_step_back(saved, h, gy):
 
 
 def _proj(x, w, b):
-    """x @ w^T (+ b) on arrays; one matmul for all gates."""
-    y = array_module(x).matmul(x, w.T)
+    """x (..., I) @ w^T (+ b) on arrays; one matmul for all gates, rows folded into 2-D (a
+    stacked matmul runs one small GEMM per leading index)."""
+    y = array_module(x).matmul(x.reshape(-1, x.shape[-1]), w.T)
     if b is not None:
         y += b
-    return y
+    return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _weight_t(w):
+    """w^T made contiguous, once per sequence: h @ w^T on a transposed view is a slower
+    (NT) GEMM, up to 2x on the small per-step products in float32."""
+    return array_module(w).ascontiguousarray(w.T)
+
+
+def _unproj(d, w):
+    """d (..., G) @ w (G, I), rows folded as in _proj."""
+    y = array_module(d).matmul(d.reshape(-1, d.shape[-1]), w)
+    return y.reshape(d.shape[:-1] + (w.shape[1],))
 
 
 def _bias_grads(ctx, d_ih, d_hh, i_ih, i_hh):
@@ -120,8 +96,8 @@ def _bias_grads(ctx, d_ih, d_hh, i_ih, i_hh):
 def _linear_grads(ctx, d_ih, d_hh, x, h, w_ih, w_hh, ix, ih, iw):
     """Grads of x, h, w_ih, w_hh from the gate grads (rows folded into one matmul)."""
     xp = array_module(d_ih)
-    gx = xp.matmul(d_ih, w_ih) if ctx.needs_input_grad[ix] else None
-    gh = xp.matmul(d_hh, w_hh) if ctx.needs_input_grad[ih] else None
+    gx = _unproj(d_ih, w_ih) if ctx.needs_input_grad[ix] else None
+    gh = _unproj(d_hh, w_hh) if ctx.needs_input_grad[ih] else None
     gw_ih = gw_hh = None
     if ctx.needs_input_grad[iw]:
         gw_ih = xp.matmul(d_ih.reshape(-1, d_ih.shape[-1]).T, x.reshape(-1, x.shape[-1]))
@@ -157,16 +133,19 @@ class LSTMCellFunction(Function):
 
     @staticmethod
     def forward(ctx, x, h, c, w_ih, w_hh, b_ih, b_hh):
-        gates = _proj(x, w_ih, b_ih)
-        gates += _proj(h, w_hh, b_hh)
-        h_new, c_new, tc = _lstm_step(gates, c)
+        xp = array_module(x)
+        gates = _proj(x, w_ih, b_ih)  # (B, 4H), becomes the activations in place
+        h_new, c_new, tc = (xp.empty(h.shape, dtype=x.dtype) for _ in range(3))
+        lstm_step(gates, _proj(h, w_hh, b_hh), c, h_new, c_new, tc)
         ctx.save_for_backward(x, h, c, w_ih, w_hh, gates, tc)
         return h_new, c_new
 
     @staticmethod
     def backward(ctx, gy, gc):
         x, h, c, w_ih, w_hh, act, tc = ctx.saved_tensors
-        d, gc_prev = _lstm_step_back(act, c, tc, gy, gc)
+        xp = array_module(act)
+        d, gc_prev = xp.empty_like(act), xp.empty(c.shape, dtype=act.dtype)
+        lstm_step_back(act, c, tc, gy, gc, d, gc_prev)
         gx, gh, gw_ih, gw_hh = _linear_grads(ctx, d, d, x, h, w_ih, w_hh, 0, 1, 3)
         gc_prev = gc_prev if ctx.needs_input_grad[2] else None
         return (gx, gh, gc_prev, gw_ih, gw_hh) + _bias_grads(ctx, d, d, 5, 6)
@@ -306,9 +285,10 @@ class RNNLayerFunction(Function):
             gi += b_hh
         hs = xp.empty((x.shape[0] + 1,) + h0.shape, dtype=x.dtype)  # h_0 .. h_T
         hs[0] = h0
+        w_hh_t, gh = _weight_t(w_hh), xp.empty(h0.shape, dtype=x.dtype)
         for t in range(x.shape[0]):
             gt = gi[t]
-            gt += xp.matmul(hs[t], w_hh.T)
+            gt += xp.matmul(hs[t], w_hh_t, out=gh)
             hs[t + 1] = _rnn_step(gt, nonlinearity)
         ctx.save_for_backward(xs, w_ih, w_hh, hs)
         ctx.nonlinearity, ctx.reverse = nonlinearity, reverse
@@ -334,7 +314,7 @@ def _layer_grads(ctx, d_ih, d_hh, xs, h_prev, w_ih, dh0, dc0=None):
     k = 3 if dc0 is not None else 2  # index of w_ih among the inputs
     gx = None
     if needs[0]:
-        gx = _contig(_time_order(xp.matmul(d_ih, w_ih), ctx.reverse))
+        gx = _contig(_time_order(_unproj(d_ih, w_ih), ctx.reverse))
     gw_ih = gw_hh = None
     if needs[k]:
         gw_ih = xp.matmul(d_ih.reshape(-1, d_ih.shape[-1]).T, xs.reshape(-1, xs.shape[-1]))
@@ -362,10 +342,10 @@ class LSTMLayerFunction(Function):
         cs = xp.empty((T + 1,) + c0.shape, dtype=x.dtype)
         tcs = xp.empty((T,) + c0.shape, dtype=x.dtype)
         hs[0], cs[0] = h0, c0
+        w_hh_t, gh = _weight_t(w_hh), xp.empty(acts.shape[1:], dtype=x.dtype)
         for t in range(T):
-            gt = acts[t]
-            gt += xp.matmul(hs[t], w_hh.T)
-            hs[t + 1], cs[t + 1], tcs[t] = _lstm_step(gt, cs[t])
+            lstm_step(acts[t], xp.matmul(hs[t], w_hh_t, out=gh), cs[t], hs[t + 1], cs[t + 1],
+                      tcs[t])
         ctx.save_for_backward(xs, w_ih, w_hh, hs, cs, tcs, acts)
         ctx.reverse = reverse
         return _contig(_time_order(hs[1:], reverse)), hs[-1].copy(), cs[-1].copy()
@@ -376,11 +356,13 @@ class LSTMLayerFunction(Function):
         xp = array_module(gy)
         gy = _time_order(gy, ctx.reverse)
         d = xp.empty(acts.shape, dtype=gy.dtype)
-        dh, dc = ghn.copy(), gcn
+        dh, dc = (g.astype(gy.dtype, order="C") for g in (ghn, gcn))  # own, updated in place
+        dc_prev = xp.empty_like(dc)
         for t in range(gy.shape[0] - 1, -1, -1):
             dh += gy[t]
-            d[t], dc = _lstm_step_back(acts[t], cs[t], tcs[t], dh, dc)
-            dh = xp.matmul(d[t], w_hh)
+            lstm_step_back(acts[t], cs[t], tcs[t], dh, dc, d[t], dc_prev)
+            dc, dc_prev = dc_prev, dc
+            xp.matmul(d[t], w_hh, out=dh)
         return _layer_grads(ctx, d, d, xs, hs[:-1], w_ih, dh, dc)
 
 
@@ -399,8 +381,11 @@ class GRULayerFunction(Function):
         rzs = xp.empty(gi.shape[:-1] + (2 * H,), dtype=x.dtype)
         ns = xp.empty((T,) + h0.shape, dtype=x.dtype)
         ghns = xp.empty_like(ns)
+        w_hh_t = _weight_t(w_hh)
         for t in range(T):
-            gh = _proj(hs[t], w_hh, b_hh)
+            gh = xp.matmul(hs[t], w_hh_t)
+            if b_hh is not None:
+                gh += b_hh
             hs[t + 1], (rzs[t], ns[t], ghns[t]) = _gru_step(gi[t], gh, hs[t])
         ctx.save_for_backward(xs, w_ih, w_hh, hs, rzs, ns, ghns)
         ctx.reverse = reverse

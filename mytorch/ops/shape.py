@@ -1,6 +1,16 @@
-"""Shape primitives: reshape, permute, expand, cat, stack, split, repeat, contiguous."""
+"""Shape primitives: reshape, permute, expand, cat, stack, split, repeat, contiguous, roll,
+diagonal, diag_embed.
+
+The public functions at the bottom (roll, diag, movedim, meshgrid, ...) take and return
+Tensors; `Tensor` methods and `mytorch.*` call them. Most are composites of Tensor ops.
+"""
+import numpy as np
+
+from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops.index import IndexSelect
+from mytorch.ops.reduce import normalize_dims
 
 
 class Reshape(Function):
@@ -127,3 +137,319 @@ class Repeat(Function):
             inter += [r, s]
         g = gy.reshape(inter).sum(axis=tuple(range(0, len(inter), 2)))
         return g
+
+
+class Roll(Function):
+    """Shift elements along dims (wrapping around); dims None rolls the flattened array."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return array_module(x).roll(x, shifts, dims)
+
+    @staticmethod
+    def backward(ctx, gy):
+        back = -ctx.shifts if ctx.dims is None else tuple(-s for s in ctx.shifts)
+        return array_module(gy).roll(gy, back, ctx.dims)
+
+
+def embed_diagonal(v, offset, n1, n2):
+    """(..., L) -> (..., n1, n2) zeros with v on the `offset` diagonal of the last two dims."""
+    xp = array_module(v)
+    out = xp.zeros(v.shape[:-1] + (n1, n2), v.dtype)
+    i = xp.arange(v.shape[-1])
+    out[..., i + max(-offset, 0), i + max(offset, 0)] = v
+    return out
+
+
+class Diagonal(Function):
+    """The `offset` diagonal of the (dim1, dim2) planes, as a new last dim (a view)."""
+
+    @staticmethod
+    def forward(ctx, x, offset, dim1, dim2):
+        ctx.shape, ctx.offset, ctx.dims = x.shape, offset, (dim1, dim2)
+        y = array_module(x).diagonal(x, offset, dim1, dim2)
+        if not getattr(y.flags, "writeable", True) and x.flags.writeable:
+            y.flags.writeable = True  # NumPy's view is read-only; PyTorch's writes through
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (d1, d2), n1, n2 = ctx.dims, ctx.shape[ctx.dims[0]], ctx.shape[ctx.dims[1]]
+        g = embed_diagonal(gy, ctx.offset, n1, n2)
+        return array_module(gy).moveaxis(g, (-2, -1), (d1, d2))
+
+
+class DiagEmbed(Function):
+    """Last dim -> the `offset` diagonal of new dims (dim1, dim2) of the output."""
+
+    @staticmethod
+    def forward(ctx, x, offset, dim1, dim2):
+        ctx.offset, ctx.dims = offset, (dim1, dim2)
+        n = x.shape[-1] + abs(offset)
+        return array_module(x).moveaxis(embed_diagonal(x, offset, n, n), (-2, -1), (dim1, dim2))
+
+    @staticmethod
+    def backward(ctx, gy):
+        return array_module(gy).diagonal(gy, ctx.offset, *ctx.dims)
+
+
+# ---- public functions: Tensors in, Tensors out ----
+
+def _dim(dim, shape, op):
+    """One dim, made non-negative; shape: the tensor's shape or its number of dims."""
+    return normalize_dims(dim, shape if isinstance(shape, int) else tuple(shape), op)[0]
+
+
+def _ints(x):
+    return (x,) if isinstance(x, (int, np.integer)) else tuple(x)
+
+
+def roll(input, shifts, dims=None):
+    """Roll elements along `dims` by `shifts` (ints or equal-length tuples); elements leaving
+    one end come back at the other. dims None rolls the flattened tensor, keeping its shape.
+
+    >>> mytorch.roll(mytorch.arange(4), 1)
+    tensor([3, 0, 1, 2])
+    """
+    shifts = _ints(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"roll: without dims, shifts must be a single int, got {shifts}")
+        return Roll.apply(input, int(shifts[0]), None)
+    dims = _ints(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    dims = tuple(_dim(d, input.shape, "roll") for d in dims)
+    return Roll.apply(input, tuple(int(s) for s in shifts), dims)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element `repeats` times (an int, or a 0-d/1-D integer tensor with one count
+    per element) along `dim`; dim None flattens first. `repeat_interleave(counts)` alone gives
+    the indices 0, 1, ... each repeated counts[i] times.
+
+    >>> mytorch.tensor([1, 2]).repeat_interleave(2)
+    tensor([1, 1, 2, 2])
+    """
+    xp = array_module(input.data)
+    if repeats is None:
+        counts = input.data
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise RuntimeError(f"repeat_interleave: repeats must be a 1-D integer tensor, got "
+                               f"shape {tuple(counts.shape)} and dtype {counts.dtype}")
+        return _fn._wrap(_repeat_index(xp, counts))
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else _dim(dim, x.shape, "repeat_interleave")
+    n = x.shape[d] if x.ndim else 1
+    if x.ndim == 0:
+        x = x.reshape(1)
+    r = repeats.data if isinstance(repeats, _fn.Tensor) else xp.asarray(repeats)
+    if r.dtype.kind not in "iu" or r.ndim > 1 or (r.ndim == 1 and r.shape[0] not in (1, n)):
+        raise RuntimeError(f"repeat_interleave: repeats must be an int or a 0-d/1-D integer "
+                           f"tensor with 1 or {n} entries (dim {d} of shape {tuple(x.shape)}), "
+                           f"got shape {tuple(r.shape)} and dtype {r.dtype}")
+    index = _repeat_index(xp, xp.broadcast_to(r.reshape(-1), (n,)))
+    if output_size is not None and output_size != index.shape[0]:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
+                           f"{index.shape[0]} repeated elements")
+    return IndexSelect.apply(x, d, index)
+
+
+def _repeat_index(xp, counts):
+    """0, 1, ... each repeated counts[i] times (CuPy's repeat takes no array of counts)."""
+    if counts.size and int(counts.min()) < 0:
+        raise RuntimeError("repeat_interleave: repeats can not be negative")
+    ends = xp.cumsum(counts)
+    total = int(ends[-1]) if ends.size else 0
+    return xp.searchsorted(ends, xp.arange(total), side="right").astype(np.int64)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The `offset` diagonal of each (dim1, dim2) plane, as the last dim of the result.
+
+    (3, 4) -> (3,); (B, n, n) with dim1=1, dim2=2 -> (B, n).
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"diagonal: expected a tensor with at least 2 dims, got shape "
+                           f"{tuple(input.shape)}")
+    d1, d2 = _dim(dim1, input.shape, "diagonal"), _dim(dim2, input.shape, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 can not be the same dim ({dim1}, {dim2})")
+    return Diagonal.apply(input, int(offset), d1, d2)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Put the last dim of input on the `offset` diagonal of dims (dim1, dim2) of a new
+    tensor with one more dim: (..., n) -> (..., n + |offset|, n + |offset|)."""
+    if input.ndim == 0:
+        raise RuntimeError("diag_embed: expected a tensor with at least 1 dim, got a 0-d tensor")
+    d1, d2 = (_dim(d, input.ndim + 1, "diag_embed") for d in (dim1, dim2))
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 can not be the same dim ({dim1}, {dim2})")
+    return DiagEmbed.apply(input, int(offset), d1, d2)
+
+
+def diag(input, diagonal=0):
+    """1-D (n,) -> a square matrix with input on the `diagonal`-th diagonal; 2-D -> that
+    diagonal as a 1-D tensor."""
+    if input.ndim == 1:
+        return DiagEmbed.apply(input, int(diagonal), 0, 1)
+    if input.ndim == 2:
+        return Diagonal.apply(input, int(diagonal), 0, 1)
+    raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(input.shape)}")
+
+
+def trace(input):
+    """Sum of the main diagonal of a 2-D tensor (integers sum to int64)."""
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a 2-D tensor, got shape {tuple(input.shape)}")
+    return Diagonal.apply(input, 0, 0, 1).sum()
+
+
+def tile(input, dims):
+    """Repeat the whole tensor `dims` times per dim; fewer dims than input.ndim are padded
+    with 1s in front (unlike `repeat`)."""
+    dims = _ints(dims)
+    return input.repeat((1,) * (input.ndim - len(dims)) + dims)
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane of `dims`, from the first dim towards the
+    second."""
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected exactly 2 rotation dims, got {dims}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected a tensor with at least 2 dims, got shape "
+                           f"{tuple(input.shape)}")
+    d0, d1 = (_dim(d, input.shape, "rot90") for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: the rotation dims must differ, got {dims}")
+    k %= 4
+    if k == 1:
+        return input.flip(d1).transpose(d0, d1)
+    if k == 2:
+        return input.flip(d0, d1)
+    if k == 3:
+        return input.flip(d0).transpose(d0, d1)
+    return input.clone()
+
+
+def movedim(input, source, destination):
+    """Move dims `source` to positions `destination` (ints or equal-length tuples); the
+    other dims keep their order."""
+    src, dst = _ints(source), _ints(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: source {src} and destination {dst} must have the same "
+                           "number of dims")
+    shape = tuple(input.shape)
+    src = [_dim(d, shape, "movedim") for d in src]
+    dst = [_dim(d, shape, "movedim") for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in source {tuple(src)} or destination "
+                           f"{tuple(dst)}")
+    order = [d for d in range(input.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return input.permute(order)
+
+
+moveaxis = movedim
+
+
+def swapdims(input, dim0, dim1):
+    """input with dims dim0 and dim1 exchanged (a view): transpose under numpy's name."""
+    return input.transpose(dim0, dim1)
+
+
+swapaxes = swapdims
+
+
+def select(input, dim, index):
+    """The slice at `index` along `dim`, that dim removed: x.select(1, 2) is x[:, 2]."""
+    d = _dim(dim, input.shape, "select")
+    if input.ndim == 0:
+        raise IndexError("select: cannot be applied to a 0-d tensor")
+    size = input.shape[d]
+    if not -size <= index < size:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} with size {size} "
+                         f"(tensor shape {tuple(input.shape)})")
+    return input[(slice(None),) * d + (int(index),)]
+
+
+def unbind(input, dim=0):
+    """The slices along `dim`, as a tuple of tensors without that dim."""
+    return input.unbind(dim)
+
+
+def broadcast_to(input, shape):
+    """input expanded (without copying) to `shape` by the broadcasting rules."""
+    return input.expand(tuple(shape))
+
+
+def broadcast_shapes(*shapes):
+    """The shape that tensors of the given shapes broadcast to."""
+    try:
+        return tuple(np.broadcast_shapes(*(_ints(s) for s in shapes)))
+    except ValueError:
+        raise RuntimeError(f"broadcast_shapes: shapes {list(shapes)} cannot be broadcast "
+                           "together") from None
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (views, no copies)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    try:
+        shape = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    except ValueError:
+        raise RuntimeError(f"broadcast_tensors: shapes {[tuple(t.shape) for t in tensors]} "
+                           "cannot be broadcast together") from None
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors of sizes (n1, n2, ...): each output has shape
+    (n1, n2, ...), or with indexing='xy' the first two sizes swapped (n2, n1, ...)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise RuntimeError("meshgrid: expects a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects 0-d or 1-D tensors, got shape "
+                               f"{tuple(t.shape)} at position {i}")
+        if t.dtype != tensors[0].dtype:
+            raise RuntimeError(f"meshgrid: expects all tensors to have the same dtype, got "
+                               f"{tensors[0].dtype} and {t.dtype}")
+    tensors = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(tensors) > 1
+    if swap:
+        tensors[0], tensors[1] = tensors[1], tensors[0]
+    shape = tuple(t.shape[0] for t in tensors)
+    n = len(tensors)
+    grids = [t.reshape((1,) * i + (-1,) + (1,) * (n - i - 1)).expand(shape)
+             for i, t in enumerate(tensors)]
+    if swap:  # the grids of (x2, x1, ...) in 'ij' order are those of (x1, x2, ...) in 'xy'
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def hstack(tensors):
+    """Concatenate column-wise: along dim 0 when the (first) tensors are 1-D, else dim 1;
+    0-d tensors become 1-D."""
+    from mytorch.tensor import cat  # the Tensor module imports this one
+    tensors = [t.reshape(1) if t.ndim == 0 else t for t in tensors]
+    return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Concatenate row-wise along dim 0; 0-d and 1-D tensors (n,) become rows (1, n)."""
+    from mytorch.tensor import cat
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
+
+
+row_stack = vstack

@@ -446,3 +446,17 @@ def test_leaf_taking_a_reshaped_gradient_never_aliases_a_shared_one():
     (c.reshape(6) * 2).sum().backward()   # a view of a fresh array: taken over, still right
     np.testing.assert_array_equal(c.grad.numpy(), np.full((2, 3), 2, np.float32))
     assert c.grad.shape == (2, 3)
+
+
+def test_backward_inputs_accumulate_only_into_those_tensors():
+    a = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    x, y = mytorch.tensor(a, requires_grad=True), mytorch.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    for _ in range(2):  # the second call accumulates
+        (x * y).exp().sum().backward(inputs=[x])
+        (tx * ty).exp().sum().backward(inputs=[tx])
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+    assert y.grad is None and ty.grad is None
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        (x * y).sum().backward(create_graph=True)

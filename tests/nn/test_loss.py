@@ -104,7 +104,7 @@ def test_nll_loss(reduction, weighted):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape", [(7,), (3, 4, 2)])
 def test_mse_loss(shape, reduction, auto, device):
-    check(lambda x, y: nn.MSELoss(reduction, auto=auto)(x, y), [shape, shape],
+    check(lambda x, y: nn.MSELoss(reduction=reduction, auto=auto)(x, y), [shape, shape],
           torch_fn=lambda x, y: TF.mse_loss(x, y, reduction=reduction), device=device)
 
 
@@ -117,7 +117,7 @@ def test_mse_gradcheck():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_l1_loss(reduction):
-    check(lambda x, y: nn.L1Loss(reduction)(x, y), [(3, 5), (3, 5)],
+    check(lambda x, y: nn.L1Loss(reduction=reduction)(x, y), [(3, 5), (3, 5)],
           torch_fn=lambda x, y: TF.l1_loss(x, y, reduction=reduction))
 
 
@@ -128,7 +128,8 @@ def test_bce_with_logits(reduction, pos_weight):
     pw = np.array([0.5, 2.0, 3.0], np.float32)
     mpw = mytorch.tensor(pw) if pos_weight else None
     tpw = torch.from_numpy(pw) if pos_weight else None
-    check(lambda x, w: nn.BCEWithLogitsLoss(w.detach(), reduction, mpw)(x, mytorch.tensor(y)),
+    check(lambda x, w: nn.BCEWithLogitsLoss(w.detach(), reduction=reduction,
+                                            pos_weight=mpw)(x, mytorch.tensor(y)),
           [(4, 3), (4, 3)], low=-30, high=30,
           torch_fn=lambda x, w: TF.binary_cross_entropy_with_logits(
               x, torch.from_numpy(y), w.detach(), reduction=reduction, pos_weight=tpw))
@@ -136,6 +137,43 @@ def test_bce_with_logits(reduction, pos_weight):
 
 def test_loss_bad_reduction():
     with pytest.raises(ValueError, match="reduction"):
-        nn.MSELoss("avg")
+        nn.MSELoss(reduction="avg")
     with pytest.raises(ValueError, match="mse_loss: input of shape"):
         F.mse_loss(mytorch.randn(3), mytorch.randn(4))
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
+                                  "BCEWithLogitsLoss", "BCELoss", "SmoothL1Loss", "HuberLoss",
+                                  "KLDivLoss"])
+def test_loss_signatures_match_torch(name):
+    """Positional arguments written for torch land in the same parameters (mytorch adds only a
+    trailing `auto`)."""
+    import inspect
+
+    ours = [p for p in inspect.signature(getattr(nn, name)).parameters if p != "auto"]
+    theirs = list(inspect.signature(getattr(torch.nn, name)).parameters)
+    assert ours == theirs
+    f = {"CrossEntropyLoss": "cross_entropy", "NLLLoss": "nll_loss", "MSELoss": "mse_loss",
+         "L1Loss": "l1_loss", "BCEWithLogitsLoss": "binary_cross_entropy_with_logits",
+         "BCELoss": "binary_cross_entropy", "SmoothL1Loss": "smooth_l1_loss",
+         "HuberLoss": "huber_loss", "KLDivLoss": "kl_div"}[name]
+    ours = [p for p in inspect.signature(getattr(F, f)).parameters if p != "auto"]
+    theirs = list(inspect.signature(getattr(TF, f)).parameters)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_and_l1_with_weight(reduction):
+    for f, tf in ((F.mse_loss, TF.mse_loss), (F.l1_loss, TF.l1_loss)):
+        check(lambda x, y, w: f(x, y, reduction=reduction, weight=w), [(3, 4), (3, 4), (3, 4)],
+              torch_fn=lambda x, y, w: tf(x, y, reduction=reduction, weight=w), low=0.1)
+    with pytest.raises(ValueError, match="mse_loss: weight of shape"):
+        F.mse_loss(mytorch.randn(3), mytorch.randn(3), weight=mytorch.ones(1))
+
+
+def test_legacy_size_average_reduce_map_to_reduction():
+    x = mytorch.tensor([[1.0, 2.0, 0.5], [0.1, 0.2, 3.0]])
+    t = mytorch.tensor([2, 0])
+    with pytest.warns(UserWarning, match="deprecated"):
+        summed = nn.CrossEntropyLoss(None, False)(x, t)  # size_average=False -> 'sum'
+    np.testing.assert_allclose(summed.item(), F.cross_entropy(x, t, reduction="sum").item())

@@ -13,3 +13,8 @@ from mytorch.nn.modules.pooling import *  # noqa: F401,F403
 from mytorch.nn.modules.upsampling import *  # noqa: F401,F403
 from mytorch.nn.modules.rnn import *  # noqa: F401,F403
 from mytorch.nn.modules.attention import *  # noqa: F401,F403
+from mytorch.nn.modules.instancenorm import *  # noqa: F401,F403
+from mytorch.nn.modules.padding import *  # noqa: F401,F403
+from mytorch.nn.modules.pixelshuffle import *  # noqa: F401,F403
+from mytorch.nn.modules.fold import *  # noqa: F401,F403
+from mytorch.nn.modules.transformer import *  # noqa: F401,F403

@@ -1,9 +1,13 @@
-"""Sequential, ModuleList, ModuleDict."""
+"""Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
+import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 
 from mytorch.nn.modules.module import Module
+from mytorch.nn.parameter import Parameter
+from mytorch.tensor import Tensor
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 class Sequential(Module):
@@ -117,6 +121,209 @@ class ModuleDict(Module):
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self.add_module(k, m)
+
+
+def _as_parameter(value):
+    """A plain Tensor stored in a parameter container becomes a Parameter, as PyTorch."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
+
+
+_TENSOR_TYPES = {"float16": "HalfTensor", "float32": "FloatTensor", "float64": "DoubleTensor",
+                 "int8": "CharTensor", "uint8": "ByteTensor", "int16": "ShortTensor",
+                 "int32": "IntTensor", "int64": "LongTensor", "bool": "BoolTensor"}
+
+
+def _describe(key, value, type_name):
+    """One line of a parameter container's repr, as PyTorch prints it."""
+    if not isinstance(value, Tensor):
+        return f"  ({key}): Object of type: {type(value).__name__}"
+    size = "x".join(str(s) for s in value.shape)
+    dev = f" ({value.device})" if value.device.type != "cpu" else ""
+    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    return f"  ({key}): {kind} containing: [{type_name(value)} of size {size}{dev}]"
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under the names '0', '1', ... (so state_dict keys are
+    'name.0', 'name.1', ...). Tensors are wrapped in Parameter; other values are kept as is.
+
+    >>> self.scales = nn.ParameterList([nn.Parameter(mytorch.ones(4)) for _ in range(3)])
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def _key(self, idx):
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"ParameterList: index {idx} is out of range for a list of "
+                             f"{len(self)}")
+        return str(idx % len(self))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            out = type(self)()
+            for i in range(*idx.indices(len(self))):
+                out.append(self[i])
+            return out
+        return getattr(self, self._key(idx))
+
+    def __setitem__(self, idx, value):
+        setattr(self, self._key(idx), _as_parameter(value))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got "
+                            f"{type(values).__name__}")
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(_describe(k, p, lambda t: f"mytorch.{t.dtype}")
+                         for k, p in enumerate(self))
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered under their (string) keys, which are the state_dict
+    keys. Tensors are wrapped in Parameter. A plain dict is added in sorted key order, an
+    OrderedDict, ParameterDict or sequence of pairs in its own order, as PyTorch.
+
+    >>> self.heads = nn.ParameterDict({"left": nn.Parameter(w1), "right": nn.Parameter(w2)})
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    @staticmethod
+    def _attr(key):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
+        if "." in key or not key:
+            raise KeyError(f"ParameterDict: parameter name {key!r} can't be empty or contain '.'")
+        return key
+
+    def __getitem__(self, key):
+        return getattr(self, self._attr(key))
+
+    def __setitem__(self, key, value):
+        attr = self._attr(key)
+        setattr(self, attr, _as_parameter(value))
+        self._keys[key] = None
+
+    def __delitem__(self, key):
+        del self._keys[key]
+        delattr(self, self._attr(key))
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(self._keys)
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __or__(self, other):
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def copy(self):
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def keys(self):
+        return self._keys.keys()
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self):
+        k = next(reversed(self._keys))
+        return k, self.pop(k)
+
+    def clear(self):
+        for k in list(self._keys):
+            del self[k]
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict((k, default) for k in keys)
+
+    def update(self, parameters):
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        elif isinstance(parameters, Iterable):
+            items = []
+            for j, p in enumerate(parameters):
+                if not isinstance(p, Iterable) or len(p) != 2:
+                    raise ValueError(f"ParameterDict.update: sequence element #{j} must be a "
+                                     f"(key, value) pair, got {p!r}")
+                items.append(tuple(p))
+        else:
+            raise TypeError(f"ParameterDict.update should be called with an iterable of "
+                            f"key/value pairs, but got {type(parameters).__name__}")
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self):
+        return "\n".join(_describe(k, p, lambda t: "mytorch." + _TENSOR_TYPES.get(
+            str(t.dtype), f"{t.dtype}Tensor")) for k, p in self.items())
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")
 
 
 def _index(idx, n):
