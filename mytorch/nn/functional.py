@@ -989,14 +989,20 @@ def pad(input, pad, mode="constant", value=None):
     return out
 
 
+def _shuffle_factor(input, factor, op, arg):
+    """pixel_(un)shuffle's factor r as an int, after checking it and input's rank."""
+    r = int(factor)
+    if input.ndim < 3:
+        raise RuntimeError(f"{op}: expects input to have at least 3 dimensions, but got input "
+                           f"of shape {tuple(input.shape)}")
+    if r <= 0:
+        raise RuntimeError(f"{op}: expects a positive {arg}, but got {r}")
+    return r
+
+
 def pixel_shuffle(input, upscale_factor):
     """(*, C * r^2, H, W) -> (*, C, H * r, W * r), r = upscale_factor."""
-    r = int(upscale_factor)
-    if input.ndim < 3:
-        raise RuntimeError(f"pixel_shuffle: expects input to have at least 3 dimensions, but got "
-                           f"input of shape {tuple(input.shape)}")
-    if r <= 0:
-        raise RuntimeError(f"pixel_shuffle: expects a positive upscale_factor, but got {r}")
+    r = _shuffle_factor(input, upscale_factor, "pixel_shuffle", "upscale_factor")
     *lead, c, h, w = input.shape
     if c % (r * r):
         raise RuntimeError(f"pixel_shuffle: expects its input's 'channel' dimension to be "
@@ -1010,12 +1016,7 @@ def pixel_shuffle(input, upscale_factor):
 
 def pixel_unshuffle(input, downscale_factor):
     """(*, C, H * r, W * r) -> (*, C * r^2, H, W), r = downscale_factor."""
-    r = int(downscale_factor)
-    if input.ndim < 3:
-        raise RuntimeError(f"pixel_unshuffle: expects input to have at least 3 dimensions, but "
-                           f"got input of shape {tuple(input.shape)}")
-    if r <= 0:
-        raise RuntimeError(f"pixel_unshuffle: expects a positive downscale_factor, but got {r}")
+    r = _shuffle_factor(input, downscale_factor, "pixel_unshuffle", "downscale_factor")
     *lead, c, h, w = input.shape
     for name, n, d in (("height", h, -2), ("width", w, -1)):
         if n % r:

@@ -1,6 +1,6 @@
 """Adagrad and Adadelta: per-coordinate step sizes from accumulated squared gradients."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
 
 
 class Adagrad(Optimizer):
@@ -22,24 +22,14 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p)
-
-    def _init_state(self, p):
-        # PyTorch fills every accumulator with the constructor's value, never a group's.
-        state = self.state[p]
-        state["step"] = 0
-        state["sum"] = Tensor._wrap(array_module(p.data).full_like(
-            p.data, self.defaults["initial_accumulator_value"]))
-        return state
+                self._state_for(p, "sum", fill=initial_accumulator_value)
 
     def _update_group(self, group):
         lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
         wd, maximize = float(group["weight_decay"]), group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p] or self._init_state(p)
-            state["step"] += 1
+        # PyTorch fills every accumulator with the constructor's value, never a group's.
+        fill = self.defaults["initial_accumulator_value"]
+        for p, state in self._params_with_state(group, "sum", fill=fill):
             clr = lr / (1 + (state["step"] - 1) * lr_decay)
             for blk in _blocks([p.data, p.grad.data, state["sum"].data]):
                 self._block(*blk, clr=clr, eps=eps, wd=wd, maximize=maximize)
@@ -78,16 +68,7 @@ class Adadelta(Optimizer):
     def _update_group(self, group):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
         wd, maximize = float(group["weight_decay"]), group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                xp = array_module(p.data)
-                state["step"] = 0
-                state["square_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-                state["acc_delta"] = Tensor._wrap(xp.zeros_like(p.data))
-            state["step"] += 1
+        for p, state in self._params_with_state(group, "square_avg", "acc_delta"):
             ops = [p.data, p.grad.data, state["square_avg"].data, state["acc_delta"].data]
             for blk in _blocks(ops):
                 self._block(*blk, lr=lr, rho=rho, eps=eps, wd=wd, maximize=maximize)

@@ -3,7 +3,7 @@ import math
 
 from mytorch.backend import array_module
 from mytorch.optim import _fused
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
 
 
 class Adam(Optimizer):
@@ -27,30 +27,13 @@ class Adam(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def _init_state(self, p, amsgrad):
-        xp = array_module(p.data)
-        state = self.state[p]
-        state["step"] = 0
-        state["exp_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-        state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
-        if amsgrad:
-            state["max_exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
-        return state
-
     def _update_group(self, group):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         decoupled = group.get("decoupled_weight_decay", False)
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                state = self._init_state(p, amsgrad)
-            if amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = Tensor._wrap(array_module(p.data).zeros_like(p.data))
-            state["step"] += 1
+        buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        for p, state in self._params_with_state(group, *buffers):
             step = state["step"]
             bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step)
             step_size = lr / (1.0 - beta1 ** step)

@@ -1,6 +1,6 @@
 """Adamax: Adam with the infinity norm of past gradients in place of the second moment."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
 
 
 class Adamax(Optimizer):
@@ -24,16 +24,7 @@ class Adamax(Optimizer):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         maximize = group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                xp = array_module(p.data)
-                state["step"] = 0
-                state["exp_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-                state["exp_inf"] = Tensor._wrap(xp.zeros_like(p.data))
-            state["step"] += 1
+        for p, state in self._params_with_state(group, "exp_avg", "exp_inf"):
             clr = lr / (1 - beta1 ** state["step"])
             ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_inf"].data]
             for blk in _blocks(ops):

@@ -283,7 +283,23 @@ class LinearLR(LRScheduler):
         return [base * (s + (e - s) * min(n, self.last_epoch) / n) for base in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _ComposedScheduler(LRScheduler):
+    """A scheduler that drives others (`_schedulers`); its state dict nests theirs."""
+
+    def state_dict(self):
+        out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        children = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, saved in zip(self._schedulers, children):
+            s.load_state_dict(saved)
+
+
+class SequentialLR(_ComposedScheduler):
     """Run `schedulers` one after another, switching at `milestones` (e.g. warmup, then cosine).
 
     >>> warm = LinearLR(opt, start_factor=0.01, total_iters=100)
@@ -323,18 +339,6 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self):
-        out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        children = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, saved in zip(self._schedulers, children):
-            s.load_state_dict(saved)
 
 
 def _undo_step(s):
@@ -404,20 +408,8 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("OneCycleLR: optimizer must support momentum or beta1 with "
-                                 "cycle_momentum enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            maxs = _per_group("OneCycleLR", "max_momentum", optimizer, max_momentum)
-            bases = _per_group("OneCycleLR", "base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for hi, lo, group in zip(maxs, bases, optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (hi, *group["betas"][1:])
-                    else:
-                        group["momentum"] = hi
-                    group["max_momentum"] = hi
-                    group["base_momentum"] = lo
+            self.use_beta1, _, _ = _init_momentum("OneCycleLR", optimizer, base_momentum,
+                                                  max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start, end, pct):
@@ -446,10 +438,7 @@ class OneCycleLR(LRScheduler):
                 start_step = end_step
             lrs.append(lr)
             if self.cycle_momentum:
-                if self.use_beta1:
-                    group["betas"] = (mom, *group["betas"][1:])
-                else:
-                    group["momentum"] = mom
+                _set_momentum(group, mom, self.use_beta1)
         return lrs
 
 
@@ -461,6 +450,30 @@ def _per_group(owner, name, optimizer, value):
                              f"group), got {len(value)}")
         return list(value)
     return [value] * n
+
+
+def _init_momentum(owner, optimizer, base_momentum, max_momentum, last_epoch):
+    """For cycle_momentum: check that the optimizer has a momentum (SGD's, or Adam's beta1),
+    start each group's at its max on a fresh start, and return (use_beta1, bases, maxs)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"{owner}: optimizer must support momentum or beta1 with "
+                         f"cycle_momentum enabled")
+    use_beta1 = "betas" in optimizer.defaults
+    bases = _per_group(owner, "base_momentum", optimizer, base_momentum)
+    maxs = _per_group(owner, "max_momentum", optimizer, max_momentum)
+    if last_epoch == -1:
+        for hi, lo, group in zip(maxs, bases, optimizer.param_groups):
+            _set_momentum(group, hi, use_beta1)
+            group["max_momentum"] = hi
+            group["base_momentum"] = lo
+    return use_beta1, bases, maxs
+
+
+def _set_momentum(group, value, use_beta1):
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
 
 
 class PolynomialLR(LRScheduler):
@@ -587,23 +600,8 @@ class CyclicLR(LRScheduler):
 
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("CyclicLR: optimizer must support momentum or beta1 with "
-                                 "cycle_momentum enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums = _per_group("CyclicLR", "base_momentum", optimizer,
-                                             base_momentum)
-            self.max_momentums = _per_group("CyclicLR", "max_momentum", optimizer,
-                                            max_momentum)
-            if last_epoch == -1:
-                for hi, lo, group in zip(self.max_momentums, self.base_momentums,
-                                         optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (hi, *group["betas"][1:])
-                    else:
-                        group["momentum"] = hi
-                    group["max_momentum"] = hi
-                    group["base_momentum"] = lo
+            self.use_beta1, self.base_momentums, self.max_momentums = _init_momentum(
+                "CyclicLR", optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -639,11 +637,7 @@ class CyclicLR(LRScheduler):
         if self.cycle_momentum:
             for group, lo, hi in zip(self.optimizer.param_groups, self.base_momentums,
                                      self.max_momentums):
-                momentum = hi - (hi - lo) * scale_factor * scale
-                if self.use_beta1:
-                    group["betas"] = (momentum, *group["betas"][1:])
-                else:
-                    group["momentum"] = momentum
+                _set_momentum(group, hi - (hi - lo) * scale_factor * scale, self.use_beta1)
         return lrs
 
     def state_dict(self):
@@ -779,7 +773,7 @@ class ReduceLROnPlateau(LRScheduler):
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_ComposedScheduler):
     """Step several schedulers of one optimizer together; their factors compose.
 
     >>> sched = ChainedScheduler([ConstantLR(opt, factor=0.1, total_iters=20),
@@ -808,15 +802,3 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = self._group_lrs()
-
-    def state_dict(self):
-        out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return out
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        children = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, saved in zip(self._schedulers, children):
-            s.load_state_dict(saved)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
 
 
 class NAdam(Optimizer):
@@ -35,17 +35,7 @@ class NAdam(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         psi, maximize = float(group["momentum_decay"]), group["maximize"]
         decoupled = group["decoupled_weight_decay"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                xp = array_module(p.data)
-                state["step"] = 0
-                state["mu_product"] = 1.0
-                state["exp_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-                state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
-            state["step"] += 1
+        for p, state in self._params_with_state(group, "exp_avg", "exp_avg_sq", mu_product=1.0):
             step = state["step"]
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))

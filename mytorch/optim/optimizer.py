@@ -111,6 +111,31 @@ class Optimizer:
     def _update_group(self, group):
         raise NotImplementedError
 
+    # ---- per-parameter state ----
+
+    def _state_for(self, p, *buffers, fill=0.0, **scalars):
+        """p's state. A new one gets 'step' = 0, then `scalars`, then `buffers` (in torch's
+        key order); a buffer is an array like p filled with `fill`, added also when an existing
+        state lacks it (an option switched on after the first step)."""
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state.update(scalars)
+        for name in buffers:
+            if name not in state:
+                state[name] = Tensor._wrap(backend.array_module(p.data).full_like(p.data, fill))
+        return state
+
+    def _params_with_state(self, group, *buffers, fill=0.0, **scalars):
+        """(p, state) for each parameter of `group` that has a gradient, its state from
+        `_state_for` with this step already counted in 'step'."""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self._state_for(p, *buffers, fill=fill, **scalars)
+            state["step"] += 1
+            yield p, state
+
     # ---- work buffers ----
 
     def _grad_with_decay(self, x, g, wd, maximize):

@@ -1,6 +1,6 @@
 """RAdam: Adam with the variance of the adaptive step rectified."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
 
 
 class RAdam(Optimizer):
@@ -28,16 +28,7 @@ class RAdam(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         maximize, decoupled = group["maximize"], group["decoupled_weight_decay"]
         rho_inf = 2 / (1 - beta2) - 1
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                xp = array_module(p.data)
-                state["step"] = 0
-                state["exp_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-                state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(p.data))
-            state["step"] += 1
+        for p, state in self._params_with_state(group, "exp_avg", "exp_avg_sq"):
             step = state["step"]
             bias_correction2 = 1 - beta2 ** step
             rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2

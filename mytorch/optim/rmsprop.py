@@ -1,6 +1,6 @@
 """RMSprop, optionally centered and with momentum."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
 
 
 class RMSprop(Optimizer):
@@ -23,19 +23,12 @@ class RMSprop(Optimizer):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         wd, momentum = float(group["weight_decay"]), float(group["momentum"])
         centered, maximize = group["centered"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            xp = array_module(p.data)
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["square_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-            if momentum > 0 and "momentum_buffer" not in state:
-                state["momentum_buffer"] = Tensor._wrap(xp.zeros_like(p.data))
-            if centered and "grad_avg" not in state:
-                state["grad_avg"] = Tensor._wrap(xp.zeros_like(p.data))
-            state["step"] += 1
+        buffers = ["square_avg"]
+        if momentum > 0:
+            buffers.append("momentum_buffer")
+        if centered:
+            buffers.append("grad_avg")
+        for p, state in self._params_with_state(group, *buffers):
             ops = [p.data, p.grad.data, state["square_avg"].data,
                    state["momentum_buffer"].data if momentum > 0 else None,
                    state["grad_avg"].data if centered else None]

@@ -1,4 +1,4 @@
-"""BatchNorm1d and BatchNorm2d."""
+"""BatchNorm1d and BatchNorm2d, and the _NormBase they share with InstanceNorm."""
 from mytorch import creation, dtypes
 from mytorch.nn import functional as F
 from mytorch.nn import init
@@ -8,14 +8,14 @@ from mytorch.nn.parameter import Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
-class _BatchNorm(Module):
-    _ranks = ()
+class _NormBase(Module):
+    """Parameters, running statistics and repr shared by BatchNorm and InstanceNorm."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None, *, bias=True, auto=False):
+    def __init__(self, num_features, eps, momentum, affine, track_running_stats, device=None,
+                 dtype=None, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats, self.auto = affine, track_running_stats, auto
+        self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(creation.empty(num_features, dtype=dtype, device=device))
             if bias:
@@ -51,6 +51,21 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    _ranks = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True, auto=False):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias)
+        self.auto = auto
+
     def forward(self, input):
         name = type(self).__name__
         if input.ndim not in self._ranks:
@@ -68,11 +83,6 @@ class _BatchNorm(Module):
         return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
                             use_batch, self.momentum, self.eps, auto=self.auto,
                             num_batches_tracked=self.num_batches_tracked)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
