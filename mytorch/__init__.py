@@ -10,7 +10,7 @@ from mytorch.dtypes import (bool, double, finfo, float, float16, float32, float6
 from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
                             set_rng_state)
 from mytorch.tensor import (arctan2, atan2, float_power, floor_divide, fmod, lerp,
-                            remainder)
+                            remainder, set_printoptions)
 from mytorch.tensor import (Tensor, bmm, cat, chunk, concat, concatenate, gather, index_select,
                             matmul, maximum, minimum, mm, nonzero, one_hot, outer, pow,
                             scatter_add, split, stack, where)
@@ -75,4 +75,5 @@ def load(path, map_location=None):
 
 # Subpackages, so `import mytorch` alone gives mytorch.nn, mytorch.optim, mytorch.utils.data.
 from mytorch import nn, optim, utils  # noqa: E402
+from mytorch import linalg  # noqa: E402
 import mytorch.utils.data  # noqa: E402,F401

@@ -3,6 +3,7 @@
 Everything differentiable goes through an op in `mytorch.ops`; the methods here are sugar.
 """
 import numbers
+import sys
 import weakref
 
 import numpy as np
@@ -140,6 +141,29 @@ def _shape_args(shape):
         return tuple(shape[0])
     return tuple(shape)
 
+
+
+_PRINT_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+                   "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+                   "full": dict(precision=4, threshold=sys.maxsize, edgeitems=3, linewidth=80)}
+_print_options = dict(_PRINT_PROFILES["default"], sci_mode=None)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None):
+    """How tensors print, as torch.set_printoptions: digits after the point, the element count
+    above which the middle is elided, items kept at each edge, line width, a profile
+    ('default', 'short', 'full') and scientific notation (True, False or None for automatic)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of "
+                             f"{sorted(_PRINT_PROFILES)}, got {profile!r}")
+        _print_options.update(_PRINT_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold),
+                       ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if value is not None:
+            _print_options[key] = int(value) if value != float("inf") else sys.maxsize
+    _print_options["sci_mode"] = sci_mode
 
 class Tensor:
     """A multi-dimensional array with autograd.
@@ -439,8 +463,14 @@ class Tensor:
         xp_data = backend.to_device(self.data, "cpu")
         integral = xp_data.dtype.kind != "f" or not xp_data.size or bool(
             np.all(np.isfinite(xp_data) & (xp_data == np.round(xp_data))))
-        body = np.array2string(xp_data, separator=", ", precision=4, prefix="tensor(",
-                               threshold=1000, edgeitems=3,
+        o = _print_options
+        formatter = None
+        if o["sci_mode"] and xp_data.dtype.kind == "f":
+            formatter = {"float_kind": lambda v: f"{v:.{o['precision']}e}"}
+        body = np.array2string(xp_data, separator=", ", precision=o["precision"],
+                               prefix="tensor(", threshold=o["threshold"],
+                               edgeitems=o["edgeitems"], max_line_width=o["linewidth"],
+                               suppress_small=o["sci_mode"] is False, formatter=formatter,
                                floatmode="maxprec" if integral else "fixed")
         extras = []
         if self.device.type != "cpu":

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 import mytorch
 
@@ -14,8 +15,10 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(autouse=True)
 def _seed():
+    # every test starts from the same random state on both sides: no test depends on luck
     np.random.seed(0)
     mytorch.manual_seed(0)
+    torch.manual_seed(0)
     yield
 
 

@@ -348,3 +348,21 @@ def test_randint_high_size_form_and_ndimension():
     y = mytorch.tensor([-1.0, 2.0])
     y.abs_()
     np.testing.assert_array_equal(y.numpy(), torch.tensor([-1.0, 2.0]).abs_().numpy())
+
+
+def test_set_printoptions_like_torch():
+    import torch
+    x = np.array([[1.123456, 2.5e-4, 3.0]] * 2, np.float32)
+    try:
+        for kw in (dict(precision=2), dict(precision=6), dict(sci_mode=False, precision=3)):
+            mytorch.set_printoptions(**kw)
+            torch.set_printoptions(**kw)
+            assert repr(mytorch.tensor(x)) == repr(torch.tensor(x))
+        mytorch.set_printoptions(threshold=5, edgeitems=1)
+        assert "..." in repr(mytorch.arange(100))
+        with pytest.raises(ValueError, match="profile"):
+            mytorch.set_printoptions(profile="tiny")
+    finally:
+        mytorch.set_printoptions(profile="default")
+        torch.set_printoptions(profile="default")
+    assert repr(mytorch.tensor([1.5, 2.0])) == "tensor([1.5000, 2.0000])"
