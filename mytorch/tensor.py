@@ -534,9 +534,11 @@ class Tensor:
         return _binary(E.Add, other, self)
 
     def __sub__(self, other):
+        _no_bool_sub(self, other)
         return _binary(E.Sub, self, other)
 
     def __rsub__(self, other):
+        _no_bool_sub(self, other)
         return _binary(E.Sub, other, self)
 
     def __mul__(self, other):
@@ -581,13 +583,13 @@ class Tensor:
         return matmul(_operand(other), self)
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return E.Neg.apply(_no_bool(self, "neg"))
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return E.Abs.apply(self)
+        return E.Abs.apply(_no_bool(self, "abs"))
 
     # in place: true in-place on the array when no graph is recorded; otherwise the result is
     # computed out of place and this tensor is rebound to it (saved arrays stay intact).
@@ -823,6 +825,15 @@ class Tensor:
     def __xor__(self, other):
         return self._cmp(other, _ops_xor)
 
+    def __rand__(self, other):
+        return self._cmp(other, _ops_and)
+
+    def __ror__(self, other):
+        return self._cmp(other, _ops_or)
+
+    def __rxor__(self, other):
+        return self._cmp(other, _ops_xor)
+
     def __invert__(self):
         return Tensor._wrap(~self.data)
 
@@ -857,16 +868,21 @@ class Tensor:
         return Tensor._wrap(self.data.all(axis=ax, keepdims=keepdim))
 
     def sign(self):
-        return Tensor._wrap(backend.array_module(self.data).sign(self.data))
+        if self.dtype == np.bool_:
+            return self.clone()
+        # (x > 0) - (x < 0): NaN gives 0, as in PyTorch (NumPy's sign gives NaN)
+        d, dt = self.data, self.dtype
+        xp = backend.array_module(d)
+        return Tensor._wrap(xp.asarray((d > 0).astype(dt) - (d < 0).astype(dt)))
 
     def floor(self):
-        return Tensor._wrap(backend.array_module(self.data).floor(self.data))
+        return Tensor._wrap(backend.array_module(self.data).floor(_no_bool(self, "floor").data))
 
     def ceil(self):
-        return Tensor._wrap(backend.array_module(self.data).ceil(self.data))
+        return Tensor._wrap(backend.array_module(self.data).ceil(_no_bool(self, "ceil").data))
 
     def round(self):
-        return Tensor._wrap(backend.array_module(self.data).round(self.data))
+        return Tensor._wrap(backend.array_module(self.data).round(_no_bool(self, "round").data))
 
     # ---- math methods ----
 
@@ -910,40 +926,41 @@ class Tensor:
         return L.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 
     def neg(self):
-        return E.Neg.apply(self)
+        return E.Neg.apply(_no_bool(self, "neg"))
 
     def abs(self):
-        return E.Abs.apply(self)
+        return E.Abs.apply(_no_bool(self, "abs"))
 
+    # integer and bool inputs give the default float dtype, as in PyTorch
     def sqrt(self):
-        return E.Sqrt.apply(self)
+        return E.Sqrt.apply(_floating(self))
 
     def rsqrt(self):
-        return E.Rsqrt.apply(self)
+        return E.Rsqrt.apply(_floating(self))
 
     def exp(self):
-        return E.Exp.apply(self)
+        return E.Exp.apply(_floating(self))
 
     def log(self):
-        return E.Log.apply(self)
+        return E.Log.apply(_floating(self))
 
     def log1p(self):
-        return E.Log1p.apply(self)
+        return E.Log1p.apply(_floating(self))
 
     def sin(self):
-        return E.Sin.apply(self)
+        return E.Sin.apply(_floating(self))
 
     def cos(self):
-        return E.Cos.apply(self)
+        return E.Cos.apply(_floating(self))
 
     def tanh(self):
-        return E.Tanh.apply(self)
+        return E.Tanh.apply(_floating(self))
 
     def sigmoid(self):
-        return E.Sigmoid.apply(self)
+        return E.Sigmoid.apply(_floating(self))
 
     def relu(self):
-        return E.Relu.apply(self)
+        return E.Relu.apply(_no_bool(self, "relu"))
 
     def erf(self):
         return E.Erf.apply(_floating(self))
@@ -992,7 +1009,7 @@ class Tensor:
         return E.Cosh.apply(_floating(self))
 
     def trunc(self):
-        if self.dtype.kind != "f":
+        if _no_bool(self, "trunc").dtype.kind != "f":
             return self.clone()
         return E.Trunc.apply(self)
 
@@ -1016,13 +1033,20 @@ class Tensor:
         return float_power(self, exponent)
 
     def lerp(self, end, weight):
-        """self + weight * (end - self); weight a number or a tensor broadcast with both."""
+        """self + weight * (end - self); weight a number or a tensor broadcast with both.
+
+        As PyTorch, end - (end - self) * (1 - weight) where |weight| >= 0.5 (exact at 1)."""
         if not isinstance(end, Tensor) or end.dtype != self.dtype:
             raise RuntimeError(f"lerp: expected end to be a tensor of dtype {self.dtype}, got "
                                f"{getattr(end, 'dtype', type(end).__name__)}")
         if isinstance(weight, Tensor) and weight.dtype != self.dtype:
             raise RuntimeError(f"lerp: expected weight of dtype {self.dtype}, got {weight.dtype}")
-        return self + weight * (end - self)
+        try:
+            np.broadcast_shapes(*(tuple(getattr(t, "shape", ())) for t in (self, end, weight)))
+        except ValueError:
+            raise RuntimeError(f"lerp: shapes {tuple(self.shape)}, {tuple(end.shape)} and "
+                               f"{tuple(getattr(weight, 'shape', ()))} do not broadcast") from None
+        return E.Lerp.apply(self, end, weight)
 
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
         """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest/smallest)."""
@@ -1034,13 +1058,24 @@ class Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = maximum(out, min)
-            if max is not None:
-                out = minimum(out, max)
-            return out
-        return E.Clamp.apply(self, min, max)
+            bounds = [None if b is None else _operand(b) for b in (min, max)]
+            dt = self.dtype
+            for b in bounds:
+                if b is not None:
+                    bd = b.data if isinstance(b, Tensor) else b
+                    dt = np.promote_types(dt, dtypes.result_type(self.data, bd))
+            lo, hi = (None if b is None else (b.to(dt) if isinstance(b, Tensor) else
+                      Tensor._wrap(_scalar_like(b, self.data, dt))) for b in bounds)
+            try:
+                np.broadcast_shapes(*(tuple(t.shape) for t in (self, lo, hi) if t is not None))
+            except ValueError:
+                raise RuntimeError(f"clamp: shapes of input {tuple(self.shape)} and bounds do "
+                                   "not broadcast") from None
+            return E.ClampTensor.apply(self.to(dt), lo, hi)
+        x = self
+        if x.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+            x = x.to(dtypes.get_default_dtype())  # int tensor, float bounds: as PyTorch
+        return E.Clamp.apply(x, min, max)
 
     clip = clamp
 
@@ -1067,21 +1102,24 @@ class Tensor:
         x = self if dtype is None else self.to(dtype)
         if x.dtype.kind in "bi" and dtype is None:
             x = x.to(dtypes.int64) if x.dtype != dtypes.int64 else x
-        return R.Sum.apply(x, R.normalize_dims(dim, self.shape, "sum"), keepdim)
+        return R.Sum.apply(x, _reduce_dims(dim, self.shape, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
         if x.dtype.kind != "f":
             raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
                                "pass a floating dtype")
-        return R.Mean.apply(x, R.normalize_dims(dim, self.shape, "mean"), keepdim)
+        return R.Mean.apply(x, _reduce_dims(dim, self.shape, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         correction = _correction(unbiased, correction)
-        return R.Var.apply(self, R.normalize_dims(dim, self.shape, "var"), correction, keepdim)
+        return R.Var.apply(self, _reduce_dims(dim, self.shape, "var"), correction, keepdim,
+                           dim is None or self.ndim == 0)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
-        return self.var(dim, unbiased, keepdim, correction).sqrt()
+        correction = _correction(unbiased, correction)
+        return R.Std.apply(self, _reduce_dims(dim, self.shape, "std"), correction, keepdim,
+                           dim is None or self.ndim == 0)
 
     def max(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):
@@ -1094,10 +1132,10 @@ class Tensor:
         return _minmax(self, dim, keepdim, True)
 
     def amax(self, dim=None, keepdim=False):
-        return R.Amax.apply(self, R.normalize_dims(dim, self.shape, "amax"), keepdim, False)
+        return R.Amax.apply(self, _reduce_dims(dim, self.shape, "amax"), keepdim, False)
 
     def amin(self, dim=None, keepdim=False):
-        return R.Amax.apply(self, R.normalize_dims(dim, self.shape, "amin"), keepdim, True)
+        return R.Amax.apply(self, _reduce_dims(dim, self.shape, "amin"), keepdim, True)
 
     def argmax(self, dim=None, keepdim=False):
         return _arg(self, dim, keepdim, "argmax")
@@ -1107,18 +1145,25 @@ class Tensor:
 
     def prod(self, dim=None, keepdim=False):
         if dim is not None:
-            dim = R.normalize_dims(dim, self.shape, "prod")[0] if self.ndim else None
+            dim = R.normalize_dims(dim, self.shape, "prod")[0]  # checks dim on 0-d too
+            dim = dim if self.ndim else None
         return R.Prod.apply(self, dim, keepdim)
 
     def logsumexp(self, dim, keepdim=False):
-        return R.LogSumExp.apply(self, R.normalize_dims(dim, self.shape, "logsumexp"), keepdim)
+        x = _floating(self)
+        return R.LogSumExp.apply(x, _reduce_dims(dim, self.shape, "logsumexp"), keepdim)
 
-    def norm(self, p=2, dim=None, keepdim=False):
-        if p == 2:
-            return (self * self).sum(dim, keepdim).sqrt()
-        if p == 1:
-            return self.abs().sum(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """Vector p-norm over dim (all dims by default); p a number, inf, -inf or 'fro' (2)."""
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"norm: expected a floating point input, got dtype {self.dtype}")
+        if p == "fro":  # over at most 2 dims, as PyTorch (its matrix norm takes no more)
+            if dim is not None and not isinstance(dim, int) and len(dim) > 2:
+                raise RuntimeError(f"norm: p='fro' takes at most 2 dims, got dim={dim}")
+            p = 2
+        if not isinstance(p, (int, float)):
+            raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+        return R.Norm.apply(self, float(p), _reduce_dims(dim, self.shape, "norm"), keepdim)
 
     # ---- shape ----
 
@@ -1326,7 +1371,7 @@ class Tensor:
             if isinstance(v, Tensor) and backend.device_of(vd) != self.device:
                 raise RuntimeError(f"setitem: value on {backend.device_of(vd)} but tensor on "
                                    f"{self.device}")
-            self.data[key] = vd
+            I.put(self.data, key, vd)
             _function.bump_version(self.data)
 
     def masked_fill(self, mask, value):
@@ -1420,17 +1465,18 @@ class Tensor:
         return I.argwhere(self)
 
     def tril(self, diagonal=0):
-        return I.Tril.apply(self, diagonal, False)
+        return I.Tril.apply(_matrices(self, "tril"), diagonal, False)
 
     def triu(self, diagonal=0):
-        return I.Tril.apply(self, diagonal, True)
+        return I.Tril.apply(_matrices(self, "triu"), diagonal, True)
 
     def nonzero(self, as_tuple=False):
         """Indices of the non-zero elements: (N, ndim) int64, or a tuple of ndim 1-D tensors."""
         return nonzero(self, as_tuple=as_tuple)
 
     def square(self):
-        return self * self
+        x = self.to(dtypes.int64) if self.dtype == np.bool_ else self
+        return x * x
 
     def reciprocal(self):
         return 1.0 / self if self.is_floating_point() else 1.0 / self.float()
@@ -1451,11 +1497,13 @@ class Tensor:
     def flip(self, *dims):
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         axes = R.normalize_dims(tuple(dims), self.shape, "flip")
-        return self[tuple(slice(None, None, -1) if a in axes else slice(None)
-                          for a in range(self.ndim))]
+        return S.Flip.apply(self, axes if self.ndim else ())
 
     def cumsum(self, dim):
-        return R.Cumsum.apply(self, R.normalize_dims(dim, self.shape, "cumsum")[0])
+        d = R.normalize_dims(dim, self.shape, "cumsum")[0]
+        if self.ndim == 0:
+            return R.Cumsum.apply(self.reshape(1), 0).reshape(())
+        return R.Cumsum.apply(self, d)
 
     def cumprod(self, dim, dtype=None):
         x = self if dtype is None else self.to(dtype)
@@ -1497,7 +1545,7 @@ class Tensor:
         return _pick(self, dim, keepdim, "mode", R.mode_index)
 
     def count_nonzero(self, dim=None):
-        axes = R.normalize_dims(dim, self.shape, "count_nonzero")
+        axes = _reduce_dims(dim, self.shape, "count_nonzero")
         nz = self.data != 0
         return Tensor._wrap(nz.sum(axis=axes if self.ndim else None).astype(np.int64))
 
@@ -1506,7 +1554,7 @@ class Tensor:
         x = self if dtype is None else self.to(dtype)
         if x.dtype.kind != "f":
             return x.sum(dim, keepdim)
-        return R.NanSum.apply(x, R.normalize_dims(dim, self.shape, "nansum"), keepdim)
+        return R.NanSum.apply(x, _reduce_dims(dim, self.shape, "nansum"), keepdim)
 
     def nanmean(self, dim=None, keepdim=False, dtype=None):
         """mean over the non-NaN elements."""
@@ -1606,6 +1654,32 @@ _ops_eq, _ops_ne, _ops_lt, _ops_le, _ops_gt, _ops_ge = (
 _ops_and, _ops_or, _ops_xor = _op("and_"), _op("or_"), _op("xor")
 
 
+def _no_bool_sub(a, b):
+    if any(isinstance(v, bool) or getattr(v, "dtype", None) == np.bool_ for v in (a, b)):
+        raise RuntimeError("sub: subtraction with a bool tensor is not supported (as in "
+                           "PyTorch); to invert a mask use ~ or logical_not()")
+
+
+def _matrices(x, op):
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: expected a tensor with at least 2 dims, got shape "
+                           f"{tuple(x.shape)}")
+    return x
+
+
+def _no_bool(x, op):
+    if x.dtype == np.bool_:
+        raise RuntimeError(f"{op}: not implemented for bool tensors (as in PyTorch)")
+    return x
+
+
+def _reduce_dims(dim, shape, op):
+    """normalize_dims for reductions: an empty tuple of dims means all dims, as in PyTorch."""
+    if dim is not None and not isinstance(dim, int) and len(dim) == 0:
+        dim = None
+    return R.normalize_dims(dim, tuple(shape), op)
+
+
 def _correction(unbiased, correction):
     if correction is not None:
         return correction
@@ -1642,8 +1716,9 @@ def _minmax(x, dim, keepdim, is_min):
         if x.numel() == 0:
             raise RuntimeError(f"{'min' if is_min else 'max'}: reduction over an empty tensor "
                                f"of shape {tuple(x.shape)}")
-        return R.Amax.apply(x, tuple(range(x.ndim)), False, is_min)
-    d = R.normalize_dims(dim, x.shape, "min" if is_min else "max")[0] if x.ndim else None
+        return R.Amax.apply(x, tuple(range(x.ndim)), False, is_min, True)
+    d = R.normalize_dims(dim, x.shape, "min" if is_min else "max")[0]
+    d = d if x.ndim else None
     values, indices = R.MaxDim.apply(x, d, keepdim, is_min)
     return MinMaxResult(values, indices)
 
@@ -1701,9 +1776,10 @@ def atan2(input, other):
     """Elementwise angle of (other, input) in radians, in (-pi, pi]."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError("atan2: expected at least one tensor")
-    a = _floating(input) if isinstance(input, Tensor) else input
-    b = _floating(other) if isinstance(other, Tensor) else other
-    return _binary(E.Atan2, a, b)
+    da, db = (t.data if isinstance(t, Tensor) else t for t in (input, other))
+    if dtypes.result_type(da, db).kind != "f":  # else promotion gives the float dtype
+        input, other = (_floating(t) if isinstance(t, Tensor) else t for t in (input, other))
+    return _binary(E.Atan2, input, other)
 
 
 arctan2 = atan2
@@ -1746,6 +1822,11 @@ def pow(x, exponent):
         x = Tensor._wrap(_to_array(x))
     if x.dtype.kind != "f" and isinstance(exponent, float):
         x = x.to(dtypes.get_default_dtype())
+    elif x.dtype.kind != "f" and exponent < 0:
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"({x.dtype} tensor ** {exponent})")
+    elif x.dtype == np.bool_ and not isinstance(exponent, bool):
+        x = x.to(dtypes.int64)  # bool ** 2 is int64, as in PyTorch
     return E.Pow.apply(x, exponent)
 
 
@@ -1868,8 +1949,9 @@ def chunk(x, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     d = R.normalize_dims(dim, x.shape, "chunk")[0]
-    step = -(-x.shape[d] // chunks) if x.shape[d] else 1
-    return split(x, step, d)
+    if x.shape[d] == 0:  # PyTorch gives `chunks` empty pieces
+        return S.Split.apply(x, (0,) * chunks, d) if chunks > 1 else (x._alias(),)
+    return split(x, -(-x.shape[d] // chunks), d)
 
 
 def gather(x, dim, index):
@@ -1883,7 +1965,7 @@ def gather(x, dim, index):
     if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape))):
         raise RuntimeError(f"gather: index shape {tuple(idx.shape)} is larger than input shape "
                            f"{tuple(x.shape)} outside dim {d}")
-    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
         raise IndexError(f"gather: index out of range for dim {dim} with size {x.shape[d]} "
                          f"(input shape {tuple(x.shape)})")
     return I.Gather.apply(x, d, idx)
@@ -1892,7 +1974,7 @@ def gather(x, dim, index):
 def scatter_add(x, dim, index, src):
     d = R.normalize_dims(dim, x.shape, "scatter_add")[0]
     idx = index.data if isinstance(index, Tensor) else _to_array(index)
-    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
         raise IndexError(f"scatter_add: index out of range for dim {dim} with size {x.shape[d]}")
     if isinstance(src, Tensor) and src.shape != idx.shape:
         src = src[tuple(slice(0, s) for s in idx.shape)]
@@ -1904,7 +1986,7 @@ def index_select(x, dim, index):
     idx = index.data if isinstance(index, Tensor) else _to_array(index)
     if idx.ndim != 1:
         raise RuntimeError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
-    if idx.size and (int(idx.min()) < -x.shape[d] or int(idx.max()) >= x.shape[d]):
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
         raise IndexError(f"index_select: index out of range for dim {dim} with size "
                          f"{x.shape[d]} (input shape {tuple(x.shape)})")
     return I.IndexSelect.apply(x, d, idx)

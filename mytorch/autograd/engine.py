@@ -18,6 +18,8 @@ Broadcasting is undone here, in `sum_to`, and nowhere else.
 import sys
 import weakref
 
+import numpy as np
+
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 
@@ -166,7 +168,10 @@ def run_backward(edges, grads, retain_graph=False, engine=None, capture=None):
         buf[nr] = g if buf[nr] is None else buf[nr] + g
     captured = {} if capture is not None else None
     runner = _topological if engine == "topological" else _recursive
-    runner(roots, deps, buffers, retain_graph, capture, captured)
+    # PyTorch never warns about inf/nan arising in arithmetic; neither does backward here
+    # (one context for the whole pass, not one per node).
+    with np.errstate(all="ignore"):
+        runner(roots, deps, buffers, retain_graph, capture, captured)
     return captured
 
 

@@ -167,6 +167,8 @@ def softmax(input, dim=-1, dtype=None, auto=False):
         input = input.to(dtype)
     _check_float(input, "softmax")
     d = _dim(input, dim, "softmax")
+    if input.ndim == 0:  # a 0-d input is its own 1-element row
+        return softmax(input.reshape(1), 0, auto=auto).reshape(())
     if auto:
         e = (input - input.amax(d, keepdim=True).detach()).exp()
         return e / e.sum(d, keepdim=True)
@@ -180,6 +182,8 @@ def log_softmax(input, dim=-1, dtype=None, auto=False):
         input = input.to(dtype)
     _check_float(input, "log_softmax")
     d = _dim(input, dim, "log_softmax")
+    if input.ndim == 0:  # a 0-d input is its own 1-element row
+        return log_softmax(input.reshape(1), 0, auto=auto).reshape(())
     if auto:
         z = input - input.amax(d, keepdim=True).detach()
         return z - z.exp().sum(d, keepdim=True).log()
@@ -282,6 +286,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                            f"of input {tuple(input.shape)} are not divisible into {num_groups} "
                            f"groups")
     n, c = input.shape[:2]
+    if n * (c // num_groups) * math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input of shape "
+                         f"{tuple(input.shape)} with {num_groups} groups")
     x = input.reshape(n, num_groups, -1)
     xc = x - x.mean(2, keepdim=True)
     y = (xc / ((xc * xc).mean(2, keepdim=True) + eps).sqrt()).reshape(input.shape)
@@ -398,6 +405,8 @@ def _nll(logp, t, weight, ignore_index, reduction, out_shape, label_smoothing=0.
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
+    if not valid.any():  # every target ignored: the loss is NaN and the gradient 0, as torch
+        return loss.sum() * 0 + float("nan")
     return loss.sum() / w_t.sum()
 
 
@@ -432,17 +441,27 @@ def _check_same_shape(input, target, op):
                          f"{tuple(target.shape)} must have the same shape")
 
 
+def _broadcast_loss_pair(input, target, op):
+    """torch warns and broadcasts input against target when their shapes differ."""
+    try:
+        np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+    except ValueError:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape "
+                         f"{tuple(target.shape)} do not broadcast") from None
+    _warn_broadcast(input, target, op)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None,
              auto=False):
     """Mean squared error: mean((input - target)^2) (or sum, or elementwise); `weight` (same
     shape as input) scales each element, and 'mean' then divides by its sum, as PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
-    _check_same_shape(input, target, "mse_loss")
+    _broadcast_loss_pair(input, target, "mse_loss")
     if weight is not None:
         d = input - target
         return _weighted(d * d, weight, reduction, "mse_loss")
-    if auto:
+    if auto or input.shape != target.shape:
         d = input - target
         return _reduce(d * d, reduction)
     return N.MSE.apply(input, target, reduction)
@@ -453,7 +472,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     `mse_loss`."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
-    _check_same_shape(input, target, "l1_loss")
+    _broadcast_loss_pair(input, target, "l1_loss")
     if weight is not None:
         return _weighted((input - target).abs(), weight, reduction, "l1_loss")
     return _reduce((input - target).abs(), reduction)

@@ -66,14 +66,14 @@ def _geom(op, size, kernel, stride, pads, dilation, ceil_mode=False):
     out = []
     for n, lo, hi, k, s, d in ((H, pt, pb, kh, sh, dh), (W, pl, pr, kw, sw, dw)):
         span = n + lo + hi - d * (k - 1) - 1
-        if span < 0:
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= n + lo:
+            o -= 1  # the last window must start inside the input or the left padding
+        if o < 1:  # with ceil_mode a window may still hang past a too-small input, as torch
             raise RuntimeError(
                 f"{op}: kernel size {tuple(kernel)} (dilation {tuple(dilation)}) is larger than "
                 f"the padded input {(H + pt + pb, W + pl + pr)} (input spatial size {(H, W)}, "
                 f"padding {pads})")
-        o = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (o - 1) * s >= n + lo:
-            o -= 1  # the last window must start inside the input or the left padding
         out.append(o)
     Ho, Wo = out
     # The padded extent actually read by the windows (ceil_mode may reach past `hi`).
@@ -292,7 +292,7 @@ def _conv_pads(padding, kernel, dilation, stride, op):
     """padding (int, tuple, 'same', 'valid') -> ((pt, pb), (pl, pr))."""
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return tuple((0, 0) for _ in kernel)
         if padding != "same":
             raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got "
                              f"{padding!r}")
@@ -479,7 +479,7 @@ def _conv_transpose2d_auto(x, w, b, g, groups, opad):
                ((max(lo_h, 0), max(hi_h, 0)), (max(lo_w, 0), max(hi_w, 0))), (g.dh, g.dw))
     # (C_in, C_out/g, kh, kw) -> (C_out, C_in/g, kh, kw), kernel flipped.
     wt = w.reshape(groups, c_in // groups, c_out // groups, g.kh, g.kw).transpose(1, 2)
-    wt = wt.reshape(c_out, c_in // groups, g.kh, g.kw)[:, :, ::-1, ::-1]
+    wt = wt.reshape(c_out, c_in // groups, g.kh, g.kw).flip((2, 3))
     return _conv2d_auto(x, wt, b, gg, groups)
 
 

@@ -78,7 +78,8 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b, dtype=None):
         ctx.save_for_backward(a, b)
-        return _cast(a / b, dtype)
+        with _quiet(array_module(a)):  # x / 0 is inf or nan, silently, as in PyTorch
+            return _cast(a / b, dtype)
 
     @staticmethod
     def backward(ctx, gy):
@@ -95,7 +96,7 @@ class Pow(Function):
     def forward(ctx, a, b):
         ctx.save_for_backward(a)
         ctx.b = b
-        if b == int(b) and abs(b) <= 4:
+        if float(b).is_integer() and abs(b) <= 4:  # not for inf or NaN exponents
             return _pow_int(a, int(b))
         if b == 0.5:
             return array_module(a).sqrt(a)
@@ -107,7 +108,10 @@ class Pow(Function):
         b = ctx.b
         if b == 0:
             return gy * 0, None
-        if b == int(b) and abs(b - 1) <= 4:
+        if b == 0.5:  # sqrt's gradient, as PyTorch: -inf at -0.0
+            with _quiet(array_module(a)):
+                return gy / (2 * array_module(a).sqrt(a)), None
+        if float(b).is_integer() and abs(b - 1) <= 4:
             d = _pow_int(a, int(b) - 1)
         else:
             d = a ** (b - 1)
@@ -119,7 +123,13 @@ class PowTensor(Function):
 
     @staticmethod
     def forward(ctx, a, b, dtype=None):
-        y = _cast(a ** b, dtype)
+        ka, kb = _kind(a), _kind(b)
+        if ka == "b" and kb == "b":
+            raise RuntimeError("pow: not implemented for bool base and exponent (as in PyTorch)")
+        if ka in "iub" and kb in "iub" and _any(b < 0):
+            y = _cast(_int_pow(array_module(b), a, b), dtype)
+        else:
+            y = _cast(a ** b, dtype)
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -132,10 +142,22 @@ class PowTensor(Function):
             with _quiet(xp):  # 0 ** negative is inf where b == 0; masked out
                 ga = gy * b * xp.where(b == 0, 0, a ** (b - 1))
         if ctx.needs_input_grad[1]:
-            # d/db a**b = a**b log a; defined as 0 where a == 0 and b >= 0, as in PyTorch.
-            with_log = xp.where((a == 0) & (b >= 0), 0, y * xp.log(xp.where(a == 0, 1, a)))
+            # d/db a**b = a**b log a; defined as 0 where a == 0 and b >= 0, as in PyTorch
+            # (where a == 0 and b < 0 it is inf * -inf = -inf).
+            with _quiet(xp):
+                with_log = xp.where((a == 0) & (b >= 0), 0, y * xp.log(a))
             gb = gy * with_log
         return ga, gb
+
+
+def _int_pow(xp, a, b):
+    """Integer a ** b allowing b < 0, as PyTorch: 1 ** b is 1, (-1) ** b is +-1, the rest 0."""
+    a, b = xp.asarray(a), xp.asarray(b)
+    neg = b < 0
+    y = a ** xp.where(neg, 0, b)
+    sign = xp.where(b % 2 == 0, 1, -1)
+    at_neg = xp.where(a == 1, 1, xp.where(a == -1, sign, 0)).astype(y.dtype)
+    return xp.where(neg, at_neg, y)
 
 
 class Maximum(Function):
@@ -163,13 +185,14 @@ class Minimum(Function):
 
 
 def _split_ties(gy, a, b, needs, greater):
-    # The winner takes the gradient; a tie splits it in half, as PyTorch does.
+    # The winner takes the gradient and a tie splits it in half, as PyTorch does; where one
+    # side is NaN neither loses, so both get all of it (PyTorch's masks, not NumPy's choice).
     xp = array_module(gy)
-    win_a = (a > b) if greater else (a < b)
-    tie = a == b
-    half = gy * 0.5
-    ga = xp.where(win_a, gy, xp.where(tie, half, 0)) if needs[0] else None
-    gb = xp.where(win_a, 0, xp.where(tie, half, gy)) if needs[1] else None
+    a_loses, b_loses = ((a < b), (a > b)) if greater else ((a > b), (a < b))
+    g = xp.where(a == b, gy * 0.5, gy)
+    zero = gy.dtype.type(0)
+    ga = xp.where(a_loses, zero, g) if needs[0] else None
+    gb = xp.where(b_loses, zero, g) if needs[1] else None
     return ga, gb
 
 
@@ -210,7 +233,12 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
-        return gy * array_module(x).sign(x)
+        return gy * sgn(x)
+
+
+def sgn(x):
+    """sign(x) in x's dtype with 0 at NaN: PyTorch's gradient of abs (NumPy's sign gives NaN)."""
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
 class Sqrt(Function):
@@ -351,7 +379,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, gy):
         (y,) = ctx.saved_tensors
-        return gy * (y > 0)
+        return gy * ~(y <= 0)  # NaN passes the gradient, as in PyTorch
 
 
 class Clamp(Function):
@@ -371,6 +399,37 @@ class Clamp(Function):
         if ctx.hi is not None:
             mask = mask & (x <= ctx.hi)
         return gy * mask
+
+
+class ClampTensor(Function):
+    """clamp with array bounds (lo or hi may be None). x keeps the gradient inside the bounds,
+    ties included, and a bound gets it where x crosses it, as in PyTorch (maximum/minimum
+    would split ties)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = array_module(x)
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        y = x if lo is None else xp.maximum(x, lo)
+        return xp.minimum(y, hi) if hi is not None else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,), lo, hi = ctx.saved_tensors, ctx.lo, ctx.hi
+        zero = gy.dtype.type(0)
+        inside = True if lo is None else (x >= lo)
+        if hi is not None:
+            inside = inside & (x <= hi)
+        xp = array_module(gy)
+        gx = xp.where(inside, gy, zero) if ctx.needs_input_grad[0] else None
+        glo = ghi = None
+        if lo is not None and ctx.needs_input_grad[1]:
+            below = (x < lo) if hi is None else (x < lo) & (lo < hi)
+            glo = xp.where(below, gy, zero)
+        if hi is not None and ctx.needs_input_grad[2]:
+            ghi = xp.where((x > hi) if lo is None else (x > hi) | (hi < lo), gy, zero)
+        return gx, glo, ghi
 
 
 class Cast(Function):
@@ -667,6 +726,26 @@ class Erfinv(Function):
 
 # ---- more binary ----
 
+class Lerp(Function):
+    """a + w * (b - a), as PyTorch computes it: b - (b - a) * (1 - w) where |w| >= 0.5 (exact
+    at w = 1). w is an array or a Python number."""
+
+    @staticmethod
+    def forward(ctx, a, b, w):
+        xp = array_module(a)
+        ctx.save_for_backward(a, b)
+        ctx.w = w
+        diff = b - a
+        with _quiet(xp):
+            return xp.where(xp.abs(w) < 0.5, a + w * diff, b - diff * (1 - w))
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        w = ctx.w
+        gw = gy * (b - a) if ctx.needs_input_grad[2] else None
+        return gy * (1 - w), gy * w, gw
+
 class Atan2(Function):
     @staticmethod
     def forward(ctx, a, b, dtype=None):
@@ -676,14 +755,34 @@ class Atan2(Function):
     @staticmethod
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
-        with _quiet(array_module(a)):
-            g = gy / (a * a + b * b)
+        xp = array_module(a)
+        r2 = a * a + b * b
+        with _quiet(xp):
+            g = xp.where(r2 == 0, 0, gy / r2)  # 0 at the origin, as in PyTorch
         return (g * b if ctx.needs_input_grad[0] else None,
                 -g * a if ctx.needs_input_grad[1] else None)
 
 
-def _check_int_divisor(b, op):
-    if getattr(b, "dtype", np.dtype("f")).kind in "iub" and bool((b == 0).any()):
+def _kind(v):
+    """'b', 'i', 'u' or 'f' for an array or a Python number."""
+    dt = getattr(v, "dtype", None)
+    if dt is not None:
+        return dt.kind
+    return "b" if isinstance(v, bool) else ("i" if isinstance(v, int) else "f")
+
+
+def _any(mask):
+    """True if any element of a mask (array or Python bool) is set."""
+    return bool(mask.any()) if hasattr(mask, "any") else bool(mask)
+
+
+def _check_int_divisor(a, b, op):
+    # Only an integer result divides by zero: float32 % bool(False) is NaN, as in PyTorch.
+    ka, kb = _kind(a), _kind(b)
+    if ka == "b" and kb == "b":
+        raise RuntimeError(f"{op}: not implemented for bool operands (as in PyTorch)")
+    empty = 0 in (getattr(a, "size", 1), getattr(b, "size", 1))  # nothing divided
+    if ka in "iub" and kb in "iub" and not empty and _any(b == 0):
         raise RuntimeError(f"{op}: ZeroDivisionError (integer division by zero)")
 
 
@@ -692,7 +791,7 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b, dtype=None):
-        _check_int_divisor(b, "remainder")
+        _check_int_divisor(a, b, "remainder")
         ctx.save_for_backward(a, b)
         with _quiet(array_module(a)):
             return _cast(array_module(a).remainder(a, b), dtype)
@@ -712,7 +811,7 @@ class Fmod(Function):
 
     @staticmethod
     def forward(ctx, a, b, dtype=None):
-        _check_int_divisor(b, "fmod")
+        _check_int_divisor(a, b, "fmod")
         ctx.save_for_backward(a, b)
         with _quiet(array_module(a)):
             return _cast(array_module(a).fmod(a, b), dtype)
@@ -733,7 +832,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, a, b, dtype=None):
-        _check_int_divisor(b, "floor_divide")
+        _check_int_divisor(a, b, "floor_divide")
         with _quiet(array_module(a)):
             return _cast(array_module(a).floor_divide(a, b), dtype)
 

@@ -81,6 +81,9 @@ def check_index(key, shape, op="index"):
                                  f"tensor shape {tuple(shape)} at dim {dim}")
             dim += k.ndim
             continue
+        elif isinstance(k, slice) and k.step is not None and k.step <= 0:
+            raise ValueError(f"{op}: slice step must be positive, got {k.step} (use flip to "
+                             "reverse a tensor)")
         elif hasattr(k, "dtype") and k.size and k.dtype.kind in "iu":
             size = shape[dim]
             lo, hi = int(k.min()), int(k.max())
@@ -93,11 +96,52 @@ def check_index(key, shape, op="index"):
         raise IndexError(f"{op}: an index can only have a single ellipsis")
 
 
+def _is_int(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def split_ints(key):
+    """torch applies integer indices first (as select) and advanced ones to what is left;
+    NumPy counts integers as advanced when arrays are present, which can move the result's
+    dims to the front. Returns (ints_key, rest_key) for two NumPy indexings, the first basic
+    (a view), or None when NumPy's one indexing already agrees with torch."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not (any(_is_int(k) for k in items) and _has_advanced(items)):
+        return None
+    first, rest = [], []
+    for k in items:
+        if _is_int(k):
+            first.append(k)
+            continue
+        rest.append(k)
+        if k is Ellipsis:
+            first.append(k)
+        elif k is not None and not isinstance(k, (bool, np.bool_)):
+            is_mask = hasattr(k, "dtype") and k.dtype == bool
+            first.extend([slice(None)] * (k.ndim if is_mask else 1))
+    return tuple(first), tuple(rest)
+
+
+def take(a, key):
+    """a[key] with torch's indexing rules."""
+    split = split_ints(key)
+    return a[key] if split is None else a[split[0]][split[1]]
+
+
+def put(a, key, v):
+    """a[key] = v with torch's indexing rules (a is written in place)."""
+    split = split_ints(key)
+    if split is None:
+        a[key] = v
+    else:
+        a[split[0]][split[1]] = v
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, key):
         ctx.shape, ctx.dtype, ctx.key = x.shape, x.dtype, key
-        return x[key]
+        return take(x, key)
 
     @staticmethod
     def backward(ctx, gy):
@@ -114,9 +158,12 @@ class GetItem(Function):
             return rows
         if xp is np:
             # General advanced indexing: find which flat element each output came from.
-            flat = np.arange(int(np.prod(ctx.shape)), dtype=np.int64).reshape(ctx.shape)[key]
+            flat = take(np.arange(int(np.prod(ctx.shape)), dtype=np.int64).reshape(ctx.shape),
+                        key)
             return scatter_add_flat(gx, flat, gy)
-        xp.add.at(gx, key, gy)
+        split = split_ints(key)
+        target, key = (gx, key) if split is None else (gx[split[0]], split[1])
+        xp.add.at(target, key, gy)
         return gx
 
 
@@ -128,7 +175,7 @@ class SetItem(Function):
         ctx.key = key
         ctx.v_shape = getattr(v, "shape", ())
         y = x.copy()
-        y[key] = v
+        put(y, key, v)
         return y
 
     @staticmethod
@@ -136,9 +183,9 @@ class SetItem(Function):
         gx = gv = None
         if ctx.needs_input_grad[0]:
             gx = gy.copy()
-            gx[ctx.key] = 0
+            put(gx, ctx.key, 0)
         if ctx.needs_input_grad[1]:
-            gv = gy[ctx.key]
+            gv = take(gy, ctx.key)
         return gx, gv
 
 
@@ -329,8 +376,10 @@ def _int_index(index, ref, op):
     return idx
 
 
-def _check_range(idx, size, dim, shape, op):
-    if idx.size and (int(idx.min()) < -size or int(idx.max()) >= size):
+def _check_range(idx, size, dim, shape, op, negative=True):
+    """Raise IndexError for indices outside [-size, size) ([0, size) without `negative`)."""
+    low = -size if negative else 0
+    if idx.size and (int(idx.min()) < low or int(idx.max()) >= size):
         bad = int(idx.max()) if int(idx.max()) >= size else int(idx.min())
         raise IndexError(f"{op}: index {bad} is out of range for dim {dim} with size {size} "
                          f"(tensor shape {tuple(shape)})")
@@ -356,7 +405,8 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, input.shape))):
         raise RuntimeError(f"{op}: index shape {tuple(idx.shape)} is larger than input shape "
                            f"{tuple(input.shape)} outside dim {d}")
-    _check_range(idx, input.shape[d] if input.ndim else 1, dim, input.shape, op)
+    _check_range(idx, input.shape[d] if input.ndim else 1, dim, input.shape, op,
+                 negative=False)  # as torch: scatter takes no negative indices
     if src is None or not isinstance(src, _fn.Tensor):
         v = value if src is None else src
         return Scatter.apply(input, d, idx, v.item() if isinstance(v, _fn.Tensor) else v,
@@ -388,8 +438,8 @@ def index_add(input, dim, index, source, *, alpha=1):
         raise RuntimeError(f"{op}: source shape {tuple(source.shape)} does not match input "
                            f"shape {tuple(input.shape)} with {idx.shape[0]} indices at dim {d} "
                            f"(expected {expect})")
-    _check_range(idx, input.shape[d], dim, input.shape, op)
-    return IndexAdd.apply(input, d, idx % input.shape[d], source, alpha)
+    _check_range(idx, input.shape[d], dim, input.shape, op, negative=False)  # as torch
+    return IndexAdd.apply(input, d, idx, source, alpha)
 
 
 def index_fill(input, dim, index, value):
@@ -591,7 +641,8 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                                f"{tuple(v.shape)}")
         out = xp.zeros(v.shape, np.int64)
         if v.size:  # one row at a time
-            rows, seq_rows = out.reshape(-1, v.shape[-1]), seq.reshape(-1, seq.shape[-1])
+            n = int(np.prod(v.shape[:-1]))  # explicit: -1 is ambiguous when a row is empty
+            rows, seq_rows = out.reshape(n, v.shape[-1]), seq.reshape(n, seq.shape[-1])
             for i, row in enumerate(v.reshape(-1, v.shape[-1])):
                 rows[i] = xp.searchsorted(seq_rows[i], row, how)
     return _fn._wrap(out.astype(np.int32 if out_int32 else np.int64))

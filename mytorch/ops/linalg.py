@@ -63,8 +63,8 @@ class Matmul(Function):
             if b2.ndim == 2 and a2.ndim > 2:
                 # (..., T, C) x (C, D): fold the batch into rows instead of a batched
                 # product followed by a sum.
-                k = a2.shape[-1]
-                gb = xp.matmul(a2.reshape(-1, k).T, g.reshape(-1, g.shape[-1]))
+                rows = int(np.prod(a2.shape[:-1]))  # explicit: -1 is ambiguous when empty
+                gb = xp.matmul(a2.reshape(rows, a2.shape[-1]).T, g.reshape(rows, g.shape[-1]))
             else:
                 gb = xp.matmul(xp.swapaxes(a2, -1, -2), g)
             if b.ndim == 1:
@@ -337,7 +337,9 @@ def _add_scaled(product, input, beta, alpha, op):
                            f"dtype {product.dtype}")
     out = product if alpha == 1 else product * alpha
     if beta == 0:
-        return out
+        # as torch: NaNs in input are ignored, and input still gets a (zero) gradient
+        everywhere = array_module(input.data).ones((), dtype=bool)
+        return out + input.masked_fill(everywhere, 0.0)
     return out + (input if beta == 1 else input * beta)
 
 

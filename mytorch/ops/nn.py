@@ -4,7 +4,6 @@ Each Function says in one line why it exists instead of a composite of Tensor op
 Everything works on raw xp arrays and keeps the input's float dtype (Python float constants
 only, so float32 stays float32).
 """
-import contextlib
 import math
 
 import numpy as np
@@ -24,6 +23,7 @@ from mytorch.ops._kernels import (
     softmax_forward,
 )
 from mytorch.ops.conv import _col2im, _im2col
+from mytorch.ops.elementwise import _quiet
 
 __all__ = []
 
@@ -483,7 +483,10 @@ def _reduce(loss, reduction, denom):
     if reduction == "none":
         return loss
     total = loss.sum()
-    return total / denom if reduction == "mean" else total
+    if reduction != "mean":
+        return total
+    with _quiet(array_module(total)):  # every target ignored: nan, as in PyTorch
+        return total / denom
 
 
 class CrossEntropy(Function):
@@ -532,7 +535,8 @@ class CrossEntropy(Function):
         if ctx.reduction == "none":
             scale = gy * valid
         elif ctx.reduction == "mean":
-            scale = valid * (gy / ctx.denom)
+            # every target ignored: the loss is NaN and the gradient 0, as torch
+            scale = valid * (gy / ctx.denom) if valid.any() else valid * (gy * 0)
         else:
             scale = valid * gy
         scale = scale.astype(p.dtype, copy=False)
@@ -603,13 +607,6 @@ class Pad(Function):
 
 
 # ---------------------------------------------------------------- more activations and losses
-
-
-def _quiet(xp):
-    """Silence NumPy's floating-point warnings where inf is the intended result."""
-    if xp is not np:
-        return contextlib.nullcontext()
-    return np.errstate(divide="ignore", invalid="ignore")
 
 
 def _sigmoid(xp, z):

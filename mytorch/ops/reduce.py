@@ -3,6 +3,7 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops.elementwise import sgn
 
 
 def normalize_dims(dim, ndim, op):
@@ -72,22 +73,47 @@ class Mean(Function):
 
 class Var(Function):
     @staticmethod
-    def forward(ctx, x, axes, correction, keepdim):
+    def forward(ctx, x, axes, correction, keepdim, full=False):
         xp = array_module(x)
         ax = axes if x.ndim else None
         mean = x.mean(axis=ax, keepdims=True)
         d = x - mean
         n = _count(x.shape, axes)
+        denom = max(n - correction, 0)  # as PyTorch: inf or NaN when correction >= n
         ctx.save_for_backward(d)
-        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, n - correction
+        ctx.axes, ctx.keepdim, ctx.dof = axes, keepdim, n - correction
+        ctx.at_mean = (x == mean) if full and n - correction <= 0 else None
         with _quiet(xp):
-            return (d * d).sum(axis=ax, keepdims=keepdim) / (n - correction)
+            return (d * d).sum(axis=ax, keepdims=keepdim) / denom
 
     @staticmethod
     def backward(ctx, gy):
         (d,) = ctx.saved_tensors
         g = _expand_back(gy, d.shape, ctx.axes, ctx.keepdim)
-        return g * d * (2 / ctx.denom) if ctx.denom > 0 else g * d * float("nan")
+        xp = array_module(d)
+        if ctx.at_mean is not None:  # PyTorch, over all dims: NaN where x is the mean, else inf
+            return g * xp.where(ctx.at_mean, xp.nan, xp.inf).astype(d.dtype)
+        # with a dim, PyTorch divides by n - correction unclamped (2 / 0 is inf)
+        scale = 2 / ctx.dof if ctx.dof else float("inf")
+        with _quiet(xp):
+            return g * d * scale
+
+
+class Std(Function):
+    """sqrt of the variance; the gradient where it is 0 is 0, as in PyTorch (not 0 * inf)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, correction, keepdim, full=False):
+        y = array_module(x).sqrt(Var.forward(ctx, x, axes, correction, keepdim, full))
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xp = array_module(gy)
+        with _quiet(xp):
+            g = xp.where(ctx.y == 0, 0, gy / (2 * ctx.y)).astype(gy.dtype, copy=False)
+        return Var.backward(ctx, g)
 
 
 def _quiet(xp):
@@ -107,17 +133,19 @@ class Amax(Function):
     """max/min over axes, values only; ties share the gradient evenly (as PyTorch's amax)."""
 
     @staticmethod
-    def forward(ctx, x, axes, keepdim, is_min=False):
+    def forward(ctx, x, axes, keepdim, is_min=False, share_nan=False):
         ax = axes if x.ndim else None
         y = x.min(axis=ax, keepdims=True) if is_min else x.max(axis=ax, keepdims=True)
         ctx.save_for_backward(x, y)
-        ctx.axes, ctx.keepdim = axes, keepdim
+        ctx.axes, ctx.keepdim, ctx.share_nan = axes, keepdim, share_nan
         return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
     @staticmethod
     def backward(ctx, gy):
         x, y = ctx.saved_tensors
         mask = x == y
+        if ctx.share_nan and x.dtype.kind == "f":  # max()/min() over all: NaNs share it
+            mask |= array_module(x).isnan(x) & array_module(x).isnan(y)
         count = mask.sum(axis=ctx.axes if x.ndim else None, keepdims=True)
         g = _expand_back(gy, x.shape, ctx.axes, ctx.keepdim)
         return mask * (g / count)
@@ -192,9 +220,11 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = array_module(x)
-        m = x.max(axis=axes, keepdims=True)
+        ax = axes if x.ndim else None
+        m = x.max(axis=ax, keepdims=True) if x.size else xp.zeros_like(x.sum(ax, keepdims=True))
         m = xp.where(xp.isfinite(m), m, 0)
-        y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        with _quiet(xp):
+            y = xp.log(xp.exp(x - m).sum(axis=ax, keepdims=True)) + m
         ctx.save_for_backward(x, y)
         ctx.axes, ctx.keepdim = axes, keepdim
         return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
@@ -238,16 +268,20 @@ class Cumprod(Function):
         # cumsum of gy times the cumprod with that zero replaced by one.
         x, y = ctx.saved_tensors
         xp, dim = array_module(x), ctx.dim
+        if x.shape[dim] == 1:  # exact also for inf, as in PyTorch
+            return gy
         zero = x == 0
         with _quiet(xp):
             if not zero.any():
                 return _flip_cumsum(xp, gy * y, dim) / x
+            # Products past a zero count as exactly 0, also where an inf or NaN follows (as in
+            # PyTorch, so 0 * inf does not spread NaN back).
             zeros_so_far = xp.cumsum(zero, axis=dim)
             before = zeros_so_far == 0
             first = zero & (zeros_so_far == 1)
-            g = _flip_cumsum(xp, gy * y, dim) / xp.where(before, x, 1)
+            g = _flip_cumsum(xp, xp.where(before, gy * y, 0), dim) / xp.where(before, x, 1)
             y1 = xp.cumprod(xp.where(first, 1, x), axis=dim)
-            g_first = _flip_cumsum(xp, gy * y1, dim)
+            g_first = _flip_cumsum(xp, xp.where(zeros_so_far == 1, gy * y1, 0), dim)
             return xp.where(before, g, xp.where(first, g_first, 0))
 
 
@@ -297,6 +331,8 @@ class CumExtreme(Function):
     def backward(ctx, gy, _gidx):
         # Several outputs may share one index: add them up per slice with one bincount.
         xp, dim, idx = array_module(gy), ctx.dim, ctx.idx
+        if gy.size == 0:
+            return xp.zeros_like(gy)
         g = xp.moveaxis(gy, dim, -1)
         i = xp.moveaxis(idx, dim, -1)
         n = g.shape[-1]
@@ -399,3 +435,56 @@ class NanSum(Function):
     def backward(ctx, gy):
         with _quiet(array_module(gy)):
             return _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim) * ctx.keep
+
+
+class Norm(Function):
+    """Vector p-norm over axes: (sum |x|^p)^(1/p); max |x| for p=inf, min |x| for -inf, the
+    number of non-zeros for p=0. A Function, not a composite, so that the gradient where the
+    norm is 0 is 0 as in PyTorch (sqrt's composite gives 0 * inf = NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        xp = array_module(x)
+        ax = axes if x.ndim else None
+        a = xp.abs(x)
+        if p == float("inf"):
+            y = a.max(axis=ax, keepdims=True)
+        elif p == -float("inf"):
+            y = a.min(axis=ax, keepdims=True)
+        elif p == 0:
+            y = (x != 0).sum(axis=ax, keepdims=True).astype(x.dtype)
+        elif p == 1:
+            y = a.sum(axis=ax, keepdims=True)
+        elif p == 2:
+            y = xp.sqrt((x * x).sum(axis=ax, keepdims=True))
+        else:
+            with _quiet(xp):
+                y = (a ** p).sum(axis=ax, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(x, y)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y = ctx.saved_tensors
+        xp, p = array_module(x), ctx.p
+        g = _expand_back(gy, x.shape, ctx.axes, ctx.keepdim)
+        if p == 0:
+            return xp.zeros_like(x)
+        if p in (float("inf"), -float("inf")):  # ties (and NaNs) share it, as in PyTorch
+            mask = (xp.abs(x) == y) | xp.isnan(x)
+            count = mask.sum(axis=ctx.axes if x.ndim else None, keepdims=True)
+            with _quiet(xp):
+                return sgn(x) * (g / count) * mask
+        if p == 1:
+            return g * sgn(x)
+        # PyTorch's forms, NaN and inf included: the scale is 0 where the norm is 0
+        with _quiet(xp):
+            if p < 1:
+                return sgn(x) * xp.where(x == 0, 0, xp.abs(x) ** (p - 1)) * g * y ** (1 - p)
+            scale = xp.where(y == 0, 0, g / y ** (p - 1))
+            if p == 2:
+                return x * scale
+            if p < 2:
+                return sgn(x) * xp.abs(x) ** (p - 1) * scale
+            return x * xp.abs(x) ** (p - 2) * scale

@@ -139,6 +139,19 @@ class Repeat(Function):
         return g
 
 
+class Flip(Function):
+    """Reverse the order of elements along axes (a copy, as PyTorch's flip)."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return array_module(x).flip(x, axes).copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        return array_module(gy).flip(gy, ctx.axes)
+
+
 class Roll(Function):
     """Shift elements along dims (wrapping around); dims None rolls the flattened array."""
 
@@ -213,6 +226,8 @@ def roll(input, shifts, dims=None):
     tensor([3, 0, 1, 2])
     """
     shifts = _ints(shifts)
+    if not shifts:
+        raise RuntimeError("roll: shifts required (got an empty tuple)")
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"roll: without dims, shifts must be a single int, got {shifts}")
@@ -349,6 +364,8 @@ def movedim(input, source, destination):
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise RuntimeError(f"movedim: repeated dim in source {tuple(src)} or destination "
                            f"{tuple(dst)}")
+    if input.ndim == 0:
+        return input.permute(())
     order = [d for d in range(input.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
