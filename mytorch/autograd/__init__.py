@@ -1,28 +1,38 @@
-"""Automatic differentiation: `Function`, the engines, `grad`, `gradcheck`."""
+"""Automatic differentiation: `Function`, the engines, `grad`, `gradcheck`, `functional`
+(vjp, jacobian), anomaly detection."""
 import numpy as np
 
-from mytorch.autograd import engine
+from mytorch.autograd import engine, functional
 from mytorch.autograd.engine import get_default_engine, set_default_engine
 from mytorch.autograd.function import Function
 from mytorch.autograd.grad_mode import (
+    detect_anomaly,
     enable_grad,
     inference_mode,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
+    set_detect_anomaly,
     set_grad_enabled,
 )
 
 __all__ = [
     "Function",
     "backward",
+    "detect_anomaly",
     "enable_grad",
+    "functional",
     "get_default_engine",
     "grad",
     "gradcheck",
     "inference_mode",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "no_grad",
     "set_default_engine",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]
 

@@ -16,12 +16,14 @@ from other reachable nodes (its pending "children" -- the consumers of its outpu
 Broadcasting is undone here, in `sum_to`, and nowhere else.
 """
 import sys
+import warnings
 import weakref
 
 import numpy as np
 
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
+from mytorch.autograd.grad_mode import _anomaly
 
 _default_engine = "topological"
 ENGINES = ("topological", "recursive")
@@ -68,7 +70,10 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
-    gx = type(node).backward(node, *grads)
+    if _anomaly.enabled:
+        gx = _backward_anomaly(node, grads)
+    else:
+        gx = type(node).backward(node, *grads)
     if type(gx) is not tuple:
         gx = (gx,)
     edges = node.next_edges
@@ -91,6 +96,31 @@ def _run_node(node, grads, retain_graph):
                 g = g.astype(dtype)
             out[i] = g
     return out
+
+
+def _forward_trace(node):
+    stack = getattr(node, "_forward_stack", None)
+    if stack is None:
+        return ("No forward pass information available. Enable detect anomaly during forward "
+                "pass for more information.")
+    return "Traceback of forward call that caused the error:\n" + "".join(stack)
+
+
+def _backward_anomaly(node, grads):
+    """`node`'s backward under anomaly detection: name the forward call of a failing op and
+    refuse NaN gradients (torch's wording)."""
+    try:
+        gx = type(node).backward(node, *grads)
+    except Exception:
+        warnings.warn(f"Error detected in {node.name()}. {_forward_trace(node)}", stacklevel=2)
+        raise
+    if _anomaly.check_nan:
+        from mytorch.backend import array_module
+        for i, g in enumerate(gx if type(gx) is tuple else (gx,)):
+            if g is not None and g.dtype.kind in "fc" and bool(array_module(g).isnan(g).any()):
+                raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th "
+                                   f"output.\n{_forward_trace(node)}")
+    return gx
 
 
 def _run_hooks(node, grads):

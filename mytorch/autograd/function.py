@@ -16,10 +16,12 @@ A Function instance is both the `ctx` its forward/backward receive and the graph
 
     y = Cube.apply(t)   # t: a Tensor; forward/backward see its array
 """
+import traceback
 import weakref
 
 import numpy as np
 
+from mytorch.autograd.grad_mode import _anomaly
 from mytorch.autograd.grad_mode import _state as _grad_state
 from mytorch.backend import cupy, device_of
 
@@ -52,6 +54,7 @@ class Function:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_forward_stack",
         "_freed",
         "_hooks",
         "input_meta",
@@ -124,6 +127,8 @@ class Function:
         ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
         ctx._hooks = None
         ctx._freed = False
+        if _anomaly.enabled:  # where this op was called, for backward's error messages
+            ctx._forward_stack = traceback.format_stack()[:-1]
         if type(out) is tuple:
             return _wrap_outputs(ctx, out)
         ctx.n_outputs = 1

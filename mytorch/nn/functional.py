@@ -10,7 +10,9 @@ import warnings
 import numpy as np
 
 from mytorch import random as _random
+from mytorch.autograd.function import bump_version
 from mytorch.backend import array_module
+from mytorch.ops import conv as C
 from mytorch.ops import elementwise as E
 from mytorch.ops import nn as N
 from mytorch.ops.conv import _adaptive_ranges, _geom, _pair
@@ -58,9 +60,10 @@ def linear(input, weight, bias=None, auto=False):
     return N.Linear.apply(input, weight, bias)
 
 
-def embedding(input, weight, padding_idx=None, auto=False):
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, auto=False):
     """Rows of `weight` (num, dim) picked by the integer tensor `input` -> (*input.shape, dim).
-    The padding_idx row receives no gradient."""
+    The padding_idx row receives no gradient. With max_norm, the looked-up rows whose
+    norm_type-norm exceeds it are first rescaled to norm max_norm, in place in `weight`."""
     idx = input.data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor, got dtype {idx.dtype}")
@@ -71,6 +74,8 @@ def embedding(input, weight, padding_idx=None, auto=False):
             bad = lo if lo < 0 else hi
             raise IndexError(f"embedding: index {bad} is out of range for an embedding table "
                              f"of {n} rows (weight shape {tuple(weight.shape)})")
+    if max_norm is not None:
+        _embedding_renorm(weight, idx, max_norm, norm_type)
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if auto:
@@ -79,6 +84,21 @@ def embedding(input, weight, padding_idx=None, auto=False):
             out = mytorch_where((idx == padding_idx)[..., None], out.detach(), out)
         return out
     return N.Embedding.apply(weight, idx, padding_idx)
+
+
+def _embedding_renorm(weight, idx, max_norm, norm_type):
+    # As torch.embedding_renorm_: a write to the table outside autograd.
+    xp = array_module(weight.data)
+    rows = xp.unique(xp.asarray(idx).reshape(-1))
+    w = weight.data[rows]
+    if norm_type == math.inf:
+        norms = xp.abs(w).max(1)
+    else:
+        norms = (xp.abs(w) ** norm_type).sum(1) ** (1.0 / norm_type)
+    big = norms > max_norm
+    scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
+    weight.data[rows[big]] = w[big] * scale[:, None]
+    bump_version(weight.data)
 
 
 def dropout(input, p=0.5, training=True, inplace=False, auto=False, generator=None):
@@ -1140,6 +1160,327 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     >>> y, idx = F.adaptive_max_pool2d(x, (2, 2), return_indices=True)
     """
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+# ---------------------------------------------------------------- margin and ranking losses
+
+
+def _ones_mask(t, v):
+    """(t == v) as an array (targets never need a gradient here)."""
+    return (t.data if isinstance(t, Tensor) else np.asarray(t)) == v
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -target * (input1 - input2) + margin); target in {1, -1}."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "margin_ranking_loss")
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(f"margin_ranking_loss: all input tensors should have the same "
+                           f"dimension, got sizes {tuple(input1.shape)}, {tuple(input2.shape)}, "
+                           f"{tuple(target.shape)}")
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
+                         reduction="mean"):
+    """input where target == 1, max(0, margin - input) where target == -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "hinge_embedding_loss")
+    neg = mytorch_where(~_ones_mask(target, 1), (margin - input).clamp(min=0), 0.0)
+    pos = mytorch_where(~_ones_mask(target, -1), input, 0.0)
+    return _reduce(neg + pos, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + exp(-target * input)), target in {1, -1}."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "soft_margin_loss")
+    _broadcast_loss_pair(input, target, "soft_margin_loss")
+    return _reduce((-input * target).exp().log1p(), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(x1, x2) where target == 1, max(0, cos(x1, x2) - margin) where target == -1.
+    input1, input2 (N, D) or (D,); target (N,) or ()."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "cosine_embedding_loss"
+    _check_reduction(reduction, op)
+    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape) or \
+            target.ndim != input1.ndim - 1:
+        raise RuntimeError(f"{op}: expected input1, input2 of the same shape (N, D) or (D,) and "
+                           f"target (N,) or (), got {tuple(input1.shape)}, "
+                           f"{tuple(input2.shape)}, {tuple(target.shape)}")
+    d = input1.ndim - 1
+    eps = 1e-12
+    prod = (input1 * input2).sum(d)
+    mag = ((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)
+    cos = prod / mag.sqrt()
+    pos = mytorch_where(_ones_mask(target, 1), 1 - cos, 0.0)
+    neg = mytorch_where(_ones_mask(target, -1), (cos - margin).clamp(min=0), 0.0)
+    return _reduce(pos + neg, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """max(0, d(a, p) - d(a, n) + margin) with d the p-norm pairwise distance; with swap,
+    d(a, n) becomes min(d(a, n), d(p, n)). Inputs (N, D) or (D,)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "triplet_margin_loss"
+    _check_reduction(reduction, op)
+    if not anchor.ndim == positive.ndim == negative.ndim or anchor.ndim not in (1, 2):
+        raise RuntimeError(f"{op}: anchor, positive and negative must all be (N, D) or (D,), "
+                           f"got {tuple(anchor.shape)}, {tuple(positive.shape)}, "
+                           f"{tuple(negative.shape)}")
+    if margin <= 0:
+        raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    """Poisson negative log-likelihood: exp(input) - target * input with log_input, else
+    input - target * log(input + eps); full adds the Stirling term where target > 1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "poisson_nll_loss")
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        big = target.data > 1
+        t = mytorch_where(big, target, 1.0)
+        stirling = t * t.log() - t + 0.5 * (2 * math.pi * t).log()
+        loss = loss + mytorch_where(big, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """0.5 * (log(var) + (input - target)^2 / var), var clamped to eps (the clamp passes the
+    gradient through, as PyTorch). var: same shape as input, one dim short, or with one
+    broadcast dim; or a float."""
+    op = "gaussian_nll_loss"
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = Tensor._wrap(array_module(input.data).full(input.shape, var, input.dtype))
+    elif bool((var.data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError(f"{op}: var is of incorrect size {tuple(var.shape)} for input "
+                             f"{tuple(input.shape)}")
+    _check_reduction(reduction, op)
+    var = var + (var.detach().clamp(min=eps) - var.detach())
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """Per-class logistic loss averaged over the C classes of input (N, C) or (C,)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    c = input.ndim - 1
+    loss = loss.sum(c) / input.shape[c]
+    return _reduce(loss, reduction)
+
+
+def _class_targets(input, target, op):
+    """input (N, C) or (C,), integer target (N,) or () -> (x (N, C), target array (N,))."""
+    if input.ndim not in (1, 2) or target.ndim != input.ndim - 1 or (
+            input.ndim == 2 and target.shape[0] != input.shape[0]):
+        raise RuntimeError(f"{op}: expected input (N, C) with target (N,) or input (C,) with "
+                           f"target (), got {tuple(input.shape)} and {tuple(target.shape)}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be an integer tensor, got dtype {t.dtype}")
+    c = input.shape[-1]
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise IndexError(f"{op}: target {t.tolist()} out of range for {c} classes")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    return x, t.reshape(-1)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    """sum_{j != y} max(0, margin - x[y] + x[j])^p / C (times weight[y]); p is 1 or 2."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "multi_margin_loss"
+    _check_reduction(reduction, op)
+    if p not in (1, 2):
+        raise ValueError(f"{op}: only p == 1 and p == 2 supported, got {p}")
+    x, t = _class_targets(input, target, op)
+    xp = array_module(x.data)
+    idx = Tensor._wrap(xp.asarray(t)[:, None])
+    z = (margin - x.gather(1, idx) + x).clamp(min=0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight[Tensor._wrap(xp.asarray(t))].unsqueeze(1)
+    other = xp.arange(x.shape[1])[None, :] != xp.asarray(t)[:, None]
+    loss = mytorch_where(other, z, 0.0).sum(1) / x.shape[1]
+    return _reduce(loss if input.ndim == 2 else loss.squeeze(0), reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """sum over target classes j and non-target classes k of max(0, 1 - (x[j] - x[k])) / C.
+    target (N, C) or (C,) lists class indices, ended by the first -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    op = "multilabel_margin_loss"
+    _check_reduction(reduction, op)
+    if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"{op}: expected input (N, C) or (C,) and a target of the same "
+                           f"shape, got {tuple(input.shape)} and {tuple(target.shape)}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be an integer tensor, got dtype {t.dtype}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    xp = array_module(x.data)
+    t = t.reshape(x.shape)
+    n, c = x.shape
+    valid = xp.cumprod(t >= 0, axis=1).astype(bool)  # entries before the first -1
+    if bool((t[valid] >= c).any()):
+        raise IndexError(f"{op}: target class out of range for {c} classes")
+    listed = xp.where(valid, t, -1)
+    count = (listed[:, :, None] == xp.arange(c)).sum(1).astype(x.dtype)  # (N, C) times listed
+    is_target = count > 0
+    pairs = Tensor._wrap(count[:, :, None] * ~is_target[:, None, :])  # (N, j, k)
+    hinge = (1 - x.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)
+    loss = (hinge * pairs).sum((1, 2)) / c
+    return _reduce(loss if input.ndim == 2 else loss.squeeze(0), reduction)
+
+
+# ---------------------------------------------------------------- long-tail layers
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = x1 @ weight[o] @ x2 + bias_o. input1 (*, in1), input2 (*, in2), weight
+    (out, in1, in2) -> (*, out)."""
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or \
+            input2.shape[-1] != weight.shape[2] or input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(f"bilinear: input1 {tuple(input1.shape)} and input2 "
+                           f"{tuple(input2.shape)} do not match weight {tuple(weight.shape)}")
+    lead = tuple(input1.shape[:-1])
+    x1 = input1.reshape(-1, 1, 1, input1.shape[-1])               # (B, 1, 1, in1)
+    x2 = input2.reshape(-1, 1, input2.shape[-1], 1)               # (B, 1, in2, 1)
+    y = (x1 @ weight @ x2).reshape(*lead, weight.shape[0])        # (B, out, 1, 1) -> (*, out)
+    return y if bias is None else y + bias
+
+
+def threshold(input, threshold, value, inplace=False):
+    """input where input > threshold, else value."""
+    out = mytorch_where(input.data > threshold, input, float(value))
+    return _maybe_inplace(input, out, inplace)
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) with C = g * k: channels reordered as the transpose of a (g, k) grid."""
+    if input.ndim < 3:
+        raise RuntimeError(f"channel_shuffle: expected an input of at least 3 dims, got shape "
+                           f"{tuple(input.shape)}")
+    c = input.shape[1]
+    if groups <= 0 or c % groups:
+        raise RuntimeError(f"channel_shuffle: number of channels {c} must be divisible by "
+                           f"groups {groups}")
+    n, rest = input.shape[0], tuple(input.shape[2:])
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(input.shape)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """input / (k + alpha/size * sum of squares over `size` neighbouring channels)^beta."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input, "
+                         f"got shape {tuple(input.shape)}")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    sq = pad(input * input, (0, 0) * (input.ndim - 2) + (size // 2, (size - 1) // 2))
+    div = sq[:, 0:c]
+    for s in range(1, size):
+        div = div + sq[:, s:s + c]
+    return input / (div * (alpha / size) + k) ** beta
+
+
+def _lp_pool(op, nd, input, norm_type, kernel_size, stride, ceil_mode):
+    ks = _pair(kernel_size, nd, "kernel_size", op)
+    y = C._avg_pool(op, nd, input ** norm_type, ks, ks if stride is None else stride, 0,
+                    ceil_mode, True, None, False)
+    return (y.sign() * y.abs().relu()).mul(math.prod(ks)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each window of x^p)^(1/p) over (N, C, L)."""
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(sum over each window of x^p)^(1/p) over (N, C, H, W)."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
+    if input.ndim not in (nd + 1, nd + 2) or tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{op}: expected input of {nd + 1} or {nd + 2} dims and indices of "
+                           f"the same shape, got {tuple(input.shape)} and "
+                           f"{tuple(indices.shape)}")
+    ks = _pair(kernel_size, nd, "kernel_size", op)
+    st = _pair(ks if stride is None else stride, nd, "stride", op)
+    pd = _pair(padding, nd, "padding", op)
+    spatial = tuple(input.shape[-nd:])
+    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(spatial, st, pd, ks))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(output_size)
+        if len(out) not in (nd, nd + 2):
+            raise ValueError(f"{op}: output_size must have {nd} or {nd + 2} elements, got "
+                             f"{out}")
+        out = out[-nd:]
+        for o, d, s in zip(out, default, st):
+            if not d - s < o < d + s:
+                raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (expected "
+                                 f"each spatial size within (default - stride, default + "
+                                 f"stride) of {default})")
+    lead = tuple(input.shape[:-nd])
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    numel = math.prod(out)
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= numel):
+        raise IndexError(f"{op}: indices out of range for output size {out}")
+    xp = array_module(input.data)
+    flat_idx = Tensor._wrap(xp.asarray(idx, dtype=np.int64).reshape(*lead, -1))
+    base = Tensor._wrap(xp.zeros(lead + (numel,), input.dtype))
+    y = base.scatter(-1, flat_idx, input.reshape(*lead, -1))
+    return y.reshape(*lead, *out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool1d(return_indices=True): values placed at their argmax positions,
+    zeros elsewhere. (N, C, L) -> (N, C, L_out)."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                       output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool2d(return_indices=True). (N, C, H, W) -> (N, C, H_out, W_out).
+
+    >>> y, i = F.max_pool2d(x, 2, return_indices=True); F.max_unpool2d(y, i, 2)
+    """
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                       output_size)
+
 
 
 # Convolution, pooling and interpolation live in mytorch.ops.conv; attention in

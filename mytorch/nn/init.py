@@ -8,11 +8,12 @@ import math
 import numpy as np
 
 from mytorch.autograd.grad_mode import no_grad
+from mytorch.backend import array_module
 from mytorch.random import generator_for
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "trunc_normal_"]
+           "trunc_normal_", "orthogonal_", "eye_", "dirac_", "sparse_"]
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -133,6 +134,73 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """Fill with a (semi-)orthogonal matrix times `gain` (Saxe et al.); dims after the first
+    are flattened, so rows or columns of the (shape[0], rest) view are orthonormal."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = _rng(tensor, generator).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    xp = array_module(flat)
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diagonal(r))  # makes the decomposition unique (uniform over O(n))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity (ones on the main diagonal of a non-square one)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    xp = array_module(tensor.data)
+    return _fill(tensor, xp.eye(*tensor.shape))
+
+
+def dirac_(tensor, groups=1):
+    """Fill a {3, 4, 5}-D conv weight (out, in, *k) with the Dirac delta, so the conv keeps
+    its input channels (per group of out // groups outputs)."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got "
+                         f"shape {tuple(tensor.shape)}")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups "
+                         f"({groups})")
+    per_group = tensor.shape[0] // groups
+    n = min(per_group, tensor.shape[1])
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    with no_grad():
+        tensor.data[...] = 0
+        for g in range(groups):
+            for d in range(n):
+                tensor.data[(g * per_group + d, d) + centre] = 1
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """Fill a 2-D tensor with N(0, std^2), then zero ceil(sparsity * rows) random entries of
+    each column (Martens, 2010)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    rows, cols = tensor.shape
+    n_zeros = int(math.ceil(sparsity * rows))
+    rng = _rng(tensor, generator)
+    out = rng.standard_normal((rows, cols)) * std
+    xp = array_module(out)
+    # A random permutation of the rows per column: argsort of uniform draws.
+    zero_rows = xp.argsort(rng.uniform(0.0, 1.0, (rows, cols)), axis=0)[:n_zeros]
+    out[zero_rows, xp.arange(cols)] = 0
+    return _fill(tensor, out)
 
 
 del np

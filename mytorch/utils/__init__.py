@@ -1,2 +1,3 @@
-"""Utilities beside the core: `mytorch.utils.data` (datasets, samplers, DataLoader)."""
-from mytorch.utils import data  # noqa: F401
+"""Utilities beside the core: `mytorch.utils.data` (datasets, samplers, DataLoader) and
+`mytorch.utils.checkpoint` (activation checkpointing)."""
+from mytorch.utils import checkpoint, data  # noqa: F401

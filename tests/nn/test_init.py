@@ -86,3 +86,65 @@ def test_layer_defaults_follow_torch_distributions():
     bn = nn.BatchNorm1d(4)
     assert (bn.weight.detach().numpy() == 1).all() and (bn.bias.detach().numpy() == 0).all()
     assert (bn.running_var.numpy() == 1).all() and bn.num_batches_tracked.item() == 0
+
+
+# ---- orthogonal_, eye_, dirac_, sparse_ ----
+
+@pytest.mark.parametrize("shape", [(5, 5), (3, 8), (8, 3), (4, 2, 3, 3), (6, 1)])
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_orthogonal_is_orthogonal(shape, gain):
+    t = mytorch.empty(*shape, requires_grad=True)
+    assert init.orthogonal_(t, gain=gain) is t and t.requires_grad and t.grad_fn is None
+    w = t.detach().numpy().reshape(shape[0], -1).astype(np.float64) / gain
+    small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    np.testing.assert_allclose(small, np.eye(small.shape[0]), atol=1e-5)
+    tt = torch.nn.init.orthogonal_(torch.empty(*shape), gain=gain)
+    assert tt.dtype == torch.float32 and t.dtype == mytorch.float32
+
+
+def test_orthogonal_reproducible_and_bad_shape():
+    g = mytorch.Generator().manual_seed(3)
+    a = init.orthogonal_(mytorch.empty(4, 6), generator=g).numpy()
+    g.manual_seed(3)
+    np.testing.assert_array_equal(a, init.orthogonal_(mytorch.empty(4, 6), generator=g).numpy())
+    with pytest.raises(ValueError, match="orthogonal_.*2 or more"):
+        init.orthogonal_(mytorch.empty(4))
+    assert init.orthogonal_(mytorch.empty(0, 3)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 5), (5, 2)])
+def test_eye_matches_torch(shape):
+    t = init.eye_(mytorch.empty(*shape, dtype=mytorch.float64))
+    np.testing.assert_array_equal(t.numpy(), torch.nn.init.eye_(torch.empty(*shape,
+                                                                         dtype=torch.float64)))
+    with pytest.raises(ValueError, match="eye_"):
+        init.eye_(mytorch.empty(2, 2, 2))
+
+
+@pytest.mark.parametrize("shape,groups", [((4, 4, 3), 1), ((6, 3, 3, 3), 2), ((4, 6, 2, 4), 1),
+                                          ((6, 2, 3, 3, 3), 3), ((2, 5, 5), 1)])
+def test_dirac_matches_torch(shape, groups):
+    t = init.dirac_(mytorch.randn(*shape), groups=groups)
+    np.testing.assert_array_equal(t.numpy(),
+                                  torch.nn.init.dirac_(torch.randn(*shape), groups).numpy())
+
+
+def test_dirac_bad_input():
+    with pytest.raises(ValueError, match="dirac_"):
+        init.dirac_(mytorch.empty(3, 3))
+    with pytest.raises(ValueError, match="divisible"):
+        init.dirac_(mytorch.empty(5, 3, 3), groups=2)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 1.0])
+def test_sparse_zeros_per_column(sparsity):
+    rows, cols = 20, 30
+    t = init.sparse_(mytorch.empty(rows, cols), sparsity, std=0.5)
+    tt = torch.nn.init.sparse_(torch.empty(rows, cols), sparsity, std=0.5)
+    w = t.numpy()
+    np.testing.assert_array_equal((w == 0).sum(0), (tt.numpy() == 0).sum(0))
+    nz = w[w != 0]
+    if nz.size > 100:
+        assert abs(nz.std() - 0.5) < 0.1
+    with pytest.raises(ValueError, match="sparse_"):
+        init.sparse_(mytorch.empty(3), 0.1)

@@ -18,3 +18,4 @@ from mytorch.nn.modules.padding import *  # noqa: F401,F403
 from mytorch.nn.modules.pixelshuffle import *  # noqa: F401,F403
 from mytorch.nn.modules.fold import *  # noqa: F401,F403
 from mytorch.nn.modules.transformer import *  # noqa: F401,F403
+from mytorch.nn.modules.distance import *  # noqa: F401,F403

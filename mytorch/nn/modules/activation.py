@@ -11,9 +11,10 @@ from mytorch.nn import init
 from mytorch.nn.modules.module import Module
 from mytorch.nn.parameter import Parameter
 
-__all__ = ["Sigmoid", "ReLU", "GELU", "Softmax", "LogSoftmax", "LeakyReLU", "Tanh", "SiLU",
-           "ELU", "CELU", "SELU", "Softplus", "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish",
-           "Mish", "LogSigmoid", "Softsign", "Tanhshrink", "GLU", "Softmin", "PReLU"]
+__all__ = ["Sigmoid", "ReLU", "GELU", "Softmax", "LogSoftmax", "LeakyReLU", "Tanh", "SiLU", "ELU",
+           "CELU", "SELU", "Softplus", "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish",
+           "LogSigmoid", "Softsign", "Tanhshrink", "GLU", "Softmin", "PReLU", "Threshold",
+           "Softmax2d"]
 
 
 class ReLU(Module):
@@ -286,3 +287,28 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+class Threshold(Module):
+    """input where input > threshold, else value."""
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input):
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (
+            ", inplace=True" if self.inplace else "")
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W)."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input of 3 or 4 dims, got shape "
+                             f"{tuple(input.shape)}")
+        return F.softmax(input, -3)

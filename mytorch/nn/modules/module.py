@@ -4,6 +4,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from mytorch import backend
+from mytorch.autograd import grad_mode
+from mytorch.autograd.function import Function
 from mytorch.nn.parameter import Buffer, Parameter
 from mytorch.tensor import Tensor
 
@@ -30,6 +32,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
         return self
 
     def __init__(self, *args, **kwargs):
@@ -43,11 +47,17 @@ class Module:
             new = hook(self, args)
             if new is not None:
                 args = new if isinstance(new, tuple) else (new,)
+        bw = None
+        if (self._backward_hooks or self._backward_pre_hooks) and grad_mode.is_grad_enabled():
+            bw = _BackwardHookState(self)
+            args = bw.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in self._forward_hooks.values():
             new = hook(self, args, out)
             if new is not None:
                 out = new
+        if bw is not None:
+            out = bw.wrap_outputs(out)
         return out
 
     def register_forward_hook(self, hook):
@@ -55,6 +65,18 @@ class Module:
 
     def register_forward_pre_hook(self, hook):
         return _Handle(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call `hook(module, grad_input, grad_output)` once the gradients w.r.t. the module's
+        tensor inputs are computed (tuples, None where there is none); a returned tuple
+        replaces grad_input. Returns a handle whose `remove()` unregisters it."""
+        return _Handle(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call `hook(module, grad_output)` when the gradients w.r.t. the module's tensor
+        outputs are known, before the module's own backward; a returned tuple replaces
+        grad_output."""
+        return _Handle(self._backward_pre_hooks, hook, prepend)
 
     # ---- registration ----
 
@@ -145,6 +167,28 @@ class Module:
                 raise AttributeError(f"{type(mod).__name__} has no submodule '{part}'")
             mod = mod._modules[part]
         return mod
+
+    def get_parameter(self, target):
+        """The Parameter at dotted path `target`, e.g. "encoder.0.weight"."""
+        mod, name = self._owner_of(target)
+        if name not in mod._parameters:
+            if not hasattr(mod, name):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return mod._parameters[name]
+
+    def get_buffer(self, target):
+        """The buffer at dotted path `target`, e.g. "bn.running_mean"."""
+        mod, name = self._owner_of(target)
+        if name not in mod._buffers:
+            if not hasattr(mod, name):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def _owner_of(self, target):
+        path, _, name = target.rpartition(".")
+        return self.get_submodule(path), name
 
     # ---- iteration ----
 
@@ -368,10 +412,110 @@ def _check_name(name, op):
 class _Handle:
     _next = 0
 
-    def __init__(self, registry, hook):
+    def __init__(self, registry, hook, prepend=False):
         _Handle._next += 1
         self.id, self.registry = _Handle._next, registry
         registry[self.id] = hook
+        if prepend:
+            registry.move_to_end(self.id, last=False)
 
     def remove(self):
         self.registry.pop(self.id, None)
+
+
+class _BackwardHookFn(Function):
+    """Identity on a group of tensors whose backward hands their gradients to `on_grad`
+    (the seam where a module's backward hooks see grad_input / grad_output)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, on_grad):
+        ctx.on_grad = on_grad
+        out = tuple(a.view() for a in arrays)
+        # As in PyTorch, inputs that did not require grad stay so (their grad is zeros).
+        ctx.mark_non_differentiable(*[o for o, n in zip(out, ctx.needs_input_grad) if not n])
+        return out
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return ctx.on_grad(grads)
+
+
+def _as_tensors(grads):
+    return tuple(None if g is None else Tensor._wrap(g) for g in grads)
+
+
+def _as_arrays(grads):
+    return tuple(g.data if isinstance(g, Tensor) else g for g in grads)
+
+
+class _BackwardHookState:
+    """One forward call's link between the module's backward hooks and the graph: the tensor
+    inputs and outputs pass through `_BackwardHookFn` so their gradients can be seen."""
+
+    def __init__(self, module):
+        self.module = module
+        self.n_inputs = 0
+        self.inputs_need_grad = None  # per tensor input; None when no input requires grad
+        self.grad_output = None
+
+    def wrap_inputs(self, args):
+        pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(pos)
+        need = [args[i].requires_grad for i in pos]
+        if not any(need):
+            return args
+        self.inputs_need_grad = need
+        wrapped = _BackwardHookFn.apply(*[args[i] for i in pos], on_grad=self._on_input_grad)
+        args = list(args)
+        for i, w in zip(pos, wrapped):
+            args[i] = w
+        return tuple(args)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else out
+        if not isinstance(outs, tuple):
+            return out
+        pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        if not pos:
+            return out
+        wrapped = _BackwardHookFn.apply(*[outs[i] for i in pos], on_grad=self._on_output_grad)
+        outs = list(outs)
+        for i, w in zip(pos, wrapped):
+            outs[i] = w
+        return outs[0] if single else tuple(outs)
+
+    def _on_output_grad(self, grads):
+        m = self.module
+        grads = _as_tensors(grads)
+        for hook in list(m._backward_pre_hooks.values()):
+            new = hook(m, grads)
+            if new is not None:
+                new = new if isinstance(new, tuple) else (new,)
+                if len(new) != len(grads):
+                    raise RuntimeError(f"backward pre hook of {m._get_name()} returned "
+                                       f"{len(new)} gradients, expected {len(grads)}")
+                grads = new
+        self.grad_output = grads
+        if self.inputs_need_grad is None:
+            # No input requires grad: the hooks run now, with grad_input all None.
+            none = (None,) * self.n_inputs
+            for hook in list(m._backward_hooks.values()):
+                new = hook(m, none, grads)
+                if new is not None and any(g is not None for g in new):
+                    raise RuntimeError(f"backward hook of {m._get_name()}: no input requires "
+                                       "gradient, so it must return None or all None")
+        return _as_arrays(grads)
+
+    def _on_input_grad(self, grads):
+        m = self.module
+        grad_input = _as_tensors(grads)
+        for hook in list(m._backward_hooks.values()):
+            new = hook(m, grad_input, self.grad_output)
+            if new is not None:
+                new = new if isinstance(new, tuple) else (new,)
+                if len(new) != len(grad_input):
+                    raise RuntimeError(f"backward hook of {m._get_name()} returned "
+                                       f"{len(new)} gradients, expected {len(grad_input)}")
+                grad_input = new
+        return _as_arrays(grad_input)

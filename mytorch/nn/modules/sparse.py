@@ -15,8 +15,8 @@ class Embedding(Module):
     Weights start N(0, 1); the padding_idx row starts at zero and gets no gradient.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None,
-                 _weight=None, auto=False):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, device=None, dtype=None, _weight=None, auto=False):
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
@@ -25,6 +25,7 @@ class Embedding(Module):
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx, self.auto = padding_idx, auto
+        self.max_norm, self.norm_type = max_norm, norm_type
         if _weight is not None:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight of shape {tuple(_weight.shape)} does not "
@@ -42,15 +43,24 @@ class Embedding(Module):
                 self.weight.data[self.padding_idx] = 0
 
     def forward(self, input):
-        return F.embedding(input, self.weight, self.padding_idx, auto=self.auto)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           auto=self.auto)
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        return s
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0):
         n, d = embeddings.shape
-        emb = cls(n, d, padding_idx=padding_idx, _weight=embeddings)
+        emb = cls(n, d, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                  _weight=embeddings)
         emb.weight.requires_grad = not freeze
         return emb
