@@ -76,4 +76,5 @@ def load(path, map_location=None):
 # Subpackages, so `import mytorch` alone gives mytorch.nn, mytorch.optim, mytorch.utils.data.
 from mytorch import nn, optim, utils  # noqa: E402
 from mytorch import linalg  # noqa: E402
+from mytorch import distributions  # noqa: E402
 import mytorch.utils.data  # noqa: E402,F401

@@ -1487,4 +1487,5 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 # mytorch.ops.attention; recurrent cells in mytorch.ops.rnn. Keep these re-exports.
 from mytorch.ops.attention import *  # noqa: F401,F403,E402
 from mytorch.ops.conv import *  # noqa: F401,F403,E402
+from mytorch.ops.conv3d import *  # noqa: F401,F403,E402  (conv3d, max/avg/adaptive pool3d)
 from mytorch.ops.rnn import *  # noqa: F401,F403,E402

@@ -589,7 +589,7 @@ class AvgPoolNd(Function):
         return _crop(gpad, g)
 
 
-def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, max_pool):
+def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                            f"input, got input of shape {tuple(x.shape)}")
@@ -600,10 +600,10 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, max
         else _pair(stride, nd, "stride", op)
     pad = _pair(padding, nd, "padding", op)
     dil = _pair(dilation, nd, "dilation", op)
-    for p, k, d in zip(pad, kernel, dil):
-        if 2 * p > (d * (k - 1) + 1 if max_pool else k):
-            raise ValueError(f"{op}: padding {pad} should be at most half of the (effective) "
-                             f"kernel size {kernel}")
+    for p, k in zip(pad, kernel):
+        if 2 * p > k:  # torch's rule, dilation or not
+            raise ValueError(f"{op}: padding {pad} should be at most half of the kernel size "
+                             f"{kernel}")
     if nd == 1:
         kernel, stride, pad, dil = (1,) + kernel, (1,) + stride, (0,) + pad, (1,) + dil
     unbatched = x.ndim == nd + 1
@@ -624,8 +624,7 @@ def _pool_out(y, nd, unbatched):
 
 def _max_pool(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
               auto):
-    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                                 True)
+    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     if auto:
         taps = _taps_tensor(_pad_tensor(x, g, -np.inf), g)  # (N, C, K, Ho, Wo)
         y, arg = taps.max(dim=2)
@@ -680,7 +679,7 @@ def _avg_divisor(xp, g, count_include_pad, divisor_override, dtype):
 
 def _avg_pool(op, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, auto):
-    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode, False)
+    x, g, unbatched = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     div = _avg_divisor(array_module(x.data), g, count_include_pad, divisor_override, x.dtype)
     if auto:
         from mytorch.tensor import Tensor

@@ -123,3 +123,13 @@ def test_adaptive_separable_path(monkeypatch):
     for out in [1, (3, 2), (9, 10)]:
         check(lambda x: F.adaptive_avg_pool2d(x, out), [(2, 3, 9, 7)],
               torch_fn=lambda x: TF.adaptive_avg_pool2d(x, out))
+
+
+def test_max_pool_padding_limit_is_half_the_kernel_as_torch():
+    # torch checks 2 * padding <= kernel_size, dilation or not
+    x = mytorch.randn(1, 1, 8, 8)
+    F.max_pool2d(x, 2, 1, 1, 3)
+    with pytest.raises(ValueError, match="at most half of the kernel size"):
+        F.max_pool2d(x, 3, 1, 2, 2)
+    with pytest.raises(ValueError, match="at most half of the kernel size"):
+        F.max_pool1d(x[0], 1, 1, 1, 3)
