@@ -148,6 +148,19 @@ def test_softmax_kernels_match_reference(dtype, shape):
     np.testing.assert_allclose(gx, rgx, **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_kernel_exp_over_the_whole_range(dtype):
+    # x - max from 0 down past exp's underflow (-87 float32, -708 float64), through every
+    # power of two of the kernel's exp, against torch
+    lo = 110.0 if dtype == np.float32 else 760.0
+    x = -np.linspace(0.0, lo, 20011).astype(dtype).reshape(1, -1)
+    x = np.concatenate([x, x * 0.01, x[:, ::-1] * 0.001])
+    y = K.softmax_forward(x)
+    ty = torch.softmax(torch.from_numpy(x), -1).numpy()
+    tol = dict(rtol=2e-6, atol=1e-30) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(y, ty, **tol)
+
+
 def test_softmax_kernels_non_contiguous_masks_and_nan():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((40, 20)).astype(np.float32).T  # (20, 40), not C-contiguous
