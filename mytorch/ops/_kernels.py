@@ -266,7 +266,7 @@ def _compiled_softmax():
         # One self-contained kernel per dtype: a cached kernel that calls another closure
         # dispatcher (or takes one as an argument) misses numba's cache in every new process.
         @njit(**opts)
-        def forward32(x, y, c):
+        def forward32(x, y, c, row_max, row_sum):
             m, n = x.shape
             acc = np.empty(16, x.dtype)
             n16 = n - n % 16
@@ -292,12 +292,13 @@ def _compiled_softmax():
                     e = p * np.int32((np.int32(nf) + 127) << 23).view(np.float32)
                     yi[j] = np.float32(0) if t < c[3] else e
                     s += yi[j]
+                row_max[i], row_sum[i] = mx, s
                 r = np.float32(1) / s
                 for j in range(n):
                     yi[j] *= r
 
         @njit(**opts)
-        def forward64(x, y, c):
+        def forward64(x, y, c, row_max, row_sum):
             m, n = x.shape
             acc = np.empty(16, x.dtype)
             n16 = n - n % 16
@@ -324,6 +325,7 @@ def _compiled_softmax():
                     e = p * np.int64((np.int64(nf) + 1023) << 52).view(np.float64)
                     yi[j] = 0.0 if t < c[3] else e
                     s += yi[j]
+                row_max[i], row_sum[i] = mx, s
                 r = 1.0 / s
                 for j in range(n):
                     yi[j] *= r
@@ -348,14 +350,20 @@ def softmax_forward(x):
     """Same as softmax_forward_reference; a numba row loop for NumPy float32/float64."""
     if not _fits_row_kernel(x):
         return softmax_forward_reference(x)
+    return softmax_rows(np.ascontiguousarray(x).reshape(-1, x.shape[-1]))[0].reshape(x.shape)
+
+
+def softmax_rows(x2):
+    """(softmax, row max, row sum of exp(x - max)) of a contiguous 2-D NumPy float array, in
+    one numba pass per row (cross-entropy takes its log-sum-exp from the last two)."""
     forward32, forward64, _ = _compiled_softmax()
-    n = x.shape[-1]
-    y = np.empty(x.shape, x.dtype)
-    if x.dtype == np.float32:
-        forward32(np.ascontiguousarray(x).reshape(-1, n), y.reshape(-1, n), _SOFTMAX_EXP32)
-    else:
-        forward64(np.ascontiguousarray(x).reshape(-1, n), y.reshape(-1, n), _SOFTMAX_EXP64)
-    return y
+    y = np.empty(x2.shape, x2.dtype)
+    row_max = np.empty(x2.shape[0], x2.dtype)
+    row_sum = np.empty(x2.shape[0], x2.dtype)
+    kernel, consts = ((forward32, _SOFTMAX_EXP32) if x2.dtype == np.float32
+                      else (forward64, _SOFTMAX_EXP64))
+    kernel(x2, y, consts, row_max, row_sum)
+    return y, row_max, row_sum
 
 
 def softmax_backward(y, gy):

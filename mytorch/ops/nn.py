@@ -12,6 +12,7 @@ from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops._kernels import (
     BLOCK,
+    _fits_row_kernel,
     blocks,
     embedding_grad,
     gelu_backward,
@@ -21,6 +22,7 @@ from mytorch.ops._kernels import (
     layer_norm_forward,
     softmax_backward,
     softmax_forward,
+    softmax_rows,
 )
 from mytorch.ops.conv import _col2im, _im2col
 from mytorch.ops.elementwise import _quiet
@@ -500,15 +502,20 @@ class CrossEntropy(Function):
         valid = target != ignore_index
         t = xp.where(valid, target, 0)
         rows = xp.arange(m)
-        z = x - x.max(axis=1, keepdims=True)
-        z_t = z[rows, t]
         eps = label_smoothing
-        if eps:
-            z_sum = z.sum(axis=1) if weight is None else xp.matmul(z, weight)
-        xp.exp(z, out=z)
-        s = z.sum(axis=1)
+        if _fits_row_kernel(x) and not eps:
+            # softmax, row max and sum of exp in one numba pass (no (M, C) temporaries)
+            z, mx, s = softmax_rows(xp.ascontiguousarray(x))
+            z_t = x[rows, t] - mx
+        else:
+            z = x - x.max(axis=1, keepdims=True)
+            z_t = z[rows, t]
+            if eps:
+                z_sum = z.sum(axis=1) if weight is None else xp.matmul(z, weight)
+            xp.exp(z, out=z)
+            s = z.sum(axis=1)
+            z /= s[:, None]  # z is now softmax(x)
         lse = xp.log(s)
-        z /= s[:, None]  # z is now softmax(x)
         w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid
         loss = (lse - z_t) * w_t
         if eps:
