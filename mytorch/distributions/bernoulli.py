@@ -48,13 +48,8 @@ class Bernoulli(Distribution):
         return tuple(self.probs.shape)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Bernoulli, _instance)
-        batch_shape = tuple(batch_shape)
-        new.probs = self.probs.expand(batch_shape)
-        new.logits = self.logits.expand(batch_shape)
+        new = self._expand_params(Bernoulli, batch_shape, _instance, "probs", "logits")
         new._given = self._given
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
         return new
 
     def __repr__(self):

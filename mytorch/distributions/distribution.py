@@ -8,6 +8,7 @@ import numpy as np
 
 from mytorch import dtypes
 from mytorch.autograd.grad_mode import no_grad
+from mytorch.distributions import constraints
 from mytorch.ops.shape import broadcast_tensors
 from mytorch.tensor import Tensor
 
@@ -117,6 +118,17 @@ class Distribution:
                                       "defines a custom __init__ must also define expand")
         return cls.__new__(type(self)) if _instance is None else _instance
 
+    def _expand_params(self, cls, batch_shape, _instance, *names):
+        """expand for a cls whose parameters `names` all have shape batch_shape: a new
+        instance (or _instance) holding them expanded, with self's validate_args."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = tuple(batch_shape)
+        for name in names:
+            setattr(new, name, getattr(self, name).expand(batch_shape))
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def _validate_sample(self, value):
         """value's rightmost dims must match event_shape and broadcast with batch_shape, and
         its entries must lie in the support."""
@@ -141,6 +153,26 @@ class Distribution:
         params = [(k, self.__dict__[k]) for k in self.arg_constraints if k in self.__dict__]
         args = ", ".join(f"{k}: {v if v.numel() == 1 else tuple(v.shape)}" for k, v in params)
         return f"{type(self).__name__}({args})"
+
+
+class LocationScale(Distribution):
+    """Base of the location-scale families on the real line (Normal, Laplace): loc and
+    scale > 0 (tensors or numbers) broadcast to batch_shape; mean and mode are loc."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(tuple(self.loc.shape), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
 
 
 # ---- helpers shared by the subclasses ----

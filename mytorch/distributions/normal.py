@@ -2,42 +2,19 @@
 import math
 
 from mytorch import creation
-from mytorch.distributions import constraints
-from mytorch.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all
+from mytorch.distributions.distribution import LOG_SQRT_2PI, LocationScale
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(LocationScale):
     """Normal(loc, scale); loc and scale (tensors or numbers) broadcast to batch_shape.
 
     >>> d = Normal(mytorch.zeros(3), 1.0)
     >>> d.rsample((5,)).shape  # (5, 3)
     """
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(tuple(self.loc.shape), validate_args=validate_args)
-
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Normal, _instance)
-        batch_shape = tuple(batch_shape)
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
+        return self._expand_params(Normal, batch_shape, _instance, "loc", "scale")
 
     @property
     def stddev(self):

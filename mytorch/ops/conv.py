@@ -9,7 +9,8 @@ Adaptive pooling and interpolation are separable linear maps, applied as two mat
 pooling as a mean). `auto=True` builds the same result from Tensor ops (slicing, stack, matmul,
 max, indexing) and lets autograd derive the gradient; the tests hold both paths to PyTorch.
 
-1-D ops run the 2-D code on a height-1 view.
+1-D ops run the 2-D code on a height-1 view; mytorch.ops.conv3d runs the convolution drivers
+and Functions here on its own 3-D geometry (see `Geom`).
 """
 import math
 from collections import namedtuple
@@ -34,9 +35,25 @@ _KEEP_COLS_BYTES = 16 << 20  # forward keeps a conv's column matrix up to this s
 # ---------------------------------------------------------------------------------------
 # geometry and argument parsing
 
-# One 2-D sliding-window problem: input (H, W) zero-padded by (pt, pb, pl, pr) into
-# (Hp, Wp); kernel (kh, kw), stride (sh, sw), dilation (dh, dw); output (Ho, Wo).
-Geom = namedtuple("Geom", "H W pt pb pl pr Hp Wp kh kw sh sw dh dw Ho Wo")
+class Geom(namedtuple("Geom", "H W pt pb pl pr Hp Wp kh kw sh sw dh dw Ho Wo")):
+    """One 2-D sliding-window problem: input (H, W) zero-padded by (pt, pb, pl, pr) into
+    (Hp, Wp); kernel (kh, kw), stride (sh, sw), dilation (dh, dw); output (Ho, Wo).
+
+    The conv drivers read only `size`, `kernel`, `out` (tuples), `im2col`, `col2im` and the
+    batch-chunk limits, which conv3d's geometry has too.
+    """
+    __slots__ = ()
+    chunk_elems = property(lambda g: _CHUNK_ELEMS)  # read at call time: the tests lower them
+    keep_cols_bytes = property(lambda g: _KEEP_COLS_BYTES)
+    size = property(lambda g: (g.H, g.W))
+    kernel = property(lambda g: (g.kh, g.kw))
+    out = property(lambda g: (g.Ho, g.Wo))
+
+    def im2col(self, x, out):
+        return _im2col(x, self, out)
+
+    def col2im(self, cols, out):
+        return _col2im(cols, self, out)
 
 
 def _pair(v, n, what, op):
@@ -118,9 +135,9 @@ def _tap(a, g, i, j):
     return a[:, :, h0:h0 + g.sh * (g.Ho - 1) + 1:g.sh, w0:w0 + g.sw * (g.Wo - 1) + 1:g.sw]
 
 
-def _chunks(n, per_item):
-    """Batch ranges [(a, b), ...] whose per-chunk buffers stay near _CHUNK_ELEMS elements."""
-    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
+def _chunks(n, per_item, limit):
+    """Batch ranges [(a, b), ...] whose per-chunk buffers stay near `limit` elements."""
+    step = max(1, limit // max(per_item, 1))
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
@@ -158,40 +175,43 @@ def _col2im(cols, g, out):
 
 
 def _conv_forward(x, w, g, groups, keep_cols=False):
-    """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias.
+    """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias (with one
+    more spatial dim throughout for a 3-D geometry `g`).
 
     Per batch chunk of n: cols (C*kh*kw, n*Ho*Wo), then one GEMM per group (a batch of tiny
     per-image GEMMs is several times slower at these image sizes). With `keep_cols`, returns
     (y, cols) where cols is the whole batch's column matrix if it takes at most
-    _KEEP_COLS_BYTES (built in one chunk; else None), so backward need not build it again.
+    g.keep_cols_bytes (built in one chunk; else None), so backward need not build it again.
     """
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    k = c * g.kh * g.kw
-    L = g.Ho * g.Wo
+    kernel, out = g.kernel, g.out
+    k = c * math.prod(kernel)
+    L = math.prod(out)
     wm = w.reshape(groups, o // groups, k // groups)
-    y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
-    keep = keep_cols and k * n * L * x.itemsize <= _KEEP_COLS_BYTES
-    chunks = [(0, n)] if keep else _chunks(n, k * L)
+    y = xp.empty((n, o) + out, x.dtype)
+    keep = keep_cols and k * n * L * x.itemsize <= g.keep_cols_bytes
+    chunks = [(0, n)] if keep else _chunks(n, k * L, g.chunk_elems)
     nb = chunks[0][1]
     cbuf = xp.empty(k * nb * L, x.dtype)
     ybuf = xp.empty(o * nb * L, x.dtype)
     for a, b in chunks:
         m = b - a
-        cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(c, g.kh, g.kw, m, g.Ho, g.Wo))
+        cols = g.im2col(x[a:b], cbuf[:k * m * L].reshape((c,) + kernel + (m,) + out))
         cols = cols.reshape(groups, k // groups, m * L)
         yt = ybuf[:o * m * L].reshape(groups, o // groups, m * L)
         for q in range(groups):
             xp.matmul(wm[q], cols[q], out=yt[q])
-        y[a:b] = yt.reshape(o, m, g.Ho, g.Wo).transpose(1, 0, 2, 3)
+        y[a:b] = yt.reshape((o, m) + out).swapaxes(0, 1)
     if not keep_cols:
         return y
     return y, (cbuf.reshape(groups, k // groups, n * L) if keep else None)
 
 
 def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
-    """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None).
+    """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
+    `_conv_forward`).
 
     `x` is the (contiguous) input; without it no weight gradient is formed. One pass over batch
     chunks shares the transposed gy (O, n*Ho*Wo) between both gradients. `cols`: the forward's
@@ -200,24 +220,25 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
-    k = c * g.kh * g.kw
-    L = g.Ho * g.Wo
+    kernel, out = g.kernel, g.out
+    k = c * math.prod(kernel)
+    L = math.prod(out)
     wm = w.reshape(groups, o // groups, k // groups)
-    chunks = [(0, n)] if cols is not None else _chunks(n, k * L)
+    chunks = [(0, n)] if cols is not None else _chunks(n, k * L, g.chunk_elems)
     nb = chunks[0][1]
     gbuf = xp.empty(o * nb * L, gy.dtype)
     cbuf = xp.empty(k * nb * L, gy.dtype)
-    gx = xp.zeros((n, c, g.H, g.W), gy.dtype) if need_x else None
+    gx = xp.zeros((n, c) + g.size, gy.dtype) if need_x else None
     gw = xp.empty((groups, o // groups, k // groups), gy.dtype) if x is not None else None
     for a, b in chunks:
         m = b - a
         gt = gbuf[:o * m * L].reshape(o, m, L)
         gt[...] = gy[a:b].reshape(m, o, L).transpose(1, 0, 2)
         gt = gt.reshape(groups, o // groups, m * L)
-        cshape = (c, g.kh, g.kw, m, g.Ho, g.Wo)
+        cshape = (c,) + kernel + (m,) + out
         if x is not None:
             if cols is None:
-                cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(cshape))
+                cols = g.im2col(x[a:b], cbuf[:k * m * L].reshape(cshape))
                 cols = cols.reshape(groups, k // groups, m * L)
             for q in range(groups):
                 if a == 0:
@@ -229,12 +250,12 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
             gcols = cbuf[:k * m * L].reshape(groups, k // groups, m * L)
             for q in range(groups):
                 xp.matmul(wm[q].T, gt[q], out=gcols[q])
-            _col2im(gcols.reshape(cshape), g, gx[a:b])
+            g.col2im(gcols.reshape(cshape), gx[a:b])
     return gx, None if gw is None else gw.reshape(w.shape)
 
 
 class ConvNd(Function):
-    """y = conv(x, w) + b on 2-D (1-D as height 1) inputs; see `conv2d`."""
+    """y = conv(x, w) + b on 2-D (1-D as height 1) or 3-D inputs; see `conv2d`, `conv3d`."""
 
     @staticmethod
     def forward(ctx, x, w, b, g, groups):
@@ -247,7 +268,7 @@ class ConvNd(Function):
         else:
             y, ctx.cols = _conv_forward(x, w, g, groups), None
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)
+            y += b.reshape((-1,) + (1,) * (y.ndim - 2))
         return y
 
     @staticmethod
@@ -257,7 +278,7 @@ class ConvNd(Function):
         need = ctx.needs_input_grad
         gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0],
                                 cols=ctx.cols if need[1] else None)
-        gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
 
@@ -271,7 +292,7 @@ class ConvTransposeNd(Function):
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
         y, _ = _conv_backward(x, w, g, groups)
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)
+            y += b.reshape((-1,) + (1,) * (y.ndim - 2))
         return y
 
     @staticmethod
@@ -281,7 +302,7 @@ class ConvTransposeNd(Function):
         need = ctx.needs_input_grad
         gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
         gw = _conv_backward(x, w, ctx.g, ctx.groups, gy, need_x=False)[1] if need[1] else None
-        gb = gy.sum(axis=(0, 2, 3)) if ctx.has_bias and need[2] else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
 

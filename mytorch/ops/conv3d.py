@@ -1,9 +1,9 @@
 """3-D convolution and pooling over (N, C, D, H, W).
 
-The 2-D scheme of mytorch.ops.conv with one more spatial axis: convolution is im2col into
-columns (C*kd*kh*kw, n*Do*Ho*Wo) for a batch chunk, copied from a read-only strided window
-view, followed by one GEMM per group; the input gradient is col2im of the transposed product,
-one strided slice-add per kernel offset into a padded buffer (never `np.add.at`). Max and
+The 2-D scheme of mytorch.ops.conv with one more spatial axis: convolution runs conv.py's
+drivers (`ConvNd`, `ConvTransposeNd`) on a 3-D geometry, whose im2col fills columns
+(C*kd*kh*kw, n*Do*Ho*Wo) from a read-only strided window view and whose col2im adds one
+strided slice per kernel offset into a padded buffer (never `np.add.at`). Max and
 average pooling loop over kernel offsets the same way. Adaptive average pooling is a
 separable linear map built from Tensor matmuls (autograd derives its gradient).
 """
@@ -15,20 +15,33 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
-from mytorch.ops.conv import _as_strided, _check_float, _conv_pads, _pair
+from mytorch.ops.conv import ConvNd, ConvTransposeNd, _as_strided, _check_float, _conv_pads, _pair
 
 __all__ = ["adaptive_avg_pool3d", "avg_pool3d", "conv3d", "conv_transpose3d", "max_pool3d"]
 
-# Column buffers per batch chunk hold about this many elements (as conv.py's _CHUNK_ELEMS).
+# Batch-chunk limits of the conv drivers for 3-D (see conv.py): column buffers per chunk of
+# about this many elements, and no column matrix kept from forward for backward.
 _CHUNK_ELEMS = 1 << 20
+_KEEP_COLS_BYTES = 0
 
 
 # ---------------------------------------------------------------------------------------
 # geometry
 
-# One 3-D sliding-window problem: input `size` (D, H, W) zero-padded by `lo` before and `hi`
-# after each axis into `padded`; kernel, stride, dilation; output size `out`. All 3-tuples.
-Geom3 = namedtuple("Geom3", "size lo hi padded kernel stride dilation out")
+class Geom3(namedtuple("Geom3", "size lo hi padded kernel stride dilation out")):
+    """One 3-D sliding-window problem: input `size` (D, H, W) zero-padded by `lo` before and
+    `hi` after each axis into `padded`; kernel, stride, dilation; output size `out`. All
+    3-tuples. With `im2col`/`col2im` and the chunk limits it serves conv.py's conv drivers as
+    their 2-D Geom does."""
+    __slots__ = ()
+    chunk_elems = property(lambda g: _CHUNK_ELEMS)
+    keep_cols_bytes = property(lambda g: _KEEP_COLS_BYTES)
+
+    def im2col(self, x, out):
+        return _im2col(x, self, out)
+
+    def col2im(self, cols, out):
+        return _col2im(cols, self, out)
 
 
 def _geom3(op, size, kernel, stride, pads, dilation, ceil_mode=False):
@@ -99,14 +112,8 @@ def _tap(a, g, off):
         for i, d, s, o in zip(off, g.dilation, g.stride, g.out))]
 
 
-def _chunks(n, per_item):
-    """Batch ranges [(a, b), ...] whose per-chunk buffers stay near _CHUNK_ELEMS elements."""
-    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
 # ---------------------------------------------------------------------------------------
-# convolution kernels on arrays (shared by conv and transposed conv)
+# im2col / col2im on arrays (Geom3's, for conv.py's drivers)
 
 def _im2col(x, g, out):
     """x (n, C, D, H, W) -> out (C, kd, kh, kw, n, Do, Ho, Wo): pad, copy the window view."""
@@ -122,111 +129,6 @@ def _col2im(cols, g, out):
         _tap(gpad, g, off)[...] += cols[(slice(None),) + off].transpose(1, 0, 2, 3, 4)
     out += _crop(gpad, g)
     return out
-
-
-def _conv_forward(x, w, g, groups):
-    """x (N, C, D, H, W) contiguous, w (O, C/groups, kd, kh, kw) -> (N, O, Do, Ho, Wo)."""
-    xp = array_module(x)
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    k = c * math.prod(g.kernel)
-    L = math.prod(g.out)
-    wm = w.reshape(groups, o // groups, k // groups)
-    y = xp.empty((n, o) + g.out, x.dtype)
-    chunks = _chunks(n, k * L)
-    nb = chunks[0][1]
-    cbuf = xp.empty(k * nb * L, x.dtype)
-    ybuf = xp.empty(o * nb * L, x.dtype)
-    for a, b in chunks:
-        m = b - a
-        cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape((c,) + g.kernel + (m,) + g.out))
-        cols = cols.reshape(groups, k // groups, m * L)
-        yt = ybuf[:o * m * L].reshape(groups, o // groups, m * L)
-        for q in range(groups):
-            xp.matmul(wm[q], cols[q], out=yt[q])
-        y[a:b] = yt.reshape((o, m) + g.out).transpose(1, 0, 2, 3, 4)
-    return y
-
-
-def _conv_backward(gy, w, g, groups, x=None, need_x=True):
-    """gy (N, O, Do, Ho, Wo) -> (gx (N, C, D, H, W) or None, gw or None); the weight gradient
-    needs the contiguous input `x`. One pass over batch chunks shares the transposed gy."""
-    xp = array_module(gy)
-    n, o = gy.shape[:2]
-    c = w.shape[1] * groups
-    k = c * math.prod(g.kernel)
-    L = math.prod(g.out)
-    wm = w.reshape(groups, o // groups, k // groups)
-    chunks = _chunks(n, k * L)
-    nb = chunks[0][1]
-    gbuf = xp.empty(o * nb * L, gy.dtype)
-    cbuf = xp.empty(k * nb * L, gy.dtype)
-    gx = xp.zeros((n, c) + g.size, gy.dtype) if need_x else None
-    gw = xp.zeros((groups, o // groups, k // groups), gy.dtype) if x is not None else None
-    for a, b in chunks:
-        m = b - a
-        gt = gbuf[:o * m * L].reshape(o, m, L)
-        gt[...] = gy[a:b].reshape(m, o, L).transpose(1, 0, 2)
-        gt = gt.reshape(groups, o // groups, m * L)
-        cshape = (c,) + g.kernel + (m,) + g.out
-        if x is not None:
-            cols = _im2col(x[a:b], g, cbuf[:k * m * L].reshape(cshape))
-            cols = cols.reshape(groups, k // groups, m * L)
-            for q in range(groups):
-                gw[q] += xp.matmul(gt[q], cols[q].T)
-        if need_x:
-            gcols = cbuf[:k * m * L].reshape(groups, k // groups, m * L)
-            for q in range(groups):
-                xp.matmul(wm[q].T, gt[q], out=gcols[q])
-            _col2im(gcols.reshape(cshape), g, gx[a:b])
-    return gx, None if gw is None else gw.reshape(w.shape)
-
-
-class Conv3d(Function):
-    """y = conv3d(x, w) + b on (N, C, D, H, W); see `conv3d`."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, g, groups):
-        x = array_module(x).ascontiguousarray(x)
-        ctx.save_for_backward(x, w)
-        ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y = _conv_forward(x, w, g, groups)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1, 1)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        x, w = ctx.saved_tensors
-        gy = array_module(gy).ascontiguousarray(gy)
-        need = ctx.needs_input_grad
-        gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0])
-        gb = gy.sum(axis=(0, 2, 3, 4)) if ctx.has_bias and need[2] else None
-        return gx, gw, gb
-
-
-class ConvTranspose3d(Function):
-    """y = conv_transpose3d(x, w) + b: the input-gradient of the conv mapping y's shape to x's."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, g, groups):
-        x = array_module(x).ascontiguousarray(x)
-        ctx.save_for_backward(x, w)
-        ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y, _ = _conv_backward(x, w, g, groups)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1, 1)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        x, w = ctx.saved_tensors
-        gy = array_module(gy).ascontiguousarray(gy)
-        need = ctx.needs_input_grad
-        gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
-        gw = _conv_backward(x, w, ctx.g, ctx.groups, gy, need_x=False)[1] if need[1] else None
-        gb = gy.sum(axis=(0, 2, 3, 4)) if ctx.has_bias and need[2] else None
-        return gx, gw, gb
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,7 +166,7 @@ def _conv3d(op, x, weight, bias, stride, padding, dilation, groups, transposed=F
     pads = _conv_pads(padding, kernel, dilation, stride, op)
     if not transposed:
         g = _geom3(op, tuple(x.shape[2:]), kernel, stride, pads, dilation)
-        y = Conv3d.apply(x, weight, bias, g, groups)
+        y = ConvNd.apply(x, weight, bias, g, groups)
     else:
         opad = _pair(output_padding, 3, "output_padding", op)
         for o, s, d in zip(opad, stride, dilation):
@@ -279,7 +181,7 @@ def _conv3d(op, x, weight, bias, stride, padding, dilation, groups, transposed=F
         # The conv that maps an input of `size` back to x's spatial size.
         g = _geom3(op, size, kernel, stride, pads, dilation)
         g = g._replace(out=tuple(x.shape[2:]))  # output_padding < dilation may add one
-        y = ConvTranspose3d.apply(x, weight, bias, g, groups)
+        y = ConvTransposeNd.apply(x, weight, bias, g, groups)
     return y.squeeze(0) if unbatched else y
 
 
