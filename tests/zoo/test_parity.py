@@ -54,11 +54,20 @@ def run_both(model, ref, batches, my_loss, torch_loss, lr=1e-3, wd=0.1):
     return np.array(ours), np.array(theirs)
 
 
-def assert_same_state(model, ref, atol):
+def assert_same_state(model, ref, atol, lr=1e-3):
+    """Every tensor equal to atol/rtol=1e-3, except for at most one element in 10,000.
+
+    Why the exception: a weight whose gradient is at float32 rounding level gets an Adam update
+    whose sign is rounding noise (m/sqrt(v) is +-1 either way), so two correct implementations
+    with different summation orders can part by up to 2*lr per step on that one element. The
+    losses, compared to 1e-4 above, are the real parity check; this guards the bulk of the state.
+    """
     ref_state = ref.state_dict()
     for k, v in model.state_dict().items():
-        np.testing.assert_allclose(v.numpy(), ref_state[k].detach().numpy(), atol=atol,
-                                   rtol=1e-3, err_msg=k)
+        ours, theirs = v.numpy(), ref_state[k].detach().numpy()
+        off = ~np.isclose(ours, theirs, atol=atol, rtol=1e-3)
+        assert off.sum() <= ours.size // 10_000, (k, off.sum(), ours.size)
+        np.testing.assert_allclose(ours, theirs, atol=2 * lr * STEPS, rtol=0, err_msg=k)
 
 
 def _classify(model, x, y):
