@@ -25,10 +25,10 @@ import numpy as np
 
 import mytorch
 from miniddp import amp, tracking
-from miniddp.buckets import GradBuckets
 from miniddp.data import DataLoaderShard
 from miniddp.state import ProcessState
 from mytorch import backend
+from mytorch.distributed.buckets import GradBuckets
 from mytorch.nn.modules.module import Module
 from mytorch.tensor import Tensor
 

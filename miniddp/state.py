@@ -9,8 +9,8 @@ import os
 import sys
 import time
 
-from miniddp.comm import LocalCommunicator, MPICommunicator, NCCLCommunicator
 from mytorch import backend
+from mytorch.distributed.comm import LocalCommunicator, MPICommunicator, NCCLCommunicator
 
 # Launchers announce the world size in the environment (MPICH/Hydra, Open MPI, Slurm's PMI).
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")

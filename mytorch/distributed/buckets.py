@@ -1,0 +1,107 @@
+"""Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
+megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+from mytorch import backend
+from mytorch.tensor import Tensor
+
+
+class _Bucket:
+    __slots__ = ("buffer", "device", "dtype", "numel", "offsets", "params")
+
+    def __init__(self, dtype, device):
+        self.params, self.offsets, self.numel = [], [], 0
+        self.buffer, self.dtype, self.device = None, dtype, device
+
+    def add(self, p):
+        self.params.append(p)
+        self.offsets.append(self.numel)
+        self.numel += p.numel()
+
+
+class GradBuckets:
+    """Parameters grouped by (device, dtype) into buckets of at most `bucket_mb` megabytes (a
+    parameter larger than that gets a bucket of its own).
+
+    >>> buckets = GradBuckets(model.parameters(), bucket_mb=25)
+    >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
+    """
+
+    def __init__(self, params, bucket_mb=25.0):
+        if bucket_mb <= 0:
+            raise ValueError(f"GradBuckets: bucket_mb must be positive, got {bucket_mb}")
+        self.bucket_bytes = int(bucket_mb * 2 ** 20)
+        seen, ordered = set(), []
+        for p in params:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                ordered.append(p)
+        # Reverse registration order: the order in which backward finishes the gradients.
+        open_buckets, self.buckets = {}, []
+        for p in reversed(ordered):
+            key = (p.device, p.dtype)
+            b = open_buckets.get(key)
+            if b is not None and (b.numel + p.numel()) * p.dtype.itemsize > self.bucket_bytes:
+                b = None
+            if b is None:
+                b = open_buckets[key] = _Bucket(p.dtype, p.device)
+                self.buckets.append(b)
+            b.add(p)
+
+    @property
+    def params(self):
+        return [p for b in self.buckets for p in b.params]
+
+    def __len__(self):
+        return len(self.buckets)
+
+    def reduce(self, comm, average=True, scale=1.0, check_finite=False):
+        """Sum every gradient over ranks (divided by the world size when `average`) and multiply by
+        `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
+        `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
+        are finite when `check_finite` (then the same answer on every rank), else None."""
+        factor = scale / comm.size if average else scale
+        finite = True
+        for b in self.buckets:
+            xp = backend.module_for(b.device)
+            n_params = len(b.params)
+            if b.buffer is None:
+                with _on(b.device, xp):
+                    b.buffer = xp.empty(b.numel + n_params, b.dtype)
+            buf = b.buffer
+            flags = buf[b.numel:]
+            for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+                n = p.numel()
+                if p.grad is None:
+                    buf[off:off + n] = 0
+                    flags[i] = 0
+                else:
+                    buf[off:off + n] = p.grad.data.reshape(-1)
+                    flags[i] = 1
+            comm.allreduce(buf, "sum")
+            if check_finite and finite:
+                finite = bool(xp.isfinite(buf[:b.numel]).all())
+            factor_ = buf.dtype.type(factor)
+            flags = flags.tolist() if xp is not backend.np else flags
+            for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+                if flags[i] == 0:
+                    continue
+                g = buf[off:off + p.numel()].reshape(p.shape)
+                if p.grad is None or p.grad.data.dtype != b.dtype \
+                        or not p.grad.data.flags.c_contiguous:
+                    p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
+                xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
+        return finite if check_finite else None
+
+
+class _on:
+    """Context: allocate on the right GPU (a no-op on the CPU)."""
+
+    def __init__(self, device, xp):
+        self.ctx = xp.cuda.Device(device.index) if device.type == "cuda" else None
+
+    def __enter__(self):
+        if self.ctx is not None:
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
