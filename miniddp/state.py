@@ -37,9 +37,10 @@ class ProcessState:
         self.device = backend.device(device)
 
     @classmethod
-    def create(cls, device=None, comm=None):
+    def create(cls, device=None, comm=None, timeout=None):
         """Pick a communicator and device. `device`: None (a GPU when CUDA is available, one per
-        local rank; else the CPU), "cpu" or "cuda"."""
+        local rank; else the CPU), "cpu" or "cuda". `timeout`: the collective watchdog's, in
+        seconds (None: $MINIDDP_TIMEOUT, else 600)."""
         want_cuda = backend.cuda_available() if device is None else \
             backend.device(device).type == "cuda"
         if want_cuda and not backend.cuda_available():
@@ -54,7 +55,8 @@ class ProcessState:
                 except ImportError as e:
                     raise RuntimeError("started under an MPI launcher but mpi4py is not "
                                        "installed: pip install 'mytorch[dist]'") from e
-                comm = NCCLCommunicator() if want_cuda else MPICommunicator()
+                comm = NCCLCommunicator(timeout=timeout) if want_cuda \
+                    else MPICommunicator(timeout=timeout)
                 _abort_on_exception(comm)
         if want_cuda:
             index = getattr(comm, "device_id", comm.local_rank)

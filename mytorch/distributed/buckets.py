@@ -105,3 +105,37 @@ class _on:
     def __exit__(self, *exc):
         if self.ctx is not None:
             self.ctx.__exit__(*exc)
+
+
+def describe_model(module):
+    """(kind, name, shape, dtype) of every parameter and buffer, in registration order."""
+    out = [("parameter", n, tuple(p.shape), str(p.dtype)) for n, p in module.named_parameters()]
+    out += [("buffer", n, tuple(b.shape), str(b.dtype)) for n, b in module.named_buffers()]
+    return out
+
+
+def check_same_model(comm, module, who):
+    """Raise on every rank, naming the first difference, unless all ranks hold a model with the
+    same parameter and buffer names, shapes and dtypes (one small gather, as torch's DDP does).
+    Equal sizes with different shapes would otherwise train silently on mixed-up gradients."""
+    if comm.size == 1:
+        return
+    mine = describe_model(module)
+    models = comm.allgather_object(mine)
+    ref = models[0]
+    for rank, other in enumerate(models[1:], start=1):
+        for i in range(max(len(ref), len(other))):
+            a = ref[i] if i < len(ref) else None
+            b = other[i] if i < len(other) else None
+            if a != b:
+                raise ValueError(
+                    f"{who}: the model differs between ranks: {_entry(a, i)} on rank 0 but "
+                    f"{_entry(b, i)} on rank {rank} ({len(ref)} vs {len(other)} parameters and "
+                    "buffers); every rank must build the same model")
+
+
+def _entry(e, i):
+    if e is None:
+        return f"nothing at position {i}"
+    kind, name, shape, dtype = e
+    return f"{kind} {name!r} of shape {list(shape)} and dtype {dtype}"

@@ -7,10 +7,15 @@
 
 Array collectives work in place on contiguous arrays where they can and return the result.
 Every collective bumps `calls[name]`, so tests can check that a step did not communicate.
+On more than one rank every collective runs under the watchdog (`watchdog.py`): one that
+cannot complete aborts the job with a message instead of hanging.
 """
 import collections
+import contextlib
 
 import numpy as np
+
+from mytorch.distributed.watchdog import Watchdog
 
 _OPS = ("sum", "mean", "max", "min")
 
@@ -26,6 +31,17 @@ class Communicator:
 
     def __init__(self):
         self.calls = collections.Counter()
+        self.watchdog = None
+        self.step = 0
+
+    def set_step(self, step):
+        """The training step, for the watchdog's messages."""
+        self.step = step
+        if self.watchdog is not None:
+            self.watchdog.set_step(step)
+
+    def _watch(self, name):
+        return contextlib.nullcontext() if self.watchdog is None else self.watchdog.watch(name)
 
     # ---- arrays ----
     def allreduce(self, x, op="sum"):
@@ -54,9 +70,12 @@ class Communicator:
         self.calls[name] += 1
 
 
-def _check_op(op):
+def _check_op(op, x=None):
     if op not in _OPS:
         raise ValueError(f"allreduce: unknown op {op!r}; use one of {_OPS}")
+    if op == "mean" and x is not None and x.dtype.kind in "iub":
+        raise TypeError(f"allreduce: op='mean' needs a floating array, got {x.dtype} "
+                        f"(shape {tuple(x.shape)})")
 
 
 class LocalCommunicator(Communicator):
@@ -95,11 +114,12 @@ def _local_comm(mpi, comm):
 
 
 class MPICommunicator(Communicator):
-    """Host arrays over mpi4py (`comm` defaults to COMM_WORLD)."""
+    """Host arrays over mpi4py (`comm` defaults to COMM_WORLD). `timeout`: seconds a collective
+    may wait before the watchdog aborts the job (None: $MINIDDP_TIMEOUT, else 600)."""
 
     name = "mpi"
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, timeout=None):
         super().__init__()
         from mpi4py import MPI
         self._mpi = MPI
@@ -109,13 +129,20 @@ class MPICommunicator(Communicator):
         self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
         local.Free()
         self._ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        if self.size > 1:
+            self.watchdog = Watchdog(self.comm, timeout)
 
     def allreduce(self, x, op="sum"):
-        _check_op(op)
-        self._count("allreduce")
         if not isinstance(x, np.ndarray):
             raise TypeError(f"MPICommunicator.allreduce: expected a numpy array, got "
                             f"{type(x).__name__} (use NCCLCommunicator for GPU arrays)")
+        _check_op(op, x)
+        self._count("allreduce")
+        with self._watch("allreduce"):
+            self._allreduce(x, op)
+        return x
+
+    def _allreduce(self, x, op):
         buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
         if buf.dtype == np.float16:  # MPI has no standard half type: reduce in float32
             wide = buf.astype(np.float32)
@@ -124,17 +151,15 @@ class MPICommunicator(Communicator):
         else:
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._ops[op])
         if op == "mean":
-            if buf.dtype.kind in "iub":
-                raise TypeError(f"allreduce: op='mean' needs a floating array, got {buf.dtype}")
             buf /= buf.dtype.type(self.size)
         if buf is not x:
             x[...] = buf
-        return x
 
     def broadcast(self, x, root=0):
         self._count("broadcast")
         buf = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-        self.comm.Bcast(buf.view(np.uint8).reshape(-1), root=root)
+        with self._watch("broadcast"):  # reshape first: a 0-d array has no byte view
+            self.comm.Bcast(buf.reshape(-1).view(np.uint8), root=root)
         if buf is not x:
             x[...] = buf
         return x
@@ -142,10 +167,11 @@ class MPICommunicator(Communicator):
     def allgather(self, x):
         self._count("allgather")
         x = np.ascontiguousarray(x)
-        metas = self.comm.allgather((x.shape, x.dtype.str))
-        counts = [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in metas]
-        recv = np.empty(sum(counts), np.uint8)
-        self.comm.Allgatherv(x.view(np.uint8).reshape(-1), [recv, counts])
+        with self._watch("allgather"):
+            metas = self.comm.allgather((x.shape, x.dtype.str))
+            counts = [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in metas]
+            recv = np.empty(sum(counts), np.uint8)
+            self.comm.Allgatherv(x.reshape(-1).view(np.uint8), [recv, counts])
         out, offset = [], 0
         for (shape, dt), n in zip(metas, counts):
             out.append(recv[offset:offset + n].view(np.dtype(dt)).reshape(shape))
@@ -154,15 +180,18 @@ class MPICommunicator(Communicator):
 
     def barrier(self):
         self._count("barrier")
-        self.comm.Barrier()
+        with self._watch("barrier"):
+            self.comm.Barrier()
 
     def broadcast_object(self, obj, root=0):
         self._count("broadcast_object")
-        return self.comm.bcast(obj, root=root)
+        with self._watch("broadcast_object"):
+            return self.comm.bcast(obj, root=root)
 
     def allgather_object(self, obj):
         self._count("allgather_object")
-        return self.comm.allgather(obj)
+        with self._watch("allgather_object"):
+            return self.comm.allgather(obj)
 
     def abort(self, code=1):
         self.comm.Abort(code)
@@ -177,8 +206,8 @@ class NCCLCommunicator(MPICommunicator):
 
     name = "nccl"
 
-    def __init__(self, comm=None):
-        super().__init__(comm)
+    def __init__(self, comm=None, timeout=None):
+        super().__init__(comm, timeout)
         import cupy
         from cupy.cuda import nccl
         self._cp, self._nccl = cupy, nccl
@@ -211,9 +240,9 @@ class NCCLCommunicator(MPICommunicator):
         return self._cp.cuda.get_current_stream().ptr
 
     def allreduce(self, x, op="sum"):
-        _check_op(op)
-        self._count("allreduce")
         buf = self._gpu(x, "allreduce")
+        _check_op(op, buf)
+        self._count("allreduce")
         if buf.dtype not in self._types:
             raise TypeError(f"NCCLCommunicator.allreduce: unsupported dtype {buf.dtype}")
         self.nccl.allReduce(buf.data.ptr, buf.data.ptr, buf.size, self._types[buf.dtype],
@@ -227,7 +256,7 @@ class NCCLCommunicator(MPICommunicator):
     def broadcast(self, x, root=0):
         self._count("broadcast")
         buf = self._gpu(x, "broadcast")
-        raw = buf.view(self._cp.uint8).reshape(-1)
+        raw = buf.reshape(-1).view(self._cp.uint8)  # a 0-d array has no byte view
         self.nccl.bcast(raw.data.ptr, raw.size, self._nccl.NCCL_UINT8, root, self._stream())
         if buf is not x:
             x[...] = buf
@@ -236,11 +265,12 @@ class NCCLCommunicator(MPICommunicator):
     def allgather(self, x):
         self._count("allgather")
         x = self._gpu(x, "allgather")
-        metas = self.comm.allgather((x.shape, x.dtype.str))
+        with self._watch("allgather"):  # NCCL calls are asynchronous: only MPI ones are watched
+            metas = self.comm.allgather((x.shape, x.dtype.str))
         nbytes = [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in metas]
         width = max(nbytes)  # NCCL's allGather wants equal sizes: pad to the largest
         send = self._cp.zeros(width, self._cp.uint8)
-        send[:x.nbytes] = x.view(self._cp.uint8).reshape(-1)
+        send[:x.nbytes] = x.reshape(-1).view(self._cp.uint8)
         recv = self._cp.empty(width * self.size, self._cp.uint8)
         self.nccl.allGather(send.data.ptr, recv.data.ptr, width, self._nccl.NCCL_UINT8,
                             self._stream())
@@ -250,4 +280,5 @@ class NCCLCommunicator(MPICommunicator):
     def barrier(self):
         self._count("barrier")
         self._cp.cuda.get_current_stream().synchronize()
-        self.comm.Barrier()
+        with self._watch("barrier"):
+            self.comm.Barrier()
