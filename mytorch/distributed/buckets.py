@@ -1,6 +1,7 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
 megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
 from mytorch import backend
+from mytorch.autograd import engine
 from mytorch.tensor import Tensor
 
 
@@ -61,35 +62,76 @@ class GradBuckets:
         factor = scale / comm.size if average else scale
         finite = True
         for b in self.buckets:
-            xp = backend.module_for(b.device)
-            n_params = len(b.params)
-            if b.buffer is None:
-                with _on(b.device, xp):
-                    b.buffer = xp.empty(b.numel + n_params, b.dtype)
-            buf = b.buffer
-            flags = buf[b.numel:]
-            for i, (p, off) in enumerate(zip(b.params, b.offsets)):
-                n = p.numel()
-                if p.grad is None:
-                    buf[off:off + n] = 0
-                    flags[i] = 0
-                else:
-                    buf[off:off + n] = p.grad.data.reshape(-1)
-                    flags[i] = 1
-            comm.allreduce(buf, "sum")
-            if check_finite and finite:
-                finite = bool(xp.isfinite(buf[:b.numel]).all())
-            factor_ = buf.dtype.type(factor)
-            flags = flags.tolist() if xp is not backend.np else flags
-            for i, (p, off) in enumerate(zip(b.params, b.offsets)):
-                if flags[i] == 0:
-                    continue
-                g = buf[off:off + p.numel()].reshape(p.shape)
-                if p.grad is None or p.grad.data.dtype != b.dtype \
-                        or not p.grad.data.flags.c_contiguous:
-                    p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
-                xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
+            ok = self._reduce_bucket(b, comm, factor, check_finite and finite)
+            finite = finite and ok
         return finite if check_finite else None
+
+    # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
+
+    def attach(self, comm, enabled=lambda: True):
+        """Reduce (average) each bucket during backward, as soon as all its parameters' gradients
+        have been accumulated; buckets still waiting when backward ends (parameters that got no
+        gradient on this rank) are reduced then. `enabled()` False skips a backward (no_sync).
+        Returns the hook handles."""
+        index = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
+
+        def send(everything):
+            # Buckets leave in order, so that every rank issues the same collectives: a full
+            # bucket waits for the ones before it.
+            left = self._left
+            while self._next < len(self.buckets) and (everything or left[self._next] == 0):
+                self._reduce_bucket(self.buckets[self._next], comm, 1.0 / comm.size, False)
+                self._next += 1
+
+        def flush():
+            send(everything=True)
+            self._left = None
+
+        def ready(p):
+            if not enabled():
+                return
+            if self._left is None:  # the first gradient of this backward
+                self._left, self._next = [len(b.params) for b in self.buckets], 0
+                engine.queue_callback(flush)
+            self._left[index[id(p)]] -= 1
+            send(everything=False)
+
+        self._left = None
+        return [p.register_post_accumulate_grad_hook(ready) for p in self.params]
+
+    def reset(self):
+        """Forget a backward that failed half-way (its buckets are not sent)."""
+        self._left = None
+
+    def _reduce_bucket(self, b, comm, factor, check_finite):
+        xp = backend.module_for(b.device)
+        n_params = len(b.params)
+        if b.buffer is None:
+            with _on(b.device, xp):
+                b.buffer = xp.empty(b.numel + n_params, b.dtype)
+        buf = b.buffer
+        flags = buf[b.numel:]
+        for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+            n = p.numel()
+            if p.grad is None:
+                buf[off:off + n] = 0
+                flags[i] = 0
+            else:
+                buf[off:off + n] = p.grad.data.reshape(-1)
+                flags[i] = 1
+        comm.allreduce(buf, "sum")
+        finite = bool(xp.isfinite(buf[:b.numel]).all()) if check_finite else True
+        factor_ = buf.dtype.type(factor)
+        flags = flags.tolist() if xp is not backend.np else flags
+        for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+            if flags[i] == 0:
+                continue
+            g = buf[off:off + p.numel()].reshape(p.shape)
+            if p.grad is None or p.grad.data.dtype != b.dtype \
+                    or not p.grad.data.flags.c_contiguous:
+                p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
+            xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
+        return finite
 
 
 class _on:
