@@ -550,10 +550,9 @@ def main(exp, argv=None):
         cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(cfg.gpus), "-m", module]
     else:
         cmd = [sys.executable, "-m", module]
-    subprocess.run(cmd + args + ["--side", "mytorch"], check=True, cwd=ROOT, env=env)
+    _run_side_process(cmd + args + ["--side", "mytorch"], env)
     if cfg.baseline:
-        subprocess.run([sys.executable, "-m", module] + args + ["--side", "torch"], check=True,
-                       cwd=ROOT, env=env)
+        _run_side_process([sys.executable, "-m", module] + args + ["--side", "torch"], env)
     from experiments import report
     # A run in the default folder updates experiments/<name>/; one given `out=` keeps its
     # report beside its logs.
@@ -562,6 +561,16 @@ def main(exp, argv=None):
     if cfg.ship:
         _ship(exp, cfg, out)
     return 0
+
+
+def _run_side_process(cmd, env):
+    """Run one side in a child that SIGINT, SIGTERM and SIGHUP to us stop too (with its ranks),
+    and that dies with us; a failure ends this run with the child's exit code."""
+    from miniddp.launch import run_job
+    rc = run_job(cmd, env=env, cwd=ROOT, name="experiments")
+    if rc != 0:
+        print(f"experiments: the {cmd[-1]} side exited with code {rc}", file=sys.stderr)
+        raise SystemExit(rc)
 
 
 def _ship(exp, cfg, out):

@@ -11,8 +11,13 @@ from miniddp.accelerator import (
     GradientState,
 )
 from miniddp.amp import LossScaler
-from miniddp.buckets import GradBuckets
-from miniddp.comm import Communicator, LocalCommunicator, MPICommunicator, NCCLCommunicator
+from mytorch.distributed.buckets import GradBuckets
+from mytorch.distributed.comm import (
+    Communicator,
+    LocalCommunicator,
+    MPICommunicator,
+    NCCLCommunicator,
+)
 from miniddp.data import DataLoaderShard, shard_batches
 from miniddp.state import ProcessState
 

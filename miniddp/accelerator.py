@@ -25,10 +25,10 @@ import numpy as np
 
 import mytorch
 from miniddp import amp, tracking
-from miniddp.buckets import GradBuckets
 from miniddp.data import DataLoaderShard
 from miniddp.state import ProcessState
 from mytorch import backend
+from mytorch.distributed.buckets import GradBuckets, check_same_model
 from mytorch.nn.modules.module import Module
 from mytorch.tensor import Tensor
 
@@ -188,19 +188,21 @@ class Accelerator:
     device: None (a GPU per local rank when CUDA is available, else the CPU), "cpu" or "cuda".
     log_with: None/"jsonl" (JSON-lines only), "wandb" or "all"; project_dir: where logs go.
     bucket_mb: size of the fused gradient buckets; scaler_kwargs: LossScaler's arguments.
+    timeout: seconds (or a timedelta) a collective may wait before the watchdog aborts the job,
+    naming the collective, rank and step (None: $MINIDDP_TIMEOUT, else 600 as in torch).
     comm: a Communicator to use instead of the one the launch implies (tests).
     """
 
     def __init__(self, mixed_precision="no", gradient_accumulation_steps=1, device=None,
                  log_with=None, project_dir=None, bucket_mb=25.0, scaler_kwargs=None,
-                 comm=None):
+                 comm=None, timeout=None):
         if mixed_precision not in _PRECISIONS:
             raise ValueError(f"Accelerator: mixed_precision must be one of {_PRECISIONS}, got "
                              f"{mixed_precision!r}")
         if not isinstance(gradient_accumulation_steps, int) or gradient_accumulation_steps < 1:
             raise ValueError(f"Accelerator: gradient_accumulation_steps must be an int >= 1, got "
                              f"{gradient_accumulation_steps!r}")
-        self.state = ProcessState.create(device, comm)
+        self.state = ProcessState.create(device, comm, timeout)
         self.gradient_state = GradientState()
         self.mixed_precision = mixed_precision
         self.gradient_accumulation_steps = gradient_accumulation_steps
@@ -210,6 +212,7 @@ class Accelerator:
         self.project_dir = project_dir or "runs"
         self.bucket_mb = bucket_mb
         self.step = 0  # micro-steps seen by accumulate()
+        self._backward_calls = 0  # the "step" the watchdog's messages name
         self.trackers = []
         self._models, self._optimizers, self._schedulers = [], [], []
         self._dataloaders, self._custom = [], []
@@ -296,6 +299,7 @@ class Accelerator:
             return model
         if self.device.type == "cuda":
             model.to(self.device)
+        check_same_model(self.comm, model, "prepare")
         for t in list(model.parameters()) + list(model.buffers()):
             self.comm.broadcast(t.data, root=0)
         wrapped = DistributedModel(model, self, self.bucket_mb)
@@ -362,6 +366,8 @@ class Accelerator:
     def backward(self, loss, **kwargs):
         """loss.backward() scaled for accumulation (and fp16), then on sync steps gradients are
         averaged over ranks in fused buckets."""
+        self._backward_calls += 1
+        self.comm.set_step(self._backward_calls)
         if self.gradient_accumulation_steps > 1:
             loss = loss / self.gradient_accumulation_steps
         if self.scaler is None:

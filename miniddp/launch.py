@@ -1,15 +1,28 @@
 """Launch a training script on N ranks: `python -m miniddp.launch -n N script.py args...`.
 
-Runs `mpiexec -n N python -m mpi4py script.py args...` with the mpiexec that sits next to this
-Python (the `dist` extra's MPICH), so that an exception on one rank aborts the whole job instead
-of leaving the others waiting. On CPUs each rank gets one BLAS/OpenMP thread unless the
-environment or --threads says otherwise. `--hostfile` spreads the ranks over machines.
+Runs `mpiexec -n N python -m miniddp.rank script.py args...` with the mpiexec that sits next to
+this Python (the `dist` extra's MPICH). Each rank gets torchrun's variables (RANK, WORLD_SIZE,
+LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and runs under mpi4py, so that an
+exception on one rank aborts the whole job instead of leaving the others waiting. On CPUs each
+rank gets one BLAS/OpenMP thread unless the environment or --threads says otherwise.
+`--hostfile` spreads the ranks over machines.
+
+SIGINT, SIGTERM and SIGHUP stop the job: the signal goes to mpiexec, which stops the ranks;
+whatever is left after a grace period is killed. A rank that leaves early is not cleaned up by
+MPICH's launcher (`-disable-auto-cleanup`): the watchdog of the ranks still waiting on it
+aborts the job with a line naming it, so the job's exit code is never 0.
 """
 import argparse
+import ctypes
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE_SECONDS = 10.0  # after a stop signal, how long mpiexec gets before everything is killed
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -43,13 +56,23 @@ def _gpu_present():
 
 def build_command(args, mpiexec):
     cmd = [mpiexec, "-n", str(args.nprocs)]
+    if _is_hydra(mpiexec):
+        cmd.append("-disable-auto-cleanup")
     if args.hostfile:
         cmd += ["-f" if _is_hydra(mpiexec) else "--hostfile", args.hostfile]
     if args.mpi_args:
         cmd += args.mpi_args.split()
-    cmd += [sys.executable, "-m", "mpi4py"]
+    cmd += [sys.executable, "-m", "miniddp.rank"]
     cmd += ["-m", args.module] if args.module else []
     return cmd + args.script
+
+
+def master_env(env):
+    """torchrun's rendezvous variables, for scripts that read them (the ranks meet over MPI)."""
+    env = dict(env)
+    env.setdefault("MASTER_ADDR", socket.gethostname())
+    env.setdefault("MASTER_PORT", "29500")
+    return env
 
 
 def thread_env(env, threads, on_gpu):
@@ -89,13 +112,80 @@ def main(argv=None):
     if not args.module and not os.path.isfile(args.script[0]):
         raise SystemExit(f"python -m miniddp.launch: no such script: {args.script[0]}")
     mpiexec = args.mpiexec or find_mpiexec()
-    env = thread_env(os.environ, args.threads, _gpu_present())
-    proc = subprocess.Popen(build_command(args, mpiexec), env=env)
+    env = master_env(thread_env(os.environ, args.threads, _gpu_present()))
+    return run_job(build_command(args, mpiexec), env)
+
+
+def run_job(cmd, env=None, cwd=None, grace=GRACE_SECONDS, name="miniddp.launch"):
+    """Run `cmd` (mpiexec, or any child that must not outlive us) in its own session and wait.
+    SIGINT, SIGTERM and SIGHUP are passed on to it; whatever of its process tree is still
+    there `grace` seconds later is killed. The child gets SIGTERM if we die, even by SIGKILL.
+    Returns the exit code (128 + the signal's number when a signal stopped the job)."""
+    received = []
+
+    def on_signal(signum, frame):
+        if not received:
+            print(f"{name}: got {signal.Signals(signum).name}, stopping the job",
+                  file=sys.stderr, flush=True)
+        received.append(signum)
+        _signal_group(proc.pid, signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
-        return proc.wait()
-    except KeyboardInterrupt:  # mpiexec forwards the signal to the ranks
-        proc.terminate()
-        return proc.wait()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+        while True:
+            try:
+                rc = proc.wait(timeout=grace if received else None)
+                break
+            except subprocess.TimeoutExpired:  # MPICH puts each rank in a session of its own
+                for pid in [proc.pid] + process_tree(proc.pid):
+                    _kill(pid, signal.SIGKILL)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + received[0] if received else rc
+
+
+def process_tree(pid):
+    """PIDs of every descendant of `pid` (Linux /proc), parents before children."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _kill(pid, signum):
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_group(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _die_with_parent():
+    """In the child before exec: get SIGTERM if the launcher dies, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

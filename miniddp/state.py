@@ -5,28 +5,10 @@
   the environment) with more than one rank: an MPI communicator, or NCCL when GPUs are wanted;
 - otherwise world size 1 with a `LocalCommunicator`; mpi4py is then never imported.
 """
-import os
-import sys
-import time
-
-from miniddp.comm import LocalCommunicator, MPICommunicator, NCCLCommunicator
 from mytorch import backend
+from mytorch.distributed.process_group import launched_by_mpi, make_communicator
 
-# Launchers announce the world size in the environment (MPICH/Hydra, Open MPI, Slurm's PMI).
-_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
-
-
-def launched_by_mpi():
-    """True when this process is one rank of a multi-rank MPI job."""
-    if "mpi4py.MPI" in sys.modules:
-        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1
-    for var in _SIZE_VARS:
-        try:
-            if int(os.environ.get(var, "1")) > 1:
-                return True
-        except ValueError:
-            pass
-    return False
+__all__ = ["ProcessState", "launched_by_mpi"]
 
 
 class ProcessState:
@@ -37,25 +19,17 @@ class ProcessState:
         self.device = backend.device(device)
 
     @classmethod
-    def create(cls, device=None, comm=None):
+    def create(cls, device=None, comm=None, timeout=None):
         """Pick a communicator and device. `device`: None (a GPU when CUDA is available, one per
-        local rank; else the CPU), "cpu" or "cuda"."""
+        local rank; else the CPU), "cpu" or "cuda". `timeout`: the collective watchdog's, in
+        seconds (None: $MINIDDP_TIMEOUT, else 600)."""
         want_cuda = backend.cuda_available() if device is None else \
             backend.device(device).type == "cuda"
         if want_cuda and not backend.cuda_available():
             raise RuntimeError(f"ProcessState: device={device!r} asked for CUDA, which is not "
                                "available (no GPU or CuPy not installed)")
         if comm is None:
-            if not launched_by_mpi():
-                comm = LocalCommunicator()
-            else:
-                try:
-                    import mpi4py  # noqa: F401
-                except ImportError as e:
-                    raise RuntimeError("started under an MPI launcher but mpi4py is not "
-                                       "installed: pip install 'mytorch[dist]'") from e
-                comm = NCCLCommunicator() if want_cuda else MPICommunicator()
-                _abort_on_exception(comm)
+            comm = make_communicator(want_cuda, timeout)
         if want_cuda:
             index = getattr(comm, "device_id", comm.local_rank)
             backend.cupy.cuda.Device(index).use()
@@ -91,21 +65,3 @@ class ProcessState:
     def __repr__(self):
         return (f"ProcessState(backend={self.comm.name}, rank={self.rank}/{self.world_size}, "
                 f"local_rank={self.local_rank}, device={self.device})")
-
-
-def _abort_on_exception(comm):
-    """An uncaught exception on one rank aborts every rank instead of leaving them waiting in a
-    collective (what `python -m mpi4py` does; repeated here for `mpiexec python script.py`)."""
-    previous = sys.excepthook
-    if getattr(previous, "miniddp_abort", False):
-        return
-
-    def hook(kind, value, tb):
-        previous(kind, value, tb)
-        if not issubclass(kind, KeyboardInterrupt):
-            sys.stderr.write(f"[rank {comm.rank}] uncaught {kind.__name__}: aborting the job\n")
-            sys.stderr.flush()
-            time.sleep(0.2)  # let the launcher forward the traceback before the job is killed
-            comm.abort(1)
-    hook.miniddp_abort = True
-    sys.excepthook = hook

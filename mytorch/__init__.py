@@ -77,4 +77,5 @@ def load(path, map_location=None):
 from mytorch import nn, optim, utils  # noqa: E402
 from mytorch import linalg  # noqa: E402
 from mytorch import distributions  # noqa: E402
+from mytorch import distributed  # noqa: E402
 import mytorch.utils.data  # noqa: E402,F401

@@ -299,6 +299,18 @@ class Tensor:
             return None if out is None else (out.data if isinstance(out, Tensor) else out)
         return self._add_hook(on_array)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(tensor)` on this leaf once backward has accumulated its `.grad`."""
+        if self.grad_fn is not None or not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that "
+                               "require grad have a gradient to accumulate")
+        node, _ = self._edge()
+        self._accum_node = node  # a leaf's node is weakly held; its hooks must live on
+        if node._hooks is None:
+            node._hooks = {}
+        node._hooks.setdefault("post", []).append(hook)
+        return _HookHandle(node, "post", hook)
+
     def _add_hook(self, fn):
         node, nr = self._edge()
         if self.grad_fn is None:

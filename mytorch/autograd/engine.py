@@ -162,6 +162,10 @@ def _accumulate_leaf(node, g, capture, owned=False):
             raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
                                f"but the new gradient has shape {tuple(g.shape)}")
         grad.data += g
+    post = node._hooks.get("post") if node._hooks else None
+    if post:
+        for hook in post:
+            hook(leaf)
 
 
 def _count_dependencies(roots):
@@ -200,9 +204,26 @@ def run_backward(edges, grads, retain_graph=False, engine=None, capture=None):
     runner = _topological if engine == "topological" else _recursive
     # PyTorch never warns about inf/nan arising in arithmetic; neither does backward here
     # (one context for the whole pass, not one per node).
-    with np.errstate(all="ignore"):
-        runner(roots, deps, buffers, retain_graph, capture, captured)
+    _callbacks.append([])  # one list per pass: a backward inside a hook has its own
+    try:
+        with np.errstate(all="ignore"):
+            runner(roots, deps, buffers, retain_graph, capture, captured)
+    finally:
+        callbacks = _callbacks.pop()
+    for fn in callbacks:
+        fn()
     return captured
+
+
+_callbacks = []
+
+
+def queue_callback(fn):
+    """Run `fn()` once when the backward pass now running ends (torch's
+    `Variable._execution_engine.queue_callback`; DDP flushes its gradient buckets with it)."""
+    if not _callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running")
+    _callbacks[-1].append(fn)
 
 
 def _take(node, buf, capture, captured):

@@ -9,10 +9,10 @@ from miniddp import launch
 def test_command_runs_mpi4py_with_the_script_and_its_args():
     args = launch.parse_args(["-n", "4", "train.py", "--lr", "0.1"])
     cmd = launch.build_command(args, "/venv/bin/mpiexec")
-    assert cmd == ["/venv/bin/mpiexec", "-n", "4", sys.executable, "-m", "mpi4py", "train.py",
-                   "--lr", "0.1"]
+    assert cmd == ["/venv/bin/mpiexec", "-n", "4", sys.executable, "-m", "miniddp.rank",
+                   "train.py", "--lr", "0.1"]
     args = launch.parse_args(["-n", "2", "-m", "pkg.train", "--", "x"])
-    assert launch.build_command(args, "mpiexec")[-4:] == ["mpi4py", "-m", "pkg.train", "x"]
+    assert launch.build_command(args, "mpiexec")[-4:] == ["miniddp.rank", "-m", "pkg.train", "x"]
 
 
 def test_hostfile_flag_follows_the_launcher(tmp_path):
@@ -21,7 +21,7 @@ def test_hostfile_flag_follows_the_launcher(tmp_path):
     (tmp_path / "mpichversion").write_text("")
     args = launch.parse_args(["-n", "8", "--hostfile", "hosts", "--mpi-args", "-ppn 4", "t.py"])
     cmd = launch.build_command(args, str(hydra))
-    assert cmd[3:7] == ["-f", "hosts", "-ppn", "4"]
+    assert cmd[3:8] == ["-disable-auto-cleanup", "-f", "hosts", "-ppn", "4"]
     other = tmp_path / "ompi" / "mpiexec"
     other.parent.mkdir()
     other.write_text("")

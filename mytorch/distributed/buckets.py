@@ -1,0 +1,183 @@
+"""Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
+megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+from mytorch import backend
+from mytorch.autograd import engine
+from mytorch.tensor import Tensor
+
+
+class _Bucket:
+    __slots__ = ("buffer", "device", "dtype", "numel", "offsets", "params")
+
+    def __init__(self, dtype, device):
+        self.params, self.offsets, self.numel = [], [], 0
+        self.buffer, self.dtype, self.device = None, dtype, device
+
+    def add(self, p):
+        self.params.append(p)
+        self.offsets.append(self.numel)
+        self.numel += p.numel()
+
+
+class GradBuckets:
+    """Parameters grouped by (device, dtype) into buckets of at most `bucket_mb` megabytes (a
+    parameter larger than that gets a bucket of its own).
+
+    >>> buckets = GradBuckets(model.parameters(), bucket_mb=25)
+    >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
+    """
+
+    def __init__(self, params, bucket_mb=25.0):
+        if bucket_mb <= 0:
+            raise ValueError(f"GradBuckets: bucket_mb must be positive, got {bucket_mb}")
+        self.bucket_bytes = int(bucket_mb * 2 ** 20)
+        seen, ordered = set(), []
+        for p in params:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                ordered.append(p)
+        # Reverse registration order: the order in which backward finishes the gradients.
+        open_buckets, self.buckets = {}, []
+        for p in reversed(ordered):
+            key = (p.device, p.dtype)
+            b = open_buckets.get(key)
+            if b is not None and (b.numel + p.numel()) * p.dtype.itemsize > self.bucket_bytes:
+                b = None
+            if b is None:
+                b = open_buckets[key] = _Bucket(p.dtype, p.device)
+                self.buckets.append(b)
+            b.add(p)
+
+    @property
+    def params(self):
+        return [p for b in self.buckets for p in b.params]
+
+    def __len__(self):
+        return len(self.buckets)
+
+    def reduce(self, comm, average=True, scale=1.0, check_finite=False):
+        """Sum every gradient over ranks (divided by the world size when `average`) and multiply by
+        `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
+        `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
+        are finite when `check_finite` (then the same answer on every rank), else None."""
+        factor = scale / comm.size if average else scale
+        finite = True
+        for b in self.buckets:
+            ok = self._reduce_bucket(b, comm, factor, check_finite and finite)
+            finite = finite and ok
+        return finite if check_finite else None
+
+    # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
+
+    def attach(self, comm, enabled=lambda: True):
+        """Reduce (average) each bucket during backward, as soon as all its parameters' gradients
+        have been accumulated; buckets still waiting when backward ends (parameters that got no
+        gradient on this rank) are reduced then. `enabled()` False skips a backward (no_sync).
+        Returns the hook handles."""
+        index = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
+
+        def send(everything):
+            # Buckets leave in order, so that every rank issues the same collectives: a full
+            # bucket waits for the ones before it.
+            left = self._left
+            while self._next < len(self.buckets) and (everything or left[self._next] == 0):
+                self._reduce_bucket(self.buckets[self._next], comm, 1.0 / comm.size, False)
+                self._next += 1
+
+        def flush():
+            send(everything=True)
+            self._left = None
+
+        def ready(p):
+            if not enabled():
+                return
+            if self._left is None:  # the first gradient of this backward
+                self._left, self._next = [len(b.params) for b in self.buckets], 0
+                engine.queue_callback(flush)
+            self._left[index[id(p)]] -= 1
+            send(everything=False)
+
+        self._left = None
+        return [p.register_post_accumulate_grad_hook(ready) for p in self.params]
+
+    def reset(self):
+        """Forget a backward that failed half-way (its buckets are not sent)."""
+        self._left = None
+
+    def _reduce_bucket(self, b, comm, factor, check_finite):
+        xp = backend.module_for(b.device)
+        n_params = len(b.params)
+        if b.buffer is None:
+            with _on(b.device, xp):
+                b.buffer = xp.empty(b.numel + n_params, b.dtype)
+        buf = b.buffer
+        flags = buf[b.numel:]
+        for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+            n = p.numel()
+            if p.grad is None:
+                buf[off:off + n] = 0
+                flags[i] = 0
+            else:
+                buf[off:off + n] = p.grad.data.reshape(-1)
+                flags[i] = 1
+        comm.allreduce(buf, "sum")
+        finite = bool(xp.isfinite(buf[:b.numel]).all()) if check_finite else True
+        factor_ = buf.dtype.type(factor)
+        flags = flags.tolist() if xp is not backend.np else flags
+        for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+            if flags[i] == 0:
+                continue
+            g = buf[off:off + p.numel()].reshape(p.shape)
+            if p.grad is None or p.grad.data.dtype != b.dtype \
+                    or not p.grad.data.flags.c_contiguous:
+                p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
+            xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
+        return finite
+
+
+class _on:
+    """Context: allocate on the right GPU (a no-op on the CPU)."""
+
+    def __init__(self, device, xp):
+        self.ctx = xp.cuda.Device(device.index) if device.type == "cuda" else None
+
+    def __enter__(self):
+        if self.ctx is not None:
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
+
+
+def describe_model(module):
+    """(kind, name, shape, dtype) of every parameter and buffer, in registration order."""
+    out = [("parameter", n, tuple(p.shape), str(p.dtype)) for n, p in module.named_parameters()]
+    out += [("buffer", n, tuple(b.shape), str(b.dtype)) for n, b in module.named_buffers()]
+    return out
+
+
+def check_same_model(comm, module, who):
+    """Raise on every rank, naming the first difference, unless all ranks hold a model with the
+    same parameter and buffer names, shapes and dtypes (one small gather, as torch's DDP does).
+    Equal sizes with different shapes would otherwise train silently on mixed-up gradients."""
+    if comm.size == 1:
+        return
+    mine = describe_model(module)
+    models = comm.allgather_object(mine)
+    ref = models[0]
+    for rank, other in enumerate(models[1:], start=1):
+        for i in range(max(len(ref), len(other))):
+            a = ref[i] if i < len(ref) else None
+            b = other[i] if i < len(other) else None
+            if a != b:
+                raise ValueError(
+                    f"{who}: the model differs between ranks: {_entry(a, i)} on rank 0 but "
+                    f"{_entry(b, i)} on rank {rank} ({len(ref)} vs {len(other)} parameters and "
+                    "buffers); every rank must build the same model")
+
+
+def _entry(e, i):
+    if e is None:
+        return f"nothing at position {i}"
+    kind, name, shape, dtype = e
+    return f"{kind} {name!r} of shape {list(shape)} and dtype {dtype}"

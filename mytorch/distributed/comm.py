@@ -1,0 +1,284 @@
+"""Communicators: one small interface, three implementations.
+
+- `LocalCommunicator`: world size 1, every collective is the identity (no MPI needed).
+- `MPICommunicator`: host (NumPy) arrays over mpi4py.
+- `NCCLCommunicator`: GPU (CuPy) arrays over NCCL; its unique id travels over MPI (the ChainerMN
+  pattern) and Python objects keep going over MPI.
+
+Array collectives work in place on contiguous arrays where they can and return the result.
+Every collective bumps `calls[name]`, so tests can check that a step did not communicate.
+On more than one rank every collective runs under the watchdog (`watchdog.py`): one that
+cannot complete aborts the job with a message instead of hanging.
+"""
+import collections
+import contextlib
+
+import numpy as np
+
+from mytorch.distributed.watchdog import Watchdog
+
+_OPS = ("sum", "mean", "max", "min")
+
+
+class Communicator:
+    """The interface. `rank`/`size` describe this process; collectives block until all join."""
+
+    rank = 0
+    size = 1
+    local_rank = 0
+    local_size = 1
+    name = "base"
+
+    def __init__(self):
+        self.calls = collections.Counter()
+        self.watchdog = None
+        self.step = 0
+
+    def set_step(self, step):
+        """The training step, for the watchdog's messages."""
+        self.step = step
+        if self.watchdog is not None:
+            self.watchdog.set_step(step)
+
+    def _watch(self, name):
+        return contextlib.nullcontext() if self.watchdog is None else self.watchdog.watch(name)
+
+    # ---- arrays ----
+    def allreduce(self, x, op="sum"):
+        """Reduce `x` (same shape on every rank) over ranks; "sum", "mean", "max" or "min"."""
+        raise NotImplementedError
+
+    def broadcast(self, x, root=0):
+        """Overwrite `x` with root's values (shapes must agree); returns x."""
+        raise NotImplementedError
+
+    def allgather(self, x):
+        """List of every rank's array in rank order; shapes and dtypes may differ by rank."""
+        raise NotImplementedError
+
+    def barrier(self):
+        raise NotImplementedError
+
+    # ---- Python objects (small: configs, RNG states, flags) ----
+    def broadcast_object(self, obj, root=0):
+        raise NotImplementedError
+
+    def allgather_object(self, obj):
+        raise NotImplementedError
+
+    def _count(self, name):
+        self.calls[name] += 1
+
+
+def _check_op(op, x=None):
+    if op not in _OPS:
+        raise ValueError(f"allreduce: unknown op {op!r}; use one of {_OPS}")
+    if op == "mean" and x is not None and x.dtype.kind in "iub":
+        raise TypeError(f"allreduce: op='mean' needs a floating array, got {x.dtype} "
+                        f"(shape {tuple(x.shape)})")
+
+
+class LocalCommunicator(Communicator):
+    """World size 1: collectives return their input (a copy for allgather's list)."""
+
+    name = "local"
+
+    def allreduce(self, x, op="sum"):
+        _check_op(op)
+        self._count("allreduce")
+        return x
+
+    def broadcast(self, x, root=0):
+        self._count("broadcast")
+        return x
+
+    def allgather(self, x):
+        self._count("allgather")
+        return [x]
+
+    def barrier(self):
+        self._count("barrier")
+
+    def broadcast_object(self, obj, root=0):
+        self._count("broadcast_object")
+        return obj
+
+    def allgather_object(self, obj):
+        self._count("allgather_object")
+        return [obj]
+
+
+def _local_comm(mpi, comm):
+    """The ranks sharing this node (to pick one GPU per local rank)."""
+    return comm.Split_type(mpi.COMM_TYPE_SHARED, key=comm.Get_rank())
+
+
+class MPICommunicator(Communicator):
+    """Host arrays over mpi4py (`comm` defaults to COMM_WORLD). `timeout`: seconds a collective
+    may wait before the watchdog aborts the job (None: $MINIDDP_TIMEOUT, else 600)."""
+
+    name = "mpi"
+
+    def __init__(self, comm=None, timeout=None):
+        super().__init__()
+        from mpi4py import MPI
+        self._mpi = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        local = _local_comm(MPI, self.comm)
+        self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
+        local.Free()
+        self._ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        if self.size > 1:
+            self.watchdog = Watchdog(self.comm, timeout)
+
+    def allreduce(self, x, op="sum"):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"MPICommunicator.allreduce: expected a numpy array, got "
+                            f"{type(x).__name__} (use NCCLCommunicator for GPU arrays)")
+        _check_op(op, x)
+        self._count("allreduce")
+        with self._watch("allreduce"):
+            self._allreduce(x, op)
+        return x
+
+    def _allreduce(self, x, op):
+        buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
+        if buf.dtype == np.float16:  # MPI has no standard half type: reduce in float32
+            wide = buf.astype(np.float32)
+            self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
+            buf[...] = wide
+        else:
+            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._ops[op])
+        if op == "mean":
+            buf /= buf.dtype.type(self.size)
+        if buf is not x:
+            x[...] = buf
+
+    def broadcast(self, x, root=0):
+        self._count("broadcast")
+        buf = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        with self._watch("broadcast"):  # reshape first: a 0-d array has no byte view
+            self.comm.Bcast(buf.reshape(-1).view(np.uint8), root=root)
+        if buf is not x:
+            x[...] = buf
+        return x
+
+    def allgather(self, x):
+        self._count("allgather")
+        x = np.ascontiguousarray(x)
+        with self._watch("allgather"):
+            metas = self.comm.allgather((x.shape, x.dtype.str))
+            counts = [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in metas]
+            recv = np.empty(sum(counts), np.uint8)
+            self.comm.Allgatherv(x.reshape(-1).view(np.uint8), [recv, counts])
+        out, offset = [], 0
+        for (shape, dt), n in zip(metas, counts):
+            out.append(recv[offset:offset + n].view(np.dtype(dt)).reshape(shape))
+            offset += n
+        return out
+
+    def barrier(self):
+        self._count("barrier")
+        with self._watch("barrier"):
+            self.comm.Barrier()
+
+    def broadcast_object(self, obj, root=0):
+        self._count("broadcast_object")
+        with self._watch("broadcast_object"):
+            return self.comm.bcast(obj, root=root)
+
+    def allgather_object(self, obj):
+        self._count("allgather_object")
+        with self._watch("allgather_object"):
+            return self.comm.allgather(obj)
+
+    def abort(self, code=1):
+        self.comm.Abort(code)
+
+
+class NCCLCommunicator(MPICommunicator):
+    """CuPy arrays over NCCL, one GPU per local rank; objects and barriers over MPI.
+
+    Rank 0 makes the NCCL unique id and broadcasts it over MPI; every rank then joins the
+    NCCL clique on device `local_rank`.
+    """
+
+    name = "nccl"
+
+    def __init__(self, comm=None, timeout=None):
+        super().__init__(comm, timeout)
+        import cupy
+        from cupy.cuda import nccl
+        self._cp, self._nccl = cupy, nccl
+        n_gpus = cupy.cuda.runtime.getDeviceCount()
+        if self.local_rank >= n_gpus:
+            raise RuntimeError(f"NCCLCommunicator: local rank {self.local_rank} needs a GPU but "
+                               f"this node has {n_gpus}; start at most {n_gpus} ranks per node")
+        self.device_id = self.local_rank
+        cupy.cuda.Device(self.device_id).use()
+        uid = nccl.get_unique_id() if self.rank == 0 else None
+        uid = self.comm.bcast(uid, root=0)
+        self.nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
+        self._nccl_ops = {"sum": nccl.NCCL_SUM, "mean": nccl.NCCL_SUM, "max": nccl.NCCL_MAX,
+                          "min": nccl.NCCL_MIN}
+        self._types = {np.dtype(np.float16): nccl.NCCL_FLOAT16,
+                       np.dtype(np.float32): nccl.NCCL_FLOAT32,
+                       np.dtype(np.float64): nccl.NCCL_FLOAT64,
+                       np.dtype(np.int32): nccl.NCCL_INT32,
+                       np.dtype(np.int64): nccl.NCCL_INT64,
+                       np.dtype(np.uint8): nccl.NCCL_UINT8,
+                       np.dtype(np.int8): nccl.NCCL_INT8}
+
+    def _gpu(self, x, op):
+        if not isinstance(x, self._cp.ndarray):
+            raise TypeError(f"NCCLCommunicator.{op}: expected a cupy array, got "
+                            f"{type(x).__name__}")
+        return x if x.flags.c_contiguous else self._cp.ascontiguousarray(x)
+
+    def _stream(self):
+        return self._cp.cuda.get_current_stream().ptr
+
+    def allreduce(self, x, op="sum"):
+        buf = self._gpu(x, "allreduce")
+        _check_op(op, buf)
+        self._count("allreduce")
+        if buf.dtype not in self._types:
+            raise TypeError(f"NCCLCommunicator.allreduce: unsupported dtype {buf.dtype}")
+        self.nccl.allReduce(buf.data.ptr, buf.data.ptr, buf.size, self._types[buf.dtype],
+                            self._nccl_ops[op], self._stream())
+        if op == "mean":
+            buf /= buf.dtype.type(self.size)
+        if buf is not x:
+            x[...] = buf
+        return x
+
+    def broadcast(self, x, root=0):
+        self._count("broadcast")
+        buf = self._gpu(x, "broadcast")
+        raw = buf.reshape(-1).view(self._cp.uint8)  # a 0-d array has no byte view
+        self.nccl.bcast(raw.data.ptr, raw.size, self._nccl.NCCL_UINT8, root, self._stream())
+        if buf is not x:
+            x[...] = buf
+        return x
+
+    def allgather(self, x):
+        self._count("allgather")
+        x = self._gpu(x, "allgather")
+        with self._watch("allgather"):  # NCCL calls are asynchronous: only MPI ones are watched
+            metas = self.comm.allgather((x.shape, x.dtype.str))
+        nbytes = [int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in metas]
+        width = max(nbytes)  # NCCL's allGather wants equal sizes: pad to the largest
+        send = self._cp.zeros(width, self._cp.uint8)
+        send[:x.nbytes] = x.reshape(-1).view(self._cp.uint8)
+        recv = self._cp.empty(width * self.size, self._cp.uint8)
+        self.nccl.allGather(send.data.ptr, recv.data.ptr, width, self._nccl.NCCL_UINT8,
+                            self._stream())
+        return [recv[r * width:r * width + n].view(np.dtype(dt)).reshape(shape)
+                for r, ((shape, dt), n) in enumerate(zip(metas, nbytes))]
+
+    def barrier(self):
+        self._count("barrier")
+        self._cp.cuda.get_current_stream().synchronize()
+        with self._watch("barrier"):
+            self.comm.Barrier()

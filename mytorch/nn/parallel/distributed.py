@@ -1,0 +1,75 @@
+"""DistributedDataParallel: torch's data-parallel wrapper on mytorch.distributed."""
+import contextlib
+
+from mytorch import distributed as dist
+from mytorch.distributed.buckets import GradBuckets, check_same_model
+from mytorch.nn.modules.module import Module
+
+
+class DistributedDataParallel(Module):
+    """Average gradients over ranks during backward, in buckets of about `bucket_cap_mb`
+    megabytes that are sent as soon as all their gradients are ready (the same buckets as
+    miniddp's Accelerator). On construction the model is checked to be the same on every rank
+    (names, shapes, dtypes) and rank 0's parameters and buffers are copied to all; with
+    `broadcast_buffers` rank 0's buffers are copied again before each forward, as in torch.
+
+    >>> dist.init_process_group("gloo")
+    >>> model = DistributedDataParallel(model)
+    >>> loss_fn(model(x), y).backward()     # every .grad is now the mean over ranks
+    >>> with model.no_sync():               # accumulate locally, no communication
+    ...     loss_fn(model(x2), y2).backward()
+
+    device_ids, output_device, dim, find_unused_parameters, gradient_as_bucket_view and
+    static_graph are accepted for torch's signature (a parameter no rank used keeps
+    `grad=None`, one some rank used gets the mean).
+    """
+
+    def __init__(self, module, device_ids=None, output_device=None, dim=0,
+                 broadcast_buffers=True, process_group=None, bucket_cap_mb=None,
+                 find_unused_parameters=False, check_reduction=False,
+                 gradient_as_bucket_view=False, static_graph=False, **kwargs):
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: expected a Module, got "
+                            f"{type(module).__name__}")
+        if not any(p.requires_grad for p in module.parameters()):
+            raise RuntimeError("DistributedDataParallel is not needed when a module doesn't "
+                               "have any parameter that requires a gradient.")
+        comm = dist.default_comm(process_group)
+        devices = {str(p.device) for p in module.parameters()}
+        if len(devices) > 1:
+            raise ValueError(f"DistributedDataParallel: the module's parameters are on several "
+                             f"devices {sorted(devices)}; put them on one")
+        self.module = module
+        self.device_ids = device_ids
+        self.broadcast_buffers = broadcast_buffers
+        self.require_backward_grad_sync = True
+        self._comm = comm
+        check_same_model(comm, module, "DistributedDataParallel")
+        for t in list(module.parameters()) + list(module.buffers()):
+            comm.broadcast(t.data, root=0)
+        self.buckets = GradBuckets(module.parameters(), 25.0 if bucket_cap_mb is None
+                                   else bucket_cap_mb)
+        self._hooks = self.buckets.attach(comm, enabled=self._syncing) if comm.size > 1 \
+            else []
+
+    def _syncing(self):
+        return self.require_backward_grad_sync
+
+    def forward(self, *args, **kwargs):
+        self.buckets.reset()
+        if self.broadcast_buffers and self._comm.size > 1:
+            for b in self.module.buffers():
+                self._comm.broadcast(b.data, root=0)
+        return self.module(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """backward() inside accumulates gradients locally; the first backward after it
+        averages the accumulated gradients."""
+        previous = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = previous

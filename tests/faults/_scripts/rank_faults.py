@@ -1,0 +1,75 @@
+"""One rank script, many faults: `rank_faults.py MODE`. Rank 1 misbehaves at step 3; every rank
+prints `STEP <rank> <step>` as it goes, so the tests know how far each got."""
+import os
+import sys
+import time
+
+import numpy as np
+
+import mytorch
+import mytorch.nn as nn
+from miniddp import Accelerator
+
+MODE = sys.argv[1]
+FAULT_STEP = 3
+
+
+class Shaped(nn.Module):
+    """One weight whose shape may differ by rank while its size does not."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = nn.Parameter(mytorch.randn(*shape))
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)[:, :24] * self.weight.reshape(1, 24)
+
+
+def build(rank):
+    mytorch.manual_seed(0)
+    if MODE == "shape_mismatch":
+        return Shaped((4, 6) if rank == 0 else (6, 4))
+    layers = [nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1)]
+    if MODE == "extra_layer" and rank == 1:
+        layers += [nn.Linear(1, 1)]
+    return nn.Sequential(*layers)
+
+
+def main():
+    acc = Accelerator(device="cpu")
+    rank = acc.process_index
+    model = build(rank)
+    opt = mytorch.optim.SGD(model.parameters(), lr=0.01)
+    model, opt = acc.prepare(model, opt)
+    print(f"PREPARED {rank}", flush=True)
+    if MODE == "int_mean":
+        x = np.arange(4, dtype=np.int64)
+        try:
+            acc.comm.allreduce(x, "mean")
+        except TypeError as e:
+            assert np.array_equal(x, np.arange(4)), x  # untouched
+            print(f"INT_MEAN_REJECTED {rank}: {e}", flush=True)
+    steps = {"loop": 10 ** 9, "fewer_steps": 6 if rank == 0 else 3}.get(MODE, 6)
+    for step in range(1, steps + 1):
+        if rank == 1 and step == FAULT_STEP:
+            if MODE == "exit0":
+                sys.exit(0)
+            if MODE == "os_exit":
+                os._exit(0)
+            if MODE == "hang":
+                time.sleep(3600)
+        x = mytorch.randn(4, 24 if MODE == "shape_mismatch" else 8)
+        loss = model(x).pow(2).mean()
+        acc.backward(loss)
+        opt.step()
+        opt.zero_grad()
+        print(f"STEP {rank} {step}", flush=True)
+        if MODE == "loop":
+            time.sleep(0.05)
+    if MODE != "fewer_steps":  # there, rank 1 simply ends: a hand-written loop's mistake
+        acc.wait_for_everyone()
+    print(f"DONE {rank}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

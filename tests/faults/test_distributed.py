@@ -1,0 +1,85 @@
+"""Distributed faults, each a real 2-rank job under `python -m miniddp.launch`: the job must end
+(never hang), with a non-zero exit code, a message naming the rank, the step and the collective,
+and no process of the job left behind."""
+import signal
+
+import pytest
+
+from tests.faults.jobs import launch
+
+pytestmark = [pytest.mark.faults, pytest.mark.mpi]
+
+LIMIT = 120  # seconds: start-up of two ranks on a loaded machine, plus the fault
+
+
+def finished(job, limit=LIMIT):
+    rc, seconds = job.wait(limit)
+    assert job.leftovers() == [], f"processes of the job left running:\n{job.output}"
+    return rc, seconds
+
+
+@pytest.mark.parametrize("mode, step", [("exit0", 2), ("os_exit", 2), ("fewer_steps", 3)])
+def test_a_rank_that_leaves_early_fails_the_job(mode, step):
+    # sys.exit(0) or os._exit(0) on rank 1 mid-training, or a loop with fewer steps on rank 1:
+    # rank 0 is left waiting in the gradient allreduce; the job stops at once.
+    job = launch("rank_faults.py", mode, MINIDDP_TIMEOUT=600)
+    job.wait_for("STEP 0 2", LIMIT)
+    rc, _ = finished(job)
+    out = job.output
+    assert rc != 0, out
+    assert f"rank 1 left the job at step {step}" in out, out
+    assert "while rank 0 waits in allreduce" in out, out
+    assert "DONE 0" not in out, out
+
+
+def test_a_hung_rank_trips_the_watchdog():
+    # rank 1 stops in the middle of step 3 (outside any collective); rank 0 waits in its
+    # allreduce until the 3-second timeout, then aborts the job naming both.
+    job = launch("rank_faults.py", "hang", MINIDDP_TIMEOUT=3)
+    job.wait_for("STEP 1 2", LIMIT)
+    rc, _ = finished(job)
+    out = job.output
+    assert rc != 0, out
+    assert "watchdog: allreduce (collective #" in out and "on rank 0 at step 3" in out, out
+    assert "has not completed after 3." in out and "MINIDDP_TIMEOUT" in out, out
+    assert "rank 1 (pid" in out and "computing, outside any collective; step 2" in out, out
+
+
+@pytest.mark.parametrize("mode, first", [
+    ("extra_layer", "nothing at position 4 on rank 0 but parameter '3.weight' of shape [1, 1]"),
+    ("shape_mismatch", "parameter 'weight' of shape [4, 6] and dtype float32 on rank 0 "
+                       "but parameter 'weight' of shape [6, 4]"),
+])
+def test_prepare_refuses_models_that_differ_between_ranks(mode, first):
+    # an extra layer used to hang in prepare's broadcast; equal sizes with different shapes
+    # used to train silently on unrelated gradients
+    job = launch("rank_faults.py", mode)
+    rc, _ = finished(job)
+    out = job.output
+    assert rc != 0, out
+    assert "ValueError: prepare: the model differs between ranks" in out, out
+    assert first in out, out
+    assert "PREPARED" not in out, out
+
+
+def test_integer_mean_is_rejected_before_touching_the_buffer():
+    job = launch("rank_faults.py", "int_mean")
+    rc, _ = finished(job)
+    out = job.output
+    assert rc == 0, out
+    for rank in (0, 1):
+        assert f"INT_MEAN_REJECTED {rank}: allreduce: op='mean' needs a floating array, " \
+               "got int64 (shape (4,))" in out, out
+        assert f"DONE {rank}" in out, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_to_the_launcher_stops_every_rank(signum):
+    # what a scheduler does (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT)
+    job = launch("rank_faults.py", "loop")
+    job.wait_for("STEP 1 2", LIMIT)
+    assert len(job.tree()) >= 4, job.tree()  # launcher, mpiexec, proxy, two ranks
+    job.signal(signum)
+    rc, seconds = finished(job, limit=60)
+    assert rc == 128 + signum, job.output
+    assert f"miniddp.launch: got {signal.Signals(signum).name}, stopping the job" in job.output
