@@ -232,9 +232,9 @@ def load(path, map_location=None, *, weights_only=True):
     Raises CheckpointError (a RuntimeError) naming `path` for truncated or corrupt files.
     """
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"mytorch.load: no such checkpoint file: '{path}'")
-    remove_stale_temporaries(path)
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(b"PK"):
