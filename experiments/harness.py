@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import subprocess
@@ -447,7 +448,9 @@ def _checkpoint(side, model, optimizer, scheduler, step, ckpt_dir, keep_last, ac
         path = ckpt_dir / f"step_{step:07d}"
         acc.save_state(str(path))
         if acc.is_main_process:
-            (path / "STEP").write_text(str(step))
+            tmp = path / "STEP.tmp"
+            tmp.write_text(str(step))
+            os.replace(tmp, path / "STEP")
     else:
         import torch
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -458,28 +461,88 @@ def _checkpoint(side, model, optimizer, scheduler, step, ckpt_dir, keep_last, ac
                     "step": step, "rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, path)
     if acc is None or acc.is_main_process:
-        old = sorted(p for p in ckpt_dir.glob("step_*") if not p.name.endswith(".tmp"))
-        for p in old[:-keep_last] if keep_last else []:
-            if p.is_dir():
-                import shutil
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink()
+        import shutil
+        done = _checkpoints(ckpt_dir)
+        keep = {p for _, p in done[-keep_last:]} if keep_last else {p for _, p in done}
+        for p in ckpt_dir.glob("step_*"):  # older checkpoints and what killed saves left
+            if p not in keep:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
     if acc is not None:
         acc.wait_for_everyone()
 
 
+_CHECKPOINT_NAME = re.compile(r"step_(\d+)(\.pt|\.old)?")
+
+
+def _checkpoints(ckpt_dir):
+    """[(step, path)] of the complete checkpoints in `ckpt_dir`, oldest first.
+
+    A checkpoint is written under a temporary name and renamed when complete, so `step_N`
+    (a folder, or `step_N.pt` on the PyTorch side) is complete, and `step_N.tmp` never is.
+    `step_N.old` is the complete previous copy that a save killed while replacing `step_N`
+    leaves (miniddp's save_state); load_state reads it when `step_N` is missing."""
+    found = {}
+    for p in ckpt_dir.glob("step_*"):
+        m = _CHECKPOINT_NAME.fullmatch(p.name)
+        if m and not (m.group(2) == ".old" and (ckpt_dir / f"step_{m.group(1)}").exists()):
+            found[int(m.group(1))] = p
+    return sorted(found.items())
+
+
 def _resume(side, model, optimizer, scheduler, ckpt_dir, acc):
-    found = sorted(p for p in ckpt_dir.glob("step_*") if not p.name.endswith(".tmp"))
+    """Load the newest complete checkpoint and return its step; say on stderr which it was,
+    and why when it is not simply the newest one with its STEP marker."""
+    main = acc is None or acc.is_main_process
+
+    def say(text):
+        if main:
+            print(f"resume: {text}", file=sys.stderr)
+
+    found = _checkpoints(ckpt_dir)
+    partial = sorted(p.name for p in ckpt_dir.glob("step_*.tmp")) if ckpt_dir.exists() else []
+    if partial and (not found or _step_of(partial[-1]) > found[-1][0]):
+        say(f"{partial[-1]} is an unfinished save (the run was killed while writing it); "
+            f"ignoring it")
     if not found:
-        print(f"resume: no checkpoint in {ckpt_dir}; starting from step 0", file=sys.stderr)
+        say(f"no complete checkpoint in {ckpt_dir}; starting from step 0")
         return 0
-    latest = found[-1]
+    for i, (step, path) in enumerate(reversed(found)):
+        try:
+            step = _load_checkpoint(side, model, optimizer, scheduler, path, step, acc, say)
+        except Exception as e:  # noqa: BLE001 - a damaged checkpoint: try the one before
+            say(f"{path.name} cannot be loaded ({type(e).__name__}: {e}); trying the previous "
+                f"checkpoint")
+            continue
+        if i:
+            say(f"resumed from the previous complete checkpoint, {path.name} (step {step})")
+        else:
+            say(f"resumed from {path.name} (step {step})")
+        return step
+    raise RuntimeError(f"resume: none of the {len(found)} checkpoints in {ckpt_dir} loads")
+
+
+def _step_of(name):
+    m = re.match(r"step_(\d+)", name)
+    return int(m.group(1)) if m else -1
+
+
+def _load_checkpoint(side, model, optimizer, scheduler, path, step, acc, say):
     if acc is not None:
-        acc.load_state(str(latest))
-        return int((latest / "STEP").read_text())
+        acc.load_state(str(path))
+        marker = path / "STEP"
+        try:
+            return int(marker.read_text())
+        except (OSError, ValueError):
+            # killed between save_state and the marker: the checkpoint itself is complete
+            # (save_state renames it into place last) and its name records its step
+            say(f"{path.name} has no STEP marker (the run stopped right after saving it); "
+                f"using the step the checkpoint records, {step}")
+            return step
     import torch
-    state = torch.load(latest, weights_only=False)
+    state = torch.load(path, weights_only=False)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler"):

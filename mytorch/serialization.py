@@ -1,26 +1,31 @@
-"""Checkpoints: `save`/`load` of state dicts as one safetensors file.
+"""Checkpoints: `save`/`load` as one safetensors file, or in PyTorch's own `.pt` format.
 
-Tensors are the file's tensors. A flat {name: Tensor} dict (a model's state_dict) keeps its
-names as keys, so `safetensors.torch.load_file` gives a dict PyTorch's `load_state_dict`
-accepts, and a safetensors file written by PyTorch loads here. Anything else (an optimizer's
-nested state, numbers, strings) is kept as JSON in the header's metadata, beside a sha256 of
-that structure and of every tensor's bytes, so a corrupted file is caught even where the
-format itself cannot tell.
+Safetensors (every name but `.pt`/`.pth`/`.bin`): tensors are the file's tensors. A flat
+{name: Tensor} dict (a model's state_dict) keeps its names as keys, so
+`safetensors.torch.load_file` gives a dict PyTorch's `load_state_dict` accepts, and a
+safetensors file written by PyTorch loads here. Anything else (an optimizer's nested state,
+numbers, strings) is kept as JSON in the header's metadata, beside a sha256 of that structure
+and of every tensor's bytes, so a corrupted file is caught even where the format itself cannot
+tell. `.pt`, `.pth` and `.bin` names get torch.save's zip layout (see pt_format), and `load`
+reads such files written by PyTorch, weights-only.
 
 Writes go to a temporary file in the same directory, are fsync'ed and renamed over `path`:
-a failed save never leaves a half-written checkpoint behind.
+a failed save never leaves a half-written checkpoint behind, and what a killed save left is
+removed by the next save or load of that path.
 """
 import hashlib
 import json
 import math
 import os
-import tempfile
+import pickle
+import socket
+import zipfile
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from mytorch import backend
+from mytorch import backend, pt_format
 from mytorch.tensor import Tensor
 
 FORMAT = "mytorch-1"
@@ -108,31 +113,96 @@ def _digest(tree_json, arrays):
     for key in sorted(arrays):
         a = arrays[key]
         h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(memoryview(_contiguous(a)).cast("B"))
+        h.update(_contiguous(a).reshape(-1).view(np.uint8))  # bytes, whatever the dtype
     return h.hexdigest()
 
 
 # ---- save / load ----
 
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+
+
 def save(obj, path):
-    """Save `obj` (a state dict, or nested dicts/lists of tensors and plain values) to `path`
-    as a safetensors file, atomically.
+    """Save `obj` (a state dict, or nested dicts/lists/tuples of tensors and plain values) to
+    `path`, atomically.
+
+    `.pt`, `.pth` and `.bin` names get PyTorch's own format (what torch.save writes, readable by
+    `torch.load(path, weights_only=True)`); any other name gets a safetensors file.
 
     >>> mytorch.save({"model": model.state_dict(), "optim": opt.state_dict()}, "ckpt.safetensors")
     """
     path = os.fspath(path)
+    if path.lower().endswith(TORCH_SUFFIXES):
+        archive = os.path.splitext(os.path.basename(path))[0] or "archive"
+        _write_atomically(path, lambda tmp: pt_format.write(obj, tmp, archive))
+        return
     tensors, devices = {}, {}
     tree = _encode(obj, [], tensors, devices)
     arrays = {k: _contiguous(backend.to_device(a, "cpu")) for k, a in tensors.items()}
+    if any(a.dtype.name == "bfloat16" for a in arrays.values()):
+        import ml_dtypes  # noqa: F401 - safetensors names the dtype through NumPy's registry
     tree_json = json.dumps(tree, separators=(",", ":"))
     metadata = {"format": "pt", _META_FORMAT: FORMAT, _META_TREE: tree_json,
                 _META_SHA: _digest(tree_json, arrays)}
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    os.close(fd)
+    _write_atomically(path, lambda tmp: save_file(arrays, tmp, metadata=metadata))
+
+
+# ---- temporary files ----
+#
+# A save writes `.<name>.mytorch-tmp.<pid>.<host>` beside the target and renames it over the
+# target. A process killed mid-save leaves that file behind; the next save or load of the same
+# target removes every such file of this host whose process is gone.
+
+_TMP_TAG = ".mytorch-tmp."
+
+
+def _tmp_name(path):
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}{_TMP_TAG}{os.getpid()}.{socket.gethostname()}")
+
+
+def remove_stale_temporaries(path):
+    """Delete the temporary files that killed saves of `path` left behind; returns their
+    names. Files of live processes (a save in progress) and of other hosts are kept."""
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix, host = f".{name}{_TMP_TAG}", socket.gethostname()
+    removed = []
     try:
-        save_file(arrays, tmp, metadata=metadata)
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        pid, _, owner = entry[len(prefix):].partition(".")
+        if owner != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+            removed.append(entry)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return False  # our own leftover: this process is not writing it now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_atomically(path, write):
+    """Run `write(temporary_path)`, fsync that file and rename it over `path`."""
+    remove_stale_temporaries(path)
+    tmp = _tmp_name(path)
+    try:
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -141,7 +211,7 @@ def save(obj, path):
             os.unlink(tmp)
         raise
     try:  # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
+        dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
@@ -150,21 +220,36 @@ def save(obj, path):
         pass
 
 
-def load(path, map_location=None):
-    """Load what `save` wrote (or any safetensors file: a flat {name: Tensor} dict).
+def load(path, map_location=None, *, weights_only=True):
+    """Load a checkpoint: what `save` wrote, any safetensors file (a flat {name: Tensor}
+    dict), or a zip file written by `torch.save`.
 
     map_location: None (each tensor back on the device it was saved from), a device
     ('cpu', 'cuda', 'cuda:1'), or a dict mapping saved device strings to devices.
+    PyTorch files are always loaded weights-only: tensors and plain containers are rebuilt,
+    anything else is refused naming its global (pickle.UnpicklingError); `weights_only` is
+    accepted for torch.load's signature.
     Raises CheckpointError (a RuntimeError) naming `path` for truncated or corrupt files.
     """
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"mytorch.load: no such checkpoint file: '{path}'")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):
+        return _load_torch(path, map_location)
+    if head.startswith(b"\x80"):
+        raise CheckpointError(f"mytorch.load: '{path}' is a PyTorch pickle in the legacy "
+                              f"(pre-1.6, non-zip) format, which mytorch does not read; "
+                              f"re-save it with a current torch.save")
+    if "BF16" in _header_dtypes(path):
+        import ml_dtypes  # noqa: F401 - NumPy learns the bfloat16 dtype that safetensors names
     try:
         with safe_open(path, framework="np") as f:
             metadata = f.metadata() or {}
             arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise CheckpointError(f"mytorch.load: '{path}' is not a readable checkpoint (truncated "
                               f"or corrupt safetensors file): {e}") from e
     tree_json = metadata.get(_META_TREE)
@@ -182,6 +267,29 @@ def load(path, map_location=None):
         return _decode(tree, tensors)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"mytorch.load: '{path}' has an invalid structure: {e}") from e
+
+
+def _header_dtypes(path):
+    """The dtype names a safetensors header lists (empty when it is not readable)."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 0 < n <= 100 * 2 ** 20:
+                return []
+            header = json.loads(f.read(n))
+        return [v.get("dtype") for k, v in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def _load_torch(path, map_location):
+    try:
+        return pt_format.read(path, lambda a, loc: _place(a, loc, map_location))
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(f"mytorch.load: '{path}': {e}") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, TypeError, OSError) as e:
+        raise CheckpointError(f"mytorch.load: '{path}' is a PyTorch (zip) checkpoint that "
+                              f"cannot be read (truncated or corrupt): {e}") from e
 
 
 def _collect_devices(node, out):

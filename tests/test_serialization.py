@@ -195,3 +195,49 @@ def test_map_location(tmp_path):
     else:
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             mytorch.load(path, map_location="cuda")
+
+
+@pytest.mark.parametrize("bad", ["file.safetensors", None, ["model"], 3])
+def test_load_state_dict_rejects_what_is_not_a_mapping_as_torch(bad):
+    with pytest.raises(TypeError) as theirs:
+        _torch_mlp().load_state_dict(bad)
+    with pytest.raises(TypeError) as ours:
+        _mlp().load_state_dict(bad)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_state_dict_without_num_batches_tracked_loads_as_in_torch(affine):
+    ours = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, affine=affine))
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, affine=affine))
+    ours(mytorch.randn(6, 4))
+    ours(mytorch.randn(6, 4))
+    old = {k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()
+           if not k.endswith("num_batches_tracked")}  # as torch < 0.4.1 wrote it
+    theirs[1].num_batches_tracked.fill_(5)
+    fresh = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, affine=affine))
+    fresh[1].num_batches_tracked.data[...] = 5
+    their_result = theirs.load_state_dict(old, strict=True)
+    our_result = fresh.load_state_dict({k: mytorch.tensor(v.numpy()) for k, v in old.items()},
+                                       strict=True)
+    assert tuple(our_result) == tuple(their_result) == ([], [])
+    assert fresh[1].num_batches_tracked.item() == theirs[1].num_batches_tracked.item() == 5
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_array_equal(fresh.state_dict()[k].numpy(), v.numpy(), err_msg=k)
+    assert "1.num_batches_tracked" not in old  # the caller's dict is not changed
+
+
+def test_batchnorm_missing_count_with_current_layout_metadata_is_missing_as_in_torch(tmp_path):
+    # torch's state_dict records layout version 2 for BatchNorm: then the key is really missing
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    sd = theirs.state_dict()
+    del sd["1.num_batches_tracked"]
+    with pytest.raises(RuntimeError, match="Missing key.*1.num_batches_tracked"):
+        theirs.load_state_dict(sd)
+    torch.save(sd, tmp_path / "new.pt")
+    with pytest.raises(RuntimeError, match="missing keys: 1.num_batches_tracked"):
+        _mlp_bn().load_state_dict(mytorch.load(tmp_path / "new.pt"))
+
+
+def _mlp_bn():
+    return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))

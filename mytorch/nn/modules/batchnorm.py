@@ -38,6 +38,14 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
+    def _upgrade_state_dict(self, state_dict, prefix, version):
+        # num_batches_tracked arrived in torch 0.4.1 (layout version 2): older checkpoints load
+        # with the count this module already has, as in torch
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats \
+                and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked
+
     def reset_running_stats(self):
         if self.track_running_stats:
             self.running_mean.data[...] = 0

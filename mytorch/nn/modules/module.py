@@ -1,5 +1,6 @@
 """Module: PyTorch's conventions -- registration by assignment, state_dict, train/eval, repr."""
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -267,6 +268,13 @@ class Module:
         Everything is checked first (missing, unexpected and shape-mismatched keys are listed
         in one error), so a failed load leaves the model unchanged.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        versions = getattr(state_dict, "_metadata", None) or {}
+        state_dict = dict(state_dict)  # older layouts are upgraded in this copy, not the caller's
+        for name, m in self.named_modules():
+            version = versions.get(name, {}).get("version")
+            m._upgrade_state_dict(state_dict, name + "." if name else "", version)
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -293,6 +301,10 @@ class Module:
                 target.data[...] = backend.to_device(arr, target.device).astype(
                     target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
+
+    def _upgrade_state_dict(self, state_dict, prefix, version):
+        """Fill in what checkpoints of an older layout (`version` from torch's `_metadata`, None
+        when absent) lack; the keys of this module start with `prefix`."""
 
     # ---- modes and conversion ----
 
