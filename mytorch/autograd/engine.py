@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from mytorch import backend
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 from mytorch.autograd.grad_mode import _anomaly
@@ -56,6 +57,13 @@ def sum_to(g, shape):
     return g.reshape(shape)
 
 
+def _scope_of_grads(grads):
+    for g in grads:
+        if g is not None:
+            return None if type(g) is np.ndarray else backend.scope_of(g)
+    return None
+
+
 def _run_node(node, grads, retain_graph):
     """Run one node's backward on its output gradients; return one gradient per input edge,
     summed back to the input's shape and cast to its dtype."""
@@ -70,7 +78,12 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
-    if _anomaly.enabled:
+    scope = _scope_of_grads(grads)
+    if scope is not None:  # backward runs on the gradients' GPU, whichever is current
+        with scope:
+            gx = _backward_anomaly(node, grads) if _anomaly.enabled else \
+                type(node).backward(node, *grads)
+    elif _anomaly.enabled:
         gx = _backward_anomaly(node, grads)
     else:
         gx = type(node).backward(node, *grads)

@@ -150,7 +150,8 @@ def call_numpy(func, what, args, kwargs, allow_host=False, check_device=True):
     un = _Unwrapper(what, allow_host, check_device)
     args = un(args)
     kwargs = un(kwargs)
-    return un.wrap(func(*args, **kwargs))
+    with np.errstate(all="ignore"):  # CuPy never warns about inf/nan
+        return un.wrap(func(*args, **kwargs))
 
 
 class MemoryPointer:
@@ -329,7 +330,8 @@ class ndarray:
         un = _Unwrapper(f"ndarray.{name}", check_device=name not in _NO_KERNEL)
         un.inputs[id(self._a)] = self
         target = getattr(self._a, name)
-        res = target if attr else target(*un(args), **un(kwargs))
+        with np.errstate(all="ignore"):
+            res = target if attr else target(*un(args), **un(kwargs))
         if name in _NO_KERNEL:  # views stay on the array's device
             if type(res) is np.ndarray and id(res) not in un.inputs:
                 return wrap_array(res, self._dev, self._root())
@@ -365,7 +367,8 @@ def _operator(name):
         un.inputs[id(self._a)] = self
         if self._dev != current_device():
             raise _peer_error(self._dev, f"operator {name}")
-        res = getattr(self._a, name)(*un(args))
+        with np.errstate(all="ignore"):
+            res = getattr(self._a, name)(*un(args))
         if res is NotImplemented:
             return res
         return un.wrap(res)

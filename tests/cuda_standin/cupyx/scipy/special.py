@@ -4,7 +4,6 @@ import math
 import statistics
 
 import numpy as np
-
 from cupy import _core
 
 _NORMAL = statistics.NormalDist()
