@@ -3,6 +3,8 @@
 Every op asks `array_module(x)` for the `xp` of its inputs; data crosses between host
 and device only through `to_device`.
 """
+import contextlib
+
 import numpy as np
 
 try:  # CuPy imports without a GPU; it is simply unusable then.
@@ -101,6 +103,13 @@ def on_device(dev):
         return None
     module_for(dev)
     return cupy.cuda.Device(dev.index)
+
+
+def device_scope(x):
+    """`scope_of(x)`, or a context that does nothing: `with device_scope(x):` runs the block on
+    x's device (for code that uses arrays outside Function.apply)."""
+    scope = scope_of(x)
+    return contextlib.nullcontext() if scope is None else scope
 
 
 def scope_of(x):

@@ -255,7 +255,8 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
                                    f"outputs; this tensor has shape {tuple(self.shape)} -- pass "
                                    f"`gradient=` of that shape")
-            g = backend.array_module(self.data).ones_like(self.data)
+            with backend.device_scope(self.data):
+                g = backend.array_module(self.data).ones_like(self.data)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else _to_array(gradient)
             if tuple(g.shape) != tuple(self.shape):

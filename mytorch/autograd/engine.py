@@ -169,12 +169,16 @@ def _accumulate_leaf(node, g, capture, owned=False):
         # The leaf takes the array over when nothing else can hold it (see `_owns`);
         # otherwise (Add returns gy twice, a broadcast view, the caller's own gradient) it
         # gets its own copy.
-        leaf.grad = _function._wrap(g if owned else g.copy(), None, 0)
+        if not owned:
+            with backend.device_scope(g):
+                g = g.copy()
+        leaf.grad = _function._wrap(g, None, 0)
     else:
         if grad.shape != g.shape:
             raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
                                f"but the new gradient has shape {tuple(g.shape)}")
-        grad.data += g
+        with backend.device_scope(g):
+            grad.data += g
 
 
 def _count_dependencies(roots):
