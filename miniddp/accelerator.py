@@ -474,12 +474,18 @@ class Accelerator:
 
     def _rng_state(self):
         return {"python": random.getstate(), "numpy": np.random.get_state(),
-                "mytorch": mytorch.get_rng_state()}
+                "mytorch": mytorch.get_rng_state(),
+                "cuda": mytorch.cuda.get_rng_state_all()}  # every GPU's stream, as torch
 
     def _set_rng_state(self, state):
         random.setstate(state["python"])
         np.random.set_state(state["numpy"])
         mytorch.set_rng_state(state["mytorch"])
+        cuda = state.get("cuda", [])
+        if cuda and len(cuda) != mytorch.cuda.device_count():
+            print(f"miniddp: checkpoint has {len(cuda)} GPU random streams, this host "
+                  f"{mytorch.cuda.device_count()}; restoring the first ones")
+        mytorch.cuda.set_rng_state_all(cuda[:mytorch.cuda.device_count()])
 
     def save_state(self, output_dir):
         """Save model(s) and optimizer(s) (safetensors, `model.safetensors` loads with

@@ -3,6 +3,8 @@
 Every op asks `array_module(x)` for the `xp` of its inputs; data crosses between host
 and device only through `to_device`.
 """
+import contextlib
+
 import numpy as np
 
 try:  # CuPy imports without a GPU; it is simply unusable then.
@@ -36,7 +38,10 @@ def is_array(x):
 
 
 class device:
-    """A device: `device("cpu")`, `device("cuda")`, `device("cuda:1")`, `device("cuda", 1)`."""
+    """A device: `device("cpu")`, `device("cuda")`, `device("cuda:1")`, `device("cuda", 1)`.
+
+    As in PyTorch, a bare "cuda" (index None) means the current device
+    (`mytorch.cuda.set_device`, `with mytorch.cuda.device(i):`); it compares equal to it."""
 
     __slots__ = ("type", "index")
 
@@ -53,8 +58,6 @@ class device:
             if index is not None or not num.isdigit():
                 raise ValueError(f"device: invalid device string {spec!r}")
             index = int(num)
-        if kind == "cuda" and index is None:
-            index = 0
         if kind == "cpu":
             index = None
         self.type, self.index = kind, index
@@ -72,10 +75,50 @@ class device:
                 other = device(other)
             except (ValueError, TypeError):
                 return False
-        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+        if not isinstance(other, device) or other.type != self.type:
+            return False
+        return resolve(self).index == resolve(other).index
 
     def __hash__(self):
-        return hash((self.type, self.index))
+        return hash(self.type)  # "cuda" and "cuda:<current>" are equal, so hash alike
+
+
+def current_cuda_index():
+    """The current CUDA device's index (0 without a GPU)."""
+    return cupy.cuda.runtime.getDevice() if cuda_available() else 0
+
+
+def resolve(dev):
+    """`dev` with its index filled in: a bare "cuda" becomes the current device."""
+    dev = device(dev)
+    if dev.type == "cuda" and dev.index is None:
+        return device("cuda", current_cuda_index())
+    return dev
+
+
+def on_device(dev):
+    """A context in which CuPy allocates and computes on `dev` (None for the CPU)."""
+    dev = resolve(dev)
+    if dev.type == "cpu":
+        return None
+    module_for(dev)
+    return cupy.cuda.Device(dev.index)
+
+
+def device_scope(x):
+    """`scope_of(x)`, or a context that does nothing: `with device_scope(x):` runs the block on
+    x's device (for code that uses arrays outside Function.apply)."""
+    scope = scope_of(x)
+    return contextlib.nullcontext() if scope is None else scope
+
+
+def scope_of(x):
+    """The context that makes array x's GPU current, or None when it is a host array or its
+    GPU already is current: ops run on their inputs' device, as in PyTorch."""
+    if type(x) is np.ndarray or cupy is None or not isinstance(x, cupy.ndarray):
+        return None
+    dev = x.device
+    return None if dev.id == cupy.cuda.runtime.getDevice() else dev
 
 
 CPU = device("cpu")
@@ -97,6 +140,9 @@ def module_for(dev):
         return np
     if not cuda_available():
         raise RuntimeError(f"device {dev}: CUDA is not available (no GPU or CuPy not installed)")
+    if dev.index is not None and dev.index >= cupy.cuda.runtime.getDeviceCount():
+        raise RuntimeError(f"device {dev}: invalid device index; this host has "
+                           f"{cupy.cuda.runtime.getDeviceCount()} GPU(s)")
     return cupy
 
 
@@ -109,6 +155,7 @@ def to_device(x, dev):
         if cupy is not None and isinstance(x, cupy.ndarray):
             return cupy.asnumpy(x)
         return np.asarray(x)
+    dev = resolve(dev)
     module_for(dev)
     if isinstance(x, cupy.ndarray) and x.device.id == dev.index:
         return x

@@ -32,6 +32,12 @@ def from_numpy(arr):
     return Tensor(arr)
 
 
+def _on(device):
+    """A context allocating on `device` ("cuda" = the current GPU); nothing for the CPU."""
+    scope = backend.on_device(device or "cpu")
+    return contextlib.nullcontext() if scope is None else scope
+
+
 def _make(fill, shape, dtype, device, requires_grad, default=None):
     dtype = np.dtype(dtype) if dtype is not None else (default or dtypes.get_default_dtype())
     xp = backend.module_for(device or "cpu")
@@ -39,10 +45,7 @@ def _make(fill, shape, dtype, device, requires_grad, default=None):
     for s in shape:
         if not isinstance(s, (int, np.integer)) or s < 0:
             raise ValueError(f"invalid shape {shape}: sizes must be non-negative ints")
-    if device is not None and backend.device(device).type == "cuda":
-        with xp.cuda.Device(backend.device(device).index):
-            arr = fill(xp, shape, dtype)
-    else:
+    with _on(device):
         arr = fill(xp, shape, dtype)
     return Tensor(arr, requires_grad=requires_grad)
 
@@ -100,36 +103,52 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
     xp = backend.module_for(device or "cpu")
-    return Tensor(xp.arange(start, end, step).astype(dtype), requires_grad=requires_grad)
+    with _on(device):
+        arr = xp.arange(start, end, step).astype(dtype)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     xp = backend.module_for(device or "cpu")
     dtype = dtype or dtypes.get_default_dtype()
-    return Tensor(xp.linspace(start, end, steps).astype(dtype), requires_grad=requires_grad)
+    with _on(device):
+        arr = xp.linspace(start, end, steps).astype(dtype)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     xp = backend.module_for(device or "cpu")
-    return Tensor(xp.eye(n, m, dtype=dtype or dtypes.get_default_dtype()),
-                  requires_grad=requires_grad)
+    with _on(device):
+        arr = xp.eye(n, m, dtype=dtype or dtypes.get_default_dtype())
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def _device(device, generator):
+    if device is None:
+        return generator.device if generator is not None else backend.CPU
+    return backend.resolve(device)
 
 
 def _rng(device, generator):
-    return _random.generator_for(device or "cpu", generator)
+    return _random.generator_for(device, generator)
 
 
 def randn(*shape, dtype=None, device=None, generator=None, requires_grad=False):
     """Standard normal samples from the device's default (or the given) generator."""
     dtype = np.dtype(dtype or dtypes.get_default_dtype())
-    arr = _rng(device, generator).standard_normal(_shape_args(shape), dtype=np.float64)
-    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+    device = _device(device, generator)
+    with _on(device):
+        arr = _rng(device, generator).standard_normal(_shape_args(shape), dtype=np.float64)
+        arr = arr.astype(dtype)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, generator=None, requires_grad=False):
     dtype = np.dtype(dtype or dtypes.get_default_dtype())
-    arr = _rng(device, generator).random(_shape_args(shape))
-    return Tensor(arr.astype(dtype), requires_grad=requires_grad)
+    device = _device(device, generator)
+    with _on(device):
+        arr = _rng(device, generator).random(_shape_args(shape)).astype(dtype)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
@@ -137,13 +156,23 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
         low, high, size = 0, low, size if high is None else high
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")
-    arr = _rng(device, generator).integers(low, high, size=tuple(size))
-    return Tensor(backend.array_module(arr).asarray(arr, dtype=dtype or dtypes.int64))
+    device = _device(device, generator)
+    with _on(device):
+        arr = _rng(device, generator).integers(low, high, size=tuple(size))
+        arr = backend.array_module(arr).asarray(arr, dtype=dtype or dtypes.int64)
+    return Tensor(arr)
 
 
 def randperm(n, dtype=None, device=None, generator=None):
-    arr = _rng(device, generator).permutation(n)
-    return Tensor(arr.astype(dtype or dtypes.int64))
+    """A random permutation of 0..n-1."""
+    device = _device(device, generator)
+    with _on(device):
+        if device.type == "cpu":
+            arr = _rng(device, generator).permutation(n)
+        else:  # CuPy's Generator has no permutation: sort random keys
+            arr = backend.cupy.argsort(_rng(device, generator).random(n))
+        arr = arr.astype(dtype or dtypes.int64)
+    return Tensor(arr)
 
 
 def randn_like(x, dtype=None, device=None, requires_grad=False):
@@ -164,8 +193,9 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
     """`steps` points from base**start to base**end, evenly spaced in the exponent."""
     xp = backend.module_for(device or "cpu")
     dtype = dtype or dtypes.get_default_dtype()
-    exps = xp.linspace(start, end, steps)
-    return Tensor(xp.power(float(base), exps).astype(dtype), requires_grad=requires_grad)
+    with _on(device):
+        arr = xp.power(float(base), xp.linspace(start, end, steps)).astype(dtype)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def normal(mean, std=1.0, size=None, generator=None, dtype=None, device=None,
@@ -179,8 +209,12 @@ def normal(mean, std=1.0, size=None, generator=None, dtype=None, device=None,
         if std < 0:
             raise RuntimeError(f"normal: std must be >= 0, got {std}")
         dtype = np.dtype(dtype or dtypes.get_default_dtype())
-        arr = _rng(device, generator).standard_normal(_shape_args((size,)), dtype=np.float64)
-        return Tensor((arr * std + mean).astype(dtype), requires_grad=requires_grad)
+        device = _device(device, generator)
+        with _on(device):
+            arr = _rng(device, generator).standard_normal(_shape_args((size,)),
+                                                          dtype=np.float64)
+            arr = (arr * std + mean).astype(dtype)
+        return Tensor(arr, requires_grad=requires_grad)
     ref = mean if mt else std
     m = mean.data if mt else mean
     s = std.data if st else std
@@ -191,8 +225,9 @@ def normal(mean, std=1.0, size=None, generator=None, dtype=None, device=None,
     if bool(xp.any(xp.asarray(s) < 0)):
         raise RuntimeError("normal: std must be >= 0")
     shape = np.broadcast_shapes(tuple(getattr(m, "shape", ())), tuple(getattr(s, "shape", ())))
-    z = _rng(ref.device, generator).standard_normal(shape, dtype=np.float64)
-    return Tensor._wrap((z * s + m).astype(ref.dtype))
+    with _on(ref.device):
+        z = _rng(ref.device, generator).standard_normal(shape, dtype=np.float64)
+        return Tensor._wrap((z * s + m).astype(ref.dtype))
 
 
 def bernoulli(input, p=None, generator=None):
@@ -201,8 +236,9 @@ def bernoulli(input, p=None, generator=None):
     xp = backend.array_module(input.data)
     if bool(xp.any((xp.asarray(prob) < 0) | (xp.asarray(prob) > 1))):
         raise RuntimeError("bernoulli: probabilities must be in [0, 1]")
-    u = _rng(input.device, generator).random(input.shape)
-    return Tensor._wrap((u < prob).astype(input.dtype))
+    with _on(input.device):
+        u = _rng(input.device, generator).random(input.shape)
+        return Tensor._wrap((u < prob).astype(input.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, generator=None):

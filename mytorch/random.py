@@ -5,24 +5,22 @@ from mytorch import backend
 
 
 class Generator:
-    """A seeded random stream (NumPy's PCG64 on the CPU, CuPy's generator on a GPU).
+    """A seeded random stream (NumPy's PCG64 on the CPU, CuPy's Philox on a GPU).
 
     >>> g = mytorch.Generator().manual_seed(0)
     >>> mytorch.randn(3, generator=g)
     """
 
     def __init__(self, device="cpu"):
-        self.device = backend.device(device)
+        self.device = backend.resolve(device)
         self._seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self._offset = 0
         self._make()
 
     def _make(self):
+        self._offset = 0
         if self.device.type == "cpu":
             self._rng = np.random.Generator(np.random.PCG64(self._seed))
-        else:
-            xp = backend.module_for(self.device)
-            with xp.cuda.Device(self.device.index):
-                self._rng = xp.random.Generator(xp.random.XORWOW(self._seed))
 
     def manual_seed(self, seed):
         self._seed = int(seed)
@@ -39,42 +37,63 @@ class Generator:
     def get_state(self):
         if self.device.type == "cpu":
             return {"seed": self._seed, "bit_generator": self._rng.bit_generator.state}
-        return {"seed": self._seed}  # CuPy generators cannot export their state
+        return {"seed": self._seed, "offset": self._offset}
 
     def set_state(self, state):
         self._seed = state["seed"]
         self._make()
         if self.device.type == "cpu" and "bit_generator" in state:
             self._rng.bit_generator.state = state["bit_generator"]
+        self._offset = state.get("offset", 0)
 
     @property
     def rng(self):
-        return self._rng
+        """The stream to draw from. On a GPU each access is a new CuPy generator for draw
+        number `offset` of this seed: CuPy's generators cannot export their state, so
+        (seed, offset) is the state, and saving and restoring it repeats the draws exactly."""
+        if self.device.type == "cpu":
+            return self._rng
+        xp = backend.module_for(self.device)
+        key = np.random.SeedSequence([self._seed, self._offset]).generate_state(1, np.uint64)
+        self._offset += 1
+        with xp.cuda.Device(self.device.index):
+            return xp.random.Generator(xp.random.Philox4x3210(int(key[0])))
 
 
 default_generator = Generator()
 _cuda_generators = {}
 
 
+def cuda_generator(index):
+    """The default generator of GPU `index`, made on first use from the last manual_seed."""
+    gen = _cuda_generators.get(index)
+    if gen is None:
+        gen = Generator(backend.device("cuda", index)).manual_seed(
+            default_generator.initial_seed())
+        _cuda_generators[index] = gen
+    return gen
+
+
 def generator_for(dev, generator=None):
-    """The generator to draw from on device `dev` (an explicit one wins)."""
+    """The stream to draw from on device `dev` (an explicit generator wins; it must live on
+    `dev`, as in PyTorch)."""
+    dev = backend.resolve(dev)
     if generator is not None:
+        if generator.device != dev:
+            raise RuntimeError(f"generator on {generator.device} cannot draw for a tensor on "
+                               f"{dev}")
         return generator.rng
-    dev = backend.device(dev)
     if dev.type == "cpu":
         return default_generator.rng
-    gen = _cuda_generators.get(dev.index)
-    if gen is None:
-        gen = Generator(dev).manual_seed(default_generator.initial_seed())
-        _cuda_generators[dev.index] = gen
-    return gen.rng
+    return cuda_generator(dev.index).rng
 
 
 def manual_seed(seed):
-    """Seed every device's default stream; returns the CPU generator."""
+    """Seed every device's default stream with `seed` (as torch.manual_seed); returns the
+    CPU generator."""
     default_generator.manual_seed(seed)
-    for idx, gen in _cuda_generators.items():
-        gen.manual_seed(seed + idx)
+    for gen in _cuda_generators.values():
+        gen.manual_seed(seed)
     return default_generator
 
 

@@ -255,7 +255,8 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
                                    f"outputs; this tensor has shape {tuple(self.shape)} -- pass "
                                    f"`gradient=` of that shape")
-            g = backend.array_module(self.data).ones_like(self.data)
+            with backend.device_scope(self.data):
+                g = backend.array_module(self.data).ones_like(self.data)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else _to_array(gradient)
             if tuple(g.shape) != tuple(self.shape):
@@ -1361,12 +1362,12 @@ class Tensor:
     # ---- indexing ----
 
     def __getitem__(self, key):
-        key = _index_key(key)
+        key = _index_key(key, self.data)
         I.check_index(key, self.shape, "index")
         return I.GetItem.apply(self, key)
 
     def __setitem__(self, key, value):
-        key = _index_key(key)
+        key = _index_key(key, self.data)
         I.check_index(key, self.shape, "setitem")
         v = value if isinstance(value, Tensor) else _operand(value)
         needs_graph = grad_mode.is_grad_enabled() and (
@@ -1761,16 +1762,22 @@ def _arg(x, dim, keepdim, name):
     return Tensor._wrap(fn(axis=d, keepdims=keepdim).astype(np.int64))
 
 
-def _index_key(key):
-    """Replace Tensors (and lists) in an index with arrays."""
-    if isinstance(key, Tensor):
-        return key.data
+def _index_key(key, data):
+    """Replace Tensors (and lists) in an index with arrays on `data`'s device (torch takes CPU
+    indices for a CUDA tensor; the copy is made once, here)."""
     if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else
-                     (np.asarray(k) if isinstance(k, list) else k) for k in key)
-    if isinstance(key, list):
-        return np.asarray(key)
-    return key
+        key = tuple(k.data if isinstance(k, Tensor) else
+                    (np.asarray(k) if isinstance(k, list) else k) for k in key)
+    elif isinstance(key, Tensor):
+        key = key.data
+    elif isinstance(key, list):
+        key = np.asarray(key)
+    if type(data) is np.ndarray:
+        return key
+    dev = backend.device_of(data)
+    if isinstance(key, tuple):
+        return tuple(backend.to_device(k, dev) if backend.is_array(k) else k for k in key)
+    return backend.to_device(key, dev) if backend.is_array(key) else key
 
 
 def engine_run(tensor, grad, retain_graph, which):

@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from mytorch import backend
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 from mytorch.autograd.grad_mode import _anomaly
@@ -56,6 +57,13 @@ def sum_to(g, shape):
     return g.reshape(shape)
 
 
+def _scope_of_grads(grads):
+    for g in grads:
+        if g is not None:
+            return None if type(g) is np.ndarray else backend.scope_of(g)
+    return None
+
+
 def _run_node(node, grads, retain_graph):
     """Run one node's backward on its output gradients; return one gradient per input edge,
     summed back to the input's shape and cast to its dtype."""
@@ -70,7 +78,12 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
-    if _anomaly.enabled:
+    scope = _scope_of_grads(grads)
+    if scope is not None:  # backward runs on the gradients' GPU, whichever is current
+        with scope:
+            gx = _backward_anomaly(node, grads) if _anomaly.enabled else \
+                type(node).backward(node, *grads)
+    elif _anomaly.enabled:
         gx = _backward_anomaly(node, grads)
     else:
         gx = type(node).backward(node, *grads)
@@ -156,12 +169,16 @@ def _accumulate_leaf(node, g, capture, owned=False):
         # The leaf takes the array over when nothing else can hold it (see `_owns`);
         # otherwise (Add returns gy twice, a broadcast view, the caller's own gradient) it
         # gets its own copy.
-        leaf.grad = _function._wrap(g if owned else g.copy(), None, 0)
+        if not owned:
+            with backend.device_scope(g):
+                g = g.copy()
+        leaf.grad = _function._wrap(g, None, 0)
     else:
         if grad.shape != g.shape:
             raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
                                f"but the new gradient has shape {tuple(g.shape)}")
-        grad.data += g
+        with backend.device_scope(g):
+            grad.data += g
     post = node._hooks.get("post") if node._hooks else None
     if post:
         for hook in post:

@@ -23,7 +23,7 @@ import numpy as np
 
 from mytorch.autograd.grad_mode import _anomaly
 from mytorch.autograd.grad_mode import _state as _grad_state
-from mytorch.backend import cupy, device_of
+from mytorch.backend import cupy, device_of, scope_of
 
 Tensor = None  # mytorch.tensor.Tensor, bound by that module (it imports this one)
 _new = object.__new__
@@ -114,7 +114,12 @@ class Function:
                 arrays.append(a)
             needs.append(False)
         ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *arrays, **kwargs)
+        scope = None if first is None or type(first) is _ndarray else scope_of(first)
+        if scope is None:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        else:  # ops run on their inputs' GPU, whichever is current
+            with scope:
+                out = cls.forward(ctx, *arrays, **kwargs)
         if not any_grad:
             if type(out) is tuple:
                 return tuple(_wrap(o, None, 0) for o in out)

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from mytorch import backend
 from mytorch import random as _random
 from mytorch.autograd.function import bump_version
 from mytorch.backend import array_module
@@ -376,7 +377,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, auto)
     x, t, out_shape = _class_last(input, target, op)
-    _check_targets(t, c, ignore_index, "CrossEntropyLoss")
+    with backend.device_scope(t):
+        _check_targets(t, c, ignore_index, "CrossEntropyLoss")
     w = None if weight is None else weight.data
     if auto:
         logp = log_softmax(x, 1, auto=True)
@@ -443,7 +445,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match {c} "
                            f"classes of input {tuple(input.shape)}")
     x, t, out_shape = _class_last(input, target, op)
-    _check_targets(t, c, ignore_index, "NLLLoss")
+    with backend.device_scope(t):
+        _check_targets(t, c, ignore_index, "NLLLoss")
     return _nll(x, t, weight, ignore_index, reduction, out_shape)
 
 

@@ -225,7 +225,9 @@ def _fit(x, index, dim):
 
 def _flat_along(xp, index, dim, shape):
     """Flat positions in an array of `shape` addressed by `index` along `dim`."""
-    grids = list(xp.indices(index.shape, sparse=True))
+    # open grids by hand: CuPy's `indices` has no `sparse`
+    grids = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (index.ndim - i - 1))
+             for i, n in enumerate(index.shape)]
     grids[dim] = index % shape[dim]
     return xp.ravel_multi_index(tuple(xp.broadcast_arrays(*grids)), shape)
 

@@ -102,7 +102,9 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._update_group(group)
+            params = group["params"]
+            with backend.device_scope(params[0].data if params else None):
+                self._update_group(group)
             for p in group["params"]:  # written in place: a graph that saved them must know
                 if p.grad is not None:
                     bump_version(p.data)

@@ -6,6 +6,7 @@ that fresh graph. Activations inside `fn` live only during that recomputation.
 """
 import numpy as np
 
+from mytorch import backend
 from mytorch import random as _random
 from mytorch.autograd import backward as _backward
 from mytorch.autograd.function import Function
@@ -121,22 +122,15 @@ class _Checkpoint(Function):
 
 
 # ----------------------------------------------------------------------------- RNG replay
-# The CPU stream's state is saved and restored exactly, so the recomputation draws what the
-# forward drew (and the masks equal those of a run without checkpointing). CuPy generators
-# cannot export their state: each CUDA device an argument lives on is reseeded, before the
-# forward, from its own stream, and the recomputation replays that seed on a side generator.
+# Every stream an argument's device draws from is saved before the forward and restored for
+# the recomputation, so it draws what the forward drew (the masks equal those of a run
+# without checkpointing).
 
 def _stash_rng(args):
     Tensor = _tensor_type()
-    cuda = {a.device for a in args if isinstance(a, Tensor) and a.device.type == "cuda"}
-    seeds = {}
-    for dev in cuda:
-        _random.generator_for(dev)
-        gen = _random._cuda_generators[dev.index]
-        seed = int(float(gen.rng.random(1)[0]) * 2 ** 53)  # drawn from the device's stream
-        gen.manual_seed(seed)
-        seeds[dev.index] = seed
-    return _random.get_rng_state(), seeds
+    cuda = {backend.resolve(a.device).index for a in args
+            if isinstance(a, Tensor) and a.device.type == "cuda"}
+    return _random.get_rng_state(), {i: _random.cuda_generator(i).get_state() for i in cuda}
 
 
 class _replay_rng:
@@ -146,22 +140,21 @@ class _replay_rng:
     def __enter__(self):
         if self.stash is None:
             return
-        cpu, seeds = self.stash
+        cpu, cuda = self.stash
         self.cpu_now = _random.get_rng_state()
         _random.set_rng_state(cpu)
         self.cuda_now = {}
-        for idx, seed in seeds.items():
-            gen = _random._cuda_generators[idx]
-            self.cuda_now[idx] = (gen._seed, gen._rng)
-            gen.manual_seed(seed)
+        for idx, state in cuda.items():
+            gen = _random.cuda_generator(idx)
+            self.cuda_now[idx] = gen.get_state()
+            gen.set_state(state)
 
     def __exit__(self, *exc):
         if self.stash is None:
             return False
         _random.set_rng_state(self.cpu_now)
-        for idx, (seed, rng) in self.cuda_now.items():
-            gen = _random._cuda_generators[idx]
-            gen._seed, gen._rng = seed, rng
+        for idx, state in self.cuda_now.items():
+            _random.cuda_generator(idx).set_state(state)
         return False
 
 

@@ -343,7 +343,7 @@ def test_qr_not_differentiable_cases():
 def _eigh_invariants(a, uplo="L"):
     """Eigenvalues and gauge-invariant functions of the eigenvectors."""
     w, v = la(a).eigh(a, UPLO=uplo)
-    f = lib(a).arange(1, a.shape[-1] + 1, dtype=a.dtype)
+    f = lib(a).arange(1, a.shape[-1] + 1, dtype=a.dtype, device=a.device)
     return w, (v * f) @ v.mT, v.abs()
 
 
@@ -375,7 +375,7 @@ def _svd_invariants(a, full_matrices):
     u, s, vh = la(a).svd(a, full_matrices=full_matrices)
     k = s.shape[-1]
     u, vh = u[..., :k], vh[..., :k, :]
-    f = lib(a).arange(1, k + 1, dtype=a.dtype)
+    f = lib(a).arange(1, k + 1, dtype=a.dtype, device=a.device)
     return s, (u * f) @ vh, u.abs(), vh.abs(), (u * s.unsqueeze(-2)) @ vh
 
 

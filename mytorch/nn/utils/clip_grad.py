@@ -81,9 +81,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         parameters = [parameters]
     parameters = list(parameters)
     grads = _grads(parameters)
-    total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    if grads:
-        clip_grads_with_norm_(parameters, max_norm, total)
+    with backend.device_scope(grads[0] if grads else None):
+        total = get_total_norm(grads, norm_type, error_if_nonfinite)
+        if grads:
+            clip_grads_with_norm_(parameters, max_norm, total)
     return total
 
 
