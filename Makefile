@@ -3,6 +3,8 @@ PY ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# GPU=1: CuPy, its CUDA wheels and NCCL for the driver's CUDA major (CUDA=12|13 overrides)
+GPU_STAMP := $(VENV)/.installed-gpu$(CUDA)
 EXTRAS ?= dist,experiments,test
 PYTEST_ARGS ?=
 
@@ -28,7 +30,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install mytorch with the extras CI needs
+setup: $(STAMP) $(if $(filter 1,$(GPU)),$(GPU_STAMP))  ## .venv with mytorch and CI's extras; GPU=1 adds CuPy+NCCL (CUDA=12|13)
+
+$(GPU_STAMP): $(STAMP)
+	$(PYTHON) scripts/setup_gpu.py $(if $(CUDA),--cuda $(CUDA))
+	touch $@
 
 test: setup  ## run the test suite (CPU; CUDA tests run too when a GPU is present)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

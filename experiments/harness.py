@@ -62,7 +62,7 @@ class RunConfig:
         if self.gpus < 1:
             raise ValueError(f"config: gpus must be >= 1, got {self.gpus}")
         if self.device == "auto":
-            self.device = "cuda" if gpu_count() else "cpu"
+            self.device = auto_device()
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"config: device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if self.batch % self.gpus:
@@ -190,11 +190,30 @@ def environment(lib_name):
     if lib_name == "torch":
         import torch
         env["torch"] = torch.__version__
+        env["torch_build"] = torch_build(torch)
         env["torch_threads"] = torch.get_num_threads()
     else:
         import mytorch
         env["mytorch"] = mytorch.__version__
     return env
+
+
+def torch_build(torch):
+    """"CUDA 12.8 build" or "CPU build": which torch a baseline ran."""
+    return f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+
+
+def torch_device_for(torch, device):
+    """The baseline's device: CUDA when asked for and this torch is a CUDA build that sees a
+    GPU; otherwise the CPU, said in one line (a CPU build of torch cannot use the GPU)."""
+    if device != "cuda":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    print(f"PyTorch baseline: torch {torch.__version__} ({torch_build(torch)}) sees no GPU, so "
+          "the baseline runs on the CPU; install a CUDA build of torch to compare on the GPU "
+          "(https://pytorch.org/get-started/locally/)", flush=True)
+    return "cpu"
 
 
 def _gpu_name(lib_name, device):
@@ -283,7 +302,7 @@ def run_side(exp, cfg, side):
     out = run_dir(exp, cfg)
     if side == "torch":
         import torch as lib
-        torch_device = "cuda" if cfg.device == "cuda" else "cpu"
+        torch_device = torch_device_for(lib, cfg.device)
         acc = None
         rank, world = 0, 1
     else:
@@ -294,6 +313,7 @@ def run_side(exp, cfg, side):
         rank, world = acc.process_index, acc.num_processes
         torch_device = str(acc.device)
     main = rank == 0
+    kind = "cuda" if torch_device.startswith("cuda") else "cpu"  # where this side runs
     data = exp.load_data(cfg)
     lib.manual_seed(cfg.seed)
     model = exp.build(lib, cfg)
@@ -315,7 +335,7 @@ def run_side(exp, cfg, side):
         if main else None
     if main:  # a resumed run adds its own record: the report shows the latest command
         log.write({"kind": "env", "side": side, "world_size": world, "resumed_from": start,
-                   "gpu": _gpu_name(side, cfg.device), "config": dataclasses.asdict(cfg),
+                   "gpu": _gpu_name(side, kind), "ran_on": kind, "config": dataclasses.asdict(cfg),
                    **environment(side)})
     tracker = _start_tracking(exp, cfg, side, acc, out) if main else None
     rss_start = current_rss_mb()
@@ -342,13 +362,13 @@ def run_side(exp, cfg, side):
             scheduler.step()
         loss_value = float(acc.reduce(loss.detach(), "mean").item() if acc is not None and world > 1
                            else loss.item())
-        _sync(side, cfg.device)
+        _sync(side, kind)
         dt = time.perf_counter() - t0
         rec = {"kind": "train", "step": step, "loss": loss_value,
                "lr": lr, "step_time": dt,
                "throughput": exp.units(full) / dt, "rss_mb": current_rss_mb(),
                "peak_rss_mb": peak_rss_mb(), "rss_start_mb": rss_start,
-               **_device_memory(side, cfg.device)}
+               **_device_memory(side, kind)}
         if main:
             log.write(rec)
             tracker.log({k: v for k, v in rec.items() if k not in ("kind", "step")}, step)
@@ -568,6 +588,24 @@ def gpu_count():
         return mytorch.cuda.device_count()
     except Exception:
         return 0
+
+
+def auto_device():
+    """"cuda" when CuPy sees a GPU, "cpu" when the host has none. A host whose GPUs CuPy
+    cannot use is an error that says how to install it: never a silent run on CPU ranks."""
+    if gpu_count():
+        return "cuda"
+    from miniddp import host
+    gpus = host.probe()
+    if gpus is None:
+        return "cpu"
+    try:
+        import cupy
+        problem = f"CuPy {cupy.__version__} cannot use them (built for another CUDA major?)"
+    except ImportError:
+        problem = "CuPy is not installed"
+    raise ValueError(f"{host.describe(gpus)} but {problem}: run `make setup GPU=1` to install "
+                     "CuPy and NCCL for this driver, or pass DEVICE=cpu to train on CPU ranks")
 
 
 def main(exp, argv=None):

@@ -104,6 +104,14 @@ def _ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "n/a"
 
 
+def _torch_line(t):
+    """Which torch ran the baseline, on what: "torch 2.13.0+cpu (CPU build) on cpu, 4 threads"."""
+    env = t["env"]
+    build = f" ({env['torch_build']})" if env.get("torch_build") else ""
+    where = f" on {env['ran_on']}" if env.get("ran_on") else ""
+    return f"torch {env.get('torch')}{build}{where}, {env.get('torch_threads')} threads"
+
+
 def _section(name, kind, root, plots):
     data = {side: _read(root / kind / f"{side}.jsonl") for side in SIDES}
     data = {k: v for k, v in data.items() if v}
@@ -119,9 +127,7 @@ def _section(name, kind, root, plots):
               f"device `{hw['device']}`, mytorch ranks: {m['world_size']}",
               f"- mytorch command: `{m['command']}`",
               f"- git commit: `{m['env'].get('git_commit', '?')}`, numpy "
-              f"{m['env'].get('numpy', '?')}" + (f", torch {t['env'].get('torch')} "
-                                                 f"({t['env'].get('torch_threads')} threads)"
-                                                 if t else ""), ""]
+              f"{m['env'].get('numpy', '?')}" + (f", {_torch_line(t)}" if t else ""), ""]
     rows = [("steps", "steps", "{:d}"), ("final loss", "final_loss", "{:.4f}"),
             ("mean loss, last 5% of steps", "tail_loss", "{:.4f}"),
             ("median step time (ms)", "step_time_ms", "{:.2f}"),
