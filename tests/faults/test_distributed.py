@@ -83,3 +83,13 @@ def test_a_signal_to_the_launcher_stops_every_rank(signum):
     rc, seconds = finished(job, limit=60)
     assert rc == 128 + signum, job.output
     assert f"miniddp.launch: got {signal.Signals(signum).name}, stopping the job" in job.output
+
+
+def test_killing_the_launcher_stops_the_job():
+    # kill -9 of the launcher (an OOM killer, a scheduler's hard kill): mpiexec gets SIGTERM
+    # through the parent-death signal and takes the ranks with it
+    job = launch("rank_faults.py", "loop")
+    job.wait_for("STEP 1 2", LIMIT)
+    job.signal(signal.SIGKILL)
+    rc, _ = finished(job, limit=60)
+    assert rc == -signal.SIGKILL, job.output
