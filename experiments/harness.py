@@ -320,6 +320,8 @@ def run_side(exp, cfg, side):
     _load_init(side, model, init_weights_path(exp, cfg))
     if side == "torch":
         model = model.to(torch_device)
+    elif world > 1:  # batch statistics over the global batch, as the 1-process run has them
+        model = lib.nn.SyncBatchNorm.convert_sync_batchnorm(model, acc.comm)
     optimizer = exp.optimizer(lib, model, cfg)
     scheduler = exp.scheduler(lib, optimizer, cfg)
     if acc is not None:

@@ -10,7 +10,12 @@ import sys
 import time
 
 from mytorch import backend
-from mytorch.distributed.comm import LocalCommunicator, MPICommunicator, NCCLCommunicator
+from mytorch.distributed.comm import (
+    Communicator,
+    LocalCommunicator,
+    MPICommunicator,
+    NCCLCommunicator,
+)
 
 BACKENDS = ("mpi", "gloo", "nccl")
 # Launchers announce the world size in the environment (MPICH/Hydra, Open MPI, Slurm's PMI).
@@ -140,7 +145,10 @@ def is_gloo_available():
 
 
 def default_comm(group=None):
-    """The Communicator behind `group` (only the default group exists)."""
+    """The Communicator behind `group`: the default group's, or `group` itself when it is a
+    Communicator (miniddp's Accelerator hands its own to SyncBatchNorm)."""
+    if isinstance(group, Communicator):
+        return group
     if group is not None and group is not GroupMember.WORLD and group is not _default:
         raise NotImplementedError("mytorch.distributed: only the default process group exists")
     if _default is None:

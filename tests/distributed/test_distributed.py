@@ -14,7 +14,8 @@ from mytorch.nn.parallel import DistributedDataParallel as DDP
 from tests.faults.jobs import ROOT, Job, job_env
 
 CHECKS = ["env", "all_reduce", "broadcast", "all_gather", "reduce_scatter", "objects_barrier",
-          "bad_input", "ddp", "ddp_10_buckets", "no_sync", "unused", "buffers", "destroyed"]
+          "bad_input", "ddp", "ddp_10_buckets", "no_sync", "unused", "buffers", "sync_batchnorm",
+          "destroyed"]
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,27 @@ def test_a_fresh_run_in_a_used_folder_drops_the_old_runs_files(tmp_path):
     assert [p.name for p in (tmp_path / "checkpoints" / "mytorch").iterdir()] == ["step_0000002"]
     assert not (tmp_path / "checkpoints" / "torch").exists()
     assert "| steps | 2 | — | — |" in (tmp_path / "report" / "REPORT.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_convnet_on_two_ranks_equals_one_rank(tmp_path):
+    # `make train-convnet GPUS=2`: BatchNorm's 0-d num_batches_tracked is broadcast, and its
+    # statistics are synchronized (SyncBatchNorm), so 2 ranks with half the batch each train as
+    # 1 process with the whole batch: the same losses and evaluation
+    logs = {}
+    for gpus in (1, 2):
+        run("convnet", tmp_path / str(gpus), f"gpus={gpus}", "baseline=0", "batch=16")
+        logs[gpus] = read_jsonl(tmp_path / str(gpus) / "mytorch.jsonl")
+    one, two = losses_of(logs[1]), losses_of(logs[2])
+    assert [s for s, _ in one] == [s for s, _ in two] == [1, 2, 3, 4]
+    for (_, a), (_, b) in zip(one, two):
+        assert abs(a - b) <= 1e-5 * abs(a), (one, two)
+    evals = [[r for r in logs[g] if r.get("kind") == "eval"] for g in (1, 2)]
+    assert evals[0] and len(evals[0]) == len(evals[1])
+    for a, b in zip(*evals):
+        assert abs(a["loss"] - b["loss"]) <= 1e-5 * abs(a["loss"]), evals
+
+
+def losses_of(records):
+    return [(r["step"], r["loss"]) for r in records if r.get("kind") == "train"]

@@ -96,13 +96,20 @@ class Job:
         return self.proc.returncode, time.monotonic() - since
 
     def leftovers(self, within=5.0):
-        """PIDs of this job still running `within` seconds after it exited."""
+        """PIDs of this job still running `within` seconds after it exited (then killed, so
+        that a failing test leaves nothing behind either)."""
         deadline = time.monotonic() + within
         while True:
             left = sorted(p for p in self.seen if alive(p))
             if not left or time.monotonic() > deadline:
-                return left
+                break
             time.sleep(0.1)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return left
 
     def kill(self):
         for pid in self.tree():

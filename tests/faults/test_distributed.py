@@ -32,10 +32,13 @@ def test_a_rank_that_leaves_early_fails_the_job(mode, step):
     assert "DONE 0" not in out, out
 
 
-def test_a_hung_rank_trips_the_watchdog():
+@pytest.mark.parametrize("how", ["env", "argument"])
+def test_a_hung_rank_trips_the_watchdog(how):
     # rank 1 stops in the middle of step 3 (outside any collective); rank 0 waits in its
-    # allreduce until the 3-second timeout, then aborts the job naming both.
-    job = launch("rank_faults.py", "hang", MINIDDP_TIMEOUT=3)
+    # allreduce until the 3-second timeout (MINIDDP_TIMEOUT, or Accelerator(timeout=3) over a
+    # 600 s MINIDDP_TIMEOUT), then aborts the job naming both.
+    env = {"MINIDDP_TIMEOUT": 3} if how == "env" else {"MINIDDP_TIMEOUT": 600, "FAULT_TIMEOUT": 3}
+    job = launch("rank_faults.py", "hang", **env)
     job.wait_for("STEP 1 2", LIMIT)
     rc, _ = finished(job)
     out = job.output
@@ -83,3 +86,13 @@ def test_a_signal_to_the_launcher_stops_every_rank(signum):
     rc, seconds = finished(job, limit=60)
     assert rc == 128 + signum, job.output
     assert f"miniddp.launch: got {signal.Signals(signum).name}, stopping the job" in job.output
+
+
+def test_killing_the_launcher_stops_the_job():
+    # kill -9 of the launcher (an OOM killer, a scheduler's hard kill): mpiexec gets SIGTERM
+    # through the parent-death signal and takes the ranks with it
+    job = launch("rank_faults.py", "loop")
+    job.wait_for("STEP 1 2", LIMIT)
+    job.signal(signal.SIGKILL)
+    rc, _ = finished(job, limit=60)
+    assert rc == -signal.SIGKILL, job.output

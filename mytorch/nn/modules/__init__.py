@@ -5,6 +5,7 @@ from mytorch.nn.modules.activation import *  # noqa: F401,F403
 from mytorch.nn.modules.loss import *  # noqa: F401,F403
 from mytorch.nn.modules.normalization import *  # noqa: F401,F403
 from mytorch.nn.modules.batchnorm import *  # noqa: F401,F403
+from mytorch.nn.modules.sync_batchnorm import *  # noqa: F401,F403
 from mytorch.nn.modules.dropout import *  # noqa: F401,F403
 from mytorch.nn.modules.sparse import *  # noqa: F401,F403
 from mytorch.nn.modules.flatten import *  # noqa: F401,F403

@@ -166,6 +166,42 @@ def check_buffers(rank, world):
     ok("buffers")
 
 
+class BNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.bn1, self.bn2 = nn.Linear(6, 16), nn.BatchNorm1d(16), nn.BatchNorm2d(4)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.fc1(x)))
+        h = self.bn2(h.reshape(-1, 4, 2, 2)).reshape(-1, 16)
+        return self.fc2(h)
+
+
+def check_sync_batchnorm(rank, world):
+    # SyncBatchNorm on world ranks with b samples each == BatchNorm on one process with world*b
+    # samples: gradients, weights and running statistics after 3 SGD steps
+    mytorch.manual_seed(0)
+    ref = BNNet().double()
+    mytorch.manual_seed(0)
+    model = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(BNNet().double()))
+    assert type(model.module.bn1).__name__ == "SyncBatchNorm"
+    opt_ref = mytorch.optim.SGD(ref.parameters(), lr=0.1)
+    opt = mytorch.optim.SGD(model.parameters(), lr=0.1)
+    b = 5
+    for x, y in batches(3, b * world):
+        x, y = mytorch.tensor(x), mytorch.tensor(y)
+        F.cross_entropy(ref(x), y).backward()
+        mine = slice(rank * b, (rank + 1) * b)
+        F.cross_entropy(model(x[mine]), y[mine]).backward()
+        for p, q in zip(ref.parameters(), model.module.parameters()):
+            close(q.grad.numpy(), p.grad.numpy(), 1e-10)
+        opt_ref.step(), opt.step(), opt_ref.zero_grad(), opt.zero_grad()
+    for (name, p), q in zip(ref.state_dict().items(), model.module.state_dict().values()):
+        close(q.numpy(), p.numpy(), 1e-10)
+    ok("sync_batchnorm")
+
+
 def main():
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -176,6 +212,7 @@ def main():
     check_no_sync(rank, world)
     check_unused(rank, world)
     check_buffers(rank, world)
+    check_sync_batchnorm(rank, world)
     dist.destroy_process_group()
     assert not dist.is_initialized()
     dist.init_process_group("mpi")  # again, as a script that trains twice would

@@ -36,7 +36,8 @@ def build(rank):
 
 
 def main():
-    acc = Accelerator(device="cpu")
+    timeout = os.environ.get("FAULT_TIMEOUT")  # Accelerator(timeout=...) instead of the env
+    acc = Accelerator(device="cpu", timeout=float(timeout) if timeout else None)
     rank = acc.process_index
     model = build(rank)
     opt = mytorch.optim.SGD(model.parameters(), lr=0.01)
