@@ -240,9 +240,9 @@ def load(path, map_location=None, *, weights_only=True):
     if head.startswith(b"PK"):
         return _load_torch(path, map_location)
     if head.startswith(b"\x80"):
-        raise CheckpointError(f"mytorch.load: '{path}' is a PyTorch pickle in the legacy "
-                              f"(pre-1.6, non-zip) format, which mytorch does not read; "
-                              f"re-save it with a current torch.save")
+        raise CheckpointError(f"mytorch.load: '{path}' is a pickle, not a zip: a PyTorch pickle "
+                              f"in the legacy (pre-1.6) format or a plain pickle, which mytorch "
+                              f"does not read; re-save it with a current torch.save")
     if "BF16" in _header_dtypes(path):
         import ml_dtypes  # noqa: F401 - NumPy learns the bfloat16 dtype that safetensors names
     try:

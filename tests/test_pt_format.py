@@ -316,3 +316,18 @@ def test_bfloat16_safetensors_both_ways(tmp_path):
     back = mytorch.load(tmp_path / "t.safetensors")
     assert back["w"].dtype == np.dtype(ml_dtypes.bfloat16)
     np.testing.assert_array_equal(back["w"].numpy(), a)
+
+
+def test_tensors_come_back_on_their_device(tmp_path, device):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = mytorch.tensor(a, device=device)
+    mytorch.save({"w": t, "row": t[1]}, tmp_path / "d.pt")
+    got = torch.load(tmp_path / "d.pt", weights_only=True, map_location="cpu")
+    np.testing.assert_array_equal(got["w"].numpy(), a)
+    np.testing.assert_array_equal(got["row"].numpy(), a[1])
+    back = mytorch.load(tmp_path / "d.pt")
+    assert back["w"].device == t.device and back["row"].device == t.device
+    np.testing.assert_array_equal(back["row"].cpu().numpy(), a[1])
+    on_cpu = mytorch.load(tmp_path / "d.pt", map_location="cpu")
+    assert on_cpu["w"].device == "cpu"
+    np.testing.assert_array_equal(on_cpu["w"].numpy(), a)
