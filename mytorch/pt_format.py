@@ -131,6 +131,13 @@ class _Writer:
                     self._save(k, where)
                     self._save(v, f"{where}.{k}" if where != "<root>" else str(k))
                 self._op(pickle.SETITEMS)
+            metadata = getattr(obj, "_metadata", None)
+            if isinstance(obj, collections.OrderedDict) and metadata is not None:
+                # a state dict's layout versions, kept as torch keeps them
+                self._op(pickle.EMPTY_DICT)
+                self._save("_metadata", where)
+                self._save(metadata, where)
+                self._op(pickle.SETITEM, pickle.BUILD)
         elif isinstance(obj, list):
             self._op(pickle.EMPTY_LIST)
             if obj:
