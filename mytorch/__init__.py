@@ -63,15 +63,16 @@ def numel(x):
 
 
 def save(obj, path):
-    """Save a state dict (nested dicts of tensors and plain values) as safetensors; see
-    mytorch.serialization."""
+    """Save a state dict (nested dicts of tensors and plain values): PyTorch's format for
+    .pt/.pth/.bin names, safetensors otherwise; see mytorch.serialization."""
     from mytorch import serialization
     return serialization.save(obj, path)
 
 
-def load(path, map_location=None):
+def load(path, map_location=None, *, weights_only=True):
+    """Load what `save` or torch.save wrote (always weights-only); see mytorch.serialization."""
     from mytorch import serialization
-    return serialization.load(path, map_location=map_location)
+    return serialization.load(path, map_location=map_location, weights_only=weights_only)
 
 # Subpackages, so `import mytorch` alone gives mytorch.nn, mytorch.optim, mytorch.utils.data.
 from mytorch import nn, optim, utils  # noqa: E402

@@ -131,6 +131,13 @@ class _Writer:
                     self._save(k, where)
                     self._save(v, f"{where}.{k}" if where != "<root>" else str(k))
                 self._op(pickle.SETITEMS)
+            metadata = getattr(obj, "_metadata", None)
+            if isinstance(obj, collections.OrderedDict) and metadata is not None:
+                # a state dict's layout versions, kept as torch keeps them
+                self._op(pickle.EMPTY_DICT)
+                self._save("_metadata", where)
+                self._save(metadata, where)
+                self._op(pickle.SETITEM, pickle.BUILD)
         elif isinstance(obj, list):
             self._op(pickle.EMPTY_LIST)
             if obj:
@@ -349,12 +356,17 @@ def read(path, place):
 
         def load_storage(key, dtype, numel, location):
             if key not in storages:
-                raw = np.empty(numel * dtype.itemsize, dtype=np.uint8)
-                with zf.open(prefix + "data/" + key) as rec:
-                    got = rec.readinto(memoryview(raw)) if raw.size else 0
-                if got != raw.size:
-                    raise ValueError(f"storage record data/{key} holds {got} bytes, its "
-                                     f"tensors need {raw.size}")
+                name, need = prefix + "data/" + key, numel * dtype.itemsize
+                size = zf.getinfo(name).file_size
+                if size < need:  # checked before allocating: the count comes from the pickle
+                    raise ValueError(f"storage record data/{key} holds {size} bytes, its "
+                                     f"tensors need {need}")
+                raw = np.empty(need, dtype=np.uint8)
+                with zf.open(name) as rec:
+                    got = rec.readinto(memoryview(raw)) if need else 0
+                if got != need:
+                    raise ValueError(f"storage record data/{key} ended after {got} of {need} "
+                                     f"bytes")
                 storages[key] = place(raw.view(dtype), location)
             return storages[key]
 

@@ -19,6 +19,7 @@ import math
 import os
 import pickle
 import socket
+import threading
 import zipfile
 
 import numpy as np
@@ -149,16 +150,17 @@ def save(obj, path):
 
 # ---- temporary files ----
 #
-# A save writes `.<name>.mytorch-tmp.<pid>.<host>` beside the target and renames it over the
-# target. A process killed mid-save leaves that file behind; the next save or load of the same
-# target removes every such file of this host whose process is gone.
+# A save writes `.<name>.mytorch-tmp.<pid>.<thread>.<host>` beside the target and renames it
+# over the target. A process killed mid-save leaves that file behind; the next save or load of
+# the same target removes every such file of this host whose process is gone.
 
 _TMP_TAG = ".mytorch-tmp."
 
 
 def _tmp_name(path):
     directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}{_TMP_TAG}{os.getpid()}.{socket.gethostname()}")
+    return os.path.join(directory, f".{name}{_TMP_TAG}{os.getpid()}.{threading.get_ident()}."
+                                   f"{socket.gethostname()}")
 
 
 def remove_stale_temporaries(path):
@@ -174,7 +176,8 @@ def remove_stale_temporaries(path):
     for entry in entries:
         if not entry.startswith(prefix):
             continue
-        pid, _, owner = entry[len(prefix):].partition(".")
+        pid, _, rest = entry[len(prefix):].partition(".")
+        owner = rest.partition(".")[2]
         if owner != host or not pid.isdigit() or _alive(int(pid)):
             continue
         try:
@@ -186,8 +189,6 @@ def remove_stale_temporaries(path):
 
 
 def _alive(pid):
-    if pid == os.getpid():
-        return False  # our own leftover: this process is not writing it now
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -240,9 +241,9 @@ def load(path, map_location=None, *, weights_only=True):
     if head.startswith(b"PK"):
         return _load_torch(path, map_location)
     if head.startswith(b"\x80"):
-        raise CheckpointError(f"mytorch.load: '{path}' is a PyTorch pickle in the legacy "
-                              f"(pre-1.6, non-zip) format, which mytorch does not read; "
-                              f"re-save it with a current torch.save")
+        raise CheckpointError(f"mytorch.load: '{path}' is a pickle, not a zip: a PyTorch pickle "
+                              f"in the legacy (pre-1.6) format or a plain pickle, which mytorch "
+                              f"does not read; re-save it with a current torch.save")
     if "BF16" in _header_dtypes(path):
         import ml_dtypes  # noqa: F401 - NumPy learns the bfloat16 dtype that safetensors names
     try:

@@ -316,3 +316,32 @@ def test_bfloat16_safetensors_both_ways(tmp_path):
     back = mytorch.load(tmp_path / "t.safetensors")
     assert back["w"].dtype == np.dtype(ml_dtypes.bfloat16)
     np.testing.assert_array_equal(back["w"].numpy(), a)
+
+
+def test_tensors_come_back_on_their_device(tmp_path, device):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = mytorch.tensor(a, device=device)
+    mytorch.save({"w": t, "row": t[1]}, tmp_path / "d.pt")
+    got = torch.load(tmp_path / "d.pt", weights_only=True, map_location="cpu")
+    np.testing.assert_array_equal(got["w"].numpy(), a)
+    np.testing.assert_array_equal(got["row"].numpy(), a[1])
+    back = mytorch.load(tmp_path / "d.pt")
+    assert back["w"].device == t.device and back["row"].device == t.device
+    np.testing.assert_array_equal(back["row"].cpu().numpy(), a[1])
+    on_cpu = mytorch.load(tmp_path / "d.pt", map_location="cpu")
+    assert on_cpu["w"].device == "cpu"
+    np.testing.assert_array_equal(on_cpu["w"].numpy(), a)
+
+
+def test_a_storage_claiming_more_bytes_than_its_record_is_refused(tmp_path):
+    torch.save({"w": torch.arange(4.0)}, tmp_path / "t.pt")
+    with zipfile.ZipFile(tmp_path / "t.pt") as zf:
+        records = {n: zf.read(n) for n in zf.namelist()}
+    pkl = records["t/data.pkl"]
+    i = pkl.index(b"K\x04tq")  # the storage's element count: claim 2**40 elements
+    records["t/data.pkl"] = pkl[:i] + b"\x8a\x06" + (2 ** 40).to_bytes(6, "little") + pkl[i + 2:]
+    with zipfile.ZipFile(tmp_path / "big.pt", "w") as zf:
+        for n, data in records.items():
+            zf.writestr(n.replace("t/", "big/", 1), data)
+    with pytest.raises(CheckpointError, match="holds 16 bytes, its tensors need 4398046511104"):
+        mytorch.load(tmp_path / "big.pt")

@@ -241,3 +241,15 @@ def test_batchnorm_missing_count_with_current_layout_metadata_is_missing_as_in_t
 
 def _mlp_bn():
     return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+
+
+def test_state_dict_layout_versions_match_torch(tmp_path):
+    ours, theirs = _mlp(), _torch_mlp()
+    assert ours.state_dict()._metadata == theirs.state_dict()._metadata
+    sd = ours.state_dict()
+    del sd["2.num_batches_tracked"]  # a current-layout dict that lost the key: really missing
+    with pytest.raises(RuntimeError, match="missing keys: 2.num_batches_tracked"):
+        ours.load_state_dict(sd)
+    mytorch.save(ours.state_dict(), tmp_path / "m.pt")  # the versions reach torch too
+    assert torch.load(tmp_path / "m.pt", weights_only=True)._metadata == \
+        theirs.state_dict()._metadata

@@ -88,8 +88,8 @@ def test_a_live_saves_temporary_is_left_alone(tmp_path):
                             start_new_session=True)
     try:
         host = socket.gethostname()
-        live = tmp_path / f".w.pt.mytorch-tmp.{proc.pid}.{host}"
-        other_host = tmp_path / ".w.pt.mytorch-tmp.1.some-other-host"
+        live = tmp_path / f".w.pt.mytorch-tmp.{proc.pid}.1.{host}"
+        other_host = tmp_path / ".w.pt.mytorch-tmp.1.1.some-other-host"
         live.write_bytes(b"partial")
         other_host.write_bytes(b"partial")
         mytorch.save({"w": mytorch.ones(2)}, tmp_path / "w.pt")
@@ -100,3 +100,25 @@ def test_a_live_saves_temporary_is_left_alone(tmp_path):
         proc.wait(timeout=30)
     mytorch.load(tmp_path / "w.pt")
     assert not live.exists() and other_host.exists()  # gone once its process is
+
+
+def test_threads_saving_one_target_at_once_do_not_collide(tmp_path):
+    import threading
+    errors = []
+
+    def save(value):
+        try:
+            for _ in range(5):
+                mytorch.save({"w": mytorch.full((50_000,), float(value))}, tmp_path / "w.pt")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=save, args=(v,)) for v in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and not any(t.is_alive() for t in threads)
+    w = mytorch.load(tmp_path / "w.pt")["w"].numpy()
+    assert w[0] in range(4) and (w == w[0]).all()  # one whole save, never a mix
+    assert os.listdir(tmp_path) == ["w.pt"]

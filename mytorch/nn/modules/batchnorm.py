@@ -11,6 +11,8 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 class _NormBase(Module):
     """Parameters, running statistics and repr shared by BatchNorm and InstanceNorm."""
 
+    _version = 2  # version 2 added num_batches_tracked, as in torch
+
     def __init__(self, num_features, eps, momentum, affine, track_running_stats, device=None,
                  dtype=None, bias=True):
         super().__init__()

@@ -21,6 +21,7 @@ class Module:
     """
 
     training: bool
+    _version = 1  # of the state_dict layout; a module that changes its layout raises it
 
     def __new__(cls, *args, **kwargs):
         # Set up the registries here so a subclass that forgets super().__init__() still works.
@@ -249,8 +250,15 @@ class Module:
     # ---- state ----
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name (tensors share memory)."""
+        """Parameters and persistent buffers by dotted name (tensors share memory).
+
+        Like torch's, the dict carries `_metadata`: each module's layout version by prefix,
+        so that load_state_dict can tell an older checkpoint from a key that is missing."""
         out = OrderedDict() if destination is None else destination
+        if destination is None:
+            out._metadata = OrderedDict()
+        if hasattr(out, "_metadata"):
+            out._metadata[prefix[:-1]] = {"version": self._version}
         for name, p in self._parameters.items():
             if p is not None:
                 out[prefix + name] = p if keep_vars else p.detach()
