@@ -39,6 +39,18 @@ $(GPU_STAMP): $(STAMP)
 test: setup  ## run the test suite (CPU; CUDA tests run too when a GPU is present)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# The CuPy stand-in (tests/cuda_standin): NumPy arrays on 2 pretend GPUs, for tests only.
+STANDIN_ENV = PYTHONPATH=$(CURDIR)/tests/cuda_standin:$(CURDIR) CUDA_STANDIN_GPUS=2
+.PHONY: test-cuda-standin gpu-check
+
+test-cuda-standin: setup  ## the CUDA tests on the CuPy stand-in (no GPU needed): see README
+	$(STANDIN_ENV) $(PYTHON) -m pytest -q -k "cuda or standin" --ignore=tests/miniddp tests \
+	  $(PYTEST_ARGS)
+	$(STANDIN_ENV) $(PYTHON) -m pytest -q tests/miniddp $(PYTEST_ARGS)
+
+gpu-check: setup  ## on a GPU host: environment, CUDA tests, timings vs torch -> experiments/gpu/
+	$(PYTHON) scripts/gpu_check.py $(ARGS)
+
 lint: setup  ## ruff over the packages and tests
 	$(PYTHON) -m pip install -q "ruff==0.17.6"
 	$(PYTHON) -m ruff check mytorch miniddp zoo experiments scripts tests

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,11 @@ import torch
 import mytorch
 
 DEVICES = ["cpu"] + (["cuda"] if mytorch.cuda.is_available() else [])
+if os.environ.get("CUDA_STANDIN_GPUS") and not mytorch.cuda.is_available():
+    # asked for the CuPy stand-in (make test-cuda-standin) but it did not load: say why
+    import cupy  # noqa: F401  (raises the import error)
+    raise pytest.UsageError("CUDA_STANDIN_GPUS is set but CUDA is unavailable: put "
+                            "tests/cuda_standin first on PYTHONPATH")
 
 
 def pytest_generate_tests(metafunc):

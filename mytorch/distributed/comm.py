@@ -12,6 +12,7 @@ cannot complete aborts the job with a message instead of hanging.
 """
 import collections
 import contextlib
+import os
 
 import numpy as np
 
@@ -212,10 +213,13 @@ class NCCLCommunicator(MPICommunicator):
         from cupy.cuda import nccl
         self._cp, self._nccl = cupy, nccl
         n_gpus = cupy.cuda.runtime.getDeviceCount()
-        if self.local_rank >= n_gpus:
+        if n_gpus == 1 and os.environ.get("CUDA_VISIBLE_DEVICES"):
+            self.device_id = 0  # the launcher gave each rank its own GPU
+        elif self.local_rank < n_gpus:
+            self.device_id = self.local_rank
+        else:
             raise RuntimeError(f"NCCLCommunicator: local rank {self.local_rank} needs a GPU but "
                                f"this node has {n_gpus}; start at most {n_gpus} ranks per node")
-        self.device_id = self.local_rank
         cupy.cuda.Device(self.device_id).use()
         uid = nccl.get_unique_id() if self.rank == 0 else None
         uid = self.comm.bcast(uid, root=0)
@@ -245,10 +249,14 @@ class NCCLCommunicator(MPICommunicator):
         self._count("allreduce")
         if buf.dtype not in self._types:
             raise TypeError(f"NCCLCommunicator.allreduce: unsupported dtype {buf.dtype}")
-        self.nccl.allReduce(buf.data.ptr, buf.data.ptr, buf.size, self._types[buf.dtype],
+        # half sums lose digits rank by rank: reduce in float32, as the MPI path does
+        wide = buf.astype(self._cp.float32) if buf.dtype == np.float16 else buf
+        self.nccl.allReduce(wide.data.ptr, wide.data.ptr, wide.size, self._types[wide.dtype],
                             self._nccl_ops[op], self._stream())
         if op == "mean":
-            buf /= buf.dtype.type(self.size)
+            wide /= wide.dtype.type(self.size)
+        if wide is not buf:
+            buf[...] = wide
         if buf is not x:
             x[...] = buf
         return x

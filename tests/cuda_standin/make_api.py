@@ -8,6 +8,7 @@ Run with the real CuPy importable and the stand-in NOT on the path:
 import importlib
 import inspect
 import json
+import os
 import pathlib
 import re
 import sys
@@ -57,13 +58,18 @@ def describe(obj):
 
 
 def main():
+    here = os.path.dirname(os.path.abspath(__file__))  # never the stand-in itself
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     warnings.simplefilter("ignore")
+    if getattr(importlib.import_module("cupy"), "STANDIN", False):
+        sys.exit("make_api.py: this is the stand-in; take tests/cuda_standin off PYTHONPATH")
     api = {}
     for name in MODULES:
         api[name] = describe(importlib.import_module(name))
     for name in CLASSES:
         mod, _, cls = name.rpartition(".")
         api[name] = describe(getattr(importlib.import_module(mod), cls))
+        api[mod][cls] = params(getattr(importlib.import_module(mod), cls))  # dir() may hide it
     text = json.dumps(api, indent=0, sort_keys=True)
     if "--print" in sys.argv:
         print(text)

@@ -20,7 +20,7 @@ from mytorch.utils.data import DataLoader, TensorDataset
 
 
 def _setup(k=1, n=8):
-    acc = Accelerator(gradient_accumulation_steps=k, project_dir=None)
+    acc = Accelerator(gradient_accumulation_steps=k, project_dir=None, device="cpu")
     model = nn.Linear(3, 2)
     opt = SGD(model.parameters(), lr=0.1)
     x = mytorch.randn(n, 3)
@@ -46,7 +46,8 @@ def test_prepare_keeps_order_and_the_users_objects():
 def test_process_facts_on_one_process():
     acc = Accelerator()
     assert (acc.process_index, acc.local_process_index, acc.num_processes) == (0, 0, 1)
-    assert acc.is_main_process and acc.is_local_main_process and acc.device == "cpu"
+    assert acc.is_main_process and acc.is_local_main_process
+    assert acc.device == ("cuda" if mytorch.cuda.is_available() else "cpu")  # the default
     assert acc.is_main_process() is True  # the design document calls it
     assert acc.comm.name == "local"
     acc.wait_for_everyone()

@@ -8,15 +8,15 @@ CuPy has (`_real_api.json`, written by `make_api.py` from the installed wheel) e
 """
 import numpy as np
 
-from cupy import _core, cuda, lib, linalg, random
-from cupy._core import API, ndarray
+from cupy import _core, cuda, lib, linalg, random, testing
+from cupy._core import ndarray
 
 __version__ = "14.2.0+standin"
 STANDIN = True
 
 _OWN = {"ndarray", "asarray", "array", "asanyarray", "asnumpy", "get_array_module",
         "get_default_memory_pool", "get_default_pinned_memory_pool", "ufunc", "cuda",
-        "random", "linalg", "lib"}
+        "random", "linalg", "lib", "testing"}
 
 
 class ufunc:
@@ -112,7 +112,7 @@ def get_default_pinned_memory_pool():
 
 
 def __getattr__(name):
-    if name not in API["cupy"] or name.startswith("_"):
+    if name not in _core.API["cupy"] or name.startswith("_"):
         raise AttributeError(f"module 'cupy' has no attribute {name!r}")
     target = getattr(np, name, None)
     if target is None:

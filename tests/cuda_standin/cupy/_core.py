@@ -22,6 +22,7 @@ API = json.loads((pathlib.Path(__file__).parent / "_real_api.json").read_text())
 
 _local = threading.local()
 syncs = 0  # device -> host copies so far (see the module docstring)
+pointers = {}  # x.data.ptr -> device, for the NCCL stand-in's check of raw pointers
 
 
 def device_count():
@@ -160,6 +161,7 @@ class MemoryPointer:
     def __init__(self, a, dev):
         self.ptr = a.ctypes.data
         self.device_id = dev
+        pointers[self.ptr] = dev
         self.mem = a
 
     def __int__(self):

@@ -1,4 +1,5 @@
 """Collectives and the Accelerator's process API on N ranks."""
+import contextlib
 import json
 import os
 import sys
@@ -13,18 +14,25 @@ from mytorch.utils.data import DataLoader, TensorDataset
 out_dir = sys.argv[1]
 acc = Accelerator(project_dir=out_dir)
 comm, rank, world = acc.comm, acc.process_index, acc.num_processes
-assert 0 <= acc.local_process_index <= rank and acc.device == "cpu"
+assert 0 <= acc.local_process_index <= rank
+assert acc.device == ("cuda" if mytorch.cuda.is_available() else "cpu")
 assert acc.is_main_process == (rank == 0)
 assert acc.is_local_main_process == (acc.local_process_index == 0)
 
 # communicator: allreduce sum/mean/max, broadcast, allgather with variable sizes, barrier
-a = np.full((2, 3), rank + 1.0, np.float32)
+xp = mytorch.backend.module_for(acc.device)  # NumPy over MPI, CuPy over NCCL
+with mytorch.backend.on_device(acc.device) or contextlib.nullcontext():
+    a = xp.full((2, 3), rank + 1.0, np.float32)
+    b = xp.arange(4, dtype=np.int64) * (rank + 1)
+    c = xp.arange(rank + 1, dtype=np.float64).reshape(rank + 1, 1) + 10 * rank
+    h = xp.full(3, 60000.0, np.float16)
 C.close(comm.allreduce(a.copy(), "sum"), np.full((2, 3), sum(range(1, world + 1))), "sum")
 C.close(comm.allreduce(a.copy(), "mean"), np.full((2, 3), (world + 1) / 2), "mean")
 C.close(comm.allreduce(a.copy(), "max"), np.full((2, 3), world), "max")
-b = np.arange(4, dtype=np.int64) * (rank + 1)
+# a float16 sum over ranks overflows (120000 > 65504): the mean must be taken in float32
+C.close(comm.allreduce(h, "mean"), np.full(3, 60000.0), "float16 mean")
 C.close(comm.broadcast(b), np.arange(4), "broadcast")
-parts = comm.allgather(np.arange(rank + 1, dtype=np.float64).reshape(rank + 1, 1) + 10 * rank)
+parts = comm.allgather(c)
 assert [p.shape for p in parts] == [(r + 1, 1) for r in range(world)]
 for r, p in enumerate(parts):
     C.close(p[:, 0], np.arange(r + 1) + 10 * r, "allgather")
@@ -33,13 +41,14 @@ comm.barrier()
 C.ok(acc, "communicator")
 
 # gather (variable sizes, nested, 0-d) and reduce
-t = mytorch.full((rank + 1, 2), float(rank))
-g = acc.gather({"t": t, "s": mytorch.tensor(float(rank))})
+t = mytorch.full((rank + 1, 2), float(rank), device=acc.device)
+g = acc.gather({"t": t, "s": mytorch.tensor(float(rank), device=acc.device)})
 assert tuple(g["t"].shape) == (sum(r + 1 for r in range(world)), 2)
 C.close(g["s"].numpy(), np.arange(world, dtype=np.float32), "gather 0-d")
-C.close(acc.reduce(mytorch.tensor([1.0, rank]), "sum").numpy(),
+C.close(acc.reduce(mytorch.tensor([1.0, rank], device=acc.device), "sum").numpy(),
         [world, sum(range(world))], "reduce sum")
-C.close(acc.reduce(mytorch.tensor([2.0]), "mean").numpy(), [2.0], "reduce mean")
+C.close(acc.reduce(mytorch.tensor([2.0], device=acc.device), "mean").numpy(), [2.0],
+        "reduce mean")
 C.ok(acc, "gather_reduce")
 
 # gather_for_metrics: exactly len(dataset) items, in order, for uneven sizes

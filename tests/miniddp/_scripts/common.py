@@ -8,7 +8,7 @@ if os.environ.get("MINIDDP_TEST_NO_MPI"):  # prove world size 1 needs no mpi4py
 import numpy as np
 
 import mytorch
-from mytorch import nn
+from mytorch import backend, nn
 from mytorch.utils.data import TensorDataset
 
 
@@ -45,7 +45,8 @@ def mse(pred, y):
 
 
 def close(a, b, what, atol=1e-6, rtol=1e-5):
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = (backend.to_device(x, "cpu") if backend.is_array(x) else np.asarray(x)
+            for x in (a, b))
     if a.shape != b.shape or not np.allclose(a, b, atol=atol, rtol=rtol):
         err = np.abs(a - b).max() if a.shape == b.shape else f"shapes {a.shape} vs {b.shape}"
         raise AssertionError(f"{what}: mismatch (max abs err {err})")
