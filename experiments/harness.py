@@ -597,17 +597,26 @@ def auto_device():
     cannot use is an error that says how to install it: never a silent run on CPU ranks."""
     if gpu_count():
         return "cuda"
+    problem = unusable_gpus()
+    if problem is None:
+        return "cpu"
+    raise ValueError(problem)
+
+
+def unusable_gpus():
+    """None when the host has no NVIDIA GPU; else one line on why CuPy cannot use them and
+    how to install it."""
     from miniddp import host
     gpus = host.probe()
     if gpus is None:
-        return "cpu"
+        return None
     try:
         import cupy
         problem = f"CuPy {cupy.__version__} cannot use them (built for another CUDA major?)"
     except ImportError:
         problem = "CuPy is not installed"
-    raise ValueError(f"{host.describe(gpus)} but {problem}: run `make setup GPU=1` to install "
-                     "CuPy and NCCL for this driver, or pass DEVICE=cpu to train on CPU ranks")
+    return (f"{host.describe(gpus)} but {problem}: run `make setup GPU=1` to install CuPy and "
+            "NCCL for this driver, or pass DEVICE=cpu to train on CPU ranks")
 
 
 def main(exp, argv=None):
@@ -627,7 +636,7 @@ def main(exp, argv=None):
         return 0
     n_gpus = gpu_count()
     if cfg.device == "cuda" and n_gpus == 0:
-        raise SystemExit("config: device=cuda but no CUDA GPU is available here")
+        raise SystemExit(f"{exp.name}: {unusable_gpus() or 'device=cuda but no CUDA GPU is here'}")
     if cfg.device == "cuda" and cfg.gpus > n_gpus:
         raise SystemExit(f"config: GPUS={cfg.gpus} but only {n_gpus} GPU(s) are available")
     if cfg.device == "cpu" and cfg.gpus > 1:

@@ -1,10 +1,16 @@
 import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 import mytorch
+
+# numba-cuda kernels (mytorch.ops.cuda_kernels) run in numba's CUDA simulator on a machine
+# without an NVIDIA driver; numba.cuda reads this once, when it is first imported.
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 DEVICES = ["cpu"] + (["cuda"] if mytorch.cuda.is_available() else [])
 if os.environ.get("CUDA_STANDIN_GPUS") and not mytorch.cuda.is_available():

@@ -218,32 +218,52 @@ def _source_of(kind, v):
 # ---------------------------------------------------------------- numba-cuda kernels
 
 _NUMBA_CHILD = """
-import json, sys
+import json, sys, types
+import numba.cuda.dispatcher
 from numba import cuda
 from mytorch.ops import cuda_kernels
+
+arch = sys.argv[1]
+cc = (int(arch[3:-1]), int(arch[-1]))
+# Device functions compile on first use for the current device's compute capability, and
+# there is no device here: report the target's.
+numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
 results = []
-for name, (kernel, signatures) in sorted(cuda_kernels.COMPILE_TARGETS.items()):
+for name, (kernel, signatures) in sorted(cuda_kernels.compile_targets().items()):
     for sig in signatures:
-        for arch in sys.argv[1:]:
-            cc = (int(arch[3:-1]), int(arch[-1]))
-            try:
-                ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
-                results.append([name, str(sig), arch, len(ptx), ""])
-            except Exception as e:
-                results.append([name, str(sig), arch, 0, f"{type(e).__name__}: {e}"])
+        try:
+            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
+            results.append([name, str(sig), arch, len(ptx), "", ptx.count(".f64")])
+        except Exception as e:
+            results.append([name, str(sig), arch, 0, f"{type(e).__name__}: {e}", 0])
 print(json.dumps(results))
 """
 
 
 def compile_numba_kernels(archs=ARCHS, timeout=600):
-    """Compile every kernel in mytorch.ops.cuda_kernels.COMPILE_TARGETS to PTX for `archs`
-    through NVVM, in a child process with the real numba.cuda.
+    """Compile every kernel of mytorch.ops.cuda_kernels.compile_targets() to PTX for `archs`
+    through NVVM, in child processes with the real numba.cuda.
 
-    Returns [(kernel name, signature, arch, PTX length, error or "")].
+    Returns [(kernel name, signature, arch, PTX length, error or "", float64 instructions)].
     """
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
-    proc = subprocess.run([sys.executable, "-c", _NUMBA_CHILD, *archs], capture_output=True,
-                          text=True, env=env, timeout=timeout)
-    if proc.returncode != 0:
-        raise CompileError(f"numba-cuda compile run failed:\n{proc.stderr[-4000:]}")
-    return [tuple(r) for r in json.loads(proc.stdout.strip().splitlines()[-1])]
+    # one process per arch (device functions are cached per process), run side by side
+    procs = {arch: subprocess.Popen([sys.executable, "-c", _NUMBA_CHILD, arch], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for arch in archs}
+    results, failed = [], []
+    try:
+        for arch, proc in procs.items():
+            out, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                failed.append(f"numba-cuda compile run for {arch} failed:\n{err[-4000:]}")
+            else:
+                results += [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]
+    finally:
+        for proc in procs.values():  # a timeout leaves no compiler behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if failed:
+        raise CompileError("\n".join(failed))
+    return results

@@ -92,3 +92,19 @@ def test_every_cupy_kernel_in_the_packages_compiles():
             except tc.CompileError as e:
                 errors.append(str(e))
     assert not errors, "\n\n".join(errors)
+
+
+def test_every_numba_cuda_kernel_compiles_for_each_target():
+    pytest.importorskip("numba.cuda")
+    from mytorch.ops import cuda_kernels
+    results = tc.compile_numba_kernels(tc.ARCHS)
+    errors = [f"{name} {sig} for {arch}: {err}" for name, sig, arch, _, err, _ in results if err]
+    assert not errors, "\n".join(errors)
+    # float16/32 kernels accumulate in float32: a float64 instruction is a typing slip that
+    # costs 2-64x on a GPU (float32 / int widens to float64 in numba)
+    slow = [(name, sig, arch) for name, sig, arch, _, _, f64 in results
+            if f64 and "float64" not in sig]
+    assert not slow, slow
+    n_sigs = sum(len(sigs) for _, sigs in cuda_kernels.compile_targets().values())
+    assert len(results) == n_sigs * len(tc.ARCHS) and n_sigs >= 18  # 6 kernels x 3 dtypes
+    assert all(r[3] > 10000 for r in results)  # real PTX, not a stub

@@ -15,10 +15,10 @@ from tests import fake_nvidia_smi
 pytestmark = pytest.mark.skipif(gpu_count() > 0, reason="a usable GPU is here")
 
 
-def _train_gpt2_gpus2(tmp_path, path, pythonpath):
+def _train_gpt2_gpus2(tmp_path, path, pythonpath, device="auto"):
     # what `make train-gpt2 GPUS=2` runs (DEVICE defaults to auto when GPUS is given)
     env = dict(os.environ, PATH=path, PYTHONPATH=pythonpath)
-    cmd = [sys.executable, "-m", "experiments", "gpt2", "device=auto", "gpus=2",
+    cmd = [sys.executable, "-m", "experiments", "gpt2", f"device={device}", "gpus=2",
            f"out={tmp_path / 'run'}", "wandb=disabled"]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
 
@@ -37,9 +37,10 @@ def _path_with_gpus(tmp_path, gpus=2):
     return fake_nvidia_smi.write(fake, gpus=gpus) + os.pathsep + os.environ["PATH"]
 
 
-def test_gpus_without_cupy_stop_with_the_install_line(tmp_path):
+@pytest.mark.parametrize("requested", ["auto", "cuda"])  # DEVICE= unset (auto) or cuda
+def test_gpus_without_cupy_stop_with_the_install_line(tmp_path, requested):
     proc = _train_gpt2_gpus2(tmp_path, _path_with_gpus(tmp_path),
-                             os.pathsep.join([_no_cupy(tmp_path), str(ROOT)]))
+                             os.pathsep.join([_no_cupy(tmp_path), str(ROOT)]), requested)
     assert proc.returncode != 0
     assert proc.stderr.strip() == (
         "gpt2: 2 GPU(s) (NVIDIA H100 80GB HBM3), driver 570.86.15, CUDA 12.8 but CuPy is not "

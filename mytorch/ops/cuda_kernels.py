@@ -1,0 +1,378 @@
+"""Fused CUDA kernels written with numba-cuda, beside their array-module references.
+
+Each kernel reads its rows once and writes once, where the reference path runs several CuPy
+kernels with (M, N) temporaries between them. They are written with numba-cuda because its
+CUDA simulator (`NUMBA_ENABLE_CUDASIM=1`) executes the same kernel source thread by thread,
+with shared memory and barriers, on NumPy arrays: CI checks their numerics on a CPU-only
+machine, and compiles them for the real targets through NVVM (see CONTRIBUTING.md).
+
+One block of `threads` threads per row (the last dim); rows longer than the block are strided
+over; sums and maxima are tree reductions in shared memory. Inputs may be float16, float32 or
+float64; statistics and accumulations are float32 (float64 for float64 inputs).
+
+`MYTORCH_FUSED=0` in the environment, or `set_enabled(False)`, turns every fused kernel off:
+`enabled()` is the switch the CUDA paths consult, so a user can rule the kernels out.
+"""
+import math
+import os
+
+import numpy as np
+
+from mytorch.backend import array_module
+from mytorch.ops._kernels import (
+    layer_norm_backward_reference,
+    layer_norm_forward_reference,
+    softmax_backward_reference,
+    softmax_forward_reference,
+)
+
+THREADS = 256  # threads per block (a power of two) on a real GPU
+
+
+
+def switch_value(text):
+    """MYTORCH_FUSED's meaning: "0", "false", "off", "no" turn fused kernels off."""
+    return (text or "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+_enabled = switch_value(os.environ.get("MYTORCH_FUSED"))
+
+
+def enabled():
+    """True unless fused kernels were turned off (MYTORCH_FUSED=0 or set_enabled(False))."""
+    return _enabled
+
+
+def set_enabled(flag):
+    """Turn every fused kernel on or off for this process; returns the previous setting."""
+    global _enabled
+    previous, _enabled = _enabled, bool(flag)
+    return previous
+
+
+# ---------------------------------------------------------------- references (RMSNorm)
+# softmax and LayerNorm references live in mytorch.ops._kernels, beside the CPU loops.
+
+__all__ = ["THREADS", "enabled", "set_enabled", "softmax_forward", "softmax_backward",
+           "layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward",
+           "rms_norm_forward_reference", "rms_norm_backward_reference",
+           "softmax_forward_reference", "softmax_backward_reference",
+           "layer_norm_forward_reference", "layer_norm_backward_reference"]
+
+
+def rms_norm_forward_reference(x, w, eps):
+    """x (..., N) / sqrt(mean(x^2 over N) + eps) * w; w (N,) or None.
+    Returns y shaped like x and rstd (M,) over the M rows, in x's dtype."""
+    xp = array_module(x)
+    n = x.shape[-1]
+    x2 = x.reshape(-1, n)
+    rstd = 1.0 / xp.sqrt((x2 * x2).mean(axis=1) + eps)
+    y = x2 * rstd[:, None]
+    if w is not None:
+        y = y * w
+    return y.reshape(x.shape), rstd.astype(x.dtype)
+
+
+def rms_norm_backward_reference(x, gy, w, rstd):
+    """Grads of rms_norm_forward from x, gy (..., N) and the saved rstd: gx like x, gw (N,)."""
+    n = x.shape[-1]
+    x2, gy2 = x.reshape(-1, n), gy.reshape(-1, n)
+    xhat = x2 * rstd[:, None]
+    gw = (gy2 * xhat).sum(axis=0)
+    g = gy2 * w if w is not None else gy2
+    gx = (g - xhat * (g * xhat).mean(axis=1, keepdims=True)) * rstd[:, None]
+    return gx.reshape(x.shape), gw
+
+
+# ---------------------------------------------------------------- kernels
+
+_built = {}
+cuda = None  # numba.cuda, imported by the first kernels() call
+
+
+
+
+def kernels(threads=THREADS, dtype=np.float32):
+    """The jitted kernels for blocks of `threads` threads and inputs of `dtype` (built once
+    per block size and accumulator: float64 inputs accumulate in float64, others in float32).
+
+    numba-cuda is imported here, so `import mytorch` does not need it.
+    """
+    if threads & (threads - 1) or not 1 <= threads <= 1024:
+        raise ValueError(f"cuda_kernels: threads must be a power of two <= 1024, got {threads}")
+    acc = _acc(dtype)
+    if (threads, acc) not in _built:
+        _built[threads, acc] = _build(threads, acc)
+    return _built[threads, acc]
+
+
+def _build(threads, acc):
+    # `cuda` must be a module global: the simulator swaps a kernel's global `cuda` for its
+    # per-thread API (a closure variable would keep pointing at the real module).
+    global cuda
+    from numba import cuda
+
+    # One shared buffer per reduction; the trailing barrier lets the next reduction reuse it.
+    @cuda.jit(device=True)
+    def block_sum(buf, v):
+        t = cuda.threadIdx.x
+        buf[t] = v
+        cuda.syncthreads()
+        step = threads // 2
+        while step > 0:
+            if t < step:
+                buf[t] += buf[t + step]
+            cuda.syncthreads()
+            step //= 2
+        total = buf[0]
+        cuda.syncthreads()  # every thread has read buf[0] before the next reduction writes
+        return total
+
+    @cuda.jit(device=True)
+    def block_max(buf, v):
+        t = cuda.threadIdx.x
+        buf[t] = v
+        cuda.syncthreads()
+        step = threads // 2
+        while step > 0:
+            if t < step and buf[t + step] > buf[t]:
+                buf[t] = buf[t + step]
+            cuda.syncthreads()
+            step //= 2
+        total = buf[0]
+        cuda.syncthreads()
+        return total
+
+    @cuda.jit
+    def softmax_fwd(x, y):  # x, y (M, N); one block per row
+        buf = cuda.shared.array(threads, acc)
+        r, t, n = cuda.blockIdx.x, cuda.threadIdx.x, x.shape[1]
+        m = acc(-math.inf)
+        for j in range(t, n, threads):
+            m = max(m, acc(x[r, j]))
+        m = block_max(buf, m)
+        s = acc(0)
+        for j in range(t, n, threads):
+            s += math.exp(acc(x[r, j]) - m)
+        inv = acc(1) / block_sum(buf, s)
+        for j in range(t, n, threads):
+            y[r, j] = math.exp(acc(x[r, j]) - m) * inv
+
+    @cuda.jit
+    def softmax_bwd(y, gy, gx):  # gx = y * (gy - sum(gy * y)); all (M, N)
+        buf = cuda.shared.array(threads, acc)
+        r, t, n = cuda.blockIdx.x, cuda.threadIdx.x, y.shape[1]
+        s = acc(0)
+        for j in range(t, n, threads):
+            s += acc(gy[r, j]) * acc(y[r, j])
+        s = block_sum(buf, s)
+        for j in range(t, n, threads):
+            gx[r, j] = acc(y[r, j]) * (acc(gy[r, j]) - s)
+
+    @cuda.jit
+    def layer_norm_fwd(x, w, b, eps, y, mean, rstd):  # x, y (M, N); w, b (N,); mean, rstd (M,)
+        buf = cuda.shared.array(threads, acc)
+        r, t, n = cuda.blockIdx.x, cuda.threadIdx.x, x.shape[1]
+        nf = acc(n)  # float32 / int would widen to float64
+        s = acc(0)
+        for j in range(t, n, threads):
+            s += acc(x[r, j])
+        mu = block_sum(buf, s) / nf
+        s = acc(0)
+        for j in range(t, n, threads):  # two passes: no cancellation in E[x^2] - E[x]^2
+            d = acc(x[r, j]) - mu
+            s += d * d
+        rs = acc(1) / math.sqrt(block_sum(buf, s) / nf + eps)
+        for j in range(t, n, threads):
+            y[r, j] = (acc(x[r, j]) - mu) * rs * acc(w[j]) + acc(b[j])
+        if t == 0:
+            mean[r] = mu
+            rstd[r] = rs
+
+    @cuda.jit
+    def layer_norm_bwd(x, gy, w, mean, rstd, gx, gw_part, gb_part):
+        # Block k takes rows k, k + G, ... and adds its share of gw, gb into row k of the
+        # (G, N) partials: each element has one writer, so no atomics; the caller sums them.
+        buf = cuda.shared.array(threads, acc)
+        k, t, n = cuda.blockIdx.x, cuda.threadIdx.x, x.shape[1]
+        nf = acc(n)
+        for r in range(k, x.shape[0], cuda.gridDim.x):
+            mu, rs = acc(mean[r]), acc(rstd[r])
+            s1 = acc(0)
+            s2 = acc(0)
+            for j in range(t, n, threads):
+                xhat = (acc(x[r, j]) - mu) * rs
+                g = acc(gy[r, j])
+                gw_part[k, j] += g * xhat
+                gb_part[k, j] += g
+                g *= acc(w[j])
+                s1 += g
+                s2 += g * xhat
+            m1 = block_sum(buf, s1) / nf
+            m2 = block_sum(buf, s2) / nf
+            for j in range(t, n, threads):
+                xhat = (acc(x[r, j]) - mu) * rs
+                gx[r, j] = (acc(gy[r, j]) * acc(w[j]) - m1 - xhat * m2) * rs
+
+    @cuda.jit
+    def rms_norm_fwd(x, w, eps, y, rstd):  # x, y (M, N); w (N,); rstd (M,)
+        buf = cuda.shared.array(threads, acc)
+        r, t, n = cuda.blockIdx.x, cuda.threadIdx.x, x.shape[1]
+        nf = acc(n)  # float32 / int would widen to float64
+        s = acc(0)
+        for j in range(t, n, threads):
+            v = acc(x[r, j])
+            s += v * v
+        rs = acc(1) / math.sqrt(block_sum(buf, s) / nf + eps)
+        for j in range(t, n, threads):
+            y[r, j] = acc(x[r, j]) * rs * acc(w[j])
+        if t == 0:
+            rstd[r] = rs
+
+    @cuda.jit
+    def rms_norm_bwd(x, gy, w, rstd, gx, gw_part):  # rows and partials as layer_norm_bwd
+        buf = cuda.shared.array(threads, acc)
+        k, t, n = cuda.blockIdx.x, cuda.threadIdx.x, x.shape[1]
+        nf = acc(n)
+        for r in range(k, x.shape[0], cuda.gridDim.x):
+            rs = acc(rstd[r])
+            s = acc(0)
+            for j in range(t, n, threads):
+                xhat = acc(x[r, j]) * rs
+                g = acc(gy[r, j])
+                gw_part[k, j] += g * xhat
+                s += g * acc(w[j]) * xhat
+            m = block_sum(buf, s) / nf
+            for j in range(t, n, threads):
+                xhat = acc(x[r, j]) * rs
+                gx[r, j] = (acc(gy[r, j]) * acc(w[j]) - xhat * m) * rs
+
+    return {"softmax_fwd": softmax_fwd, "softmax_bwd": softmax_bwd,
+            "layer_norm_fwd": layer_norm_fwd, "layer_norm_bwd": layer_norm_bwd,
+            "rms_norm_fwd": rms_norm_fwd, "rms_norm_bwd": rms_norm_bwd}
+
+
+def compile_targets(threads=THREADS):
+    """{name: (kernel, [numba signatures])}: every kernel for each input dtype, for CI to
+    compile for the real architectures."""
+    from numba import types
+
+    out = {}
+    for dtype, t in ((np.float16, types.float16), (np.float32, types.float32),
+                     (np.float64, types.float64)):
+        a = types.float64 if dtype == np.float64 else types.float32
+        m, v, p = t[:, ::1], t[::1], a[::1]  # rows, vectors, float32/64 statistics
+        sigs = {"softmax_fwd": (m, m), "softmax_bwd": (m, m, m),
+                "layer_norm_fwd": (m, v, v, a, m, p, p),
+                "layer_norm_bwd": (m, m, v, p, p, m, a[:, ::1], a[:, ::1]),
+                "rms_norm_fwd": (m, v, a, m, p), "rms_norm_bwd": (m, m, v, p, m, a[:, ::1])}
+        for name, kernel in kernels(threads, dtype).items():
+            out.setdefault(name, (kernel, []))[1].append(sigs[name])
+    return out
+
+
+# ---------------------------------------------------------------- host wrappers
+
+
+def _rows(a):
+    xp = array_module(a)
+    return xp.ascontiguousarray(a).reshape(-1, a.shape[-1])
+
+
+def _acc(dtype):
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def _check(name, x, *vectors):
+    if x.dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"{name}: expected a float16/32/64 array, got {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"{name}: expected (..., N) with N > 0, got shape {tuple(x.shape)}")
+    for v in vectors:
+        if v is not None and tuple(v.shape) != (x.shape[-1],):
+            raise ValueError(f"{name}: expected weights of shape ({x.shape[-1]},) for input "
+                             f"{tuple(x.shape)}, got {tuple(v.shape)}")
+
+
+def _launch(name, grid, threads, dtype, *args):
+    if grid:
+        kernels(threads, dtype)[name][grid, threads](*args)
+
+
+def softmax_forward(x, threads=THREADS):
+    """Softmax of x (..., N) over its last dim, one kernel."""
+    _check("softmax_forward", x)
+    x2 = _rows(x)
+    y = array_module(x).empty(x2.shape, x.dtype)
+    _launch("softmax_fwd", x2.shape[0], threads, x.dtype, x2, y)
+    return y.reshape(x.shape)
+
+
+def softmax_backward(y, gy, threads=THREADS):
+    """gx = y * (gy - sum(gy * y)) over the last dim, one kernel; y, gy (..., N)."""
+    _check("softmax_backward", y)
+    y2, g2 = _rows(y), _rows(gy)
+    gx = array_module(y).empty(y2.shape, y.dtype)
+    _launch("softmax_bwd", y2.shape[0], threads, y.dtype, y2, g2, gx)
+    return gx.reshape(y.shape)
+
+
+def _weights(xp, w, n, dtype, fill):
+    return xp.full(n, fill, dtype) if w is None else xp.ascontiguousarray(w, dtype=dtype)
+
+
+def layer_norm_forward(x, w, b, eps, threads=THREADS):
+    """LayerNorm of x (..., N) over its last dim; w, b (N,) or None.
+    Returns y like x and the float32 (float64 for float64 x) mean, rstd (M,), one kernel."""
+    _check("layer_norm_forward", x, w, b)
+    xp, x2 = array_module(x), _rows(x)
+    (m, n), acc = x2.shape, _acc(x.dtype)
+    y = xp.empty(x2.shape, x.dtype)
+    mean, rstd = xp.empty(m, acc), xp.empty(m, acc)
+    _launch("layer_norm_fwd", m, threads, x.dtype, x2, _weights(xp, w, n, x.dtype, 1),
+            _weights(xp, b, n, x.dtype, 0), acc(eps), y, mean, rstd)
+    return y.reshape(x.shape), mean, rstd
+
+
+def _partial_blocks(m, blocks):
+    return max(1, min(m, blocks))
+
+
+def layer_norm_backward(x, gy, w, mean, rstd, threads=THREADS, blocks=256):
+    """Grads of layer_norm_forward: gx like x, gw (N,), gb (N,) in x's dtype, one kernel
+    over `blocks` row groups and a sum over their (blocks, N) partials."""
+    _check("layer_norm_backward", x, w)
+    xp, x2, g2 = array_module(x), _rows(x), _rows(gy)
+    (m, n), acc = x2.shape, _acc(x.dtype)
+    g = _partial_blocks(m, blocks)
+    gx = xp.empty(x2.shape, x.dtype)
+    gw_part, gb_part = xp.zeros((g, n), acc), xp.zeros((g, n), acc)
+    _launch("layer_norm_bwd", g if m else 0, threads, x.dtype, x2, g2,
+            _weights(xp, w, n, x.dtype, 1), xp.ascontiguousarray(mean, dtype=acc),
+            xp.ascontiguousarray(rstd, dtype=acc), gx, gw_part, gb_part)
+    return (gx.reshape(x.shape), gw_part.sum(axis=0).astype(x.dtype),
+            gb_part.sum(axis=0).astype(x.dtype))
+
+
+def rms_norm_forward(x, w, eps, threads=THREADS):
+    """RMSNorm of x (..., N) over its last dim; w (N,) or None. Returns y like x and the
+    float32 (float64 for float64 x) rstd (M,), one kernel."""
+    _check("rms_norm_forward", x, w)
+    xp, x2 = array_module(x), _rows(x)
+    (m, n), acc = x2.shape, _acc(x.dtype)
+    y, rstd = xp.empty(x2.shape, x.dtype), xp.empty(m, acc)
+    _launch("rms_norm_fwd", m, threads, x.dtype, x2, _weights(xp, w, n, x.dtype, 1), acc(eps),
+            y, rstd)
+    return y.reshape(x.shape), rstd
+
+
+def rms_norm_backward(x, gy, w, rstd, threads=THREADS, blocks=256):
+    """Grads of rms_norm_forward: gx like x and gw (N,) in x's dtype."""
+    _check("rms_norm_backward", x, w)
+    xp, x2, g2 = array_module(x), _rows(x), _rows(gy)
+    (m, n), acc = x2.shape, _acc(x.dtype)
+    g = _partial_blocks(m, blocks)
+    gx, gw_part = xp.empty(x2.shape, x.dtype), xp.zeros((g, n), acc)
+    _launch("rms_norm_bwd", g if m else 0, threads, x.dtype, x2, g2,
+            _weights(xp, w, n, x.dtype, 1), xp.ascontiguousarray(rstd, dtype=acc), gx, gw_part)
+    return gx.reshape(x.shape), gw_part.sum(axis=0).astype(x.dtype)

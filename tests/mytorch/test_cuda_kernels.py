@@ -1,0 +1,193 @@
+"""The fused numba-cuda kernels against their references and PyTorch, forward and backward.
+
+Without a GPU they run in numba's CUDA simulator (tests/conftest.py sets
+NUMBA_ENABLE_CUDASIM=1), thread by thread with shared memory and barriers, on NumPy arrays;
+on a GPU host the same tests launch them on the device with CuPy arrays. Blocks of 32 threads
+keep the simulator quick; the row lengths are chosen around it (1, 31, 33, 77: below, above
+and not a multiple of the block), and one case runs the production block size.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import mytorch
+from mytorch.ops import cuda_kernels as ck
+
+numba_cuda = pytest.importorskip("numba.cuda")
+from numba.cuda.core import config as numba_cuda_config  # noqa: E402
+
+SIMULATED = bool(numba_cuda_config.ENABLE_CUDASIM)
+if not SIMULATED and not mytorch.cuda.is_available():
+    pytest.skip("numba.cuda is the real one but no GPU is usable", allow_module_level=True)
+
+T = 32  # threads per block in these tests
+SHAPES = [(1, 1), (3, 31), (2, 33), (4, 77), (2, 1, 40)]  # (2, 1, 40): B=2, T=1
+TOL = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}
+
+
+def dev(a):
+    if a is None or SIMULATED:
+        return a
+    import cupy
+    return cupy.asarray(a)
+
+
+def host(a):
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
+def close(got, want, dtype, scale=1.0):
+    got, want = host(got).astype(np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def data(shape, dtype, seed=0, scale=2.0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def cases():
+    # every shape in float32; the ends of the range in float16 and float64
+    out = [(s, np.float32) for s in SHAPES]
+    out += [(s, d) for s in (SHAPES[1], SHAPES[3]) for d in (np.float16, np.float64)]
+    return out
+
+
+@pytest.mark.parametrize("shape, dtype", cases())
+def test_softmax(shape, dtype):
+    x, gy = data(shape, dtype), data(shape, dtype, 1)
+    x64 = x.astype(np.float64)
+    want = ck.softmax_forward_reference(x64)
+    y = ck.softmax_forward(dev(x), threads=T)
+    assert y.dtype == dtype
+    close(y, want, dtype)
+    gx = ck.softmax_backward(dev(want.astype(dtype)), dev(gy), threads=T)
+    close(gx, ck.softmax_backward_reference(want.astype(dtype).astype(np.float64),
+                                            gy.astype(np.float64)), dtype, scale=4)
+
+
+def test_softmax_matches_torch_and_masked_rows():
+    x = data((3, 45), np.float64)
+    x[1, ::3] = -np.inf  # a masked row, as attention masks make them
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.softmax(xt, -1)
+    gy = data((3, 45), np.float64, 2)
+    yt.backward(torch.tensor(gy))
+    y = ck.softmax_forward(dev(x), threads=T)
+    close(y, yt.detach().numpy(), np.float64)
+    assert (host(y)[1, ::3] == 0).all()
+    close(ck.softmax_backward(y, dev(gy), threads=T), xt.grad.numpy(), np.float64)
+
+
+@pytest.mark.parametrize("shape, dtype", cases())
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm(shape, dtype, affine):
+    n = shape[-1]
+    x, gy = data(shape, dtype, 0) + 0.5, data(shape, dtype, 1)
+    w = data(n, dtype, 2) if affine else None
+    b = data(n, dtype, 3) if affine else None
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, gy, w, b)]
+    y_ref, mean_ref, rstd_ref = ck.layer_norm_forward_reference(f64[0], f64[2], f64[3], 1e-5)
+    y, mean, rstd = ck.layer_norm_forward(dev(x), dev(w), dev(b), 1e-5, threads=T)
+    assert y.dtype == dtype and mean.dtype == rstd.dtype == (
+        np.float64 if dtype == np.float64 else np.float32)
+    close(y, y_ref, dtype, scale=8)
+    close(mean, mean_ref, dtype)
+    close(rstd, rstd_ref, dtype, scale=100)
+    gx, gw, gb = ck.layer_norm_backward(dev(x), dev(gy), dev(w), mean, rstd, threads=T,
+                                        blocks=2)
+    gx_ref, gw_ref, gb_ref = ck.layer_norm_backward_reference(f64[0], f64[1], f64[2],
+                                                              mean_ref, rstd_ref)
+    rows = int(np.prod(shape[:-1]))
+    close(gx, gx_ref, dtype, scale=50)
+    close(gw, gw_ref, dtype, scale=10 * rows)
+    close(gb, gb_ref, dtype, scale=10 * rows)
+
+
+@pytest.mark.parametrize("shape, dtype", cases())
+@pytest.mark.parametrize("affine", [True, False])
+def test_rms_norm(shape, dtype, affine):
+    n = shape[-1]
+    x, gy = data(shape, dtype, 0), data(shape, dtype, 1)
+    w = data(n, dtype, 2) if affine else None
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, gy, w)]
+    y_ref, rstd_ref = ck.rms_norm_forward_reference(f64[0], f64[2], 1e-6)
+    y, rstd = ck.rms_norm_forward(dev(x), dev(w), 1e-6, threads=T)
+    assert y.dtype == dtype
+    close(y, y_ref, dtype, scale=8)
+    close(rstd, rstd_ref, dtype, scale=100)
+    gx, gw = ck.rms_norm_backward(dev(x), dev(gy), dev(w), rstd, threads=T, blocks=3)
+    gx_ref, gw_ref = ck.rms_norm_backward_reference(f64[0], f64[1], f64[2], rstd_ref)
+    rows = int(np.prod(shape[:-1]))
+    close(gx, gx_ref, dtype, scale=50)
+    close(gw, gw_ref, dtype, scale=10 * rows)
+
+
+def test_norms_match_torch_in_float64():
+    x, gy = data((5, 37), np.float64), data((5, 37), np.float64, 1)
+    w, b = data(37, np.float64, 2), data(37, np.float64, 3)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.layer_norm(xt, (37,), wt, bt, 1e-5).backward(torch.tensor(gy))
+    y, mean, rstd = ck.layer_norm_forward(dev(x), dev(w), dev(b), 1e-5, threads=T)
+    close(y, torch.nn.functional.layer_norm(torch.tensor(x), (37,), torch.tensor(w),
+                                            torch.tensor(b), 1e-5).numpy(), np.float64)
+    gx, gw, gb = ck.layer_norm_backward(dev(x), dev(gy), dev(w), mean, rstd, threads=T)
+    for got, want in ((gx, xt.grad), (gw, wt.grad), (gb, bt.grad)):
+        close(got, want.numpy(), np.float64, scale=10)
+    xt, wt = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    torch.nn.functional.rms_norm(xt, (37,), wt, 1e-6).backward(torch.tensor(gy))
+    y, rstd = ck.rms_norm_forward(dev(x), dev(w), 1e-6, threads=T)
+    gx, gw = ck.rms_norm_backward(dev(x), dev(gy), dev(w), rstd, threads=T)
+    close(gx, xt.grad.numpy(), np.float64, scale=10)
+    close(gw, wt.grad.numpy(), np.float64, scale=10)
+
+
+def test_the_production_block_size():
+    x = data((2, 300), np.float32)  # 300: over one block of 256, not a multiple
+    close(ck.softmax_forward(dev(x)), ck.softmax_forward_reference(x.astype(np.float64)),
+          np.float32)
+    y, _, _ = ck.layer_norm_forward(dev(x), None, None, 1e-5)
+    close(y, ck.layer_norm_forward_reference(x.astype(np.float64), None, None, 1e-5)[0],
+          np.float32, scale=8)
+
+
+def test_empty_batch_launches_nothing():
+    x = np.zeros((0, 7), np.float32)
+    assert host(ck.softmax_forward(dev(x), threads=T)).shape == (0, 7)
+    gx, gw = ck.rms_norm_backward(dev(x), dev(x), None, np.zeros(0, np.float32), threads=T)
+    assert host(gx).shape == (0, 7) and (host(gw) == 0).all()
+
+
+def test_bad_input_is_refused_with_the_op_and_shapes():
+    with pytest.raises(TypeError, match=r"softmax_forward: expected a float16/32/64 array, "
+                                        r"got int64"):
+        ck.softmax_forward(dev(np.zeros((2, 3), np.int64)))
+    with pytest.raises(ValueError, match=r"layer_norm_forward: expected weights of shape "
+                                         r"\(5,\) for input \(2, 5\), got \(4,\)"):
+        ck.layer_norm_forward(dev(np.zeros((2, 5), np.float32)),
+                              dev(np.ones(4, np.float32)), None, 1e-5)
+    with pytest.raises(ValueError, match=r"rms_norm_forward: expected \(\.\.\., N\) with N > 0"):
+        ck.rms_norm_forward(dev(np.zeros((2, 0), np.float32)), None, 1e-6)
+    with pytest.raises(ValueError, match="threads must be a power of two <= 1024, got 48"):
+        ck.kernels(48)
+
+
+def test_the_switch_turns_fused_kernels_off():
+    previous = ck.set_enabled(False)
+    try:
+        assert ck.enabled() is False
+        assert ck.set_enabled(True) is False and ck.enabled() is True
+    finally:
+        ck.set_enabled(previous)
+    for value, want in (("0", False), ("off", False), ("No", False), ("1", True), ("", True),
+                        (None, True)):
+        assert ck.switch_value(value) is want
+    code = "from mytorch.ops import cuda_kernels as ck; print(ck.enabled())"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, MYTORCH_FUSED="0"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
