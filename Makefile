@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample-gpt2 report
+	sample sample-gpt2 report
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -55,8 +55,11 @@ train-convnet: setup  ## ConvNet with BatchNorm in mytorch and PyTorch, then its
 train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N runs N ranks
 	$(call exp_cmd,train-gpt2) $(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
 
-sample-gpt2: setup  ## text from a pretrained GPT-2 (PROMPT=..., MODEL=gpt2-shakespeare|gpt2)
-	$(PYTHON) scripts/sample_gpt2.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)")
+sample: setup  ## stream text from a zoo language model (MODEL=gpt2-shakespeare-char|smollm-135m|..., PROMPT=...)
+	$(PYTHON) scripts/sample.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
+
+sample-gpt2: setup  ## the same as make sample (kept for old commands)
+	$(PYTHON) scripts/sample.py --model $(or $(MODEL),gpt2-shakespeare) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
 
 report: setup  ## re-render every experiments/<name>/REPORT.md from its logs
 	$(PYTHON) -m experiments.report
