@@ -64,7 +64,7 @@ def load_language_model(name_or_path, device="cpu"):
             raise ValueError(f"load_language_model: {name!r} is not a language model")
         model = registry.load(name, device=device)
         if name == "gpt2-shakespeare-char":
-            return model, CharTokenizerAdapter(registry.card(name).metrics["chars"])
+            return model, CharTokenizerAdapter(registry.card(name).chars)
         return model, GPT2Tokenizer()
     path = Path(name)
     config = path / "config.json"

@@ -110,6 +110,7 @@ class ModelCard:
     metrics: dict = dataclasses.field(default_factory=dict)
     eval: str | None = None          # what the metrics were measured on
     notes: str | None = None
+    chars: str | None = None         # a character-level model's alphabet (id i = chars[i])
 
     def __str__(self):
         rows = [("checkpoint", f"`{self.file}`" if self.file else None),
@@ -118,7 +119,8 @@ class ModelCard:
                 ("command", f"`{self.command}`" if self.command else None),
                 ("data", self.data), ("steps", self.steps),
                 ("wall time", f"{self.wall_time_s:.0f} s" if self.wall_time_s else None),
-                ("hardware", self.hardware), ("evaluated on", self.eval)]
+                ("hardware", self.hardware), ("evaluated on", self.eval),
+                ("alphabet", f"`{json.dumps(self.chars)}`" if self.chars else None)]
         lines = [f"# {self.name}", "", self.description, "", "| | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
         if self.metrics:

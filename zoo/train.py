@@ -307,13 +307,13 @@ def _main_gpt2(args, command):
           f"{result['wall_time_s']:.0f} s")
     if not args.ship:
         return
-    extra = {"chars": meta["chars"]} if char else {}
     mc = registry.ship(
         args.name, model, dtype=np.float16, command=command,
         data=f"{meta['source']} {unit}: {meta['train']['tokens']} train / "
              f"{meta['val']['tokens']} val (the last 10% of the text)",
         steps=args.steps, wall_time_s=round(result["wall_time_s"], 1), hardware=_hardware(),
-        metrics={"val_loss": evaluate_lm(model, val, batches=200)["loss"], **extra},
+        metrics={"val_loss": evaluate_lm(model, val, batches=200)["loss"]},
+        chars=meta["chars"] if char else None,
         eval=f"{folder.name}/val.bin, 200 batches of 8 random windows (seed 1234)",
         notes=f"AdamW (lr {args.lr:g}, warm-up then cosine to {args.lr / 10:g}, weight decay "
               f"{wd:g}, grad clip 1), batch {bs} x {config.block_size} tokens, seed "

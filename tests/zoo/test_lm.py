@@ -142,3 +142,22 @@ def test_char_tokenizer_roundtrip_and_errors():
     with pytest.raises(ValueError, match="repeats"):
         CharTokenizer("aa")
     assert np.array_equal(tok.encode("OO"), [tok.index["O"]] * 2)
+
+
+def test_char_model_ships_with_its_alphabet(tmp_path, monkeypatch):
+    """A character-level model's card carries its alphabet; zoo.lm decodes with it."""
+    from zoo import registry
+    from zoo.gpt2 import GPT2, GPTConfig
+    monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.setattr(registry, "CARDS", tmp_path / "cards")
+    chars = "\n !ABEMOR:abcdeo"
+    mytorch.manual_seed(0)
+    model = GPT2(GPTConfig(block_size=32, vocab_size=len(chars), n_layer=1, n_head=2,
+                           n_embd=16))
+    card = registry.ship("gpt2-shakespeare-char", model, dtype=np.float16, command="test",
+                         chars=chars)
+    assert "| alphabet | `\"\\n !ABEMOR:abcdeo\"` |" in str(card)
+    loaded, tok = load_language_model("gpt2-shakespeare-char")
+    assert tok.decode(tok.encode("ROMEO:")) == "ROMEO:"
+    text = "".join(stream_text(loaded, tok, "ROMEO:", max_new_tokens=10))
+    assert len(text) == 10 and set(text) <= set(chars)
