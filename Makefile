@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample-gpt2 report
+	sample sample-gpt2 report finetune-gpt2 finetune-llama
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -18,6 +18,8 @@ EXP_ARGS = device=$(DEVICE) $(if $(GPUS),gpus=$(GPUS)) $(if $(STEPS),steps=$(STE
 	$(if $(BATCH),batch=$(BATCH)) $(if $(BASELINE),baseline=$(BASELINE)) \
 	$(if $(RESUME),resume=$(RESUME)) $(if $(LR),lr=$(LR)) $(ARGS)
 # The command a report shows: the make target with the variables given on the command line.
+FT_ARGS = $(if $(MODEL),model=$(MODEL)) $(if $(UNFROZEN),unfrozen=$(UNFROZEN)) \
+	$(if $(FP16),mixed_precision=fp16)
 exp_cmd = MYTORCH_EXP_COMMAND='make $(1) $(strip $(MAKEOVERRIDES))'
 
 help:  ## list the targets
@@ -73,8 +75,17 @@ train-convnet: setup  ## ConvNet with BatchNorm in mytorch and PyTorch, then its
 train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N runs N ranks
 	$(call exp_cmd,train-gpt2) $(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
 
-sample-gpt2: setup  ## text from a pretrained GPT-2 (PROMPT=..., MODEL=gpt2-shakespeare|gpt2)
-	$(PYTHON) scripts/sample_gpt2.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)")
+finetune-gpt2: setup  ## fine-tune GPT-2 on Shakespeare, last UNFROZEN blocks (offline: a tiny random one)
+	$(call exp_cmd,finetune-gpt2) $(PYTHON) -m experiments finetune_gpt2 $(EXP_ARGS) $(FT_ARGS)
+
+finetune-llama: setup  ## fine-tune a Llama-family model (MODEL=smollm-135m) the same way
+	$(call exp_cmd,finetune-llama) $(PYTHON) -m experiments finetune_llama $(EXP_ARGS) $(FT_ARGS)
+
+sample: setup  ## stream text from a zoo language model (MODEL=gpt2-shakespeare-char|smollm-135m|..., PROMPT=...)
+	$(PYTHON) scripts/sample.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
+
+sample-gpt2: setup  ## the same as make sample (kept for old commands)
+	$(PYTHON) scripts/sample.py --model $(or $(MODEL),gpt2-shakespeare) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
 
 report: setup  ## re-render every experiments/<name>/REPORT.md from its logs
 	$(PYTHON) -m experiments.report

@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ("mnist_mlp", "convnet", "gpt2")
+NAMES = ("mnist_mlp", "convnet", "gpt2", "finetune_gpt2", "finetune_llama")
 
 
 def main(argv=None):

@@ -309,6 +309,7 @@ def run_side(exp, cfg, side):
         import mytorch as lib
         from miniddp import Accelerator
         acc = Accelerator(device=cfg.device, project_dir=str(out / "tracking"),
+                          mixed_precision=getattr(cfg, "mixed_precision", "no"),
                           log_with=None if cfg.wandb == "disabled" else "wandb")
         rank, world = acc.process_index, acc.num_processes
         torch_device = str(acc.device)
@@ -338,6 +339,7 @@ def run_side(exp, cfg, side):
     if main:  # a resumed run adds its own record: the report shows the latest command
         log.write({"kind": "env", "side": side, "world_size": world, "resumed_from": start,
                    "gpu": _gpu_name(side, kind), "ran_on": kind, "config": dataclasses.asdict(cfg),
+                   "data": exp.data_note(cfg),
                    **environment(side)})
     tracker = _start_tracking(exp, cfg, side, acc, out) if main else None
     rss_start = current_rss_mb()

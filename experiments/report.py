@@ -12,7 +12,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SIDES = ("mytorch", "torch")
 WARMUP = 3  # first steps left out of timing medians
-UNITS = {"gpt2": "tokens"}  # what an experiment's throughput counts (default: samples)
+# what an experiment's throughput counts (default: samples)
+UNITS = {"gpt2": "tokens", "finetune_gpt2": "tokens", "finetune_llama": "tokens"}
 
 
 def _read(path):
@@ -126,6 +127,7 @@ def _section(name, kind, root, plots):
     lines += [f"- hardware: {hw['cpu']} ({hw['cpus']} cores), GPU: {hw['gpu']}, "
               f"device `{hw['device']}`, mytorch ranks: {m['world_size']}",
               f"- mytorch command: `{m['command']}`",
+              *([f"- data: {m['env']['data']}"] if m["env"].get("data") else []),
               f"- git commit: `{m['env'].get('git_commit', '?')}`, numpy "
               f"{m['env'].get('numpy', '?')}" + (f", {_torch_line(t)}" if t else ""), ""]
     rows = [("steps", "steps", "{:d}"), ("final loss", "final_loss", "{:.4f}"),
@@ -168,7 +170,8 @@ def render(name, run_out=None, dest=None):
     source = (f"Rendered by `make report` from the logs in `experiments/{name}/logs/`."
               if dest == HERE / name else f"Rendered from the logs in `{root}/`.")
     title = {"mnist_mlp": "MNIST MLP", "convnet": "ConvNet with BatchNorm",
-             "gpt2": "GPT-2"}.get(name, name)
+             "gpt2": "GPT-2", "finetune_gpt2": "Fine-tuning GPT-2",
+             "finetune_llama": "Fine-tuning a Llama-family model"}.get(name, name)
     text = [f"# {title}: mytorch vs PyTorch", "",
             "Both sides start from the same weights (exported through safetensors) and see the "
             "same batches; each runs in its own process. Times are medians over steps after "

@@ -18,6 +18,9 @@ import mytorch
 import mytorch.nn.functional as F
 import mytorch.optim
 from mytorch import nn
+from zoo.generation import KVCache, attention_mask, sample_next
+
+__all__ = ["GPT2", "GPTConfig", "KVCache"]
 
 
 @dataclass
@@ -57,30 +60,6 @@ class GPTConfig:
 
 
 
-class LayerCache:
-    """Keys and values (B, n_head, T, head_dim) of one layer, for the tokens seen so far."""
-
-    def __init__(self):
-        self.k = self.v = None
-
-    def append(self, k, v):
-        if self.k is not None:
-            k, v = mytorch.cat([self.k, k], dim=2), mytorch.cat([self.v, v], dim=2)
-        self.k, self.v = k, v
-        return k, v
-
-
-class KVCache:
-    """One LayerCache per block; `len(cache)` is the number of cached positions."""
-
-    def __init__(self, n_layer):
-        self.layers = [LayerCache() for _ in range(n_layer)]
-
-    def __len__(self):
-        k = self.layers[0].k
-        return 0 if k is None else k.shape[2]
-
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -100,14 +79,8 @@ class CausalSelfAttention(nn.Module):
             past = 0 if cache.k is None else cache.k.shape[2]
             k, v = cache.append(k, v)
         p = self.dropout if self.training else 0.0
-        if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        elif T == 1:  # one new token sees every cached one
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
-        else:  # T new tokens after `past` cached ones: bottom-right aligned causal mask
-            mask = np.tril(np.ones((T, past + T), dtype=bool), k=past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mytorch.tensor(
-                mask, device=x.device), dropout_p=p)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(T, past, x.device),
+                                           dropout_p=p, is_causal=past == 0)
         y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads
         return self.resid_dropout(self.c_proj(y))
 
@@ -204,22 +177,34 @@ class GPT2(nn.Module):
         return mytorch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
 
     @mytorch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True):
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                 use_cache=True):
         """Append max_new_tokens sampled tokens to idx (B, T). temperature 0 is greedy;
-        top_k keeps only the k likeliest tokens. Samples from mytorch's RNG (manual_seed)."""
+        top_k / top_p keep the k likeliest tokens / the nucleus of mass p. Samples from
+        mytorch's RNG (manual_seed)."""
+        new = list(self.stream(idx, max_new_tokens, temperature, top_k, top_p, use_cache))
+        return mytorch.cat([idx, *new], dim=1)
+
+    @mytorch.no_grad()
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+               use_cache=True):
+        """Yield the (B, 1) sampled tokens one at a time (generate's loop, for streaming)."""
         was_training = self.training
         self.eval()
         bs = self.config.block_size
         cache = None
-        for _ in range(max_new_tokens):
-            if use_cache and cache is not None and len(cache) < bs:
-                logits, _ = self(idx[:, -1:], kv_cache=cache)
-            else:  # first step, no cache, or the window is full: re-read the last bs tokens
-                cache = KVCache(self.config.n_layer) if use_cache else None
-                logits, _ = self(idx[:, -bs:], kv_cache=cache)
-            idx = mytorch.cat([idx, _sample(logits[:, -1, :], temperature, top_k)], dim=1)
-        self.train(was_training)
-        return idx
+        try:
+            for _ in range(max_new_tokens):
+                if use_cache and cache is not None and len(cache) < bs:
+                    logits, _ = self(idx[:, -1:], kv_cache=cache)
+                else:  # first step, no cache, or the window is full: re-read the last bs
+                    cache = KVCache(self.config.n_layer) if use_cache else None
+                    logits, _ = self(idx[:, -bs:], kv_cache=cache)
+                nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p)
+                idx = mytorch.cat([idx, nxt], dim=1)
+                yield nxt
+        finally:
+            self.train(was_training)
 
     # ---- loading Hugging Face / our own checkpoints ----
 
@@ -236,23 +221,6 @@ class GPT2(nn.Module):
         model = cls(config)
         model.load_state_dict(hf_to_state_dict(weights, model))
         return model.to(device)
-
-
-def _sample(logits, temperature, top_k):
-    """(B, V) logits -> (B, 1) int64 token ids."""
-    xp = mytorch.backend.array_module(logits.data)
-    z = logits.data.astype(np.float32)
-    if temperature == 0:
-        return mytorch.Tensor._wrap(z.argmax(-1)[:, None].astype(np.int64))
-    z = z / temperature
-    if top_k is not None and top_k < z.shape[-1]:
-        kth = xp.partition(z, -top_k, axis=-1)[:, -top_k][:, None]
-        z = xp.where(z < kth, -xp.inf, z)
-    p = xp.exp(z - z.max(-1, keepdims=True))
-    cdf = xp.cumsum(p, axis=-1)
-    u = mytorch.rand(z.shape[0], 1, device=logits.device).data * cdf[:, -1:]
-    ids = (cdf < u).sum(-1, keepdims=True).clip(0, z.shape[-1] - 1)
-    return mytorch.Tensor._wrap(ids.astype(np.int64))
 
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")

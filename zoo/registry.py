@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.data.download import file_hash
+from zoo.hub import LLAMA_REPOS
 
 ZOO = Path(__file__).resolve().parent
 CHECKPOINTS = ZOO / "checkpoints"
@@ -25,7 +26,8 @@ class Entry:
     description: str
     build: Callable                     # dict of config fields -> an untrained nn.Module
     make_target: str | None = None   # the command that trains and ships the checkpoint
-    hf_name: str | None = None       # OpenAI's GPT-2 sizes: weights come from Hugging Face
+    hf_name: str | None = None       # weights come from Hugging Face (zoo.hub resolves it)
+    family: str = "gpt2"             # "gpt2" or "llama": the class that loads hf_name
 
     @property
     def checkpoint(self):
@@ -49,6 +51,13 @@ def _gpt2(preset):
     return build
 
 
+def _llama(preset):
+    def build(cfg):
+        from zoo.llama import Llama, LlamaConfig
+        return Llama(LlamaConfig.preset(preset, **cfg))
+    return build
+
+
 def _tuples(cfg):
     return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
 
@@ -60,10 +69,28 @@ REGISTRY = {e.name: e for e in [
           "head, on MNIST digits.", _convnet, make_target="make train-convnet ARGS=ship=1"),
     Entry("gpt2-shakespeare", "A small GPT-2 (GPT-2 BPE tokens) trained on Shakespeare.",
           _gpt2(None), make_target="make train-gpt2 ARGS=ship=1"),
+    Entry("gpt2-shakespeare-char", "GPT-2's architecture on Shakespeare's characters.",
+          _gpt2(None), make_target="see its card (python -m zoo.train gpt2-shakespeare-char)"),
     *[Entry(n, f"OpenAI's GPT-2 ({size}), weights from Hugging Face.", _gpt2(n), hf_name=n)
       for n, size in [("gpt2", "124M"), ("gpt2-medium", "350M"), ("gpt2-large", "774M"),
                       ("gpt2-xl", "1558M")]],
+    *[Entry(n, f"{what}, weights from Hugging Face ({LLAMA_REPOS[n]}).", _llama(n),
+            hf_name=n, family="llama")
+      for n, what in [("smollm-135m", "SmolLM 135M (Llama architecture)"),
+                      ("smollm-360m", "SmolLM 360M (Llama architecture)"),
+                      ("tinyllama-1.1b", "TinyLlama 1.1B chat"),
+                      ("qwen2.5-0.5b", "Qwen2.5 0.5B instruct (attention biases)"),
+                      ("llama-3.2-1b", "Llama 3.2 1B (gated: accept Meta's license on the Hub)")]],
 ]}
+
+
+def pretrained_class(entry):
+    """The model class whose from_pretrained loads `entry.hf_name`."""
+    if entry.family == "llama":
+        from zoo.llama import Llama
+        return Llama
+    from zoo.gpt2 import GPT2
+    return GPT2
 
 
 @dataclass
@@ -83,6 +110,7 @@ class ModelCard:
     metrics: dict = dataclasses.field(default_factory=dict)
     eval: str | None = None          # what the metrics were measured on
     notes: str | None = None
+    chars: str | None = None         # a character-level model's alphabet (id i = chars[i])
 
     def __str__(self):
         rows = [("checkpoint", f"`{self.file}`" if self.file else None),
@@ -91,7 +119,8 @@ class ModelCard:
                 ("command", f"`{self.command}`" if self.command else None),
                 ("data", self.data), ("steps", self.steps),
                 ("wall time", f"{self.wall_time_s:.0f} s" if self.wall_time_s else None),
-                ("hardware", self.hardware), ("evaluated on", self.eval)]
+                ("hardware", self.hardware), ("evaluated on", self.eval),
+                ("alphabet", f"`{json.dumps(self.chars)}`" if self.chars else None)]
         lines = [f"# {self.name}", "", self.description, "", "| | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
         if self.metrics:
@@ -151,8 +180,7 @@ def load(name, pretrained=True, device="cpu", **config):
     model's config (untrained models only)."""
     entry = _entry(name)
     if entry.hf_name and pretrained:
-        from zoo.gpt2 import GPT2
-        return GPT2.from_pretrained(entry.hf_name, device=device).eval()
+        return pretrained_class(entry).from_pretrained(entry.hf_name, device=device).eval()
     if not pretrained:
         return entry.build(config).to(device)
     if config:
@@ -173,7 +201,8 @@ def ship(name, model, dtype=None, **facts):
     from safetensors.numpy import save_file
     entry = _entry(name)
     if entry.hf_name:
-        raise ValueError(f"zoo.ship: {name!r} is OpenAI's; its weights are not shipped here")
+        raise ValueError(f"zoo.ship: {name!r} comes from Hugging Face; its weights are not "
+                         "shipped here")
     state = {k: np.array(v.numpy(), order="C") for k, v in model.state_dict().items()}
     if "lm_head.weight" in state and "transformer.wte.weight" in state:
         del state["lm_head.weight"]  # tied to wte: store once

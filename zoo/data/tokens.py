@@ -133,3 +133,53 @@ def prepare_fineweb(root=DATA_ROOT, max_tokens=10_000_000, val_tokens=500_000,
             "train": {"tokens": int(n - val_tokens)}, "val": {"tokens": int(val_tokens)}}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+class CharTokenizer:
+    """Characters <-> ids over a fixed alphabet (sorted), as in char-rnn and nanoGPT's
+    shakespeare_char. `decode(encode(s)) == s` for text over the alphabet.
+
+        tok = CharTokenizer(sorted(set(text)))
+        ids = tok.encode("ROMEO:")            # list of ints
+    """
+
+    def __init__(self, chars):
+        self.chars = "".join(chars)
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("CharTokenizer: the alphabet repeats a character")
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        unknown = sorted(set(text) - set(self.index))
+        if unknown:
+            raise ValueError(f"CharTokenizer.encode: characters {unknown[:10]} are not in the "
+                             f"{self.vocab_size}-character alphabet")
+        return [self.index[c] for c in text]
+
+    def decode(self, ids):
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def prepare_shakespeare_char(root=DATA_ROOT, download=True, val_fraction=0.1, force=False):
+    """Shakespeare text -> character ids -> root/shakespeare_char/{train,val}.bin; the last
+    `val_fraction` of the text is the held-out split. meta.json keeps the alphabet."""
+    from zoo.data.text import shakespeare
+
+    folder = Path(root) / "shakespeare_char"
+    meta_path = folder / "meta.json"
+    if meta_path.exists() and not force:
+        return json.loads(meta_path.read_text())
+    text, name = shakespeare(root, download=download)
+    tok = CharTokenizer(sorted(set(text)))
+    train, val = split_ids(np.array(tok.encode(text), dtype=np.int64), val_fraction)
+    meta = {"source": name, "tokenizer": "char", "chars": tok.chars,
+            "vocab_size": tok.vocab_size, "val_fraction": val_fraction}
+    for split, part in (("train", train), ("val", val)):
+        path = write_tokens(folder / f"{split}.bin", part)
+        meta[split] = {"tokens": len(part), "sha256": file_hash(path)}
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

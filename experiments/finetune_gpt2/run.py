@@ -1,0 +1,3 @@
+from experiments.finetune.run import FinetuneExperiment
+
+EXPERIMENT = FinetuneExperiment("gpt2")
