@@ -6,7 +6,8 @@ temporaries); these loops read each tile once and keep the 4x4 transform in regi
 input transform done column by column so the inner loop runs over one row of tiles.
 
 Layouts: transformed tensors are (16, channels, tiles) with tiles ordered (n, tile row, tile
-column); position i*4+j holds row i, column j of the 4x4 transform.
+column); position i*4+j holds row i, column j of the 4x4 transform. The tile axis may be longer
+than the tiles (the drivers keep it odd, see winograd.py); the loops leave the rest alone.
 """
 import numpy as np
 
