@@ -20,6 +20,7 @@ import numpy as np
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
+from mytorch.ops import winograd
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d",
            "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "max_pool1d",
@@ -183,8 +184,11 @@ def _conv_forward(x, w, g, groups, keep_cols=False):
     (y, cols) where cols is the whole batch's column matrix if it takes at most
     g.keep_cols_bytes (built in one chunk; else None), so backward need not build it again.
     """
-    xp = array_module(x)
     n, c = x.shape[:2]
+    if winograd.applies(g, groups, c):  # 3x3 stride 1: fewer multiplies than im2col
+        y = winograd.conv_forward(x, w, g)
+        return (y, None) if keep_cols else y
+    xp = array_module(x)
     o = w.shape[0]
     kernel, out = g.kernel, g.out
     k = c * math.prod(kernel)
@@ -217,9 +221,11 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     chunks shares the transposed gy (O, n*Ho*Wo) between both gradients. `cols`: the forward's
     column matrix of the whole batch (see `_conv_forward`), used instead of rebuilding it.
     """
-    xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
+    if winograd.applies(g, groups, c):
+        return winograd.conv_backward(gy, w, g, x, need_x)
+    xp = array_module(gy)
     kernel, out = g.kernel, g.out
     k = c * math.prod(kernel)
     L = math.prod(out)
