@@ -4,7 +4,7 @@ from mytorch.autograd import grad_mode as _grad_mode
 from mytorch.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                                         set_grad_enabled)
 from mytorch.backend import device
-from mytorch.dtypes import (bool, double, finfo, float, float16, float32, float64,
+from mytorch.dtypes import (bfloat16, bool, double, finfo, float, float16, float32, float64,
                             get_default_dtype, half, iinfo, int, int8, int16, int32, int64, long,
                             set_default_dtype, uint8)
 from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
@@ -78,3 +78,18 @@ from mytorch import nn, optim, utils  # noqa: E402
 from mytorch import linalg  # noqa: E402
 from mytorch import distributions  # noqa: E402
 import mytorch.utils.data  # noqa: E402,F401
+from mytorch import accelerator, backends, compiler  # noqa: E402
+from mytorch.compiler import compile  # noqa: E402
+
+
+def set_float32_matmul_precision(precision):
+    """"highest" (full float32, the default) or "high"/"medium" (TF32 allowed on CUDA): sets
+    `backends.cuda.matmul.allow_tf32`, as torch."""
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or "
+                         f"'medium', got {precision!r}")
+    backends.cuda.matmul.allow_tf32 = precision != "highest"
+
+
+def get_float32_matmul_precision():
+    return "high" if backends.cuda.matmul.allow_tf32 else "highest"

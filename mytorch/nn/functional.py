@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from mytorch import dtypes
 from mytorch import random as _random
 from mytorch.autograd.function import bump_version
 from mytorch.backend import array_module
@@ -29,7 +30,7 @@ def _dim(x, dim, op):
 def _check_float(x, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
+    if not dtypes.is_floating(x.dtype):
         raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
 
 
@@ -189,6 +190,8 @@ def softmax(input, dim=-1, dtype=None, auto=False):
     d = _dim(input, dim, "softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return softmax(input.reshape(1), 0, auto=auto).reshape(())
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
+        return input * 0
     if auto:
         e = (input - input.amax(d, keepdim=True).detach()).exp()
         return e / e.sum(d, keepdim=True)
@@ -204,6 +207,8 @@ def log_softmax(input, dim=-1, dtype=None, auto=False):
     d = _dim(input, dim, "log_softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return log_softmax(input.reshape(1), 0, auto=auto).reshape(())
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
+        return input * 0
     if auto:
         z = input - input.amax(d, keepdim=True).detach()
         return z - z.exp().sum(d, keepdim=True).log()
@@ -231,6 +236,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, auto=F
         if p is not None and tuple(p.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(p.shape)} does not match "
                                f"normalized_shape {normalized_shape}")
+    if input.dtype == dtypes.bfloat16:  # the kernels' einsum has no bfloat16: compute in fp32
+        up = [None if t is None else t.float() for t in (input, weight, bias)]
+        return layer_norm(*up[:1], normalized_shape, *up[1:], eps=eps, auto=auto).bfloat16()
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to every input
+        out = input * 0
+        for p in (weight, bias):
+            out = out if p is None else out + p * 0
+        return out
     if auto:
         dims = tuple(range(input.ndim - k, input.ndim))
         xc = input - input.mean(dims, keepdim=True)

@@ -38,7 +38,9 @@ class Matmul(Function):
         xp = array_module(a)
         a, b = _blas_ready(xp, a), _blas_ready(xp, b)
         ctx.save_for_backward(a, b)
-        return xp.matmul(a, b)
+        y = xp.matmul(a, b)
+        # ml_dtypes' bfloat16 matmul accumulates and returns float32: give back the input dtype
+        return y.astype(a.dtype) if y.dtype != a.dtype and a.dtype == b.dtype else y
 
     @staticmethod
     def backward(ctx, gy):
