@@ -72,6 +72,11 @@ def result_type(a, b):
     return np.promote_types(da, db)
 
 
+def promote_floats(a, b):
+    """The wider of two floating dtypes, as torch: float16 with bfloat16 gives float32."""
+    return a if a == b else np.promote_types(a, b)
+
+
 def _dtype_rank(x):
     dt = getattr(x, "dtype", None)
     if dt is not None and hasattr(x, "ndim"):

@@ -10,6 +10,7 @@ import ml_dtypes
 import numpy as np
 
 from mytorch import backend, dtypes
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd import engine, grad_mode
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
@@ -18,6 +19,7 @@ from mytorch.ops import index as I
 from mytorch.ops import linalg as L
 from mytorch.ops import reduce as R
 from mytorch.ops import shape as S
+from mytorch.tensor_aliases import TensorAliases
 
 
 def _to_array(data, dtype=None, device=None):
@@ -166,7 +168,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
             _print_options[key] = int(value) if value != float("inf") else sys.maxsize
     _print_options["sci_mode"] = sci_mode
 
-class Tensor:
+class Tensor(TensorAliases):
     """A multi-dimensional array with autograd.
 
     >>> a = mytorch.tensor([1.0], requires_grad=True)
@@ -1882,6 +1884,7 @@ def matmul(a, b):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two tensors, got {type(a).__name__} and "
                         f"{type(b).__name__}")
+    a, b = _amp.cast("matmul", a, b)
     sa, sb = tuple(a.shape), tuple(b.shape)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dim, got shapes {sa} and {sb}")
@@ -1940,7 +1943,7 @@ def where(condition, x=None, y=None):
 
 def cat(tensors, dim=0):
     """Concatenate along an existing dim."""
-    tensors = list(tensors)
+    tensors = list(_amp.cast("cat", *tensors))
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
     ref = tensors[0]
@@ -1962,7 +1965,7 @@ concatenate = concat = cat
 
 def stack(tensors, dim=0):
     """Stack along a new dim."""
-    tensors = list(tensors)
+    tensors = list(_amp.cast("stack", *tensors))
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of tensors")
     ref = tensors[0]
