@@ -1,5 +1,7 @@
 """`mytorch.cuda`: GPUs, the current device, their random streams and memory; safe to call on
 machines without one."""
+import sys
+
 from mytorch import backend
 
 
@@ -120,3 +122,10 @@ def max_memory_allocated():
 def empty_cache():
     if is_available():
         backend.cupy.get_default_memory_pool().free_all_blocks()
+
+
+
+# torch.cuda.amp: a submodule name too (`from mytorch.cuda.amp import GradScaler`), as os.path
+from mytorch.amp import cuda_amp as amp  # noqa: E402
+
+sys.modules[__name__ + ".amp"] = amp

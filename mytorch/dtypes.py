@@ -1,6 +1,7 @@
 """dtypes are NumPy dtypes; promotion follows PyTorch's rules for the common cases."""
 import builtins
 
+import ml_dtypes
 import numpy as np
 
 float16 = half = np.dtype("float16")
@@ -11,6 +12,7 @@ int16 = short = np.dtype("int16")
 int32 = int = np.dtype("int32")
 int64 = long = np.dtype("int64")
 uint8 = np.dtype("uint8")
+bfloat16 = np.dtype(ml_dtypes.bfloat16)  # NumPy has none: ml_dtypes' (kind "V", not "f")
 bool = np.dtype("bool")
 
 _default_float = float32
@@ -23,7 +25,7 @@ def get_default_dtype():
 def set_default_dtype(dtype):
     global _default_float
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
+    if not is_floating(dtype):
         raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {dtype}")
     _default_float = dtype
 
@@ -34,12 +36,13 @@ def as_dtype(dtype):
 
 
 def is_floating(dtype):
-    return dtype.kind == "f"
+    """True for float16/32/64 and bfloat16 (whose NumPy kind is "V")."""
+    return dtype.kind == "f" or dtype == bfloat16
 
 
 # 0: bool, 1: integers, 2: floats -- the "category" PyTorch promotes by.
 def _category(dtype):
-    return 0 if dtype.kind == "b" else (2 if dtype.kind == "f" else 1)
+    return 0 if dtype.kind == "b" else (2 if is_floating(dtype) else 1)
 
 
 def _default_for(category):
@@ -69,6 +72,11 @@ def result_type(a, b):
     return np.promote_types(da, db)
 
 
+def promote_floats(a, b):
+    """The wider of two floating dtypes, as torch: float16 with bfloat16 gives float32."""
+    return a if a == b else np.promote_types(a, b)
+
+
 def _dtype_rank(x):
     dt = getattr(x, "dtype", None)
     if dt is not None and hasattr(x, "ndim"):
@@ -91,9 +99,9 @@ class finfo:
 
     def __init__(self, type=None):
         dt = np.dtype(type) if type is not None else _default_float
-        if dt.kind != "f":
+        if not is_floating(dt):
             raise TypeError(f"finfo: expected a floating dtype, got {dt}")
-        info = np.finfo(dt)
+        info = ml_dtypes.finfo(dt)
         self.bits = builtins.int(info.bits)
         self.eps = builtins.float(info.eps)
         self.max = builtins.float(info.max)

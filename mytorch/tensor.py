@@ -6,9 +6,11 @@ import numbers
 import sys
 import weakref
 
+import ml_dtypes
 import numpy as np
 
 from mytorch import backend, dtypes
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd import engine, grad_mode
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
@@ -17,6 +19,7 @@ from mytorch.ops import index as I
 from mytorch.ops import linalg as L
 from mytorch.ops import reduce as R
 from mytorch.ops import shape as S
+from mytorch.tensor_aliases import TensorAliases
 
 
 def _to_array(data, dtype=None, device=None):
@@ -91,7 +94,7 @@ def _binary(fn, a, b):
 
 def _keeps_dtype(kind, x):
     t = type(x)
-    return (t is float and kind == "f") or (t is int and kind in "fi")
+    return (t is float and kind in "fV") or (t is int and kind in "fiV")  # V: bfloat16
 
 
 def _apply_binary(fn, a, b, dtype=None):
@@ -165,7 +168,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
             _print_options[key] = int(value) if value != float("inf") else sys.maxsize
     _print_options["sci_mode"] = sci_mode
 
-class Tensor:
+class Tensor(TensorAliases):
     """A multi-dimensional array with autograd.
 
     >>> a = mytorch.tensor([1.0], requires_grad=True)
@@ -207,7 +210,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag):
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and not (dtypes.is_floating(self.data.dtype) or self.data.dtype.kind == "c"):
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
                                f"(got dtype {self.data.dtype})")
         if not flag and self.grad_fn is not None:
@@ -354,6 +357,9 @@ class Tensor:
     def numel(self):
         return int(self.data.size)
 
+    def nelement(self):
+        return self.numel()
+
     def element_size(self):
         return self.data.itemsize
 
@@ -378,7 +384,7 @@ class Tensor:
         return self.device.type == "cuda"
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return dtypes.is_floating(self.data.dtype)
 
     def is_contiguous(self):
         return bool(self.data.flags.c_contiguous)
@@ -458,6 +464,9 @@ class Tensor:
     def half(self):
         return self.to(dtypes.float16)
 
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
+
     def long(self):
         return self.to(dtypes.int64)
 
@@ -474,11 +483,13 @@ class Tensor:
 
     def __repr__(self):
         xp_data = backend.to_device(self.data, "cpu")
-        integral = xp_data.dtype.kind != "f" or not xp_data.size or bool(
+        if xp_data.dtype == dtypes.bfloat16:  # NumPy prints ml_dtypes' floats without precision
+            xp_data = xp_data.astype(np.float32)
+        integral = not dtypes.is_floating(xp_data.dtype) or not xp_data.size or bool(
             np.all(np.isfinite(xp_data) & (xp_data == np.round(xp_data))))
         o = _print_options
         formatter = None
-        if o["sci_mode"] and xp_data.dtype.kind == "f":
+        if o["sci_mode"] and dtypes.is_floating(xp_data.dtype):
             formatter = {"float_kind": lambda v: f"{v:.{o['precision']}e}"}
         body = np.array2string(xp_data, separator=", ", precision=o["precision"],
                                prefix="tensor(", threshold=o["threshold"],
@@ -488,7 +499,7 @@ class Tensor:
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
-        default = dtypes.get_default_dtype() if self.dtype.kind == "f" else None
+        default = dtypes.get_default_dtype() if dtypes.is_floating(self.dtype) else None
         if self.dtype not in (default, dtypes.int64, dtypes.bool) or (
                 self.data.size == 0 and self.dtype != dtypes.get_default_dtype()):
             extras.append(f"dtype=mytorch.{self.dtype}")
@@ -518,6 +529,12 @@ class Tensor:
 
     def __contains__(self, element):
         return bool((self == element).any())
+
+    def __format__(self, spec):
+        # a 0-d tensor formats as its number (f"{loss:.4f}"), as in PyTorch
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     def __float__(self):
         return float(self.item())
@@ -561,14 +578,14 @@ class Tensor:
         return _binary(E.Mul, other, self)
 
     def __truediv__(self, other):
-        out_float = self.dtype.kind != "f" and (
-            not isinstance(other, Tensor) or other.dtype.kind != "f") and \
+        out_float = not dtypes.is_floating(self.dtype) and (
+            not isinstance(other, Tensor) or not dtypes.is_floating(other.dtype)) and \
             not isinstance(other, float)
         a = self.to(dtypes.get_default_dtype()) if out_float else self
         return _binary(E.Div, a, other)
 
     def __rtruediv__(self, other):
-        a = self.to(dtypes.get_default_dtype()) if self.dtype.kind != "f" else self
+        a = self.to(dtypes.get_default_dtype()) if not dtypes.is_floating(self.dtype) else self
         return _binary(E.Div, other, a)
 
     def __floordiv__(self, other):
@@ -670,7 +687,12 @@ class Tensor:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation (wrap it in mytorch.no_grad())")
         if self._requires_grad and grad_mode.is_grad_enabled():
-            self._rebind(self * 0 + value)
+            # a zero-gradient constant, not x * 0 + value (which turns inf into nan)
+            fill = value.data if isinstance(value, Tensor) else value
+            out = E.Staircase.apply(self, lambda d: backend.array_module(d).full_like(d, fill))
+            if isinstance(value, Tensor) and value.requires_grad:
+                out = out + value  # 0 + value: the value's gradient is the sum of gy
+            self._rebind(out)
             return self
         self.data[...] = value.data if isinstance(value, Tensor) else value
         _function.bump_version(self.data)
@@ -776,7 +798,8 @@ class Tensor:
         if to is None:
             dt = self.dtype
             hi = 1 if dt.kind == "b" else (
-                2 ** (np.finfo(dt).nmant + 1) if dt.kind == "f" else int(np.iinfo(dt).max))
+                2 ** (ml_dtypes.finfo(dt).nmant + 1) if dtypes.is_floating(dt)
+                else int(np.iinfo(dt).max))
             arr = rng.integers(lo, hi, size=self.shape, endpoint=True)
         else:
             if lo >= to:
@@ -883,19 +906,24 @@ class Tensor:
     def sign(self):
         if self.dtype == np.bool_:
             return self.clone()
-        # (x > 0) - (x < 0): NaN gives 0, as in PyTorch (NumPy's sign gives NaN)
-        d, dt = self.data, self.dtype
-        xp = backend.array_module(d)
-        return Tensor._wrap(xp.asarray((d > 0).astype(dt) - (d < 0).astype(dt)))
+        return E.Staircase.apply(self, _sign_array)
 
     def floor(self):
-        return Tensor._wrap(backend.array_module(self.data).floor(_no_bool(self, "floor").data))
+        return self._staircase("floor")
 
     def ceil(self):
-        return Tensor._wrap(backend.array_module(self.data).ceil(_no_bool(self, "ceil").data))
+        return self._staircase("ceil")
 
-    def round(self):
-        return Tensor._wrap(backend.array_module(self.data).round(_no_bool(self, "round").data))
+    def round(self, decimals=0):
+        if decimals:
+            return self._staircase("round", lambda d: backend.array_module(d).round(d, decimals))
+        return self._staircase("round")
+
+    def _staircase(self, name, fn=None):
+        # integers are already whole: a copy keeps their dtype (NumPy's floor would give float)
+        if not dtypes.is_floating(_no_bool(self, name).dtype):
+            return self.clone()
+        return E.Staircase.apply(self, fn or getattr(backend.array_module(self.data), name))
 
     # ---- math methods ----
 
@@ -1022,14 +1050,14 @@ class Tensor:
         return E.Cosh.apply(_floating(self))
 
     def trunc(self):
-        if _no_bool(self, "trunc").dtype.kind != "f":
+        if not dtypes.is_floating(_no_bool(self, "trunc").dtype):
             return self.clone()
         return E.Trunc.apply(self)
 
     fix = trunc
 
     def frac(self):
-        if self.dtype.kind != "f":
+        if not dtypes.is_floating(self.dtype):
             raise RuntimeError(f"frac: not implemented for integer dtype {self.dtype}")
         return self - self.trunc()
 
@@ -1063,7 +1091,7 @@ class Tensor:
 
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
         """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest/smallest)."""
-        if self.dtype.kind != "f":
+        if not dtypes.is_floating(self.dtype):
             return self.clone()
         return E.NanToNum.apply(self, nan, posinf, neginf)
 
@@ -1086,7 +1114,7 @@ class Tensor:
                                    "not broadcast") from None
             return E.ClampTensor.apply(self.to(dt), lo, hi)
         x = self
-        if x.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        if not dtypes.is_floating(x.dtype) and (isinstance(min, float) or isinstance(max, float)):
             x = x.to(dtypes.get_default_dtype())  # int tensor, float bounds: as PyTorch
         return E.Clamp.apply(x, min, max)
 
@@ -1119,7 +1147,7 @@ class Tensor:
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if x.dtype.kind != "f":
+        if not dtypes.is_floating(x.dtype):
             raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
                                "pass a floating dtype")
         return R.Mean.apply(x, _reduce_dims(dim, self.shape, "mean"), keepdim)
@@ -1168,7 +1196,7 @@ class Tensor:
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over dim (all dims by default); p a number, inf, -inf or 'fro' (2)."""
-        if self.dtype.kind != "f":
+        if not dtypes.is_floating(self.dtype):
             raise RuntimeError(f"norm: expected a floating point input, got dtype {self.dtype}")
         if p == "fro":  # over at most 2 dims, as PyTorch (its matrix norm takes no more)
             if dim is not None and not isinstance(dim, int) and len(dim) > 2:
@@ -1191,7 +1219,7 @@ class Tensor:
     def view(self, *shape):
         """Like reshape, but never copies: raises when the strides don't allow a view."""
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-            return self.to(shape[0])  # view(dtype)
+            return self._view_dtype(dtypes.as_dtype(shape[0]))
         if isinstance(self.data, np.ndarray) and not self.data.flags.c_contiguous:
             try:
                 self.data.reshape(_shape_args(shape), copy=False)
@@ -1200,6 +1228,22 @@ class Tensor:
                                    f"with the strides of the non-contiguous input of shape "
                                    f"{tuple(self.shape)}; use .reshape(...)") from None
         return self.reshape(*shape)
+
+    def _view_dtype(self, dtype):
+        """view(dtype): the same bytes read as another dtype (no gradient, as in PyTorch). With
+        a different element size the last dim must be contiguous and is rescaled."""
+        old, new = self.dtype.itemsize, dtype.itemsize
+        what = f"view: cannot view {self.dtype} as {dtype} (different element sizes)"
+        if old != new:
+            if self.ndim == 0:
+                raise RuntimeError(f"{what}: the tensor must have at least 1 dim")
+            if self.data.strides[-1] != old and self.shape[-1] != 1:
+                raise RuntimeError(f"{what}: the last dim must be contiguous, got strides "
+                                   f"{self.stride()}")
+            if (self.shape[-1] * old) % new:
+                raise RuntimeError(f"{what}: the last dim ({self.shape[-1]}) times {old} bytes "
+                                   f"must be divisible by {new}")
+        return Tensor._wrap(self.data.view(dtype))
 
     def view_as(self, other):
         return self.reshape(other.shape)
@@ -1565,14 +1609,14 @@ class Tensor:
     def nansum(self, dim=None, keepdim=False, dtype=None):
         """sum treating NaN as zero."""
         x = self if dtype is None else self.to(dtype)
-        if x.dtype.kind != "f":
+        if not dtypes.is_floating(x.dtype):
             return x.sum(dim, keepdim)
         return R.NanSum.apply(x, _reduce_dims(dim, self.shape, "nansum"), keepdim)
 
     def nanmean(self, dim=None, keepdim=False, dtype=None):
         """mean over the non-NaN elements."""
         x = self if dtype is None else self.to(dtype)
-        if x.dtype.kind != "f":
+        if not dtypes.is_floating(x.dtype):
             raise RuntimeError(f"nanmean: expected a floating point input, got dtype {x.dtype}")
         count = (~x.isnan()).sum(dim, keepdim)
         return x.nansum(dim, keepdim) / count.to(x.dtype)
@@ -1678,6 +1722,11 @@ def _matrices(x, op):
         raise RuntimeError(f"{op}: expected a tensor with at least 2 dims, got shape "
                            f"{tuple(x.shape)}")
     return x
+
+
+def _sign_array(d):
+    # (x > 0) - (x < 0): NaN gives 0, as in PyTorch (NumPy's sign gives NaN)
+    return (d > 0).astype(d.dtype) - (d < 0).astype(d.dtype)
 
 
 def _no_bool(x, op):
@@ -1788,7 +1837,7 @@ def engine_run(tensor, grad, retain_graph, which):
 
 def _floating(x):
     """x, or x in the default float dtype when it is an integer/bool tensor (as torch.exp)."""
-    return x if x.dtype.kind == "f" else x.to(dtypes.get_default_dtype())
+    return x if dtypes.is_floating(x.dtype) else x.to(dtypes.get_default_dtype())
 
 
 def atan2(input, other):
@@ -1796,7 +1845,8 @@ def atan2(input, other):
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError("atan2: expected at least one tensor")
     da, db = (t.data if isinstance(t, Tensor) else t for t in (input, other))
-    if dtypes.result_type(da, db).kind != "f":  # else promotion gives the float dtype
+    # else promotion gives the float dtype
+    if not dtypes.is_floating(dtypes.result_type(da, db)):
         input, other = (_floating(t) if isinstance(t, Tensor) else t for t in (input, other))
     return _binary(E.Atan2, input, other)
 
@@ -1839,9 +1889,9 @@ def pow(x, exponent):
         return _binary(E.PowTensor, x, exponent)
     if not isinstance(x, Tensor):
         x = Tensor._wrap(_to_array(x))
-    if x.dtype.kind != "f" and isinstance(exponent, float):
+    if not dtypes.is_floating(x.dtype) and isinstance(exponent, float):
         x = x.to(dtypes.get_default_dtype())
-    elif x.dtype.kind != "f" and exponent < 0:
+    elif not dtypes.is_floating(x.dtype) and exponent < 0:
         raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
                            f"({x.dtype} tensor ** {exponent})")
     elif x.dtype == np.bool_ and not isinstance(exponent, bool):
@@ -1853,6 +1903,7 @@ def matmul(a, b):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two tensors, got {type(a).__name__} and "
                         f"{type(b).__name__}")
+    a, b = _amp.cast("matmul", a, b)
     sa, sb = tuple(a.shape), tuple(b.shape)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dim, got shapes {sa} and {sb}")
@@ -1911,7 +1962,7 @@ def where(condition, x=None, y=None):
 
 def cat(tensors, dim=0):
     """Concatenate along an existing dim."""
-    tensors = list(tensors)
+    tensors = list(_amp.cast("cat", *tensors))
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
     ref = tensors[0]
@@ -1933,7 +1984,7 @@ concatenate = concat = cat
 
 def stack(tensors, dim=0):
     """Stack along a new dim."""
-    tensors = list(tensors)
+    tensors = list(_amp.cast("stack", *tensors))
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of tensors")
     ref = tensors[0]

@@ -9,8 +9,9 @@ import warnings
 
 import numpy as np
 
-from mytorch import backend
+from mytorch import backend, dtypes
 from mytorch import random as _random
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import bump_version
 from mytorch.backend import array_module
 from mytorch.ops import conv as C
@@ -30,7 +31,7 @@ def _dim(x, dim, op):
 def _check_float(x, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
+    if not dtypes.is_floating(x.dtype):
         raise TypeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
 
 
@@ -49,6 +50,7 @@ def _erfc_nonneg(a):
 
 def linear(input, weight, bias=None, auto=False):
     """y = input @ weight.T + bias. input (*, in), weight (out, in), bias (out,) -> (*, out)."""
+    input, weight, bias = _amp.cast("linear", input, weight, bias)
     if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"linear: input of shape {tuple(input.shape)} does not match weight "
                            f"of shape {tuple(weight.shape)} (expected last dim "
@@ -182,6 +184,7 @@ def gelu(input, approximate="none", auto=False):
 
 def softmax(input, dim=-1, dtype=None, auto=False):
     """exp(x) / sum(exp(x)) along `dim` (default: the last)."""
+    (input,) = _amp.cast("softmax", input)
     if dim is None:
         dim = -1
     if dtype is not None:
@@ -190,6 +193,8 @@ def softmax(input, dim=-1, dtype=None, auto=False):
     d = _dim(input, dim, "softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return softmax(input.reshape(1), 0, auto=auto).reshape(())
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
+        return input * 0
     if auto:
         e = (input - input.amax(d, keepdim=True).detach()).exp()
         return e / e.sum(d, keepdim=True)
@@ -197,6 +202,7 @@ def softmax(input, dim=-1, dtype=None, auto=False):
 
 
 def log_softmax(input, dim=-1, dtype=None, auto=False):
+    (input,) = _amp.cast("log_softmax", input)
     if dim is None:
         dim = -1
     if dtype is not None:
@@ -205,6 +211,8 @@ def log_softmax(input, dim=-1, dtype=None, auto=False):
     d = _dim(input, dim, "log_softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return log_softmax(input.reshape(1), 0, auto=auto).reshape(())
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
+        return input * 0
     if auto:
         z = input - input.amax(d, keepdim=True).detach()
         return z - z.exp().sum(d, keepdim=True).log()
@@ -221,6 +229,7 @@ def mytorch_where(cond, x, y):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, auto=False):
     """Normalize over the trailing `normalized_shape` dims, then scale and shift."""
+    input, weight, bias = _amp.cast("layer_norm", input, weight, bias)
     if isinstance(normalized_shape, numbers.Integral):
         normalized_shape = (int(normalized_shape),)
     normalized_shape = tuple(normalized_shape)
@@ -232,6 +241,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, auto=F
         if p is not None and tuple(p.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(p.shape)} does not match "
                                f"normalized_shape {normalized_shape}")
+    if input.dtype == dtypes.bfloat16:  # the kernels' einsum has no bfloat16: compute in fp32
+        up = [None if t is None else t.float() for t in (input, weight, bias)]
+        return layer_norm(*up[:1], normalized_shape, *up[1:], eps=eps, auto=auto).bfloat16()
+    if input.numel() == 0:  # nothing to normalize: an empty result linked to every input
+        out = input * 0
+        for p in (weight, bias):
+            out = out if p is None else out + p * 0
+        return out
     if auto:
         dims = tuple(range(input.ndim - k, input.ndim))
         xc = input - input.mean(dims, keepdim=True)
@@ -302,6 +319,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalize (N, C, *) over groups of C // num_groups channels, then per-channel affine."""
+    input, weight, bias = _amp.cast("group_norm", input, weight, bias)
     if input.ndim < 2 or input.shape[1] % num_groups:
         raise RuntimeError(f"group_norm: {input.shape[1] if input.ndim > 1 else '?'} channels "
                            f"of input {tuple(input.shape)} are not divisible into {num_groups} "
@@ -364,6 +382,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduce=None, reduction="mean", label_smoothing=0.0, auto=False):
     """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) with class indices
     (N, d1, ...) or class probabilities (same shape as input)."""
+    input, target, weight = _amp.cast("cross_entropy", input, target, weight)
     op = "cross_entropy"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -436,6 +455,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C) or (N, C, d1, ...) at class
     indices (N, d1, ...)."""
+    input, target, weight = _amp.cast("nll_loss", input, target, weight)
     op = "nll_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -478,6 +498,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
              auto=False):
     """Mean squared error: mean((input - target)^2) (or sum, or elementwise); `weight` (same
     shape as input) scales each element, and 'mean' then divides by its sum, as PyTorch."""
+    input, target = _amp.cast("mse_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
     _broadcast_loss_pair(input, target, "mse_loss")
@@ -493,6 +514,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error: mean(|input - target|) (or sum, or elementwise); `weight` as in
     `mse_loss`."""
+    input, target = _amp.cast("l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
     _broadcast_loss_pair(input, target, "l1_loss")
@@ -514,6 +536,7 @@ def _weighted(loss, weight, reduction, op):
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable expression; pos_weight scales positives."""
+    input, target, weight = _amp.cast("binary_cross_entropy_with_logits", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
@@ -570,6 +593,7 @@ def selu(input, inplace=False):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta; x itself where beta * x > threshold."""
+    (input,) = _amp.cast("softplus", input)
     _check_float(input, "softplus")
     return N.Softplus.apply(input, float(beta), float(threshold))
 
@@ -644,6 +668,7 @@ def _implicit_softmax_dim(name, ndim):
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """softmax(-x) along `dim` (None: PyTorch's legacy choice, 0 for 0/1/3-D input, else 1)."""
+    (input,) = _amp.cast("softmin", input)
     if dim is None:
         dim = _implicit_softmax_dim("softmin", input.ndim)
     return softmax(-input, dim, dtype=dtype)
@@ -651,6 +676,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 def prelu(input, weight):
     """x where x > 0, else weight * x; weight has 1 element or one per channel (dim 1)."""
+    input, weight = _amp.cast("prelu", input, weight)
     c = input.shape[1] if input.ndim >= 2 else 1
     if weight.numel() not in (1, c) or weight.ndim > 1:
         raise RuntimeError(f"prelu: weight of shape {tuple(weight.shape)} must have 1 element or "
@@ -815,6 +841,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
     >>> F.binary_cross_entropy(torch.sigmoid(logits), labels)
     """
+    input, target, weight = _amp.cast("binary_cross_entropy", input, target, weight)
     op = "binary_cross_entropy"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -842,6 +869,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0 is L1."""
+    input, target = _amp.cast("smooth_l1_loss", input, target)
     op = "smooth_l1_loss"
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -859,6 +887,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target);
     optional elementwise `weight` of input's shape."""
+    input, target = _amp.cast("huber_loss", input, target)
     op = "huber_loss"
     _check_reduction(reduction, op)
     if delta <= 0:
@@ -879,6 +908,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     """KL divergence with log-probabilities `input`: target * (log target - input) elementwise
     (target given as log-probabilities when log_target). reduction='batchmean' divides the sum
     by the batch size (the true KL divergence); 'mean' divides by the element count."""
+    input, target = _amp.cast("kl_div", input, target)
     op = "kl_div"
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -925,6 +955,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
 
     >>> F.normalize(x, dim=-1)     # unit rows
     """
+    (input,) = _amp.cast("normalize", input)
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
     _check_float(input, "normalize")
@@ -947,6 +978,7 @@ def _broadcast_pair(x1, x2, op):
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along `dim` (inputs broadcast)."""
+    x1, x2 = _amp.cast("cosine_similarity", x1, x2)
     op = "cosine_similarity"
     _check_float(x1, op)
     _check_float(x2, op)
@@ -1492,3 +1524,45 @@ from mytorch.ops.attention import *  # noqa: F401,F403,E402
 from mytorch.ops.conv import *  # noqa: F401,F403,E402
 from mytorch.ops.conv3d import *  # noqa: F401,F403,E402  (conv3d, max/avg/adaptive pool3d)
 from mytorch.ops.rnn import *  # noqa: F401,F403,E402
+
+# ---- in-place spellings and small composites scripts use (torch.nn.functional's long tail)
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    return (input - lambd) * (input > lambd) + (input + lambd) * (input < -lambd)
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return input * (input.abs() > lambd)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """Softmax of (logits + Gumbel noise) / tau; with hard=True a one-hot of its argmax whose
+    gradient is the soft sample's (straight-through)."""
+    u = _random.generator_for(logits.device).random(tuple(logits.shape))
+    xp = array_module(u)
+    gumbels = Tensor(-xp.log(-xp.log(u + eps) + eps), dtype=logits.dtype)
+    y = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y
+    idx = y.argmax(dim, keepdim=True)
+    one_hot_y = y.detach() * 0
+    one_hot_y.scatter_(dim, idx, 1.0)
+    return one_hot_y - y.detach() + y

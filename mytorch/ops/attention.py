@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from mytorch import random as _random
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.tensor import Tensor
@@ -157,6 +158,7 @@ def _auto_attention(q, k, v, mask, scale, dropout_p, return_weights=False):
     return (y, p) if return_weights else y
 
 
+@_amp.low_precision_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, auto=False):
     """softmax(query @ key^T * scale + mask) @ value, as `torch.nn.functional`'s.

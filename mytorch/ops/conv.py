@@ -17,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
@@ -407,6 +408,7 @@ def _conv(op, nd, x, weight, bias, stride, padding, dilation, groups, auto,
     return y.squeeze(0) if unbatched else y
 
 
+@_amp.low_precision_op("conv1d")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, auto=False):
     """1-D convolution: input (N, C_in, L), weight (C_out, C_in/groups, k) -> (N, C_out, L_out).
 
@@ -417,6 +419,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, auto)
 
 
+@_amp.low_precision_op("conv2d")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, auto=False):
     """2-D convolution: input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw)
     -> (N, C_out, H_out, W_out). padding: int, pair, 'valid' or 'same'.
@@ -426,6 +429,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, auto)
 
 
+@_amp.low_precision_op("conv_transpose1d")
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, auto=False):
     """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, k).
@@ -436,6 +440,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                  auto, transposed=True, output_padding=output_padding)
 
 
+@_amp.low_precision_op("conv_transpose2d")
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, auto=False):
     """2-D transposed convolution: input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw).

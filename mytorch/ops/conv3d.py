@@ -13,6 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops.conv import ConvNd, ConvTransposeNd, _as_strided, _check_float, _conv_pads, _pair
@@ -185,6 +186,7 @@ def _conv3d(op, x, weight, bias, stride, padding, dilation, groups, transposed=F
     return y.squeeze(0) if unbatched else y
 
 
+@_amp.low_precision_op("conv3d")
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution: input (N, C_in, D, H, W), weight (C_out, C_in/groups, kd, kh, kw)
     -> (N, C_out, D_out, H_out, W_out). padding: int, triple, 'valid' or 'same'.
@@ -194,6 +196,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv3d("conv3d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@_amp.low_precision_op("conv_transpose3d")
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """3-D transposed convolution: input (N, C_in, D, H, W), weight

@@ -436,11 +436,13 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.dtype_in = x.dtype
-        return x.astype(dtype)
+        with _quiet(array_module(x)):  # out-of-range values become inf, as in PyTorch
+            return x.astype(dtype)
 
     @staticmethod
     def backward(ctx, gy):
-        return gy.astype(ctx.dtype_in), None
+        with _quiet(array_module(gy)):
+            return gy.astype(ctx.dtype_in), None
 
 
 class ToDevice(Function):
@@ -596,6 +598,19 @@ class Trunc(Function):
     @staticmethod
     def backward(ctx, gy):
         return array_module(gy).zeros_like(gy)
+
+
+class Staircase(Function):
+    """A piecewise-constant function of x (floor, ceil, round, sign): the gradient is zero
+    everywhere, as PyTorch's (not None, so requires_grad survives)."""
+
+    @staticmethod
+    def forward(ctx, x, fn):
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return array_module(gy).zeros_like(gy), None
 
 
 class NanToNum(Function):

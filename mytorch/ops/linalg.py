@@ -8,6 +8,7 @@ import string
 
 import numpy as np
 
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops.reduce import normalize_dims
@@ -38,7 +39,9 @@ class Matmul(Function):
         xp = array_module(a)
         a, b = _blas_ready(xp, a), _blas_ready(xp, b)
         ctx.save_for_backward(a, b)
-        return xp.matmul(a, b)
+        y = xp.matmul(a, b)
+        # ml_dtypes' bfloat16 matmul accumulates and returns float32: give back the input dtype
+        return y.astype(a.dtype) if y.dtype != a.dtype and a.dtype == b.dtype else y
 
     @staticmethod
     def backward(ctx, gy):
@@ -264,6 +267,7 @@ def _parse_einsum(equation, shapes):
     return terms, out, sizes
 
 
+@_amp.low_precision_op("einsum")
 def einsum(equation, *operands):
     """Sum of products over the letters of `equation` not in its output (Einstein notation):
     'ij,jk->ik' is a matrix product, 'ii' a trace, 'bij->bji' a transpose, '...ij,...jk'
@@ -346,6 +350,7 @@ def _add_scaled(product, input, beta, alpha, op):
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2): mat1 (n, m), mat2 (m, p), input broadcastable
     to (n, p)."""
+    input, mat1, mat2 = _amp.cast("addmm", input, mat1, mat2)
     if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
         raise RuntimeError(f"addmm: mat1 and mat2 must be matrices that can be multiplied, got "
                            f"shapes {tuple(mat1.shape)} and {tuple(mat2.shape)}")
@@ -357,6 +362,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """beta * input + alpha * (batch1 @ batch2): batch1 (B, n, m), batch2 (B, m, p), input
     broadcastable to (B, n, p)."""
+    input, batch1, batch2 = _amp.cast("baddbmm", input, batch1, batch2)
     if batch1.ndim != 3 or batch2.ndim != 3 or batch1.shape[0] != batch2.shape[0] \
             or batch1.shape[2] != batch2.shape[1]:
         raise RuntimeError(f"baddbmm: batch1 and batch2 must be 3-D with one batch size and "
@@ -376,6 +382,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     """p-norm distance between each row of x1 (..., P, M) and each row of x2 (..., R, M)
     -> (..., P, R); batch dims broadcast. p=2 uses a matmul when P or R exceeds 25 (the
     default compute_mode), like PyTorch."""
+    x1, x2 = _amp.cast("cdist", x1, x2)
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise RuntimeError(f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with at least 2 "
                            f"dims and one M, got shapes {tuple(x1.shape)} and "

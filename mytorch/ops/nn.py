@@ -86,6 +86,8 @@ class Linear(Function):
         y = xp.matmul(x2, weight.T)
         if bias is not None:
             y += bias
+        if y.dtype != x.dtype:  # bfloat16: ml_dtypes' matmul accumulates in float32
+            y = y.astype(x.dtype)
         ctx.save_for_backward(x2, weight)
         ctx.x_shape = x.shape
         ctx.has_bias = bias is not None
@@ -135,7 +137,9 @@ class Dropout(Function):
 
 def dropout_mask(x, p, rng):
     """Keep-mask for dropout, already scaled by 1/(1-p), in x's dtype."""
-    keep = rng.random(x.shape, dtype=x.dtype) >= p
+    # generators draw float32/64 only: fp16 and bf16 masks come from float32 draws
+    draw = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
+    keep = rng.random(x.shape, dtype=draw) >= p
     mask = keep.astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
     return mask

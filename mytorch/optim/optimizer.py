@@ -8,7 +8,7 @@ from copy import deepcopy
 
 import numpy as np
 
-from mytorch import backend
+from mytorch import backend, dtypes
 from mytorch.autograd.function import bump_version
 from mytorch.tensor import Tensor
 
@@ -259,7 +259,7 @@ class Optimizer:
                                  f"parameter has shape {tuple(p.shape)}")
             arr = backend.to_device(value, p.device)
             xp = backend.array_module(arr)
-            dtype = p.dtype if arr.dtype.kind == "f" else arr.dtype
+            dtype = p.dtype if dtypes.is_floating(arr.dtype) else arr.dtype
             return Tensor._wrap(xp.array(arr, dtype=dtype, order="C", copy=True))
         return deepcopy(value)
 

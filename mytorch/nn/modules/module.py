@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mytorch import backend
+from mytorch import backend, dtypes
 from mytorch.autograd import grad_mode
 from mytorch.autograd.function import Function
 from mytorch.nn.parameter import Buffer, Parameter
@@ -373,7 +373,7 @@ class Module:
         def convert(arr):
             if dev is not None:
                 arr = backend.to_device(arr, dev)
-            if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+            if dtype is not None and dtypes.is_floating(arr.dtype) and arr.dtype != dtype:
                 arr = arr.astype(dtype)
             return arr
         return self._apply_arrays(convert)

@@ -36,6 +36,9 @@ class SequentialSampler(Sampler):
         return len(self.data_source)
 
 
+_REPLACEMENT_CHUNK = 1 << 16  # draws per chunk; up to this many, one draw as before
+
+
 class RandomSampler(Sampler):
     """Random indices: a permutation (or `num_samples` draws with `replacement=True`).
 
@@ -72,7 +75,12 @@ class RandomSampler(Sampler):
         else:
             rng = self.generator.rng
         if self.replacement:
-            yield from rng.integers(0, n, size=self.num_samples).tolist()
+            # in chunks, as torch: num_samples=10**10 is the "infinite loader" idiom
+            left = self.num_samples
+            while left > 0:
+                k = min(left, _REPLACEMENT_CHUNK)
+                yield from rng.integers(0, n, size=k).tolist()
+                left -= k
             return
         for _ in range(self.num_samples // n):
             yield from rng.permutation(n).tolist()
