@@ -229,8 +229,8 @@ cc = (int(arch[3:-1]), int(arch[-1]))
 # there is no device here: report the target's.
 numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
 results = []
-for name, (kernel, signatures) in sorted(cuda_kernels.compile_targets().items()):
-    for sig in signatures:
+for name, builds in sorted(cuda_kernels.compile_targets().items()):
+    for kernel, sig in builds:
         try:
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
             results.append([name, str(sig), arch, len(ptx), "", ptx.count(".f64")])

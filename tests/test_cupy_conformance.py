@@ -38,6 +38,7 @@ class _Scan(ast.NodeVisitor):
     def __init__(self, path):
         self.path = path
         self.aliases = dict(GENERIC)
+        self.generic = {"xp"}  # names that may be numpy or cupy
         self.uses = []  # (line, dotted chain, keywords)
 
     def visit_Import(self, node):
@@ -56,6 +57,18 @@ class _Scan(ast.NodeVisitor):
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     self.aliases[target.id] = "cupy"
+                    self.generic.add(target.id)
+        for target, value in _pairs(node):
+            # `self._nccl = nccl` keeps a module; `self.comm = nccl.NcclCommunicator(...)` an
+            # instance, whose methods are the class's (a capitalised callee is a class)
+            chain = _chain(target)
+            if not (chain and chain[0] == "self" and len(chain) == 2):
+                continue
+            source = _chain(value.func if isinstance(value, ast.Call) else value)
+            # an instance made through a generic `xp` may be NumPy's (random.Generator)
+            if source and source[0] in self.aliases and source[0] not in self.generic and (
+                    not isinstance(value, ast.Call) or source[-1][:1].isupper()):
+                self.aliases[".".join(chain)] = self._dotted(source)
         self.generic_visit(node)
 
     def visit_If(self, node):
@@ -74,15 +87,15 @@ class _Scan(ast.NodeVisitor):
             self.visit(child)
 
     def visit_Attribute(self, node):
-        chain = _chain(node)
-        if chain and chain[0] in self.aliases:
+        chain = self._rooted(_chain(node))
+        if chain:
             self.uses.append((node.lineno, self._dotted(chain), ()))
             return
         self.generic_visit(node)
 
     def visit_Call(self, node):
-        chain = _chain(node.func)
-        if chain and chain[0] in self.aliases and len(chain) > 1:
+        chain = self._rooted(_chain(node.func))
+        if chain and len(chain) > 1:
             keywords = tuple(k.arg for k in node.keywords if k.arg)
             self.uses.append((node.lineno, self._dotted(chain), keywords))
             for child in node.args + [k.value for k in node.keywords]:
@@ -90,8 +103,23 @@ class _Scan(ast.NodeVisitor):
             return
         self.generic_visit(node)
 
+    def _rooted(self, chain):
+        """`chain` with its root an alias (a name, or `self.attr` joined into one), or None."""
+        if chain and len(chain) > 2 and f"{chain[0]}.{chain[1]}" in self.aliases:
+            return [f"{chain[0]}.{chain[1]}"] + chain[2:]
+        return chain if chain and chain[0] in self.aliases else None
+
     def _dotted(self, chain):
         return ".".join([self.aliases[chain[0]]] + chain[1:])
+
+
+def _pairs(node):
+    """(target, value) pairs of an assignment, tuples unpacked: `a, b = x, y`."""
+    for target in node.targets:
+        if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+            yield from zip(target.elts, node.value.elts)
+        else:
+            yield target, node.value
 
 
 def _name(func):
@@ -148,7 +176,7 @@ def resolve(dotted):
     """The CuPy object `dotted` names, or raise AttributeError naming the missing part."""
     parts = dotted.split(".")
     obj, where = importlib.import_module(parts[0]), parts[0]
-    for part in parts[1:]:
+    for i, part in enumerate(parts[1:], 1):
         if part.startswith("__") and part.endswith("__"):
             return obj  # module dunders (`xp.__name__`) are Python's
         if not hasattr(obj, part) and inspect.ismodule(obj):
@@ -160,8 +188,11 @@ def resolve(dotted):
                 pass
         if not hasattr(obj, part) and where in COMPILED and \
                 not getattr(obj, "available", True):
-            if part.encode() in _compiled_names(where):
-                return None  # present in the compiled module; its object is not loadable here
+            # the module's objects are not loadable here: look the rest up by name
+            rest = parts[i:]
+            if all(p.encode() in _compiled_names(where) for p in rest):
+                return None
+            raise AttributeError(f"{where} has no attribute {'.'.join(rest)!r}")
         if not hasattr(obj, part):
             raise AttributeError(f"{where} has no attribute {part!r}")
         obj, where = getattr(obj, part), f"{where}.{part}"
@@ -228,6 +259,15 @@ def f(x):
         z = xp.lib.recfunctions
     w = xp.sum(x, axis=0, initial=0) + xp.indices((2,), sparse=True)
     n = nccl.NcclCommunicator, nccl.allreduce_typo
+
+class Comm:
+    def __init__(self):
+        self._nccl = nccl
+        self.comm = nccl.NcclCommunicator(2, None, 0)
+
+    def send(self, buf):
+        self.comm.allReduce(buf, self._nccl.NCCL_SUM)
+        self.comm.all_reduce(buf, self._nccl.NCCL_AVERAGE_TYPO)
     return sp.erf(x), sp.no_such_function(x), xp.add(x, x, where=x), xp.nonexistent.deep
 """
     uses = scan(src, "m.py")
@@ -238,6 +278,10 @@ def f(x):
         "m.py: xp.sum(initial=)",
         "m.py: xp.indices(sparse=)",
         "m.py: cupy.cuda.nccl.allreduce_typo (cupy.cuda.nccl has no attribute 'allreduce_typo')",
+        "m.py: cupy.cuda.nccl.NcclCommunicator.all_reduce (cupy.cuda.nccl has no attribute "
+        "'NcclCommunicator.all_reduce')",
+        "m.py: cupy.cuda.nccl.NCCL_AVERAGE_TYPO (cupy.cuda.nccl has no attribute "
+        "'NCCL_AVERAGE_TYPO')",
         "m.py: cupyx.scipy.special.no_such_function (cupyx.scipy.special has no attribute "
         "'no_such_function')",
         "m.py: xp.add(where=)",

@@ -1,10 +1,12 @@
 """Fused CUDA kernels written with numba-cuda, beside their array-module references.
 
-Each kernel reads its rows once and writes once, where the reference path runs several CuPy
-kernels with (M, N) temporaries between them. They are written with numba-cuda because its
-CUDA simulator (`NUMBA_ENABLE_CUDASIM=1`) executes the same kernel source thread by thread,
-with shared memory and barriers, on NumPy arrays: CI checks their numerics on a CPU-only
-machine, and compiles them for the real targets through NVVM (see CONTRIBUTING.md).
+Each op is one launch (the norms' backward adds a sum over small per-block partials of gw,
+gb) that makes its passes over a row while the row sits in L1/L2, where the reference path
+runs several CuPy kernels with (M, N) temporaries between them. They are written with
+numba-cuda because its CUDA simulator (`NUMBA_ENABLE_CUDASIM=1`) executes the same kernel
+source thread by thread, with shared memory and barriers, on NumPy arrays: CI checks their
+numerics on a CPU-only machine, and compiles them for the real targets through
+NVVM (see CONTRIBUTING.md).
 
 One block of `threads` threads per row (the last dim); rows longer than the block are strided
 over; sums and maxima are tree reductions in shared memory. Inputs may be float16, float32 or
@@ -26,8 +28,13 @@ from mytorch.ops._kernels import (
     softmax_forward_reference,
 )
 
-THREADS = 256  # threads per block (a power of two) on a real GPU
+__all__ = ["THREADS", "enabled", "set_enabled", "softmax_forward", "softmax_backward",
+           "layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward",
+           "rms_norm_forward_reference", "rms_norm_backward_reference",
+           "softmax_forward_reference", "softmax_backward_reference",
+           "layer_norm_forward_reference", "layer_norm_backward_reference"]
 
+THREADS = 256  # threads per block (a power of two) on a real GPU
 
 
 def switch_value(text):
@@ -52,12 +59,6 @@ def set_enabled(flag):
 
 # ---------------------------------------------------------------- references (RMSNorm)
 # softmax and LayerNorm references live in mytorch.ops._kernels, beside the CPU loops.
-
-__all__ = ["THREADS", "enabled", "set_enabled", "softmax_forward", "softmax_backward",
-           "layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward",
-           "rms_norm_forward_reference", "rms_norm_backward_reference",
-           "softmax_forward_reference", "softmax_backward_reference",
-           "layer_norm_forward_reference", "layer_norm_backward_reference"]
 
 
 def rms_norm_forward_reference(x, w, eps):
@@ -88,8 +89,6 @@ def rms_norm_backward_reference(x, gy, w, rstd):
 
 _built = {}
 cuda = None  # numba.cuda, imported by the first kernels() call
-
-
 
 
 def kernels(threads=THREADS, dtype=np.float32):
@@ -253,8 +252,8 @@ def _build(threads, acc):
 
 
 def compile_targets(threads=THREADS):
-    """{name: (kernel, [numba signatures])}: every kernel for each input dtype, for CI to
-    compile for the real architectures."""
+    """{name: [(kernel, numba signature), ...]}: every kernel, built for each input dtype
+    (float64 inputs get the float64-accumulating build), for CI to compile for the targets."""
     from numba import types
 
     out = {}
@@ -267,7 +266,7 @@ def compile_targets(threads=THREADS):
                 "layer_norm_bwd": (m, m, v, p, p, m, a[:, ::1], a[:, ::1]),
                 "rms_norm_fwd": (m, v, a, m, p), "rms_norm_bwd": (m, m, v, p, m, a[:, ::1])}
         for name, kernel in kernels(threads, dtype).items():
-            out.setdefault(name, (kernel, []))[1].append(sigs[name])
+            out.setdefault(name, []).append((kernel, sigs[name]))
     return out
 
 

@@ -127,3 +127,13 @@ def test_setup_dry_run_override_and_errors(tmp_path):
                                 "no GPU); pass CUDA=12 or CUDA=13 to install for another machine")
     r = _setup_gpu(tmp_path, gpus=1, driver="470.256.02", cuda="11.4")
     assert r.returncode == 1 and "CuPy needs CUDA >= 12: update the NVIDIA driver" in r.stderr
+
+
+def test_make_setup_gpu_runs_the_installer_once(tmp_path):
+    venv = tmp_path / "venv"
+    make = ["make", "-n", "-C", str(ROOT), "setup", f"VENV={venv}"]
+    plain = subprocess.run(make, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and "setup_gpu.py" not in plain.stdout
+    gpu = subprocess.run(make + ["GPU=1", "CUDA=13"], capture_output=True, text=True, timeout=60)
+    assert f"{venv}/bin/python scripts/setup_gpu.py --cuda 13" in gpu.stdout.splitlines()
+    assert f"touch {venv}/.installed-gpu13" in gpu.stdout.splitlines()  # not rerun next time
