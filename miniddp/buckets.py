@@ -1,5 +1,7 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
 megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+import numpy as np
+
 from mytorch import backend
 from mytorch.tensor import Tensor
 
@@ -60,6 +62,7 @@ class GradBuckets:
         are finite when `check_finite` (then the same answer on every rank), else None."""
         factor = scale / comm.size if average else scale
         finite = True
+        reduced = []
         for b in self.buckets:
             xp = backend.module_for(b.device)
             n_params = len(b.params)
@@ -77,10 +80,17 @@ class GradBuckets:
                     buf[off:off + n] = p.grad.data.reshape(-1)
                     flags[i] = 1
             comm.allreduce(buf, "sum")
-            if check_finite and finite:
-                finite = bool(xp.isfinite(buf[:b.numel]).all())
+            reduced.append((b, xp, flags, xp.isfinite(buf[:b.numel]).all()
+                            if check_finite else None))
+        # The flags and the finite checks of every bucket come to the host in one copy: one
+        # wait on the GPU per step, not two per bucket.
+        host = _to_host([f for _, _, f, _ in reduced] +
+                        ([ok for *_, ok in reduced] if check_finite else []))
+        if check_finite:
+            finite = all(bool(ok) for ok in host[len(reduced):])
+        for (b, xp, _, _), flags in zip(reduced, host):
+            buf = b.buffer
             factor_ = buf.dtype.type(factor)
-            flags = flags.tolist() if xp is not backend.np else flags
             for i, (p, off) in enumerate(zip(b.params, b.offsets)):
                 if flags[i] == 0:
                     continue
@@ -90,6 +100,26 @@ class GradBuckets:
                     p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
                 xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite if check_finite else None
+
+
+def _to_host(arrays):
+    """NumPy copies of `arrays` (GPU ones in a single transfer)."""
+    def on_gpu(a):
+        return backend.is_array(a) and not isinstance(a, np.ndarray)
+    dev = [a for a in arrays if on_gpu(a)]
+    if not dev:
+        return arrays
+    xp = backend.array_module(dev[0])
+    with backend.device_scope(dev[0]):
+        flat = xp.concatenate([a.reshape(-1).astype(np.float64) for a in dev])
+    host, out, k = backend.to_device(flat, "cpu"), [], 0
+    for a in arrays:
+        if not on_gpu(a):
+            out.append(a)
+        else:
+            out.append(host[k:k + a.size].reshape(a.shape))
+            k += a.size
+    return out
 
 
 class _on:
