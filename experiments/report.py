@@ -182,9 +182,19 @@ def render(name, run_out=None, dest=None):
         text.append("No run has been logged yet: `make train-...` produces one.")
     if not any(s.startswith("## GPU") for s in sections):
         text += ["", "## GPU run", "", "No GPU run has been logged yet."]
+    text += ["", gpu_check_section()]
     path = dest / "REPORT.md"
     path.write_text("\n".join(text) + "\n")
     return path
+
+
+def gpu_check_section(path=HERE / "gpu" / "gpu_check.json"):
+    """`make gpu-check`'s table (experiments/gpu/), or a line saying it has not run on a GPU."""
+    from experiments import gpu_check
+    path = Path(path)
+    if not path.exists():
+        return "## GPU check\n\nUnmeasured: `make gpu-check` has not run on a GPU host yet."
+    return gpu_check.markdown(json.loads(path.read_text()))
 
 
 def index():

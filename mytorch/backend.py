@@ -163,6 +163,17 @@ def to_device(x, dev):
         return cupy.asarray(x)
 
 
+def pinned(arr):
+    """A copy of host array `arr` in page-locked memory (CuPy's pinned pool), from which copies
+    to a GPU are faster; `arr` itself when no GPU is usable."""
+    if not cuda_available():
+        return arr
+    import cupyx
+    out = cupyx.empty_pinned(arr.shape, arr.dtype)
+    out[...] = arr
+    return out
+
+
 def host_float_arrays(*arrays):
     """True when every array is a C-contiguous NumPy float32/float64 array of one dtype: what
     the numba CPU loops accept (anything else takes the array-module reference path)."""

@@ -1,5 +1,7 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
 megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+import numpy as np
+
 from mytorch import backend
 from mytorch.autograd import engine
 from mytorch.tensor import Tensor
@@ -59,12 +61,10 @@ class GradBuckets:
         `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
         `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
         are finite when `check_finite` (then the same answer on every rank), else None."""
-        factor = scale / comm.size if average else scale
-        finite = True
         for b in self.buckets:
-            ok = self._reduce_bucket(b, comm, factor, check_finite and finite)
-            finite = finite and ok
-        return finite if check_finite else None
+            self._send(b, comm)
+        return self._unpack(self.buckets, scale / comm.size if average else scale,
+                            check_finite)
 
     # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
 
@@ -80,12 +80,13 @@ class GradBuckets:
             # bucket waits for the ones before it.
             left = self._left
             while self._next < len(self.buckets) and (everything or left[self._next] == 0):
-                self._reduce_bucket(self.buckets[self._next], comm, 1.0 / comm.size, False)
+                self._send(self.buckets[self._next], comm)
                 self._next += 1
 
         def flush():
             send(everything=True)
             self._left = None
+            self._unpack(self.buckets, 1.0 / comm.size, False)
 
         def ready(p):
             if not enabled():
@@ -103,12 +104,13 @@ class GradBuckets:
         """Forget a backward that failed half-way (its buckets are not sent)."""
         self._left = None
 
-    def _reduce_bucket(self, b, comm, factor, check_finite):
+    def _send(self, b, comm):
+        """Pack the bucket's gradients (and a had-a-gradient flag per parameter) into its buffer
+        and sum it over ranks."""
         xp = backend.module_for(b.device)
-        n_params = len(b.params)
         if b.buffer is None:
             with _on(b.device, xp):
-                b.buffer = xp.empty(b.numel + n_params, b.dtype)
+                b.buffer = xp.empty(b.numel + len(b.params), b.dtype)
         buf = b.buffer
         flags = buf[b.numel:]
         for i, (p, off) in enumerate(zip(b.params, b.offsets)):
@@ -120,18 +122,53 @@ class GradBuckets:
                 buf[off:off + n] = p.grad.data.reshape(-1)
                 flags[i] = 1
         comm.allreduce(buf, "sum")
-        finite = bool(xp.isfinite(buf[:b.numel]).all()) if check_finite else True
-        factor_ = buf.dtype.type(factor)
-        flags = flags.tolist() if xp is not backend.np else flags
-        for i, (p, off) in enumerate(zip(b.params, b.offsets)):
-            if flags[i] == 0:
-                continue
-            g = buf[off:off + p.numel()].reshape(p.shape)
-            if p.grad is None or p.grad.data.dtype != b.dtype \
-                    or not p.grad.data.flags.c_contiguous:
-                p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
-            xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
+
+    def _unpack(self, buckets, factor, check_finite):
+        """Copy the summed gradients out, times `factor`. The flags (and finite checks) of all
+        buckets come to the host in one copy: one wait on the GPU per step, not one per bucket."""
+        checks = []
+        for b in buckets:
+            xp = backend.module_for(b.device)
+            checks.append(b.buffer[b.numel:])
+            if check_finite:
+                with _on(b.device, xp):
+                    checks.append(xp.isfinite(b.buffer[:b.numel]).all().reshape(1))
+        host = _to_host(checks)
+        step = 2 if check_finite else 1
+        finite = all(bool(ok[0]) for ok in host[1::2]) if check_finite else None
+        for b, flags in zip(buckets, host[::step]):
+            xp = backend.module_for(b.device)
+            buf = b.buffer
+            factor_ = buf.dtype.type(factor)
+            for i, (p, off) in enumerate(zip(b.params, b.offsets)):
+                if flags[i] == 0:
+                    continue
+                g = buf[off:off + p.numel()].reshape(p.shape)
+                if p.grad is None or p.grad.data.dtype != b.dtype \
+                        or not p.grad.data.flags.c_contiguous:
+                    with _on(b.device, xp):
+                        p.grad = Tensor._wrap(xp.empty(p.shape, b.dtype))
+                with _on(b.device, xp):
+                    xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite
+
+
+def _to_host(arrays):
+    """NumPy copies of `arrays`: GPU ones in a single transfer per device."""
+    out = list(arrays)
+    by_device = {}
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray):
+            by_device.setdefault(a.device.id, []).append(i)
+    for idx in by_device.values():
+        xp = backend.array_module(arrays[idx[0]])
+        with xp.cuda.Device(arrays[idx[0]].device.id):
+            flat = xp.concatenate([arrays[i].reshape(-1).astype(np.float64) for i in idx])
+        host, k = backend.to_device(flat, "cpu"), 0
+        for i in idx:
+            out[i] = host[k:k + arrays[i].size]
+            k += arrays[i].size
+    return out
 
 
 class _on:

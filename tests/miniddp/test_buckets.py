@@ -3,6 +3,7 @@ import pytest
 
 import mytorch
 from miniddp import GradBuckets, LocalCommunicator
+from mytorch import backend
 from mytorch.nn import Parameter
 
 
@@ -63,3 +64,22 @@ def test_reduce_flags_non_finite_and_casts_to_the_param_dtype():
     b = GradBuckets([p])
     assert b.reduce(LocalCommunicator(), check_finite=True) is False
     assert p.grad.dtype == np.float32
+
+
+@pytest.mark.skipif(not mytorch.cuda.is_available() or
+                    not hasattr(backend.cupy, "_core") or
+                    not hasattr(backend.cupy._core, "syncs"), reason="needs the CuPy stand-in")
+def test_reduce_on_cuda_waits_for_the_gpu_once_for_all_buckets():
+    # the stand-in counts device->host copies: the per-parameter flags and the finite checks
+    # of every bucket must come back in one, not two per bucket
+    ps = [mytorch.randn(300, device="cuda", requires_grad=True) for _ in range(4)]
+    b = GradBuckets(ps, bucket_mb=300 * 4 / 2 ** 20)  # one bucket per parameter
+    assert len(b) == 4
+    for p in ps[:3]:
+        p.grad = mytorch.ones(300, device="cuda")
+    ps[1].grad.data[5] = float("inf")
+    before = backend.cupy._core.syncs
+    assert b.reduce(LocalCommunicator(), check_finite=True) is False
+    assert backend.cupy._core.syncs - before == 1
+    assert ps[3].grad is None and ps[0].grad.device.type == "cuda"
+    np.testing.assert_array_equal(ps[0].grad.cpu().numpy(), np.ones(300, np.float32))

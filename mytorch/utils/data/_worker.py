@@ -126,6 +126,22 @@ def seed_worker(seed):
     mytorch.manual_seed(seed)
 
 
+def _check_on_host(data, worker_id):
+    """Workers hand back host batches only: a worker (forked from a process that may hold a
+    CUDA context) must never use the GPU; the main process moves batches to the device."""
+    if isinstance(data, (list, tuple)):
+        for d in data:
+            _check_on_host(d, worker_id)
+    elif isinstance(data, dict):
+        for d in data.values():
+            _check_on_host(d, worker_id)
+    elif getattr(data, "device", None) is not None and getattr(data.device, "type", "") == "cuda":
+        raise RuntimeError(f"DataLoader worker {worker_id}: the dataset returned a CUDA tensor "
+                           f"of shape {tuple(data.shape)}; workers must return CPU tensors. Keep "
+                           "the dataset on the CPU and move each batch to the GPU in the main "
+                           "process (or use num_workers=0)")
+
+
 def worker_loop(dataset, is_iterable, auto_collation, collate_fn, batch_size, drop_last,
                 index_queue, result_queue, done_event, seed, worker_id, num_workers,
                 worker_init_fn, parent_pid):
@@ -165,6 +181,7 @@ def worker_loop(dataset, is_iterable, auto_collation, collate_fn, batch_size, dr
                                                 drop_last) if is_iterable else
                                    _MapFetcher(dataset, auto_collation, collate_fn))
                     data = fetcher.fetch(index)
+                    _check_on_host(data, worker_id)
                 except StopIteration:
                     data = _IterableEnd(worker_id)
                 except Exception:

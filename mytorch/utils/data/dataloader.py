@@ -19,6 +19,7 @@ import pickle
 import queue
 import time
 
+from mytorch import backend
 from mytorch.utils.data import _worker
 from mytorch.utils.data.collate import default_collate, default_convert
 from mytorch.utils.data.dataset import IterableDataset, _rng
@@ -41,7 +42,10 @@ class DataLoader:
     `default_convert`). `sampler` yields indices, `batch_sampler` yields lists of indices (it
     excludes batch_size, shuffle, sampler and drop_last). `timeout` (seconds, workers only)
     bounds the wait for one batch. `persistent_workers` keeps the workers between epochs.
-    `pin_memory` is accepted and ignored. For an `IterableDataset` with workers, see its
+    Workers return CPU batches (a dataset yielding CUDA tensors is an error there: a forked
+    worker must never use the GPU); move batches to the device in the main process.
+    `pin_memory=True` puts batches in page-locked host memory when a GPU is present (faster
+    copies to it) and is a no-op otherwise. For an `IterableDataset` with workers, see its
     docstring: each worker iterates its own copy and should shard with `get_worker_info()`.
     """
 
@@ -161,6 +165,7 @@ class _SingleProcessIter:
     def __init__(self, loader):
         self._len = _safe_len(loader)
         self._index_iter = iter(loader._index_sampler)
+        self._pin = loader.pin_memory
         loader._base_seed()  # drawn as with workers, so the global stream advances the same way
         if loader.is_iterable:
             self._fetcher = _worker._IterFetcher(loader.dataset, loader._auto_collation,
@@ -174,7 +179,8 @@ class _SingleProcessIter:
         return self
 
     def __next__(self):
-        return self._fetcher.fetch(next(self._index_iter))
+        data = self._fetcher.fetch(next(self._index_iter))
+        return _pin(data) if self._pin else data
 
     def __len__(self):
         return self._len
@@ -189,6 +195,7 @@ class _MultiProcessIter:
         self._prefetch = loader.prefetch_factor
         self._persistent = loader.persistent_workers
         self._num_workers = loader.num_workers
+        self._pin = loader.pin_memory
         self._shutdown = False
         self._workers, self._index_queues = [], []
         self._epoch = -1
@@ -250,7 +257,8 @@ class _MultiProcessIter:
 
     def __next__(self):
         try:
-            return self._next()
+            data = self._next()
+            return _pin(data) if self._pin else data
         except StopIteration:
             if not self._persistent:
                 self._shutdown_workers()
@@ -322,6 +330,20 @@ class _MultiProcessIter:
             self._shutdown_workers()
         except Exception:  # interpreter teardown
             pass
+
+
+def _pin(data):
+    """The batch with every CPU tensor's array copied into page-locked memory."""
+    from mytorch.tensor import Tensor
+    if isinstance(data, Tensor):
+        return Tensor(backend.pinned(data.data)) if data.device.type == "cpu" else data
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
+        return type(data)(*(_pin(d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(_pin(d) for d in data)
+    if isinstance(data, dict):
+        return {k: _pin(v) for k, v in data.items()}
+    return data
 
 
 def _safe_len(loader):
