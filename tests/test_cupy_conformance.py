@@ -28,10 +28,7 @@ UFUNC_KEYWORDS = {"out", "dtype"}  # what CuPy's ufunc.__call__ documents
 COMPILED = {"cupy.cuda.nccl": "cupy_backends/cuda/libs/nccl"}
 
 # Known breakages, each owned by an issue; remove an entry when its fix lands.
-EXPECTED = {
-    # issue 10: CuPy's `indices` has no `sparse`; ops/index.py is fixed on branch `cuda`.
-    "mytorch/ops/index.py: xp.indices(sparse=)",
-}
+EXPECTED = set()  # none today (ops/index.py's xp.indices(sparse=) was the last, issue 10)
 
 
 class _Scan(ast.NodeVisitor):
