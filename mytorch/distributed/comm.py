@@ -85,7 +85,7 @@ class LocalCommunicator(Communicator):
     name = "local"
 
     def allreduce(self, x, op="sum"):
-        _check_op(op)
+        _check_op(op, x)  # the same errors as on many ranks
         self._count("allreduce")
         return x
 

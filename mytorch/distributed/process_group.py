@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from mytorch import backend
+from mytorch import backend as array_backend  # `backend` is init_process_group's argument
 from mytorch.distributed.comm import (
     Communicator,
     LocalCommunicator,
@@ -86,12 +86,12 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if _default is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     if backend is None:
-        backend = "nccl" if _backend().cuda_available() else "gloo"
+        backend = "nccl" if array_backend.cuda_available() else "gloo"
     backend = str(backend).lower()
     if backend not in BACKENDS:
         raise ValueError(f"init_process_group: unknown backend {backend!r}; use one of "
                          f"{BACKENDS}")
-    if backend == "nccl" and not _backend().cuda_available():
+    if backend == "nccl" and not array_backend.cuda_available():
         raise RuntimeError("init_process_group: backend='nccl' needs a CUDA GPU and CuPy")
     comm = make_communicator(backend == "nccl", timeout)
     want = _env_int("WORLD_SIZE", world_size)
@@ -115,10 +115,6 @@ def _env_int(name, given):
     return int(text) if text not in (None, "") else None
 
 
-def _backend():
-    return backend
-
-
 def is_available():
     """True: collectives work on one process without MPI, and across ranks with mpi4py."""
     return True
@@ -137,7 +133,7 @@ def is_mpi_available():
 
 
 def is_nccl_available():
-    return backend.cuda_available()
+    return array_backend.cuda_available()
 
 
 def is_gloo_available():

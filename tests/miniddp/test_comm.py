@@ -45,3 +45,11 @@ def test_nccl_communicator_on_one_gpu():
     (part,) = c.allgather(cp.ones(5, cp.float16))
     assert part.dtype == cp.float16 and part.shape == (5,)
     c.barrier()
+
+
+def test_integer_mean_is_refused_on_one_process_too():
+    # the error a multi-rank run gives (tests/faults), before any data moves
+    x = np.arange(3)
+    with pytest.raises(TypeError, match=r"op='mean' needs a floating array, got int64 \(shape"):
+        LocalCommunicator().allreduce(x, "mean")
+    assert x.tolist() == [0, 1, 2]

@@ -1,6 +1,7 @@
 """DistributedDataParallel: torch's data-parallel wrapper on mytorch.distributed."""
 import contextlib
 
+from mytorch import autograd
 from mytorch import distributed as dist
 from mytorch.distributed.buckets import GradBuckets, check_same_model
 from mytorch.nn.modules.module import Module
@@ -11,7 +12,8 @@ class DistributedDataParallel(Module):
     megabytes that are sent as soon as all their gradients are ready (the same buckets as
     miniddp's Accelerator). On construction the model is checked to be the same on every rank
     (names, shapes, dtypes) and rank 0's parameters and buffers are copied to all; with
-    `broadcast_buffers` rank 0's buffers are copied again before each forward, as in torch.
+    `broadcast_buffers` rank 0's buffers are copied again before each training forward (grad
+    enabled, train mode), so that an evaluation run on one rank alone cannot hang.
 
     >>> dist.init_process_group("gloo")
     >>> model = DistributedDataParallel(model)
@@ -58,7 +60,9 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args, **kwargs):
         self.buckets.reset()
-        if self.broadcast_buffers and self._comm.size > 1:
+        # Training forwards only: an evaluation that rank 0 runs alone must not wait for others.
+        if self.broadcast_buffers and self._comm.size > 1 and self.training \
+                and autograd.is_grad_enabled():
             for b in self.module.buffers():
                 self._comm.broadcast(b.data, root=0)
         return self.module(*args, **kwargs)

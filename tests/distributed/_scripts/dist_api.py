@@ -163,6 +163,15 @@ def check_buffers(rank, world):
     dist.all_gather(parts, model.module.bn.running_mean)
     for p in parts[1:]:
         close(p.numpy(), parts[0].numpy())
+    if rank == 0:  # an evaluation on rank 0 alone communicates nothing, so it cannot hang
+        before = sum(dist.default_comm().calls.values())
+        with mytorch.no_grad():
+            model(mytorch.tensor(batches(1, 4)[0][0]))
+        model.eval()
+        model(mytorch.tensor(batches(1, 4)[0][0]))
+        model.train()
+        assert sum(dist.default_comm().calls.values()) == before
+    dist.barrier()
     ok("buffers")
 
 
