@@ -336,10 +336,6 @@ class _Unpickler(pickle.Unpickler):
         return self._load_storage(str(key), storage_type.dtype, int(numel), str(location))
 
 
-def is_torch_zip(path):
-    return zipfile.is_zipfile(path)
-
-
 def read(path, place):
     """Load a torch.save zip file; `place(array, saved_location)` puts each storage on its
     device. Raises pickle.UnpicklingError naming any global that is not allowed."""
