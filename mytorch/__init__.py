@@ -1,8 +1,4 @@
 """mytorch: a deep-learning framework with PyTorch's API on NumPy (CPU) and CuPy (CUDA)."""
-import math as _math
-
-import numpy as _np
-
 from mytorch import cuda
 from mytorch.autograd import grad_mode as _grad_mode
 from mytorch.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
@@ -96,88 +92,12 @@ from mytorch.random import default_generator  # noqa: E402
 from mytorch.settings import (are_deterministic_algorithms_enabled, get_num_threads,  # noqa: E402
                               is_deterministic_algorithms_warn_only_enabled, set_num_threads,
                               use_deterministic_algorithms)
-from mytorch.tensor_aliases import (addcdiv, addcmul, asarray, std_mean, tensordot,  # noqa: E402
-                                    tril_indices, triu_indices, var_mean)
-
-inf, nan, pi, e, newaxis = _math.inf, _math.nan, _math.pi, _math.e, None
-dtype = _np.dtype  # mytorch's dtypes are NumPy dtypes: isinstance(x.dtype, mytorch.dtype)
-Size = tuple  # shapes are plain tuples
-
-
-def is_floating_point(input):
-    return input.is_floating_point()
-
-
-def is_nonzero(input):
-    return input.is_nonzero()
-
-
-def absolute(input):
-    return input.abs()
-
-
-def negative(input):
-    return input.neg()
-
-
-def sgn(input):
-    return input.sign()
-
-
-def multiply(input, other):
-    return input * other
-
-
-def subtract(input, other, *, alpha=1):
-    return input.sub(other, alpha=alpha)
-
-
-def divide(input, other, *, rounding_mode=None):
-    return input.divide(other, rounding_mode=rounding_mode)
-
-
-true_divide = div = divide  # noqa: F811
-
-
-def greater(input, other):
-    return input > other
-
-
-def greater_equal(input, other):
-    return input >= other
-
-
-def less(input, other):
-    return input < other
-
-
-def less_equal(input, other):
-    return input <= other
-
-
-def not_equal(input, other):
-    return input != other
-
-
-def ravel(input):
-    return input.reshape(-1)
-
-
-def inner(input, other):
-    return input.inner(other)
-
-
-def mv(input, vec):
-    return input.mv(vec)
-
-
-def clamp_min(input, min):
-    return input.clamp(min=min)
-
-
-def clamp_max(input, max):
-    return input.clamp(max=max)
-
+from mytorch.tensor_aliases import (Size, absolute, addcdiv, addcmul, asarray,  # noqa: E402
+                                    clamp_max, clamp_min, div, divide, dtype, e, greater,
+                                    greater_equal, inf, inner, is_floating_point, is_nonzero,
+                                    less, less_equal, multiply, mv, nan, negative, newaxis,
+                                    not_equal, pi, ravel, sgn, std_mean, subtract, tensordot,
+                                    tril_indices, triu_indices, true_divide, var_mean)
 
 def set_float32_matmul_precision(precision):
     """"highest" (full float32, the default) or "high"/"medium" (TF32 allowed on CUDA): sets

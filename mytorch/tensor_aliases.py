@@ -3,6 +3,10 @@
 Each is defined by the primary method it names, so it inherits that method's dtype rules,
 errors and gradient; `Tensor` inherits them from `TensorAliases`.
 """
+import math
+
+import numpy as np
+
 from mytorch import backend, dtypes
 
 
@@ -346,3 +350,85 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
     else:
         out = tensor(obj, dtype=dtype, device=device)
     return out.requires_grad_() if requires_grad else out
+
+
+# ---- top-level names and aliases
+
+inf, nan, pi, e, newaxis = math.inf, math.nan, math.pi, math.e, None
+dtype = np.dtype  # mytorch's dtypes are NumPy dtypes: isinstance(x.dtype, mytorch.dtype)
+Size = tuple  # shapes are plain tuples
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def is_nonzero(input):
+    return input.is_nonzero()
+
+
+def absolute(input):
+    return input.abs()
+
+
+def negative(input):
+    return input.neg()
+
+
+def sgn(input):
+    return input.sign()
+
+
+def multiply(input, other):
+    return input * other
+
+
+def subtract(input, other, *, alpha=1):
+    return input.sub(other, alpha=alpha)
+
+
+def divide(input, other, *, rounding_mode=None):
+    return input.divide(other, rounding_mode=rounding_mode)
+
+
+true_divide = div = divide
+
+
+def greater(input, other):
+    return input > other
+
+
+def greater_equal(input, other):
+    return input >= other
+
+
+def less(input, other):
+    return input < other
+
+
+def less_equal(input, other):
+    return input <= other
+
+
+def not_equal(input, other):
+    return input != other
+
+
+def ravel(input):
+    return input.reshape(-1)
+
+
+def inner(input, other):
+    return input.inner(other)
+
+
+def mv(input, vec):
+    return input.mv(vec)
+
+
+def clamp_min(input, min):
+    return input.clamp(min=min)
+
+
+def clamp_max(input, max):
+    return input.clamp(max=max)

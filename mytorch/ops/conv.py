@@ -17,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from mytorch import dtypes
 from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
@@ -338,7 +339,7 @@ def _conv_pads(padding, kernel, dilation, stride, op):
 
 def _check_float(op, *ts):
     dt = ts[0].dtype
-    if dt.kind != "f":
+    if not dtypes.is_floating(dt):
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {dt}")
     for t in ts[1:]:
         if t is not None and t.dtype != dt:
@@ -625,7 +626,7 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                            f"input, got input of shape {tuple(x.shape)}")
-    if x.dtype.kind != "f":
+    if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
     kernel = _pair(kernel_size, nd, "kernel_size", op)
     stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
@@ -835,7 +836,7 @@ def _adaptive_avg(op, nd, x, output_size, auto):
     if x.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                            f"input, got input of shape {tuple(x.shape)}")
-    if x.dtype.kind != "f":
+    if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
     spatial = tuple(x.shape[-nd:])
     if isinstance(output_size, (tuple, list)):
@@ -926,7 +927,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         ranks = " or ".join(map(str, _INTERP_RANK[mode]))
         raise ValueError(f"{op}: mode {mode!r} expects a {ranks}-D input"
                          f", got input of shape {tuple(input.shape)}")
-    if input.dtype.kind != "f":
+    if not dtypes.is_floating(input.dtype):
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
     if antialias:
         raise NotImplementedError(f"{op}: antialias=True is not supported")

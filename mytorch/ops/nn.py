@@ -172,7 +172,7 @@ class Silu(Function):
         xp = array_module(x)
         e = xp.exp(-xp.abs(x))  # stable sigmoid: exp of a non-positive number only
         d = 1.0 + e
-        s = xp.where(x >= 0, 1.0, e)
+        s = xp.where(x >= 0, e.dtype.type(1), e)  # a typed 1: a Python float makes bf16 fp32
         s /= d
         ctx.save_for_backward(x, s)
         return x * s

@@ -1,6 +1,7 @@
 """Reductions: sum, mean, var, max/min (with and without dim), argmax/argmin, prod, logsumexp."""
 import numpy as np
 
+from mytorch import dtypes
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops.elementwise import sgn
@@ -241,7 +242,7 @@ class Cumsum(Function):
     def forward(ctx, x, dim):
         ctx.dim = dim
         y = array_module(x).cumsum(x, axis=dim)
-        return y if x.dtype.kind == "f" else y.astype("int64")
+        return y if dtypes.is_floating(x.dtype) else y.astype("int64")
 
     @staticmethod
     def backward(ctx, gy):

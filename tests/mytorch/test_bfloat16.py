@@ -82,3 +82,39 @@ def test_mlp_trains_in_bfloat16_like_torch():
         assert p.grad.dtype == mytorch.bfloat16, name
         np.testing.assert_allclose(p.grad.float().numpy(), tp.grad.float().numpy(),
                                    atol=0.02, rtol=0.05, err_msg=name)
+
+
+BF16_OPS = {
+    "softmax": lambda L, F, x, img: F.softmax(x, -1),
+    "log_softmax": lambda L, F, x, img: F.log_softmax(x, -1),
+    "gelu": lambda L, F, x, img: F.gelu(x),
+    "silu": lambda L, F, x, img: F.silu(x),
+    "exp": lambda L, F, x, img: x.exp(),
+    "sum": lambda L, F, x, img: x.sum(1),
+    "mean": lambda L, F, x, img: x.mean(),
+    "cumsum": lambda L, F, x, img: x.cumsum(0),
+    "matmul": lambda L, F, x, img: x @ x.t(),
+    "einsum": lambda L, F, x, img: L.einsum("ij,kj->ik", x, x),
+    "conv2d": lambda L, F, x, img: F.conv2d(img, img[:2, :, :3, :3]),
+    "max_pool2d": lambda L, F, x, img: F.max_pool2d(img, 2),
+    "avg_pool2d": lambda L, F, x, img: F.avg_pool2d(img, 2),
+    "interpolate": lambda L, F, x, img: F.interpolate(img, scale_factor=2),
+    "layer_norm": lambda L, F, x, img: F.layer_norm(x, (8,)),
+    "group_norm": lambda L, F, x, img: F.group_norm(img, 3),
+    "sdpa": lambda L, F, x, img: F.scaled_dot_product_attention(x[None], x[None], x[None]),
+    "cross_entropy": lambda L, F, x, img: F.cross_entropy(x, L.tensor([0, 1, 2, 3])),
+}
+
+
+@pytest.mark.parametrize("op", sorted(BF16_OPS))
+def test_ops_keep_bfloat16_like_torch(op):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 8)).astype(np.float32)
+    im = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    fn = BF16_OPS[op]
+    y = fn(mytorch, mytorch.nn.functional, mytorch.tensor(a).bfloat16(),
+           mytorch.tensor(im).bfloat16())
+    ty = fn(torch, torch.nn.functional, torch.from_numpy(a).bfloat16(),
+            torch.from_numpy(im).bfloat16())
+    assert str(y.dtype) == str(ty.dtype).replace("torch.", "")
+    np.testing.assert_allclose(y.float().numpy(), ty.float().numpy(), atol=0.1, rtol=0.05)
