@@ -53,3 +53,49 @@ def test_integer_mean_is_refused_on_one_process_too():
     with pytest.raises(TypeError, match=r"op='mean' needs a floating array, got int64 \(shape"):
         LocalCommunicator().allreduce(x, "mean")
     assert x.tolist() == [0, 1, 2]
+
+
+_PER_RANK_GPU = """
+import mytorch
+from miniddp import Accelerator
+acc = Accelerator()
+assert acc.comm.name == "nccl" and acc.device == "cuda:0", (acc.comm.name, acc.device)
+x = mytorch.full((3,), float(acc.process_index + 1), device=acc.device)
+total = acc.reduce(x, "sum")
+assert total.cpu().tolist() == [3.0, 3.0, 3.0], total
+print("OK per-rank GPU", acc.process_index, flush=True)
+"""
+
+
+def _mpmd(visible, timeout=120):
+    """2 ranks, rank r started with CUDA_VISIBLE_DEVICES=visible[r] (MPICH's MPMD syntax)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(mpiexec):
+        pytest.skip("mpiexec not installed")
+    cmd = [mpiexec]
+    for i, v in enumerate(visible):
+        cmd += ([":"] if i else []) + ["-n", "1", "-env", "CUDA_VISIBLE_DEVICES", v,
+                                       sys.executable, "-c", _PER_RANK_GPU]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"ranks did not finish in {timeout}s")
+    return proc.returncode, out + err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(mytorch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_nccl_ranks_each_given_one_gpu_by_cuda_visible_devices():
+    pytest.importorskip("mpi4py")
+    code, out = _mpmd(["0", "1"])
+    assert code == 0 and out.count("OK per-rank GPU") == 2, out
+    code, out = _mpmd(["0", "0"])  # both ranks on one GPU: NCCL refuses, the job ends
+    assert code != 0 and "duplicate gpu" in out.lower(), out
