@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample-gpt2 report
+	sample-gpt2 report graph
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -57,6 +57,9 @@ train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N r
 
 sample-gpt2: setup  ## text from a pretrained GPT-2 (PROMPT=..., MODEL=gpt2-shakespeare|gpt2)
 	$(PYTHON) scripts/sample_gpt2.py $(if $(MODEL),--model $(MODEL)) $(if $(PROMPT),--prompt "$(PROMPT)")
+
+graph: setup  ## draw the design document's two example graphs, both engines' orders, to docs/graphs/
+	$(PYTHON) scripts/draw_graphs.py
 
 report: setup  ## re-render every experiments/<name>/REPORT.md from its logs
 	$(PYTHON) -m experiments.report

@@ -2,7 +2,7 @@
 (vjp, jacobian), anomaly detection."""
 import numpy as np
 
-from mytorch.autograd import engine, functional
+from mytorch.autograd import engine, functional, graph
 from mytorch.autograd.engine import get_default_engine, set_default_engine
 from mytorch.autograd.function import Function
 from mytorch.autograd.grad_mode import (
@@ -26,6 +26,7 @@ __all__ = [
     "get_default_engine",
     "grad",
     "gradcheck",
+    "graph",
     "inference_mode",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
