@@ -12,6 +12,7 @@ from mytorch import backend, dtypes
 from mytorch.autograd import engine, grad_mode
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
+from mytorch.autograd.tensor_xp import DArray
 from mytorch.ops import elementwise as E
 from mytorch.ops import index as I
 from mytorch.ops import linalg as L
@@ -243,9 +244,6 @@ class Tensor:
 
         engine: "topological" (default) or "recursive"; see `mytorch.autograd.engine`.
         """
-        if create_graph:
-            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is "
-                                      "not supported")
         if not self.requires_grad:
             raise RuntimeError(f"backward: the tensor of shape {tuple(self.shape)} does not "
                                "require grad and has no grad_fn (no input of the computation "
@@ -262,19 +260,23 @@ class Tensor:
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
                                    f"tensor has shape {tuple(self.shape)}")
             g = g.astype(self.dtype, copy=False)
+            if create_graph and isinstance(gradient, Tensor):  # keep the gradient's graph
+                g = gradient.to(self.dtype)
         if inputs is not None:
             from mytorch.autograd import grad
             inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-            grads = grad([self], inputs, [Tensor._wrap(g)], retain_graph, allow_unused=True,
-                         engine_name=engine)
+            grads = grad([self], inputs, [g if isinstance(g, Tensor) else Tensor._wrap(g)],
+                         retain_graph, create_graph, allow_unused=True, engine_name=engine)
             for x, gx in zip(inputs, grads):
                 if gx is not None:
                     if x.grad is None:
                         x.grad = gx
+                    elif create_graph:
+                        x.grad = x.grad + gx
                     else:
                         x.grad.data += gx.data
             return
-        engine_run(self, g, retain_graph, engine)
+        engine_run(self, g, retain_graph, engine, create_graph)
 
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor after backward."""
@@ -295,6 +297,9 @@ class Tensor:
                                "require grad")
 
         def on_array(g):
+            if type(g) is DArray:  # create_graph: the hook sees, and may return, graph Tensors
+                out = hook(g.t)
+                return None if out is None else DArray(_operand(out))
             out = hook(Tensor._wrap(g))
             return None if out is None else (out.data if isinstance(out, Tensor) else out)
         return self._add_hook(on_array)
@@ -1761,8 +1766,11 @@ def _index_key(key):
     return key
 
 
-def engine_run(tensor, grad, retain_graph, which):
-    engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which)
+def engine_run(tensor, grad, retain_graph, which, create_graph=False):
+    if retain_graph is None:
+        retain_graph = create_graph
+    engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which,
+                        create_graph=create_graph)
 
 
 # ---- functional forms (also exported as mytorch.*) ----
