@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample sample-gpt2 report finetune-gpt2 finetune-llama
+	sample sample-gpt2 report finetune-gpt2 finetune-llama graph
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -86,6 +86,9 @@ sample: setup  ## stream text from a zoo language model (MODEL=gpt2-shakespeare-
 
 sample-gpt2: setup  ## the same as make sample (kept for old commands)
 	$(PYTHON) scripts/sample.py --model $(or $(MODEL),gpt2-shakespeare) $(if $(PROMPT),--prompt "$(PROMPT)") $(ARGS)
+
+graph: setup  ## draw the design document's two example graphs, both engines' orders, to docs/graphs/
+	$(PYTHON) scripts/draw_graphs.py
 
 report: setup  ## re-render every experiments/<name>/REPORT.md from its logs
 	$(PYTHON) -m experiments.report

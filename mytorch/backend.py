@@ -27,10 +27,18 @@ def cuda_available():
 
 
 def array_module(x):
-    """numpy or cupy, by the type of `x`."""
+    """numpy or cupy, by the type of `x` (or, for an array-like registered in `namespaces`,
+    the namespace it names: autograd's differentiable arrays under create_graph)."""
+    t = type(x)
+    if t is np.ndarray:
+        return np
     if cupy is not None and isinstance(x, cupy.ndarray):
         return cupy
-    return np
+    ns = namespaces.get(t)
+    return np if ns is None else ns(x)
+
+
+namespaces = {}  # array-like type -> function giving its namespace
 
 
 def is_array(x):

@@ -14,6 +14,7 @@ from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd import engine, grad_mode
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
+from mytorch.autograd.tensor_xp import DArray
 from mytorch.ops import elementwise as E
 from mytorch.ops import index as I
 from mytorch.ops import linalg as L
@@ -246,9 +247,6 @@ class Tensor(TensorAliases):
 
         engine: "topological" (default) or "recursive"; see `mytorch.autograd.engine`.
         """
-        if create_graph:
-            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is "
-                                      "not supported")
         if not self.requires_grad:
             raise RuntimeError(f"backward: the tensor of shape {tuple(self.shape)} does not "
                                "require grad and has no grad_fn (no input of the computation "
@@ -266,19 +264,23 @@ class Tensor(TensorAliases):
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
                                    f"tensor has shape {tuple(self.shape)}")
             g = g.astype(self.dtype, copy=False)
+            if create_graph and isinstance(gradient, Tensor):  # keep the gradient's graph
+                g = gradient.to(self.dtype)
         if inputs is not None:
             from mytorch.autograd import grad
             inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-            grads = grad([self], inputs, [Tensor._wrap(g)], retain_graph, allow_unused=True,
-                         engine_name=engine)
+            grads = grad([self], inputs, [g if isinstance(g, Tensor) else Tensor._wrap(g)],
+                         retain_graph, create_graph, allow_unused=True, engine_name=engine)
             for x, gx in zip(inputs, grads):
                 if gx is not None:
                     if x.grad is None:
                         x.grad = gx
+                    elif create_graph:
+                        x.grad = x.grad + gx
                     else:
                         x.grad.data += gx.data
             return
-        engine_run(self, g, retain_graph, engine)
+        engine_run(self, g, retain_graph, engine, create_graph)
 
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor after backward."""
@@ -299,6 +301,9 @@ class Tensor(TensorAliases):
                                "require grad")
 
         def on_array(g):
+            if type(g) is DArray:  # create_graph: the hook sees, and may return, graph Tensors
+                out = hook(g.t)
+                return None if out is None else DArray(_operand(out))
             out = hook(Tensor._wrap(g))
             return None if out is None else (out.data if isinstance(out, Tensor) else out)
         return self._add_hook(on_array)
@@ -1829,8 +1834,11 @@ def _index_key(key, data):
     return backend.to_device(key, dev) if backend.is_array(key) else key
 
 
-def engine_run(tensor, grad, retain_graph, which):
-    engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which)
+def engine_run(tensor, grad, retain_graph, which, create_graph=False):
+    if retain_graph is None:
+        retain_graph = create_graph
+    engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which,
+                        create_graph=create_graph)
 
 
 # ---- functional forms (also exported as mytorch.*) ----

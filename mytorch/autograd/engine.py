@@ -24,7 +24,9 @@ import numpy as np
 from mytorch import backend
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
-from mytorch.autograd.grad_mode import _anomaly
+from mytorch.autograd.grad_mode import _anomaly, set_grad_enabled
+from mytorch.autograd.tensor_xp import DArray
+from mytorch.backend import is_array
 
 _default_engine = "topological"
 ENGINES = ("topological", "recursive")
@@ -111,6 +113,153 @@ def _run_node(node, grads, retain_graph):
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# create_graph=True: the same backward code, run on differentiable arrays.
+
+# ctx entries that are bookkeeping, not state a backward computes with
+_BOOKKEEPING = frozenset(("saved_tensors", "_saved_versions", "_saved_ids", "_call",
+                          "_forward_stack", "_non_diff"))
+
+
+def _differentiable(g):
+    """A root gradient (array or Tensor) as a DArray; a Tensor keeps its graph."""
+    from mytorch.tensor import Tensor
+    if type(g) is DArray:
+        return g
+    return DArray(g if isinstance(g, Tensor) else _function._wrap(g))
+
+
+def _input_tensor(node, i, arr):
+    """Forward input i of `node` (whose array is `arr`) as a Tensor linked where it was."""
+    edge = node.next_edges[i]
+    if edge is None:
+        return _function._wrap(arr)
+    fn, nr = edge
+    if type(fn) is AccumulateGrad:
+        leaf = fn.variable
+        if leaf.data is arr:
+            return leaf
+        t = _function._wrap(arr)  # the leaf's data was replaced since: link to its node
+        t._requires_grad = True
+        t._accum = weakref.ref(fn)
+        t._accum_node = fn
+        return t
+    return _function._wrap(arr, fn, nr)
+
+
+def _not_supported(node, why):
+    return RuntimeError(f"{node.name()}: double backward (create_graph=True) is not supported "
+                        f"for this op: {why}")
+
+
+def _saved_differentiable(node, saved):
+    """The saved arrays as DArrays: inputs and outputs linked into the graph, integer and
+    bool arrays (indices, masks) as constants; any other floating array was computed in
+    forward, so its dependence on the inputs would be lost: refuse."""
+    ids = node.__dict__.get("_saved_ids", ())  # inputs' array ids, then outputs'
+    n_in = len(node.next_edges)
+    constants = getattr(node, "graph_constants", ())
+    out = []
+    for j, s in enumerate(saved):
+        if not (is_array(s) or isinstance(s, np.generic)):  # 0-d results can be NumPy scalars
+            out.append(s)
+            continue
+        k = ids.index(id(s)) if id(s) in ids else None
+        if k is not None and k < n_in:
+            t = _input_tensor(node, k, s)
+        elif k is not None:
+            t = _function._wrap(s, node, k - n_in)
+        elif s.dtype.kind in "fc" and j not in constants:
+            raise _not_supported(node, f"it saves a floating-point array of shape "
+                                       f"{tuple(s.shape)} computed in forward")
+        else:
+            t = _function._wrap(s)
+        out.append(DArray(t))
+    return tuple(out)
+
+
+def _check_state(node):
+    for k, v in node.__dict__.items():
+        if k in _BOOKKEEPING or k in getattr(node, "graph_constants", ()):
+            continue
+        for a in (v if type(v) in (tuple, list) else (v,)):
+            if (is_array(a) or isinstance(a, np.generic)) and a.dtype.kind in "fc":
+                raise _not_supported(node, f"its backward reads ctx.{k}, a floating-point "
+                                           "array computed in forward")
+
+
+def _run_node_graph(node, grads, retain_graph):
+    """`_run_node` for create_graph: backward runs on DArrays (saved inputs and outputs linked
+    into the graph), or, for an op with a `composite`, the composite is differentiated."""
+    saved = None
+    if not node._freed and "_call" in node.__dict__:
+        if type(node).linear_in is not None:
+            gx = _run_linear(node, grads)
+            if not retain_graph:
+                node.__dict__.clear()
+                node._freed = True
+            return gx
+        if type(node).composite is not None:
+            gx = _run_composite(node, grads)
+            if not retain_graph:
+                node.__dict__.clear()
+                node._freed = True
+            return gx
+    if not node._freed:
+        _check_state(node)
+        saved = node.__dict__.get("saved_tensors")
+        if saved is not None:
+            node.saved_tensors = _saved_differentiable(node, saved)
+    try:
+        gx = _run_node(node, grads, True)
+    except (TypeError, AttributeError, NotImplementedError) as err:
+        raise _not_supported(node, f"its backward failed on differentiable arrays ({err})") \
+            from err
+    finally:
+        if not node._freed and saved is not None:
+            node.saved_tensors = saved
+    if not retain_graph:
+        node.__dict__.clear()
+        node._freed = True
+    return [g if g is None or type(g) is DArray else DArray(_function._wrap(g)) for g in gx]
+
+
+def _run_linear(node, grads):
+    if "_saved_versions" in node.__dict__:
+        _function.check_versions(node)
+    if node._hooks:
+        _run_hooks(node, grads)
+    gx = [None] * len(node.next_edges)
+    if grads[0] is not None:
+        gx[node.linear_in] = DArray(_function.linear_graph_backward(node, grads[0].t))
+    return gx
+
+
+def _run_composite(node, grads):
+    from mytorch.autograd import grad
+    if "_saved_versions" in node.__dict__:
+        _function.check_versions(node)
+    if node._hooks:
+        _run_hooks(node, grads)
+    arrays, kwargs, is_tensor = node._call
+    inputs = [_input_tensor(node, i, a) if t else a
+              for i, (a, t) in enumerate(zip(arrays, is_tensor))]
+    try:
+        outs = type(node).composite(*inputs, **kwargs)
+    except NotImplementedError as err:
+        raise _not_supported(node, str(err)) from err
+    outs = outs if type(outs) is tuple else (outs,)
+    pairs = [(o, g.t) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+    wanted = [i for i, e in enumerate(node.next_edges) if e is not None]
+    gx = [None] * len(node.next_edges)
+    if pairs and wanted:
+        got = grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
+                   create_graph=True, allow_unused=True)
+        for i, g in zip(wanted, got):
+            gx[i] = None if g is None else DArray(g)
+    return gx
+
+
 def _forward_trace(node):
     stack = getattr(node, "_forward_stack", None)
     if stack is None:
@@ -164,6 +313,10 @@ def _accumulate_leaf(node, g, capture, owned=False):
                 g, owned = new, False
     if capture is not None:
         return
+    if type(g) is DArray:  # create_graph: .grad is a Tensor with a graph, added out of place
+        leaf.grad = g.t if leaf.grad is None else leaf.grad + g.t
+        _post_accumulate(node, leaf)
+        return
     grad = leaf.grad
     if grad is None:
         # The leaf takes the array over when nothing else can hold it (see `_owns`);
@@ -179,6 +332,10 @@ def _accumulate_leaf(node, g, capture, owned=False):
                                f"but the new gradient has shape {tuple(g.shape)}")
         with backend.device_scope(g):
             grad.data += g
+    _post_accumulate(node, leaf)
+
+
+def _post_accumulate(node, leaf):
     post = node._hooks.get("post") if node._hooks else None
     if post:
         for hook in post:
@@ -202,17 +359,27 @@ def _count_dependencies(roots):
     return deps
 
 
-def run_backward(edges, grads, retain_graph=False, engine=None, capture=None):
+def run_backward(edges, grads, retain_graph=False, engine=None, capture=None,
+                 create_graph=False):
     """Propagate `grads` (arrays) from `edges` ((node, output_nr) pairs) to the leaves.
 
     capture: optional {(node, output_nr): slot} -- instead of accumulating into `.grad`,
-    store the total gradient reaching those places (used by `autograd.grad`) and return them.
+    store the total gradient reaching those places (used by `autograd.grad`) and return them;
+    only nodes from which a captured place can be reached run.
+    create_graph: run every backward on differentiable arrays (`tensor_xp.DArray`) with grad
+    mode on, so the gradients are Tensors with a graph of their own; `grads` may be Tensors.
     """
     engine = engine or _default_engine
     if engine not in ENGINES:
         raise ValueError(f"backward: unknown engine {engine!r}; choose from {ENGINES}")
     roots = list(dict.fromkeys(e[0] for e in edges))
     deps = _count_dependencies(roots)
+    if capture is not None:
+        capture = _Capture(capture, _needed(roots, {node for node, _ in capture}))
+    run_node = _run_node
+    if create_graph:
+        grads = [_differentiable(g) for g in grads]
+        run_node = _run_node_graph
     buffers = {}
     for (node, nr), g in zip(edges, grads):
         buf = buffers.setdefault(node, [None] * node.n_outputs)
@@ -223,8 +390,8 @@ def run_backward(edges, grads, retain_graph=False, engine=None, capture=None):
     # (one context for the whole pass, not one per node).
     _callbacks.append([])  # one list per pass: a backward inside a hook has its own
     try:
-        with np.errstate(all="ignore"):
-            runner(roots, deps, buffers, retain_graph, capture, captured)
+        with np.errstate(all="ignore"), set_grad_enabled(create_graph):
+            runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
     finally:
         callbacks = _callbacks.pop()
     for fn in callbacks:
@@ -243,13 +410,46 @@ def queue_callback(fn):
     _callbacks[-1].append(fn)
 
 
+class _Capture(dict):
+    """autograd.grad's {(node, output_nr): slot}, with the set of nodes worth running."""
+
+    def __init__(self, places, needed):
+        super().__init__(places)
+        self.needed = needed
+
+
+def _needed(roots, targets):
+    """The nodes from which one of `targets` can be reached (the targets included)."""
+    needed, done = set(), set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                if node in targets or any(e is not None and e[0] in needed
+                                          for e in node.next_edges):
+                    needed.add(node)
+                continue
+            if node in done:
+                continue
+            done.add(node)
+            stack.append((node, True))
+            stack.extend((e[0], False) for e in node.next_edges if e is not None)
+    return needed
+
+
 def _take(node, buf, capture, captured):
-    """Record captured gradients of a node that is about to run; True if it is a leaf."""
+    """Record captured gradients of a node that is about to run; True if it is a leaf (or,
+    under capture, a node that leads to no captured place: it need not run)."""
     if capture is not None:
         for nr, g in enumerate(buf):
             slot = capture.get((node, nr))
             if slot is not None and g is not None:
                 captured[slot] = g
+        if node not in capture.needed or (
+                type(node) is not AccumulateGrad and not any(
+                    e is not None and e[0] in capture.needed for e in node.next_edges)):
+            return True
     if type(node) is AccumulateGrad:
         if buf[0] is not None:
             _accumulate_leaf(node, buf[0], capture, len(buf) > 1 and buf[1])
@@ -261,6 +461,8 @@ def _owns(g, gx, incoming):
     """True when `g`, a gradient returned by a backward, can only be reached through this
     edge: its memory (its own, or a base it spans whole, as after a reshape) is writeable,
     returned once, and is not one of the node's incoming gradients passed straight through."""
+    if type(g) is DArray:  # create_graph: the leaf gets the Tensor itself, never a copy
+        return False
     mem = _memory(g)
     if mem is None:
         return False
@@ -299,7 +501,7 @@ def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
         buf[1:] = [True]
 
 
-def _topological(roots, deps, buffers, retain_graph, capture, captured):
+def _topological(roots, deps, buffers, retain_graph, capture, captured, run_node):
     ready = [n for n in roots if deps.get(n, 0) == 0]
     pop, push = ready.pop, ready.append
     while ready:
@@ -311,7 +513,7 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
         if buf is None:  # nothing reached this node (e.g. only unused outputs)
             gx = [None] * len(node.next_edges)
         else:
-            gx = _run_node(node, buf, retain_graph)
+            gx = run_node(node, buf, retain_graph)
         for edge, g in zip(node.next_edges, gx):
             if edge is None:
                 continue
@@ -334,7 +536,7 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured):
                 push(nxt)
 
 
-def _recursive(roots, deps, buffers, retain_graph, capture, captured):
+def _recursive(roots, deps, buffers, retain_graph, capture, captured, run_node):
     def visit(node):
         buf = buffers.pop(node, None)
         if (capture is not None or type(node) is AccumulateGrad) and \
@@ -343,7 +545,7 @@ def _recursive(roots, deps, buffers, retain_graph, capture, captured):
         if buf is None:
             gx = [None] * len(node.next_edges)
         else:
-            gx = _run_node(node, buf, retain_graph)
+            gx = run_node(node, buf, retain_graph)
         ready = []
         for edge, g in zip(node.next_edges, gx):
             if edge is None:
@@ -388,7 +590,9 @@ def hook_retain_grad(tensor):
         t = ref()
         if t is not None:
             from mytorch.tensor import Tensor
-            if t.grad is None:
+            if type(g) is DArray:
+                t.grad = g.t if t.grad is None else t.grad + g.t
+            elif t.grad is None:
                 t.grad = Tensor._wrap(g.copy())
             else:
                 t.grad.data = t.grad.data + g

@@ -72,6 +72,25 @@ class Function:
     def backward(ctx, *grad_outputs):
         raise NotImplementedError
 
+    # Optional: a staticmethod computing forward from differentiable Tensor ops, with forward's
+    # signature (Tensors in, Tensor or tuple out). When backward cannot run on differentiable
+    # arrays (a compiled kernel, floating-point state computed in forward), create_graph=True
+    # differentiates this instead. First-order backward never uses it.
+    composite = None
+    # Optional: the index of the one input this op is linear in (its other inputs being
+    # indices, shapes, flags). Its backward is then linear too, with this op's forward as its
+    # adjoint, so create_graph needs no second formula: see `_Adjoint`.
+    linear_in = None
+    # Optional: saved-array positions (ints) and ctx attribute names (strs) holding floating
+    # arrays computed in forward that are constants of the gradient (a mask's reference
+    # values, say); create_graph refuses any other such array rather than lose its graph.
+    graph_constants = ()
+    _keeps_call = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._keeps_call = cls.composite is not None or cls.linear_in is not None
+
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
@@ -127,6 +146,14 @@ class Function:
         saved = ctx.__dict__.get("saved_tensors")
         if saved:
             ctx._saved_versions = _record_versions(saved)
+            # which saved arrays are inputs or outputs: create_graph backward hands those over
+            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx)
+            ctx._saved_ids = [*map(id, arrays), *map(id, out)] if type(out) is tuple else \
+                [*map(id, arrays), id(out)]  # inputs, then outputs
+        if cls._keeps_call:  # what create_graph needs to rerun forward (not a linear input)
+            lin = cls.linear_in
+            ctx._call = ([None if i == lin else a for i, a in enumerate(arrays)], kwargs,
+                         [isinstance(a, Tensor) for a in args])
         ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
                           if n else None for a, n in zip(args, needs)]
         ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
@@ -197,6 +224,47 @@ def check_versions(node):
                 f"{tuple(shape)}) has been modified by an in-place operation: it is at version "
                 f"{now}; expected version {v} instead. Clone it before writing to it, or do the "
                 "in-place write after backward.")
+
+
+class _Adjoint(Function):
+    """The backward of an op linear in input `linear_in`, as an op of its own (create_graph).
+
+    forward(gy) is the op's backward; being linear, its own backward is the op's forward
+    applied to the incoming gradient, and under create_graph again that forward as a Tensor
+    op. So linear ops (indexing, shape ops, pooling by averages) differentiate to any order
+    with the one backward they have.
+    """
+
+    linear_in = 0
+
+    @staticmethod
+    def forward(ctx, gy, node):
+        ctx.op, ctx.call = type(node), node._call
+        gx = type(node).backward(node, gy)
+        return gx[node.linear_in] if type(gx) is tuple else gx
+
+    @staticmethod
+    def backward(ctx, ggx):
+        arrays, kwargs, _ = ctx.call
+        args = list(arrays)
+        args[ctx.op.linear_in] = ggx
+        out = ctx.op.forward(_new(ctx.op), *args, **kwargs)
+        return out, None
+
+    @staticmethod
+    def graph_backward(node, gy):
+        """create_graph backward of an _Adjoint node: the original op's forward, as an op."""
+        arrays, kwargs, is_tensor = node.call
+        args = [_wrap(a) if t and a is not None else a for a, t in zip(arrays, is_tensor)]
+        args[node.op.linear_in] = gy
+        return node.op.apply(*args, **kwargs)
+
+
+def linear_graph_backward(node, gy):
+    """create_graph backward of a node of an op linear in one input: a Tensor."""
+    if type(node) is _Adjoint:
+        return _Adjoint.graph_backward(node, gy)
+    return _Adjoint.apply(gy, node)
 
 
 def _wrap(data, grad_fn=None, output_nr=0):

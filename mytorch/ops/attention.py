@@ -118,6 +118,13 @@ class AttentionFunction(Function):
         gmask = ds if needs[3] else None
         return gq, gk, gv, gmask
 
+    @staticmethod
+    def composite(q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False):
+        # create_graph: backward recomputes probabilities in place from a saved log-sum-exp
+        if dropout_p > 0:
+            raise NotImplementedError("dropout_p > 0 (the dropout mask is not kept for it)")
+        return _auto_attention(q, k, v, mask, scale, 0.0, return_weights)
+
 
 def _additive_mask(attn_mask, is_causal, L, S, q):
     """Turn a bool (True = take part) or float mask, and/or the causal flag, into one float

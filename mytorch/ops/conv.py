@@ -289,6 +289,12 @@ class ConvNd(Function):
         gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
+    @staticmethod
+    def composite(x, w, b, g, groups):  # create_graph: backward runs im2col/col2im kernels
+        if not isinstance(g, Geom):
+            raise NotImplementedError("3-D convolution has no composite form yet")
+        return _conv2d_auto(x, w, b, g, groups)
+
 
 class ConvTransposeNd(Function):
     """y = conv_transpose(x, w) + b: the input-gradient of the conv that maps y's shape to x's."""
@@ -312,6 +318,15 @@ class ConvTransposeNd(Function):
         gw = _conv_backward(x, w, ctx.g, ctx.groups, gy, need_x=False)[1] if need[1] else None
         gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if ctx.has_bias and need[2] else None
         return gx, gw, gb
+
+    @staticmethod
+    def composite(x, w, b, g, groups):  # create_graph: backward runs im2col/col2im kernels
+        if not isinstance(g, Geom):
+            raise NotImplementedError("3-D transposed convolution has no composite form yet")
+        h, wd = x.shape[2:]
+        opad = (g.H - ((h - 1) * g.sh - g.pt - g.pb + g.dh * (g.kh - 1) + 1),
+                g.W - ((wd - 1) * g.sw - g.pl - g.pr + g.dw * (g.kw - 1) + 1))
+        return _conv_transpose2d_auto(x, w, b, g, groups, opad)
 
 
 # ---------------------------------------------------------------------------------------
@@ -585,6 +600,15 @@ class MaxPoolNd(Function):
             return _kc.max_pool_backward(gy, arg, gx, g)
         return _max_pool_backward_reference(gy, arg, g)
 
+    @staticmethod
+    def composite(x, g, want_indices):  # create_graph: backward adds into strided views
+        from mytorch.tensor import Tensor
+        _, idx = MaxPoolNd.forward(object.__new__(MaxPoolNd), x.data, g, True)
+        n, c = x.shape[:2]  # idx: flat positions in each (H, W) plane, (N, C, Ho, Wo)
+        flat = Tensor._wrap(idx.reshape(n, c, -1))
+        y = x.reshape(n, c, -1).gather(2, flat).reshape(*idx.shape)
+        return (y, Tensor._wrap(idx)) if want_indices else y
+
 
 def _max_indices(xp, arg, g):
     """Window offsets -> flat indices into each unpadded (H, W) plane (PyTorch's layout)."""
@@ -596,6 +620,8 @@ def _max_indices(xp, arg, g):
 
 class AvgPoolNd(Function):
     """Mean over each window, divided by `div` (per output position)."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, x, g, div):
@@ -749,6 +775,8 @@ _KRON_ELEMS = 1 << 14
 class GlobalAvgPool(Function):
     """(N, C, H, W) -> (N, C, 1, 1) mean: adaptive pooling to 1x1 (a reduction, not a matmul)."""
 
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x):
         ctx.shape = x.shape
@@ -769,6 +797,8 @@ class GlobalAvgPool(Function):
 class Separable(Function):
     """y = Mh @ x @ Mw^T over the last two dims of (N, C, H, W). With gather indices
     (ih, iw) the forward is an exact gather instead (nearest modes: no 0*inf)."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, x, mh, mw, ih=None, iw=None):

@@ -761,6 +761,11 @@ class Lerp(Function):
         gw = gy * (b - a) if ctx.needs_input_grad[2] else None
         return gy * (1 - w), gy * w, gw
 
+    @staticmethod
+    def composite(a, b, w):  # create_graph: the weight sits on ctx, outside saved_tensors
+        return a + w * (b - a)
+
+
 class Atan2(Function):
     @staticmethod
     def forward(ctx, a, b, dtype=None):

@@ -138,6 +138,8 @@ def put(a, key, v):
 
 
 class GetItem(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, key):
         ctx.shape, ctx.dtype, ctx.key = x.shape, x.dtype, key
@@ -202,6 +204,8 @@ class MaskedFill(Function):
 
 
 class Gather(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.save_for_backward(index)
@@ -250,6 +254,8 @@ class ScatterAdd(Function):
 
 
 class IndexSelect(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.save_for_backward(index)
@@ -266,6 +272,8 @@ class IndexSelect(Function):
 
 
 class Tril(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, diagonal, upper=False):
         ctx.diagonal, ctx.upper = diagonal, upper

@@ -8,6 +8,7 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops.reduce import norm_composite
 
 
 class LinAlgError(RuntimeError):
@@ -148,6 +149,11 @@ class Solve(Function):
         a, x = ctx.saved_tensors
         gb = array_module(gx).linalg.solve(_mT(a), gx)
         return -(gb @ _mT(x)) if ctx.needs_input_grad[0] else None, gb
+
+    @staticmethod
+    def composite(a, b):  # create_graph: forward saves a broadcast view of A
+        import mytorch
+        return mytorch.linalg.inv(a).matmul(b)
 
 
 class Cholesky(Function):
@@ -410,3 +416,9 @@ class VectorNorm(Function):
             return scaled * g * y ** (1 - p)
         scale = xp.where(y == 0, 0, g / xp.where(y == 0, 1, y ** (p - 1)))
         return xp.sign(x) * a ** (p - 1) * scale
+
+    @staticmethod
+    def composite(x, ord, axes, keepdim):  # create_graph: backward divides by the saved norm
+        return norm_composite(x, ord, axes, keepdim)
+
+

@@ -104,9 +104,16 @@ class Linear(Function):
         gb = g2.sum(axis=0) if ctx.has_bias and needs[2] else None
         return gx, gw, gb
 
+    @staticmethod
+    def composite(x, weight, bias=None):  # create_graph: backward saves a reshaped x
+        y = x.matmul(weight.transpose(0, 1))
+        return y if bias is None else y + bias
+
 
 class Embedding(Function):
     """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot)."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, weight, idx, padding_idx=None):
@@ -187,6 +194,10 @@ class Silu(Function):
         g *= gy
         return g
 
+    @staticmethod
+    def composite(x):  # create_graph: backward reads the sigmoid kept from forward
+        return x * x.sigmoid()
+
 
 def _scratch(xp, xf, k):
     """k block-sized buffers for the blocked loops over the flat array xf."""
@@ -263,6 +274,10 @@ class Gelu(Function):
             g *= gf[b]
         return gx.reshape(x.shape)
 
+    @staticmethod
+    def composite(x):  # create_graph: backward writes into its buffers (out=)
+        return x * 0.5 * (1.0 + (x * (1.0 / math.sqrt(2.0))).erf())
+
 
 def _tanh_inner_into(xb, t):
     """t = tanh(sqrt(2/pi) (x + 0.044715 x^3))."""
@@ -320,6 +335,11 @@ class GeluTanh(Function):
             d *= gf[b]
         return gx.reshape(x.shape)
 
+    @staticmethod
+    def composite(x):  # create_graph: backward writes into its buffers (out=)
+        inner = (x + 0.044715 * x * x * x) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (1.0 + inner.tanh())
+
 
 class Softmax(Function):
     """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y)).
@@ -352,6 +372,11 @@ class Softmax(Function):
             return g
         return softmax_backward(y, gy)
 
+    @staticmethod
+    def composite(x, dim):  # create_graph: backward is a numba kernel on the saved output
+        e = (x - x.amax(dim, keepdim=True).detach()).exp()  # the shift cancels: no gradient
+        return e / e.sum(dim, keepdim=True)
+
 
 class LogSoftmax(Function):
     """x - max - log(sum(exp(x - max))), stable; saves only y."""
@@ -372,6 +397,11 @@ class LogSoftmax(Function):
         g *= gy.sum(axis=ctx.dim, keepdims=True)
         xp.subtract(gy, g, out=g)
         return g
+
+    @staticmethod
+    def composite(x, dim):  # create_graph: backward writes into its buffers (out=)
+        z = x - x.amax(dim, keepdim=True).detach()  # the shift cancels: no gradient
+        return z - z.exp().sum(dim, keepdim=True).log()
 
 
 # ---------------------------------------------------------------- normalization
@@ -406,6 +436,18 @@ class LayerNorm(Function):
         gw = gw.reshape(ctx.p_shape) if w is not None and needs[1] else None
         gb = gb.reshape(ctx.p_shape) if ctx.has_bias and needs[2] else None
         return gx, gw, gb
+
+    @staticmethod
+    def composite(x, weight, bias, n, eps):  # create_graph: backward is a numba kernel
+        x1 = x.reshape(-1, n)
+        mu = x1.mean(-1, keepdim=True)
+        d = x1 - mu
+        y = d / ((d * d).mean(-1, keepdim=True) + eps).sqrt()
+        if weight is not None:
+            y = y * weight.reshape(-1)
+        if bias is not None:
+            y = y + bias.reshape(-1)
+        return y.reshape(*x.shape)
 
 
 def _channel_sum(x3):
@@ -480,6 +522,25 @@ class BatchNorm(Function):
         gw = gw_sum if w_needs else None
         gb = gb_sum if ctx.has_bias and needs[2] else None
         return gx, gw, gb
+
+    @staticmethod
+    def composite(x, weight, bias, mean, var, eps, training):  # create_graph: saves xhat
+        c = x.shape[1]
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        if training:
+            dims = tuple(i for i in range(x.ndim) if i != 1)
+            mean = x.mean(dims, keepdim=True)
+            d = x - mean
+            var = (d * d).mean(dims, keepdim=True)
+        else:
+            d = x - mean.reshape(*shape)
+            var = var.reshape(*shape)
+        y = d / (var + eps).sqrt()
+        if weight is not None:
+            y = y * weight.reshape(*shape)
+        if bias is not None:
+            y = y + bias.reshape(*shape)
+        return y, mean.detach().reshape(c), var.detach().reshape(c)
 
 
 # ---------------------------------------------------------------- losses
@@ -567,6 +628,16 @@ class CrossEntropy(Function):
                 g -= (scale * (eps / c))[:, None] * weight[None, :]
         return g, None
 
+    @staticmethod
+    def composite(x, target, weight, ignore_index, label_smoothing, reduction):
+        # create_graph: backward reads the softmax kept from forward
+        import mytorch.nn.functional as F
+        from mytorch.tensor import Tensor
+        target = target if isinstance(target, Tensor) else Tensor._wrap(target)
+        weight = weight if weight is None or isinstance(weight, Tensor) else Tensor._wrap(weight)
+        return F.cross_entropy(x, target, weight, ignore_index=ignore_index,
+                               reduction=reduction, label_smoothing=label_smoothing, auto=True)
+
 
 class MSE(Function):
     """mean((x - y)^2): saves only the difference."""
@@ -586,6 +657,11 @@ class MSE(Function):
             g = d * (2.0 * gy).astype(d.dtype, copy=False)
         needs = ctx.needs_input_grad
         return (g if needs[0] else None), (-g if needs[1] else None)
+
+    @staticmethod
+    def composite(x, y, reduction):  # create_graph: backward reads the difference from forward
+        d = x - y
+        return _reduce(d * d, reduction, d.numel())
 
 
 class Pad(Function):
@@ -692,6 +768,8 @@ def _cols_to_blocks(cols, g, n, c):
 class Unfold(Function):
     """(N, C, H, W) -> sliding blocks (N, C*kh*kw, L): conv's im2col; the gradient is col2im."""
 
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, g):
         xp = array_module(x)
@@ -712,6 +790,8 @@ class Unfold(Function):
 class Fold(Function):
     """Sliding blocks (N, C*kh*kw, L) summed into (N, C, H, W): conv's col2im; the gradient is
     im2col."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, x, g, c):

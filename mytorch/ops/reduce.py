@@ -99,6 +99,13 @@ class Var(Function):
         with _quiet(xp):
             return g * d * scale
 
+    @staticmethod
+    def composite(x, axes, correction, keepdim, full=False):  # create_graph: saves x - mean
+        dims = axes if x.ndim else ()
+        d = x - x.mean(dims, keepdim=True)
+        n = _count(x.shape, axes)
+        return (d * d).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+
 
 class Std(Function):
     """sqrt of the variance; the gradient where it is 0 is 0, as in PyTorch (not 0 * inf)."""
@@ -116,6 +123,10 @@ class Std(Function):
             g = xp.where(ctx.y == 0, 0, gy / (2 * ctx.y)).astype(gy.dtype, copy=False)
         return Var.backward(ctx, g)
 
+    @staticmethod
+    def composite(x, axes, correction, keepdim, full=False):  # create_graph: saves x - mean
+        return Var.composite(x, axes, correction, keepdim, full).sqrt()
+
 
 def _quiet(xp):
     return xp.errstate(divide="ignore", invalid="ignore") if xp.__name__ == "numpy" \
@@ -132,6 +143,8 @@ class _Null:
 
 class Amax(Function):
     """max/min over axes, values only; ties share the gradient evenly (as PyTorch's amax)."""
+
+    graph_constants = (1,)  # create_graph: the saved max only picks the tie mask
 
     @staticmethod
     def forward(ctx, x, axes, keepdim, is_min=False, share_nan=False):
@@ -184,6 +197,12 @@ class MaxDim(Function):
         xp.put_along_axis(gx, idx, g, axis=ctx.dim)
         return gx
 
+    @staticmethod
+    def composite(x, dim, keepdim, is_min=False):  # create_graph: a gather at the argmax
+        from mytorch.tensor import Tensor
+        vals, idx = MaxDim.forward(object.__new__(MaxDim), x.data, dim, keepdim, is_min)
+        return _gathered(x, idx, dim, keepdim), Tensor._wrap(idx)
+
 
 class Prod(Function):
     @staticmethod
@@ -205,6 +224,15 @@ class Prod(Function):
             return (gy * _prod_others(xp, flat, 0)).reshape(x.shape)
         g = gy if ctx.keepdim else xp.expand_dims(gy, ctx.dim)
         return g * _prod_others(xp, x, ctx.dim)
+
+    @staticmethod
+    def composite(x, dim, keepdim):  # create_graph: backward uses exclusive cumprods
+        if dim is None:
+            x, dim = x.reshape(-1), 0
+        y = x.narrow(dim, 0, 1)
+        for i in range(1, x.shape[dim]):
+            y = y * x.narrow(dim, i, 1)
+        return y if keepdim else y.squeeze(dim)
 
 
 def _prod_others(xp, x, dim):
@@ -236,8 +264,17 @@ class LogSumExp(Function):
         g = _expand_back(gy, x.shape, ctx.axes, ctx.keepdim)
         return g * array_module(x).exp(x - y)
 
+    @staticmethod
+    def composite(x, axes, keepdim):  # create_graph: backward reads the saved result
+        m = x.detach().amax(axes, keepdim=True)  # the shift cancels: no gradient
+        m = m.masked_fill(~m.isfinite(), 0.0)
+        y = (x - m).exp().sum(axes, keepdim=True).log() + m
+        return y if keepdim else y.squeeze(axes)
+
 
 class Cumsum(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
@@ -284,6 +321,14 @@ class Cumprod(Function):
             y1 = xp.cumprod(xp.where(first, 1, x), axis=dim)
             g_first = _flip_cumsum(xp, xp.where(zeros_so_far == 1, gy * y1, 0), dim)
             return xp.where(before, g, xp.where(first, g_first, 0))
+
+    @staticmethod
+    def composite(x, dim):  # create_graph: backward divides by, or rescans, saved products
+        import mytorch
+        ys = [x.narrow(dim, 0, 1)]
+        for i in range(1, x.shape[dim]):
+            ys.append(ys[-1] * x.narrow(dim, i, 1))
+        return mytorch.cat(ys, dim)
 
 
 def cum_extreme(x, dim, is_min):
@@ -343,6 +388,16 @@ class CumExtreme(Function):
         return xp.moveaxis(gx.reshape(g.shape).astype(gy.dtype), -1, dim)
 
 
+def _gathered(x, idx, dim, keepdim):
+    """x's values at `idx` along dim as a differentiable gather (None dim: x is 0-d)."""
+    from mytorch.tensor import Tensor
+    if dim is None:
+        return x * 1
+    i = idx if keepdim else array_module(idx).expand_dims(idx, dim)
+    y = x.gather(dim, Tensor._wrap(i.astype(np.int64)))
+    return y if keepdim else y.squeeze(dim)
+
+
 class Pick(Function):
     """The elements of x at `idx` along dim (idx: x's shape without dim, an index array);
     the gradient flows back to the picked positions."""
@@ -362,6 +417,10 @@ class Pick(Function):
         gx = xp.zeros(ctx.shape, gy.dtype)
         xp.put_along_axis(gx, ctx.i, g, axis=ctx.dim)
         return gx
+
+    @staticmethod
+    def composite(x, idx, dim, keepdim):  # create_graph: a gather at idx
+        return _gathered(x, idx, dim, keepdim)
 
 
 def kth_index(x, k, dim):
@@ -438,6 +497,23 @@ class NanSum(Function):
             return _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim) * ctx.keep
 
 
+def norm_composite(x, p, axes, keepdim):
+    """The p-norm of Tensor x over axes from differentiable ops, with gradient 0 where the
+    norm is 0 (as PyTorch's), for create_graph."""
+    import mytorch
+    dims = axes if x.ndim else ()
+    a = x.abs()
+    if p == float("inf") or p == -float("inf"):
+        y = a.amax(dims, keepdim=True) if p > 0 else a.amin(dims, keepdim=True)
+    elif p == 0:
+        y = (x != 0).to(x.dtype).sum(dims, keepdim=True)
+    else:
+        s = (a * a if p == 2 else a ** p).sum(dims, keepdim=True)
+        zero = s.detach() == 0
+        y = mytorch.where(zero, 0.0, s.masked_fill(zero, 1.0) ** (1.0 / p))
+    return y if keepdim else y.squeeze(dims)
+
+
 class Norm(Function):
     """Vector p-norm over axes: (sum |x|^p)^(1/p); max |x| for p=inf, min |x| for -inf, the
     number of non-zeros for p=0. A Function, not a composite, so that the gradient where the
@@ -489,3 +565,9 @@ class Norm(Function):
             if p < 2:
                 return sgn(x) * xp.abs(x) ** (p - 1) * scale
             return x * xp.abs(x) ** (p - 2) * scale
+
+    @staticmethod
+    def composite(x, p, axes, keepdim):  # create_graph: backward divides by the saved norm
+        return norm_composite(x, p, axes, keepdim)
+
+

@@ -127,6 +127,10 @@ class RNNCellFunction(Function):
         gx, gh, gw_ih, gw_hh = _linear_grads(ctx, d, d, x, h, w_ih, w_hh, 0, 1, 2)
         return (gx, gh, gw_ih, gw_hh) + _bias_grads(ctx, d, d, 4, 5)
 
+    @staticmethod
+    def composite(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):  # create_graph: in place
+        return _auto_rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+
 
 class LSTMCellFunction(Function):
     """One LSTM step. Saves x, h, c, the weights, the 4 gate activations and tanh(c')."""
@@ -150,6 +154,10 @@ class LSTMCellFunction(Function):
         gc_prev = gc_prev if ctx.needs_input_grad[2] else None
         return (gx, gh, gc_prev, gw_ih, gw_hh) + _bias_grads(ctx, d, d, 5, 6)
 
+    @staticmethod
+    def composite(x, h, c, w_ih, w_hh, b_ih, b_hh):  # create_graph: backward is a numba kernel
+        return _auto_lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+
 
 class GRUCellFunction(Function):
     """One GRU step. Saves x, h, the weights, r, z, n and the hidden part of n's pre-activation."""
@@ -170,6 +178,10 @@ class GRUCellFunction(Function):
         if gh is not None:
             gh += gh_direct
         return (gx, gh, gw_ih, gw_hh) + _bias_grads(ctx, dgi, dgh, 4, 5)
+
+    @staticmethod
+    def composite(x, h, w_ih, w_hh, b_ih, b_hh):  # create_graph: backward reads r, z, n
+        return _auto_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
 
 
 # ---- composed (auto) cells ----

@@ -122,6 +122,8 @@ class Split(Function):
 
 
 class Repeat(Function):
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, reps):
         xp = array_module(x)
@@ -142,6 +144,8 @@ class Repeat(Function):
 class Flip(Function):
     """Reverse the order of elements along axes (a copy, as PyTorch's flip)."""
 
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, axes):
         ctx.axes = axes
@@ -154,6 +158,8 @@ class Flip(Function):
 
 class Roll(Function):
     """Shift elements along dims (wrapping around); dims None rolls the flattened array."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, x, shifts, dims):
@@ -178,6 +184,8 @@ def embed_diagonal(v, offset, n1, n2):
 class Diagonal(Function):
     """The `offset` diagonal of the (dim1, dim2) planes, as a new last dim (a view)."""
 
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
+
     @staticmethod
     def forward(ctx, x, offset, dim1, dim2):
         ctx.shape, ctx.offset, ctx.dims = x.shape, offset, (dim1, dim2)
@@ -195,6 +203,8 @@ class Diagonal(Function):
 
 class DiagEmbed(Function):
     """Last dim -> the `offset` diagonal of new dims (dim1, dim2) of the output."""
+
+    linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
     @staticmethod
     def forward(ctx, x, offset, dim1, dim2):

@@ -458,5 +458,11 @@ def test_backward_inputs_accumulate_only_into_those_tensors():
         (tx * ty).exp().sum().backward(inputs=[tx])
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
     assert y.grad is None and ty.grad is None
-    with pytest.raises(NotImplementedError, match="create_graph"):
-        (x * y).sum().backward(create_graph=True)
+    # with create_graph the accumulated .grad has a graph: differentiate it w.r.t. y
+    x.grad, tx.grad = None, None
+    (x * y).exp().sum().backward(inputs=[x], create_graph=True)
+    (tx * ty).exp().sum().backward(inputs=[tx], create_graph=True)
+    assert x.grad.grad_fn is not None and y.grad is None
+    (gy,), (tgy,) = mytorch.autograd.grad(x.grad.sum(), [y]), torch.autograd.grad(tx.grad.sum(),
+                                                                                   [ty])
+    np.testing.assert_allclose(gy.numpy(), tgy.numpy(), rtol=1e-5)
