@@ -64,9 +64,10 @@ def _tuples(cfg):
 
 REGISTRY = {e.name: e for e in [
     Entry("mnist-mlp", "The design document's 784-128-64-32-10 sigmoid MLP on MNIST digits.",
-          _mlp, make_target="make train-mnist ARGS=ship=1"),
+          _mlp, make_target="python -m zoo.train mnist-mlp --ship (the card has the options)"),
     Entry("convnet", "Conv-BatchNorm-ReLU-Dropout blocks, adaptive average pooling and a linear "
-          "head, on MNIST digits.", _convnet, make_target="make train-convnet ARGS=ship=1"),
+          "head, on MNIST digits.", _convnet,
+          make_target="python -m zoo.train convnet --ship (the card has the options)"),
     Entry("gpt2-shakespeare", "A small GPT-2 (GPT-2 BPE tokens) trained on Shakespeare.",
           _gpt2(None), make_target="make train-gpt2 ARGS=ship=1"),
     Entry("gpt2-shakespeare-char", "GPT-2's architecture on Shakespeare's characters.",
