@@ -71,7 +71,7 @@ REGISTRY = {e.name: e for e in [
     Entry("gpt2-shakespeare", "A small GPT-2 (GPT-2 BPE tokens) trained on Shakespeare.",
           _gpt2(None), make_target="make train-gpt2 ARGS=ship=1"),
     Entry("gpt2-shakespeare-char", "GPT-2's architecture on Shakespeare's characters.",
-          _gpt2(None), make_target="see its card (python -m zoo.train gpt2-shakespeare-char)"),
+          _gpt2(None), make_target="make train-gpt2-char"),
     *[Entry(n, f"OpenAI's GPT-2 ({size}), weights from Hugging Face.", _gpt2(n), hf_name=n)
       for n, size in [("gpt2", "124M"), ("gpt2-medium", "350M"), ("gpt2-large", "774M"),
                       ("gpt2-xl", "1558M")]],
