@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample sample-gpt2 report finetune-gpt2 finetune-llama graph
+	sample sample-gpt2 report finetune-gpt2 finetune-llama train-gpt2-char graph
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -74,6 +74,11 @@ train-convnet: setup  ## ConvNet with BatchNorm in mytorch and PyTorch, then its
 
 train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N runs N ranks
 	$(call exp_cmd,train-gpt2) $(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
+
+CHAR_ARGS = --gpt tiny --set n_layer=4 n_head=5 n_embd=160 block_size=128 --batch-size 24 \
+	--lr 2.5e-3 --steps 1800 --eval-batches 20
+train-gpt2-char: setup  ## GPT-2 on Shakespeare's characters (hours on a CPU; resumes runs/char.safetensors; ships)
+	nice -n 10 $(PYTHON) -m zoo.train gpt2-shakespeare-char $(CHAR_ARGS) --checkpoint runs/char.safetensors --ship
 
 finetune-gpt2: setup  ## fine-tune GPT-2 on Shakespeare, last UNFROZEN blocks (offline: a tiny random one)
 	$(call exp_cmd,finetune-gpt2) $(PYTHON) -m experiments finetune_gpt2 $(EXP_ARGS) $(FT_ARGS)

@@ -13,14 +13,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mytorch
-from zoo.lm import language_models, load_language_model, stream_text
+from zoo.lm import default_language_model, language_models, load_language_model, stream_text
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gpt2-shakespeare-char",
+    ap.add_argument("--model", default=None,
                     help=f"a zoo name ({', '.join(language_models())}) or a Hugging Face "
-                         "folder (GPT-2 or Llama family)")
+                         "folder (GPT-2 or Llama family); default: gpt2-shakespeare-char when "
+                         "shipped, else gpt2-shakespeare")
     ap.add_argument("--prompt", default="ROMEO:")
     ap.add_argument("-n", "--max-new-tokens", type=int, default=100)
     ap.add_argument("--samples", type=int, default=1)
@@ -34,7 +35,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     try:
-        model, tok = load_language_model(args.model, args.device)
+        model, tok = load_language_model(args.model or default_language_model(), args.device)
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         raise SystemExit(f"sample: {e}") from None
     mytorch.manual_seed(args.seed)

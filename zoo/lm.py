@@ -88,6 +88,13 @@ def language_models():
     return [n for n, e in registry.REGISTRY.items() if _is_lm(e)]
 
 
+def default_language_model():
+    """The shipped character-level Shakespeare model when present, else gpt2-shakespeare."""
+    from zoo import registry
+    shipped = registry.REGISTRY["gpt2-shakespeare-char"].checkpoint.exists()
+    return "gpt2-shakespeare-char" if shipped else "gpt2-shakespeare"
+
+
 def prompt_ids(tok, prompt, chat=None):
     """Token ids of `prompt`; with `chat` (default: when the tokenizer has a chat template)
     the prompt is wrapped as one user message in the checkpoint's chat template."""

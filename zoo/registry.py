@@ -64,13 +64,14 @@ def _tuples(cfg):
 
 REGISTRY = {e.name: e for e in [
     Entry("mnist-mlp", "The design document's 784-128-64-32-10 sigmoid MLP on MNIST digits.",
-          _mlp, make_target="make train-mnist ARGS=ship=1"),
+          _mlp, make_target="python -m zoo.train mnist-mlp --ship (the card has the options)"),
     Entry("convnet", "Conv-BatchNorm-ReLU-Dropout blocks, adaptive average pooling and a linear "
-          "head, on MNIST digits.", _convnet, make_target="make train-convnet ARGS=ship=1"),
+          "head, on MNIST digits.", _convnet,
+          make_target="python -m zoo.train convnet --ship (the card has the options)"),
     Entry("gpt2-shakespeare", "A small GPT-2 (GPT-2 BPE tokens) trained on Shakespeare.",
           _gpt2(None), make_target="make train-gpt2 ARGS=ship=1"),
     Entry("gpt2-shakespeare-char", "GPT-2's architecture on Shakespeare's characters.",
-          _gpt2(None), make_target="see its card (python -m zoo.train gpt2-shakespeare-char)"),
+          _gpt2(None), make_target="make train-gpt2-char"),
     *[Entry(n, f"OpenAI's GPT-2 ({size}), weights from Hugging Face.", _gpt2(n), hf_name=n)
       for n, size in [("gpt2", "124M"), ("gpt2-medium", "350M"), ("gpt2-large", "774M"),
                       ("gpt2-xl", "1558M")]],

@@ -258,13 +258,14 @@ def _main_classifier(args, command):
                f"and scaling by 1 +- {args.scale:g} (zoo.data.augment.RandomAffine)")
     else:
         aug = f"random shifts of up to {args.shift} px" if args.shift else "no augmentation"
-    split = "held-out" if train_set.source == "5k" else "test"
+    split = "heldout" if train_set.source == "5k" else "test"
     mc = registry.ship(
         args.name, model, command=command, data=data, steps=result["steps"],
         wall_time_s=round(result["wall_time_s"], 1), hardware=_hardware(),
         metrics={f"{split}_accuracy": result["final"]["accuracy"],
                  f"{split}_loss": result["final"]["loss"]},
-        eval=f"MNIST({train_set.source}) {split} split, {len(test_set)} digits (never trained on)",
+        eval=f"MNIST({train_set.source}) {'held-out' if split == 'heldout' else split} split, "
+             f"{len(test_set)} digits (never trained on)",
         notes=f"Adam (lr {args.lr:g}{sched}, weight decay {wd:g}), batch {bs}, {args.epochs} "
               f"epochs, {aug}, seed {args.seed}; inputs are pixels / 255, (B, 1, 28, 28).")
     print(f"shipped {mc.file} ({mc.size_bytes} bytes, sha256 {mc.sha256})")

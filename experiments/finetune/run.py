@@ -5,6 +5,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +14,6 @@ from experiments.harness import Experiment, run_dir
 
 DEFAULT_MODEL = {"gpt2": "gpt2", "llama": "smollm-135m"}
 _BLOCK = re.compile(r"(?:^|\.)(?:h|layers)\.(\d+)\.")
-_FINAL_NORM = ("ln_f.", "norm.weight")  # zoo.gpt2 / zoo.llama / transformers names
 
 
 def trainable(name, n_layer, unfrozen):
@@ -45,7 +45,6 @@ class FinetuneExperiment(Experiment):
         name = cfg.model or DEFAULT_MODEL[self.family]
         try:
             if self.family == "gpt2":
-                from pathlib import Path
                 if Path(name).is_dir():
                     return Path(name), f"{name} (a local folder)"
                 resolve_gpt2(name)  # raises when neither cached nor downloadable
@@ -69,7 +68,6 @@ class FinetuneExperiment(Experiment):
 
     def hf_config(self, cfg):
         folder, _ = self.source(cfg)
-        from pathlib import Path
         if Path(folder).is_dir():
             return json.loads((Path(folder) / "config.json").read_text())
         from zoo.hub import resolve_gpt2
@@ -90,8 +88,6 @@ class FinetuneExperiment(Experiment):
     def data_folder(self, cfg):
         """Tokenize Shakespeare once per tokenizer: GPT-2 BPE, characters for the offline
         tiny Llama, else the checkpoint's tokenizer.json."""
-        from pathlib import Path
-
         from zoo.data.tokens import prepare_shakespeare, prepare_shakespeare_char
         folder, note = self.source(cfg)
         if self.family == "gpt2":

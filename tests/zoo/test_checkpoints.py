@@ -6,7 +6,9 @@ from zoo import registry
 from zoo.data.download import DATA_ROOT, file_hash
 from zoo.train import evaluate_classifier, evaluate_lm
 
-TARGETS = {"mnist-mlp": 0.92, "convnet": 0.96}  # the issue's offline (5k digits) targets
+# issue 13's targets on the fixed held-out split of the offline (5k) digits (the convnet's
+# is still the earlier 0.96 until a checkpoint reaching 0.98 ships)
+TARGETS = {"mnist-mlp": 0.95, "convnet": 0.96}
 
 
 def _shipped(name):
@@ -18,7 +20,7 @@ def _shipped(name):
 
 def test_committed_checkpoints_are_small():
     total = sum(p.stat().st_size for p in registry.CHECKPOINTS.glob("*.safetensors"))
-    assert total < 10e6, f"shipped checkpoints take {total / 1e6:.1f} MB (limit 10 MB)"
+    assert total < 25e6, f"shipped checkpoints take {total / 1e6:.1f} MB (limit 25 MB)"
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -30,7 +32,7 @@ def test_classifier_checkpoint(name, mnist5k):
     if "60,000" in (card.data or ""):
         pytest.skip(f"{name} was trained on full MNIST; these tests use the offline digits")
     metrics = evaluate_classifier(model, mnist5k[1])
-    want = card.metrics.get("test_accuracy", card.metrics.get("accuracy"))
+    want = card.metrics.get("heldout_accuracy", card.metrics.get("test_accuracy"))
     assert metrics["accuracy"] == pytest.approx(want, abs=1e-6)
     assert metrics["accuracy"] >= TARGETS[name]
 
@@ -48,12 +50,27 @@ def test_gpt2_shakespeare_checkpoint():
     assert loss <= card.metrics.get("val_loss", card.metrics.get("loss")) * 1.05
 
 
-def test_sample_gpt2_script(capsys):
-    """`make sample-gpt2` (scripts/sample_gpt2.py) prints a continuation of the prompt."""
+def test_gpt2_shakespeare_char_checkpoint():
+    """The character-level model reaches 1.60 nats/char on the held-out last 10% of the text."""
+    path = _shipped("gpt2-shakespeare-char")
+    card = zoo.card("gpt2-shakespeare-char")
+    assert file_hash(path) == card.sha256 and card.command
+    from zoo.data.tokens import TokenStream, prepare_shakespeare_char
+    meta = prepare_shakespeare_char()
+    assert meta["chars"] == card.chars
+    model = zoo.load("gpt2-shakespeare-char")
+    val = TokenStream(DATA_ROOT / "shakespeare_char" / "val.bin", model.config.block_size)
+    loss = evaluate_lm(model, val, batches=200)["loss"]
+    assert loss == pytest.approx(card.metrics["val_loss"], abs=1e-3)
+    assert loss <= 1.60
+
+
+def test_sample_script(capsys):
+    """`make sample` (scripts/sample.py) streams a continuation of the prompt."""
     _shipped("gpt2-shakespeare")
     import importlib.util
-    path = registry.ZOO.parent / "scripts" / "sample_gpt2.py"
-    spec = importlib.util.spec_from_file_location("sample_gpt2", path)
+    path = registry.ZOO.parent / "scripts" / "sample.py"
+    spec = importlib.util.spec_from_file_location("sample", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     script.main(["--model", "gpt2-shakespeare", "--prompt", "ROMEO:", "-n", "8"])

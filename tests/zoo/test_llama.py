@@ -237,3 +237,28 @@ def test_unknown_name_and_offline_message(tmp_path, monkeypatch):
     local.mkdir(parents=True)
     (local / "config.json").write_text("{}")
     assert resolve_folder("smollm-135m", root=tmp_path) == local
+
+
+def test_zoo_name_resolves_from_the_hf_cache(checkpoints, tmp_path, monkeypatch):
+    """A zoo name finds its checkpoint in the Hugging Face cache layout
+    (models--org--name/snapshots/<rev>/ with refs/main), without network."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    import zoo
+    from zoo.hub import LLAMA_REPOS
+    repo = tmp_path / ("models--" + LLAMA_REPOS["qwen2.5-0.5b"].replace("/", "--"))
+    snapshot = repo / "snapshots" / "abc123"
+    shutil.copytree(checkpoints["qwen2"][1], snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_folder("qwen2.5-0.5b", root=tmp_path / "no-data") == snapshot
+    model = zoo.load("qwen2.5-0.5b")  # the registry goes through the same resolution
+    idx = _tokens(9, seed=11)
+    with mytorch.no_grad():
+        logits, _ = model(mytorch.tensor(idx))
+    np.testing.assert_allclose(logits.numpy(), _hf_logits(checkpoints["qwen2"][0], idx),
+                               atol=1e-4, rtol=1e-4)
