@@ -9,6 +9,9 @@ Adaptive pooling and interpolation are separable linear maps, applied as two mat
 pooling as a mean). `auto=True` builds the same result from Tensor ops (slicing, stack, matmul,
 max, indexing) and lets autograd derive the gradient; the tests hold both paths to PyTorch.
 
+3x3 stride-1 convolutions with 8 or more input channels take Winograd F(2x2, 3x3) instead of
+im2col (mytorch.ops.winograd: 4 multiplies per output and channel pair instead of 9).
+
 1-D ops run the 2-D code on a height-1 view; mytorch.ops.conv3d runs the convolution drivers
 and Functions here on its own 3-D geometry (see `Geom`).
 """

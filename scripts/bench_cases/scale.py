@@ -3,7 +3,7 @@
 - GPT-2 124M training step (B=2, T=256, AdamW): mytorch, torch eager and torch.compile, timed
   in one process with their steps interleaved (torch.compile wraps the eager model, so the two
   torch sides share weights and optimizer); model FLOP utilisation against the fp32 matmul roof
-  measured in the same run.
+  timed between those steps (on a shared machine a roof measured apart can read 2x off).
 - Peak memory of each side's step, each in its own fresh process (VmHWM from
   /proc/self/status: ru_maxrss can carry a parent's peak across fork+exec).
 - GPT-2 124M greedy generation with a KV cache, tokens/s, against transformers' GPT2LMHeadModel.
@@ -33,17 +33,16 @@ def vmhwm_mib():
     raise RuntimeError("bench scale: no VmHWM line in /proc/self/status")
 
 
-def matmul_roof(n=2048, repeat=5):
-    """Best GFLOP/s of an (n, n) @ (n, n) float32 NumPy matmul under the current BLAS threads."""
+def matmul_roof_step(n=2048, calls=4):
+    """(step, flops): `calls` float32 (n, n) @ (n, n) NumPy matmuls under the current BLAS
+    threads. Timed interleaved with the training steps, it is the roof those steps saw."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     out = np.empty_like(a)
-    np.matmul(a, a, out=out)
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        np.matmul(a, a, out=out)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
+
+    def step():
+        for _ in range(calls):
+            np.matmul(a, a, out=out)
+    return step, 2 * n ** 3 * calls
 
 
 def gpt2_config():
@@ -146,7 +145,9 @@ def time_steps(steps, rounds):
 
 
 def gpt2_training(rounds=3, compiled=True):
-    """Seconds per GPT-2 124M step: mytorch, torch eager (and torch.compile), interleaved."""
+    """Seconds per GPT-2 124M step: mytorch, torch eager (and torch.compile), and the matmul
+    roof ("roof", in GFLOP/s), all interleaved round by round."""
+    roof_step, roof_flops = matmul_roof_step()
     m_model, m_step = mytorch_gpt2_step()
     t_model, t_step = torch_gpt2_step()
     steps = {"mytorch": m_step, "torch eager": t_step}
@@ -159,7 +160,8 @@ def gpt2_training(rounds=3, compiled=True):
         steps["torch.compile"] = c_step
     for step in steps.values():  # warm-up: optimizer state, numba caches, allocator
         step()
-    result = time_steps(steps, rounds)
+    result = time_steps(dict(steps, roof=roof_step), rounds)
+    result["roof"] = roof_flops / result["roof"] / 1e9
     cfg = gpt2_config()
     n_params = m_model.num_parameters()
     del m_model, t_model, steps

@@ -17,7 +17,8 @@ from tests.helpers import check
 # (N, C, H, W), padding ((pt, pb), (pl, pr)): even and odd outputs, no / asymmetric padding
 GEOMS = [((2, 3, 8, 8), ((1, 1), (1, 1))), ((3, 2, 7, 9), ((1, 1), (1, 1))),
          ((2, 4, 6, 5), ((0, 0), (0, 0))), ((1, 3, 5, 6), ((2, 0), (0, 1))),
-         ((2, 2, 3, 3), ((0, 0), (0, 0))), ((1, 2, 1, 4), ((2, 2), (1, 1)))]
+         ((2, 2, 3, 3), ((0, 0), (0, 0))), ((1, 2, 1, 4), ((2, 2), (1, 1))),
+         ((2, 3, 8, 6), ((0, 0), (0, 0)))]  # the last: tiles cover the input exactly
 
 
 def _geom(shape, pads):

@@ -70,3 +70,19 @@ def test_readme_without_markers_is_an_error(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="bench:start"):
         bench.write_readme(_result(), str(readme))
+
+
+def test_gpt2_training_and_generation_plumbing(monkeypatch):
+    """The scale section's GPT-2 timings run end to end (on the tiny preset here): every side
+    and the interleaved matmul roof are timed, the FLOP count is positive, generation reports
+    tokens/s for both sides."""
+    from zoo.gpt2 import GPTConfig
+    monkeypatch.setattr(scale, "gpt2_config", lambda: GPTConfig.preset("tiny", vocab_size=512,
+                                                                       block_size=256))
+    roof = scale.matmul_roof_step
+    monkeypatch.setattr(scale, "matmul_roof_step", lambda: roof(64, 1))
+    secs, flops, compile_s = scale.gpt2_training(rounds=1, compiled=False)
+    assert set(secs) == {"mytorch", "torch eager", "roof"} and compile_s is None
+    assert all(v > 0 for v in secs.values()) and flops > 0
+    gen = scale.gpt2_generation(new_tokens=3, prompt=4, rounds=1)
+    assert set(gen) == {"mytorch", "transformers"} and all(v > 0 for v in gen.values())
