@@ -118,16 +118,16 @@ class MPICommunicator(Communicator):
             raise TypeError(f"MPICommunicator.allreduce: expected a numpy array, got "
                             f"{type(x).__name__} (use NCCLCommunicator for GPU arrays)")
         buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
-        if buf.dtype == np.float16:  # MPI has no standard half type: reduce in float32
-            wide = buf.astype(np.float32)
-            self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
-            buf[...] = wide
-        else:
-            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._ops[op])
+        if op == "mean" and buf.dtype.kind in "iub":
+            raise TypeError(f"allreduce: op='mean' needs a floating array, got {buf.dtype}")
+        # MPI has no standard half type: reduce (and average, before a sum can overflow) in
+        # float32
+        wide = buf.astype(np.float32) if buf.dtype == np.float16 else buf
+        self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
         if op == "mean":
-            if buf.dtype.kind in "iub":
-                raise TypeError(f"allreduce: op='mean' needs a floating array, got {buf.dtype}")
-            buf /= buf.dtype.type(self.size)
+            wide /= wide.dtype.type(self.size)
+        if wide is not buf:
+            buf[...] = wide
         if buf is not x:
             x[...] = buf
         return x
