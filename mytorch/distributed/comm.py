@@ -145,14 +145,14 @@ class MPICommunicator(Communicator):
 
     def _allreduce(self, x, op):
         buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
-        if buf.dtype == np.float16:  # MPI has no standard half type: reduce in float32
-            wide = buf.astype(np.float32)
-            self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
-            buf[...] = wide
-        else:
-            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._ops[op])
+        # MPI has no standard half type: reduce (and average, before a sum can overflow) in
+        # float32
+        wide = buf.astype(np.float32) if buf.dtype == np.float16 else buf
+        self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
         if op == "mean":
-            buf /= buf.dtype.type(self.size)
+            wide /= wide.dtype.type(self.size)
+        if wide is not buf:
+            buf[...] = wide
         if buf is not x:
             x[...] = buf
 
