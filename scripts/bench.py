@@ -132,9 +132,11 @@ def _fmt_case(name):
 
 def readme_tables(result):
     """Markdown for README.md's performance section from a full run's JSON."""
+    load = f", load average {result['load_average']:.1f} at the start" \
+        if "load_average" in result else ""
     lines = [f"Last full run: {result['date']}, commit {result['commit']}, "
-             f"{result['threads']} thread(s) each side, {result['machine']}; fwd+bwd unless "
-             "noted, mytorch time / PyTorch time:", "",
+             f"{result['threads']} thread(s) each side, {result['machine']}{load}; fwd+bwd "
+             "unless noted, mytorch time / PyTorch time:", "",
              "| case | ratio | case | ratio |", "|---|---|---|---|"]
     cases = result["cases"]
     for i in range(0, len(cases), 2):
@@ -229,7 +231,7 @@ def main(argv=None):
         f"torch {torch.__version__}"
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "commit": git_commit(), "threads": args.threads, "machine": machine,
-              "quick": args.quick, "cases": []}
+              "load_average": os.getloadavg()[0], "quick": args.quick, "cases": []}
     print(f"# mytorch (numpy {np.__version__}, BLAS threads: {numpy_threads()}) vs "
           f"torch {torch.__version__} (intra-op threads: {torch.get_num_threads()}); "
           f"{os.cpu_count()} CPUs; median of {args.repeat}")
