@@ -362,8 +362,12 @@ def run_backward(edges, grads, retain_graph=False, engine=None, capture=None,
     runner = _topological if engine == "topological" else _recursive
     # PyTorch never warns about inf/nan arising in arithmetic; neither does backward here
     # (one context for the whole pass, not one per node).
-    with np.errstate(all="ignore"), set_grad_enabled(create_graph):
-        runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
+    with np.errstate(all="ignore"):
+        if create_graph:  # the backward's own ops record a graph
+            with set_grad_enabled(True):
+                runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
+        else:
+            runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
     return captured
 
 
