@@ -1,5 +1,6 @@
-"""Automatic differentiation: `Function`, the engines, `grad`, `gradcheck`, `functional`
-(vjp, jacobian), anomaly detection."""
+"""Automatic differentiation: `Function`, the engines, `grad` (with `create_graph` for higher
+orders), `gradcheck`, `gradgradcheck`, `functional` (vjp, jvp, vhp, hvp, jacobian, hessian),
+`graph` (pictures), anomaly detection."""
 import numpy as np
 
 from mytorch.autograd import engine, functional, graph

@@ -390,8 +390,12 @@ def run_backward(edges, grads, retain_graph=False, engine=None, capture=None,
     # (one context for the whole pass, not one per node).
     _callbacks.append([])  # one list per pass: a backward inside a hook has its own
     try:
-        with np.errstate(all="ignore"), set_grad_enabled(create_graph):
-            runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
+        with np.errstate(all="ignore"):
+            if create_graph:  # the backward's own ops record a graph
+                with set_grad_enabled(True):
+                    runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
+            else:
+                runner(roots, deps, buffers, retain_graph, capture, captured, run_node)
     finally:
         callbacks = _callbacks.pop()
     for fn in callbacks:

@@ -148,8 +148,8 @@ class Function:
             ctx._saved_versions = _record_versions(saved)
             # which saved arrays are inputs or outputs: create_graph backward hands those over
             # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx)
-            ctx._saved_ids = [*map(id, arrays), *map(id, out)] if type(out) is tuple else \
-                [*map(id, arrays), id(out)]  # inputs, then outputs
+            ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple else \
+                (*map(id, arrays), id(out))  # inputs, then outputs
         if cls._keeps_call:  # what create_graph needs to rerun forward (not a linear input)
             lin = cls.linear_in
             ctx._call = ([None if i == lin else a for i, a in enumerate(arrays)], kwargs,
