@@ -67,11 +67,11 @@ def test_no_gpu_runs_n_cpu_ranks_and_says_so(tmp_path, monkeypatch, capsys):
     class Stop(Exception):
         pass
 
-    def stop_at_the_first_side(cmd, **kwargs):
+    def stop_at_the_first_side(cmd, env):
         commands.append(cmd)
         raise Stop  # the command is all this test needs; no training
 
-    monkeypatch.setattr(harness.subprocess, "run", stop_at_the_first_side)
+    monkeypatch.setattr(harness, "_run_side_process", stop_at_the_first_side)
     from experiments.mnist_mlp.run import EXPERIMENT
     with pytest.raises(Stop):
         harness.main(EXPERIMENT, ["device=auto", "gpus=2", f"out={tmp_path / 'run'}"])
