@@ -29,9 +29,9 @@ def _apply_tf32(flag):
     if not backend.cuda_available():
         return
     import numpy as np
-    core = backend.cupy._core
-    kind = core.COMPUTE_TYPE_TF32 if flag else core.COMPUTE_TYPE_DEFAULT
-    core.set_compute_type(np.dtype(np.float32), kind)
+    from cupy._core import _routines_linalg as gemm  # where CuPy keeps its GEMM compute types
+    kind = gemm.COMPUTE_TYPE_TF32 if flag else gemm.COMPUTE_TYPE_DEFAULT
+    gemm.set_compute_type(np.dtype(np.float32), kind)
 
 
 matmul = _MatmulFlags()

@@ -65,8 +65,7 @@ def test_float32_matmul_precision_round_trip():
 
 @pytest.mark.skipif(not mytorch.cuda.is_available(), reason="needs a GPU: TF32 is a CUDA mode")
 def test_allow_tf32_sets_cupys_compute_type():
-    import cupy
-    core = cupy._core
+    from cupy._core import _routines_linalg as core  # CuPy's GEMM compute types live here
     try:
         mytorch.backends.cuda.matmul.allow_tf32 = True
         assert core.get_compute_type(np.dtype(np.float32)) == core.COMPUTE_TYPE_TF32

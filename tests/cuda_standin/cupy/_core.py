@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import threading
+import types
 import weakref
 
 import numpy as np
@@ -386,3 +387,15 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
 for _form in ("__neg__", "__pos__", "__abs__", "__invert__", "__lt__", "__le__", "__gt__",
               "__ge__", "__eq__", "__ne__"):
     setattr(ndarray, _form, _operator(_form))
+
+
+def _set_compute_type(dtype, compute_type):
+    _compute_types[np.dtype(dtype)] = compute_type
+
+
+_compute_types = {}
+# Real CuPy keeps its GEMM compute types (and their setter) in cupy._core._routines_linalg,
+# not in cupy._core itself; the values are the real wheel's.
+_routines_linalg = types.SimpleNamespace(
+    COMPUTE_TYPE_DEFAULT=1, COMPUTE_TYPE_TF32=7, set_compute_type=_set_compute_type,
+    get_compute_type=lambda dtype: _compute_types.get(np.dtype(dtype), 1))
