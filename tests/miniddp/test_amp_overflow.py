@@ -16,8 +16,8 @@ def test_overflowing_steps_are_quiet_logged_once_and_counted(caplog):
     net = mytorch.nn.Sequential(mytorch.nn.Linear(4, 8), mytorch.nn.GELU(),
                                 mytorch.nn.Linear(8, 1))
     model, opt = acc.prepare(net, mytorch.optim.AdamW(net.parameters(), lr=1e-2))
-    x = mytorch.randn(16, 4)
-    before = [p.detach().clone() for p in net.parameters()]
+    x = mytorch.randn(16, 4, device=acc.device)  # a GPU when there is one (or the stand-in)
+    before = [p.detach().cpu().clone() for p in net.parameters()]
     caplog.set_level(logging.DEBUG, logger="mytorch.amp")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -33,7 +33,7 @@ def test_overflowing_steps_are_quiet_logged_once_and_counted(caplog):
     assert state["skipped_steps"] == 3 and state["scale"] == 2.0 ** 16 / 8
     logged = [r for r in caplog.records if r.name == "mytorch.amp"]
     assert len(logged) == 1 and logged[0].levelno == logging.DEBUG
-    assert any(not np.array_equal(p.detach().numpy(), b.numpy())
+    assert any(not np.array_equal(p.detach().cpu().numpy(), b.numpy())
                for p, b in zip(net.parameters(), before))
 
 
