@@ -9,11 +9,13 @@ from mytorch.dtypes import (bfloat16, bool, double, finfo, float, float16, float
                             set_default_dtype, uint8)
 from mytorch.random import (Generator, get_rng_state, initial_seed, manual_seed, seed,
                             set_rng_state)
-from mytorch.tensor import (arctan2, atan2, float_power, floor_divide, fmod, lerp,
-                            remainder, set_printoptions)
-from mytorch.tensor import (Tensor, bmm, cat, chunk, concat, concatenate, gather, index_select,
-                            matmul, maximum, minimum, mm, nonzero, one_hot, outer, pow,
-                            scatter_add, split, stack, where)
+from mytorch.printing import set_printoptions
+from mytorch.tensor import Tensor
+from mytorch.ops.elementwise import (arctan2, atan2, float_power, floor_divide, fmod, lerp,
+                                     maximum, minimum, pow, remainder, where)
+from mytorch.ops.index import gather, index_select, nonzero, one_hot, scatter_add
+from mytorch.ops.linalg import bmm, matmul, mm, outer
+from mytorch.ops.shape import cat, chunk, concat, concatenate, split, stack
 from mytorch.ops.shape import (broadcast_shapes, broadcast_tensors, broadcast_to, diag,
                                diag_embed, diagonal, hstack, meshgrid, moveaxis, movedim,
                                repeat_interleave, roll, rot90, row_stack, select, swapaxes,
@@ -31,27 +33,121 @@ from mytorch import autograd  # noqa: E402
 
 __version__ = "0.1.0"
 
-
-def _method(name):
-    def fn(x, *args, **kwargs):
-        return getattr(x, name)(*args, **kwargs)
-    fn.__name__ = name
-    fn.__doc__ = f"Functional form of `Tensor.{name}`."
-    return fn
-
-
-# Functional forms of Tensor methods: mytorch.exp(x), mytorch.sum(x, dim=1), ...
-for _name in ("add sub mul div neg abs sqrt rsqrt exp log log1p sin cos tanh sigmoid relu clamp "
-              "clip sum mean var std max min amax amin argmax argmin prod logsumexp norm reshape "
-              "flatten unflatten squeeze unsqueeze transpose permute t tril triu masked_fill "
-              "softmax log_softmax isnan isinf isfinite sign floor ceil round clone detach "
-              "numel eq ne lt le gt ge equal allclose any all square reciprocal narrow flip cumsum "
-              "sort argsort topk isclose logical_not logical_and logical_or logical_xor "
-              "erf erfc erfinv log2 log10 exp2 expm1 tan asin acos atan arcsin arccos arctan "
-              "sinh cosh trunc fix frac nan_to_num exp_ sqrt_ log_ abs_ neg_ sigmoid_ tanh_ relu_ "
-              "cumprod cummax cummin median kthvalue mode count_nonzero nansum nanmean").split():
-    globals()[_name] = _method(_name)
-del _name
+# Functional forms of Tensor methods: mytorch.exp(x) is x.exp(), mytorch.sum(x, dim=1) is
+# x.sum(dim=1).
+abs = Tensor.abs
+abs_ = Tensor.abs_
+acos = Tensor.acos
+add = Tensor.add
+all = Tensor.all
+allclose = Tensor.allclose
+amax = Tensor.amax
+amin = Tensor.amin
+any = Tensor.any
+arccos = Tensor.arccos
+arcsin = Tensor.arcsin
+arctan = Tensor.arctan
+argmax = Tensor.argmax
+argmin = Tensor.argmin
+argsort = Tensor.argsort
+asin = Tensor.asin
+atan = Tensor.atan
+ceil = Tensor.ceil
+clamp = Tensor.clamp
+clip = Tensor.clip
+clone = Tensor.clone
+cos = Tensor.cos
+cosh = Tensor.cosh
+count_nonzero = Tensor.count_nonzero
+cummax = Tensor.cummax
+cummin = Tensor.cummin
+cumprod = Tensor.cumprod
+cumsum = Tensor.cumsum
+detach = Tensor.detach
+div = Tensor.div
+eq = Tensor.eq
+equal = Tensor.equal
+erf = Tensor.erf
+erfc = Tensor.erfc
+erfinv = Tensor.erfinv
+exp = Tensor.exp
+exp2 = Tensor.exp2
+exp_ = Tensor.exp_
+expm1 = Tensor.expm1
+fix = Tensor.fix
+flatten = Tensor.flatten
+flip = Tensor.flip
+floor = Tensor.floor
+frac = Tensor.frac
+ge = Tensor.ge
+gt = Tensor.gt
+isclose = Tensor.isclose
+isfinite = Tensor.isfinite
+isinf = Tensor.isinf
+isnan = Tensor.isnan
+kthvalue = Tensor.kthvalue
+le = Tensor.le
+log = Tensor.log
+log10 = Tensor.log10
+log1p = Tensor.log1p
+log2 = Tensor.log2
+log_ = Tensor.log_
+log_softmax = Tensor.log_softmax
+logical_and = Tensor.logical_and
+logical_not = Tensor.logical_not
+logical_or = Tensor.logical_or
+logical_xor = Tensor.logical_xor
+logsumexp = Tensor.logsumexp
+lt = Tensor.lt
+masked_fill = Tensor.masked_fill
+max = Tensor.max
+mean = Tensor.mean
+median = Tensor.median
+min = Tensor.min
+mode = Tensor.mode
+mul = Tensor.mul
+nan_to_num = Tensor.nan_to_num
+nanmean = Tensor.nanmean
+nansum = Tensor.nansum
+narrow = Tensor.narrow
+ne = Tensor.ne
+neg = Tensor.neg
+neg_ = Tensor.neg_
+norm = Tensor.norm
+permute = Tensor.permute
+prod = Tensor.prod
+reciprocal = Tensor.reciprocal
+relu = Tensor.relu
+relu_ = Tensor.relu_
+reshape = Tensor.reshape
+round = Tensor.round
+rsqrt = Tensor.rsqrt
+sigmoid = Tensor.sigmoid
+sigmoid_ = Tensor.sigmoid_
+sign = Tensor.sign
+sin = Tensor.sin
+sinh = Tensor.sinh
+softmax = Tensor.softmax
+sort = Tensor.sort
+sqrt = Tensor.sqrt
+sqrt_ = Tensor.sqrt_
+square = Tensor.square
+squeeze = Tensor.squeeze
+std = Tensor.std
+sub = Tensor.sub
+sum = Tensor.sum
+t = Tensor.t
+tan = Tensor.tan
+tanh = Tensor.tanh
+tanh_ = Tensor.tanh_
+topk = Tensor.topk
+transpose = Tensor.transpose
+tril = Tensor.tril
+triu = Tensor.triu
+trunc = Tensor.trunc
+unflatten = Tensor.unflatten
+unsqueeze = Tensor.unsqueeze
+var = Tensor.var
 
 
 def is_tensor(x):

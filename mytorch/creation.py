@@ -5,7 +5,9 @@ import numpy as np
 
 from mytorch import backend, dtypes
 from mytorch import random as _random
-from mytorch.tensor import Tensor, _shape_args, _to_array
+from mytorch.promotion import shape_args as _shape_args
+from mytorch.promotion import to_array as _to_array
+from mytorch.tensor import Tensor
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):

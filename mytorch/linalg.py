@@ -17,12 +17,12 @@ import numpy as np
 from mytorch.autograd.grad_mode import no_grad
 from mytorch.ops import linalg_decomp as D
 from mytorch.ops.linalg import cross as _cross
+from mytorch.ops.linalg import matmul as _matmul
 from mytorch.ops.linalg_decomp import LinAlgError
 from mytorch.ops.reduce import normalize_dims
 from mytorch.ops.shape import broadcast_tensors
 from mytorch.ops.shape import diagonal as _diagonal
 from mytorch.tensor import Tensor
-from mytorch.tensor import matmul as _matmul
 
 __all__ = ["LinAlgError", "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
            "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm",

@@ -167,6 +167,39 @@ class Function:
         return _wrap(out, ctx, 0)
 
 
+
+class NonDifferentiable(Function):
+    """A Function with no gradient (comparisons, logical ops, isnan, ...): `apply` runs forward
+    with the same device checks and device scope as every op, and records no graph; outputs
+    never require grad, as in PyTorch. forward gets `ctx=None`; define no backward."""
+
+    __slots__ = ()
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        arrays = []
+        first = None
+        for a in args:
+            if isinstance(a, Tensor):
+                data = a.data
+                if first is None:
+                    first = data
+                elif type(data) is not type(first) or (
+                        type(data) is not _ndarray and data.device != first.device):
+                    _device_error(cls, args)
+                arrays.append(data)
+            else:
+                arrays.append(a)
+        scope = None if first is None or type(first) is _ndarray else scope_of(first)
+        if scope is None:
+            out = cls.forward(None, *arrays, **kwargs)
+        else:
+            with scope:
+                out = cls.forward(None, *arrays, **kwargs)
+        if type(out) is tuple:
+            return tuple(_wrap(o, None, 0) for o in out)
+        return _wrap(out, None, 0)
+
 # ---------------------------------------------------------------------------------------
 # Version counters: PyTorch's check that an array saved for backward was not changed in place
 # before backward ran. Counts are kept per owning array (a view's writes count for its base)

@@ -10,8 +10,8 @@ from mytorch.distributions.distribution import (
     logits_to_probs,
     probs_to_logits,
 )
+from mytorch.ops.elementwise import where
 from mytorch.ops.shape import broadcast_tensors
-from mytorch.tensor import where
 
 __all__ = ["Bernoulli"]
 

@@ -11,8 +11,8 @@ from mytorch.distributions.multivariate_normal import (
     _half_log_det,
 )
 from mytorch.distributions.normal import Normal
+from mytorch.ops.elementwise import where
 from mytorch.ops.shape import broadcast_shapes
-from mytorch.tensor import where
 
 __all__ = ["kl_divergence", "register_kl"]
 

@@ -4,7 +4,7 @@ import math
 from mytorch import creation
 from mytorch.distributions import constraints
 from mytorch.distributions.distribution import Distribution, broadcast_all
-from mytorch.tensor import where
+from mytorch.ops.elementwise import where
 
 __all__ = ["Uniform"]
 

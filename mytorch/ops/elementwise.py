@@ -1,11 +1,21 @@
-"""Pointwise primitives: arithmetic, unary math, activations, clamp, where."""
+"""Pointwise ops: arithmetic, the unary table, comparisons, clamp, where.
+
+The Functions come first (arrays in, arrays out); the public functions at the bottom (pow,
+atan2, remainder, maximum, where, ...) take and return Tensors and do the argument checks and
+dtype promotion; `Tensor` methods and `mytorch.*` call them.
+"""
 import contextlib
 import math
+import operator
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from mytorch.autograd.function import Function
+from mytorch import dtypes
+from mytorch.autograd import function as _fn
+from mytorch.autograd.function import Function, NonDifferentiable
 from mytorch.backend import array_module
+from mytorch.promotion import binary, floating, operand, scalar_like, to_array
 
 
 def _pow_int(x, n):
@@ -212,28 +222,30 @@ class Where(Function):
                 xp.where(cond, zero, gy) if ctx.needs_input_grad[2] else None)
 
 
-# ---- unary ----
+# ---- unary ops, from one table ----
+#
+# Each row names an op, its forward and backward on arrays, what backward reads (the input
+# "x", the output "y" or nothing) and its dtype rule. From a row come the Function class
+# (`FUNCTIONS[name]`, named `Exp` for "exp"), the Tensor method (mytorch.methods.math) and
+# `mytorch.<name>` (listed in mytorch/__init__.py). Adding a unary op is one row here, one
+# entry in tests/mytorch/test_ops_elementwise.py and its name in the export list.
 
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return -x
-
-    @staticmethod
-    def backward(ctx, gy):
-        return -gy
+FLOAT = "float"      # integer and bool inputs compute in the default float dtype, as torch.exp
+NO_BOOL = "no_bool"  # bool inputs are refused; integers keep their dtype, as torch.neg
+WHOLE = "whole"      # bool refused; integers are already whole, so they are copied, as torch.trunc
 
 
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).abs(x)
+class UnaryOp(NamedTuple):
+    name: str
+    dtypes: str                                       # FLOAT, NO_BOOL or WHOLE
+    saves: Optional[str]                              # "x", "y" or None
+    forward: Callable                                 # (xp, x) -> y
+    backward: Callable                                # (xp, gy, saved) -> gx
 
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * sgn(x)
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_HALF_SQRT_PI = math.sqrt(math.pi) / 2
 
 
 def sgn(x):
@@ -241,146 +253,113 @@ def sgn(x):
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy / (2 * y)
-
-
-class Rsqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = 1 / array_module(x).sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (-0.5 * y * y * y)
+def _sigmoid(xp, x):
+    if x.dtype.itemsize < 4:
+        # float16: exp overflows at 11, so use the form that only takes exp(-|x|).
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1 / (1 + exp(-x)) in place: exact in both tails (exp(-x) -> inf gives 0), and
+    # ~6x faster than the two-branch form. The overflow itself is expected.
+    y = xp.negative(x, out=xp.empty_like(x))  # out=: stays an array when x is 0-d
+    with _quiet(xp):
+        xp.exp(y, out=y)
+    y += 1
+    xp.reciprocal(y, out=y)
+    return y
 
 
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).exp(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * y
+def _sigmoid_backward(xp, gy, y):
+    g = 1 - y
+    g *= y
+    g *= gy
+    return g
 
 
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).log(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / x
+def _zero_gradient(xp, gy, _):
+    # piecewise-constant ops: a zero gradient, as PyTorch's (not None, so requires_grad
+    # survives)
+    return xp.zeros_like(gy)
 
 
-class Log1p(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).log1p(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / (1 + x)
-
-
-class Sin(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).sin(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * array_module(x).cos(x)
-
-
-class Cos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).cos(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return -gy * array_module(x).sin(x)
-
-
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (1 - y * y)
+# The backward expressions are the ones PyTorch's parity tests were run with: keep them
+# bit for bit (x * x, not x ** 2; the dtype of every constant).
+UNARY_OPS = (
+    # UnaryOp(name, dtypes, saves, forward, backward)
+    UnaryOp("neg", NO_BOOL, None, lambda xp, x: -x, lambda xp, gy, _: -gy),
+    UnaryOp("abs", NO_BOOL, "x", lambda xp, x: xp.abs(x), lambda xp, gy, x: gy * sgn(x)),
+    UnaryOp("relu", NO_BOOL, "y", lambda xp, x: xp.maximum(x, 0),
+            lambda xp, gy, y: gy * ~(y <= 0)),  # NaN passes the gradient, as in PyTorch
+    UnaryOp("trunc", WHOLE, None, lambda xp, x: xp.trunc(x), _zero_gradient),
+    UnaryOp("floor", WHOLE, None, lambda xp, x: xp.floor(x), _zero_gradient),
+    UnaryOp("ceil", WHOLE, None, lambda xp, x: xp.ceil(x), _zero_gradient),
+    UnaryOp("sqrt", FLOAT, "y", lambda xp, x: xp.sqrt(x), lambda xp, gy, y: gy / (2 * y)),
+    UnaryOp("rsqrt", FLOAT, "y", lambda xp, x: 1 / xp.sqrt(x),
+            lambda xp, gy, y: gy * (-0.5 * y * y * y)),
+    UnaryOp("exp", FLOAT, "y", lambda xp, x: xp.exp(x), lambda xp, gy, y: gy * y),
+    UnaryOp("exp2", FLOAT, "y", lambda xp, x: xp.exp2(x), lambda xp, gy, y: gy * y * _LN2),
+    UnaryOp("expm1", FLOAT, "y", lambda xp, x: xp.expm1(x), lambda xp, gy, y: gy * (y + 1)),
+    UnaryOp("log", FLOAT, "x", lambda xp, x: xp.log(x), lambda xp, gy, x: gy / x),
+    UnaryOp("log2", FLOAT, "x", lambda xp, x: xp.log2(x), lambda xp, gy, x: gy / (x * _LN2)),
+    UnaryOp("log10", FLOAT, "x", lambda xp, x: xp.log10(x), lambda xp, gy, x: gy / (x * _LN10)),
+    UnaryOp("log1p", FLOAT, "x", lambda xp, x: xp.log1p(x), lambda xp, gy, x: gy / (1 + x)),
+    UnaryOp("sin", FLOAT, "x", lambda xp, x: xp.sin(x), lambda xp, gy, x: gy * xp.cos(x)),
+    UnaryOp("cos", FLOAT, "x", lambda xp, x: xp.cos(x), lambda xp, gy, x: -gy * xp.sin(x)),
+    UnaryOp("tan", FLOAT, "y", lambda xp, x: xp.tan(x), lambda xp, gy, y: gy * (1 + y * y)),
+    UnaryOp("asin", FLOAT, "x", lambda xp, x: xp.arcsin(x),
+            lambda xp, gy, x: gy / xp.sqrt(1 - x * x)),
+    UnaryOp("acos", FLOAT, "x", lambda xp, x: xp.arccos(x),
+            lambda xp, gy, x: -gy / xp.sqrt(1 - x * x)),
+    UnaryOp("atan", FLOAT, "x", lambda xp, x: xp.arctan(x), lambda xp, gy, x: gy / (1 + x * x)),
+    UnaryOp("sinh", FLOAT, "x", lambda xp, x: xp.sinh(x), lambda xp, gy, x: gy * xp.cosh(x)),
+    UnaryOp("cosh", FLOAT, "x", lambda xp, x: xp.cosh(x), lambda xp, gy, x: gy * xp.sinh(x)),
+    UnaryOp("tanh", FLOAT, "y", lambda xp, x: xp.tanh(x), lambda xp, gy, y: gy * (1 - y * y)),
+    UnaryOp("sigmoid", FLOAT, "y", _sigmoid, _sigmoid_backward),
+    UnaryOp("erf", FLOAT, "x", lambda xp, x: special("erf", x),
+            lambda xp, gy, x: gy * (xp.exp(-x * x) / _HALF_SQRT_PI)),
+    UnaryOp("erfc", FLOAT, "x", lambda xp, x: special("erfc", x),
+            lambda xp, gy, x: gy * (xp.exp(-x * x) / -_HALF_SQRT_PI)),
+    UnaryOp("erfinv", FLOAT, "y", lambda xp, x: special("erfinv", x),
+            lambda xp, gy, y: gy * (xp.exp(y * y) * _HALF_SQRT_PI)),
+)
 
 
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = array_module(x)
-        if x.dtype.itemsize < 4:
-            # float16: exp overflows at 11, so use the form that only takes exp(-|x|).
-            e = xp.exp(-xp.abs(x))
-            y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        else:
-            # 1 / (1 + exp(-x)) in place: exact in both tails (exp(-x) -> inf gives 0), and
-            # ~6x faster than the two-branch form. The overflow itself is expected.
-            y = xp.negative(x, out=xp.empty_like(x))  # out=: stays an array when x is 0-d
-            with _quiet(xp):
-                xp.exp(y, out=y)
-            y += 1
-            xp.reciprocal(y, out=y)
-        ctx.save_for_backward(y)
-        return y
+def unary_function(op):
+    """The Function class of one UNARY_OPS row."""
+    fwd, bwd = op.forward, op.backward
+    if op.saves == "x":
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return fwd(array_module(x), x)
+    elif op.saves == "y":
+        def forward(ctx, x):
+            y = fwd(array_module(x), x)
+            ctx.save_for_backward(y)
+            return y
+    else:
+        def forward(ctx, x):
+            return fwd(array_module(x), x)
 
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        g = 1 - y
-        g *= y
-        g *= gy
-        return g
+    if op.saves is None:
+        def backward(ctx, gy):
+            return bwd(array_module(gy), gy, None)
+    else:
+        def backward(ctx, gy):
+            (saved,) = ctx.saved_tensors
+            return bwd(array_module(saved), gy, saved)
+
+    name = op.name.capitalize()
+    return type(name, (Function,), {"__module__": __name__, "__qualname__": name,
+                                    "__doc__": f"{op.name}(x), elementwise (a UNARY_OPS row).",
+                                    "forward": staticmethod(forward),
+                                    "backward": staticmethod(backward)})
 
 
-class Relu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).maximum(x, 0)
-        ctx.save_for_backward(y)
-        return y
+FUNCTIONS = {op.name: unary_function(op) for op in UNARY_OPS}
+# nn.functional applies these directly
+Relu, Sigmoid, Tanh = FUNCTIONS["relu"], FUNCTIONS["sigmoid"], FUNCTIONS["tanh"]
 
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * ~(y <= 0)  # NaN passes the gradient, as in PyTorch
 
+# ---- clamp, casts, piecewise-constant ops ----
 
 class Clamp(Function):
     @staticmethod
@@ -456,148 +435,6 @@ class ToDevice(Function):
     def backward(ctx, gy):
         from mytorch.backend import to_device
         return to_device(gy, ctx.src), None
-
-
-# ---- more unary math ----
-
-_LN2 = math.log(2.0)
-_LN10 = math.log(10.0)
-_HALF_SQRT_PI = math.sqrt(math.pi) / 2
-
-
-class Log2(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).log2(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / (x * _LN2)
-
-
-class Log10(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).log10(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / (x * _LN10)
-
-
-class Exp2(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).exp2(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * y * _LN2
-
-
-class Expm1(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).expm1(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (y + 1)
-
-
-class Tan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = array_module(x).tan(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (1 + y * y)
-
-
-class Asin(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).arcsin(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / array_module(x).sqrt(1 - x * x)
-
-
-class Acos(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).arccos(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return -gy / array_module(x).sqrt(1 - x * x)
-
-
-class Atan(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).arctan(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy / (1 + x * x)
-
-
-class Sinh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).sinh(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * array_module(x).cosh(x)
-
-
-class Cosh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return array_module(x).cosh(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * array_module(x).sinh(x)
-
-
-class Trunc(Function):
-    """Rounds toward zero; the gradient is zero everywhere (as PyTorch's, not None)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return array_module(x).trunc(x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return array_module(gy).zeros_like(gy)
 
 
 class Staircase(Function):
@@ -702,44 +539,7 @@ def erfinv_reference(y):
     return np.copysign(x, y)
 
 
-class Erf(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return special("erf", x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * (array_module(x).exp(-x * x) / _HALF_SQRT_PI)
-
-
-class Erfc(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return special("erfc", x)
-
-    @staticmethod
-    def backward(ctx, gy):
-        (x,) = ctx.saved_tensors
-        return gy * (array_module(x).exp(-x * x) / -_HALF_SQRT_PI)
-
-
-class Erfinv(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = special("erfinv", x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        (y,) = ctx.saved_tensors
-        return gy * (array_module(y).exp(y * y) * _HALF_SQRT_PI)
-
-
-# ---- more binary ----
+# ---- binary: lerp, atan2, remainder, fmod, floor_divide ----
 
 class Lerp(Function):
     """a + w * (b - a), as PyTorch computes it: b - (b - a) * (1 - w) where |w| >= 0.5 (exact
@@ -859,3 +659,173 @@ class FloorDivide(Function):
     @staticmethod
     def backward(ctx, gy):
         raise RuntimeError("floor_divide: the derivative is not implemented (as in PyTorch)")
+
+
+# ---- comparisons, logical and bit ops, predicates: no gradient, from one table ----
+# (name, forward on arrays) -> a NonDifferentiable class in PREDICATES[name]; Tensor methods
+# and operators call them (mytorch.methods.comparison).
+
+def _unary_predicate(name):
+    return lambda a: getattr(array_module(a), name)(a)
+
+
+def _binary_predicate(name):
+    return lambda a, b: getattr(array_module(a), name)(a, b)
+
+
+PREDICATE_OPS = (
+    ("eq", operator.eq),
+    ("ne", operator.ne),
+    ("lt", operator.lt),
+    ("le", operator.le),
+    ("gt", operator.gt),
+    ("ge", operator.ge),
+    ("bitwise_and", operator.and_),
+    ("bitwise_or", operator.or_),
+    ("bitwise_xor", operator.xor),
+    ("bitwise_not", operator.invert),
+    ("logical_and", _binary_predicate("logical_and")),
+    ("logical_or", _binary_predicate("logical_or")),
+    ("logical_xor", _binary_predicate("logical_xor")),
+    ("logical_not", _unary_predicate("logical_not")),
+    ("isnan", _unary_predicate("isnan")),
+    ("isinf", _unary_predicate("isinf")),
+    ("isfinite", _unary_predicate("isfinite")),
+)
+
+
+def predicate_function(name, fn):
+    """The NonDifferentiable class of one PREDICATE_OPS row."""
+    def forward(ctx, *arrays):
+        return fn(*arrays)
+
+    cls_name = "".join(part.capitalize() for part in name.split("_"))
+    return type(cls_name, (NonDifferentiable,), {"__module__": __name__,
+                                                 "__qualname__": cls_name,
+                                                 "__doc__": f"{name}, elementwise; no gradient.",
+                                                 "forward": staticmethod(forward)})
+
+
+PREDICATES = {name: predicate_function(name, fn) for name, fn in PREDICATE_OPS}
+
+
+class IsClose(NonDifferentiable):
+    @staticmethod
+    def forward(ctx, a, b, rtol, atol, equal_nan):
+        return array_module(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+# ---- public functions: Tensors in, Tensors out (also exported as mytorch.*) ----
+
+def pow(x, exponent):
+    """x ** exponent; integer tensors to float powers compute in the default float dtype."""
+    if isinstance(exponent, _fn.Tensor):
+        return binary(PowTensor, x, exponent)
+    if not isinstance(x, _fn.Tensor):
+        x = _fn._wrap(to_array(x))
+    if not dtypes.is_floating(x.dtype) and isinstance(exponent, float):
+        x = x.to(dtypes.get_default_dtype())
+    elif not dtypes.is_floating(x.dtype) and exponent < 0:
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"({x.dtype} tensor ** {exponent})")
+    elif x.dtype == np.bool_ and not isinstance(exponent, bool):
+        x = x.to(dtypes.int64)  # bool ** 2 is int64, as in PyTorch
+    return Pow.apply(x, exponent)
+
+
+def float_power(input, exponent):
+    """input ** exponent computed in float64 (the result is float64)."""
+    f64 = dtypes.float64
+    base = input.to(f64) if isinstance(input, _fn.Tensor) else _fn._wrap(np.asarray(input, f64))
+    if isinstance(exponent, _fn.Tensor):
+        if not isinstance(input, _fn.Tensor):
+            base = base.to(exponent.device)
+        return pow(base, exponent.to(f64))
+    return pow(base, float(exponent))
+
+
+def atan2(input, other):
+    """Elementwise angle of (other, input) in radians, in (-pi, pi]."""
+    if not isinstance(input, _fn.Tensor) and not isinstance(other, _fn.Tensor):
+        raise TypeError("atan2: expected at least one tensor")
+    da, db = (t.data if isinstance(t, _fn.Tensor) else t for t in (input, other))
+    # else promotion gives the float dtype
+    if not dtypes.is_floating(dtypes.result_type(da, db)):
+        input, other = (floating(t) if isinstance(t, _fn.Tensor) else t for t in (input, other))
+    return binary(Atan2, input, other)
+
+
+arctan2 = atan2
+
+
+def remainder(input, other):
+    """input - other * floor(input / other): the result takes the sign of other."""
+    return binary(Remainder, input, other)
+
+
+def fmod(input, other):
+    """input - other * trunc(input / other): the result takes the sign of input."""
+    return binary(Fmod, input, other)
+
+
+def floor_divide(input, other):
+    """floor(input / other) with PyTorch's dtype promotion (no gradient, as in PyTorch)."""
+    return binary(FloorDivide, input, other)
+
+
+def maximum(input, other):
+    """Elementwise maximum; a tie splits the gradient in half, as in PyTorch."""
+    return binary(Maximum, input, other)
+
+
+def minimum(input, other):
+    """Elementwise minimum; a tie splits the gradient in half, as in PyTorch."""
+    return binary(Minimum, input, other)
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input); weight a number or a tensor broadcast with both.
+
+    As PyTorch, end - (end - input) * (1 - weight) where |weight| >= 0.5 (exact at 1)."""
+    if not isinstance(end, _fn.Tensor) or end.dtype != input.dtype:
+        raise RuntimeError(f"lerp: expected end to be a tensor of dtype {input.dtype}, got "
+                           f"{getattr(end, 'dtype', type(end).__name__)}")
+    if isinstance(weight, _fn.Tensor) and weight.dtype != input.dtype:
+        raise RuntimeError(f"lerp: expected weight of dtype {input.dtype}, got {weight.dtype}")
+    try:
+        np.broadcast_shapes(*(tuple(getattr(t, "shape", ())) for t in (input, end, weight)))
+    except ValueError:
+        raise RuntimeError(f"lerp: shapes {tuple(input.shape)}, {tuple(end.shape)} and "
+                           f"{tuple(getattr(weight, 'shape', ()))} do not broadcast") from None
+    return Lerp.apply(input, end, weight)
+
+
+def where(condition, x=None, y=None):
+    """Elementwise `x if condition else y` (condition: bool tensor); `where(condition)` alone is
+    `nonzero(condition, as_tuple=True)`."""
+    if x is None and y is None:
+        from mytorch.ops.index import nonzero  # index imports this module
+        return nonzero(condition, as_tuple=True)
+    if x is None or y is None:
+        raise TypeError("where: pass both x and y, or neither")
+    c = condition.data if isinstance(condition, _fn.Tensor) else to_array(condition)
+    if c.dtype != np.bool_:
+        raise RuntimeError(f"where: expected a bool condition, got dtype {c.dtype}")
+    x, y = operand(x), operand(y)
+    ref = x if isinstance(x, _fn.Tensor) else y
+    if not isinstance(ref, _fn.Tensor):
+        ref = _fn._wrap(to_array(x))
+        x = ref
+    dx = x.data if isinstance(x, _fn.Tensor) else x
+    dy = y.data if isinstance(y, _fn.Tensor) else y
+    dtype = dtypes.result_type(dx, dy)
+    if not isinstance(x, _fn.Tensor):
+        x = _fn._wrap(scalar_like(x, ref.data, dtype))
+    if not isinstance(y, _fn.Tensor):
+        y = _fn._wrap(scalar_like(y, ref.data, dtype))
+    try:
+        np.broadcast_shapes(c.shape, x.shape, y.shape)
+    except ValueError:
+        raise RuntimeError(f"where: shapes {tuple(c.shape)}, {tuple(x.shape)} and "
+                           f"{tuple(y.shape)} do not broadcast") from None
+    return Where.apply(_fn._wrap(c), x, y, dtype=dtype)

@@ -5,15 +5,18 @@ Gradients of integer-array indexing must accumulate repeated indices. NumPy's `n
 does that but is slow, so rows are accumulated with one sort and `np.add.reduceat`, and
 general scatters with `np.bincount` on flat indices.
 
-The public functions at the bottom (scatter, index_add, unique, searchsorted, ...) take and
-return Tensors; `Tensor` methods and `mytorch.*` call them.
+The public functions at the bottom (gather, scatter, index_select, index_add, unique, ...) take
+and return Tensors and check their arguments; `Tensor` methods and `mytorch.*` call them.
 """
 import numpy as np
 
+from mytorch import backend
 from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops.elementwise import where
 from mytorch.ops.reduce import normalize_dims
+from mytorch.promotion import to_array
 
 
 def index_add_rows(n_rows, idx, src):
@@ -368,6 +371,124 @@ class IndexAdd(Function):
 
 # ---- public functions: Tensors in, Tensors out ----
 
+def index_key(key, data):
+    """Replace Tensors (and lists) in an index with arrays on `data`'s device (torch takes CPU
+    indices for a CUDA tensor; the copy is made once, here)."""
+    if isinstance(key, tuple):
+        key = tuple(k.data if isinstance(k, _fn.Tensor) else
+                    (np.asarray(k) if isinstance(k, list) else k) for k in key)
+    elif isinstance(key, _fn.Tensor):
+        key = key.data
+    elif isinstance(key, list):
+        key = np.asarray(key)
+    if type(data) is np.ndarray:
+        return key
+    dev = backend.device_of(data)
+    if isinstance(key, tuple):
+        return tuple(backend.to_device(k, dev) if backend.is_array(k) else k for k in key)
+    return backend.to_device(key, dev) if backend.is_array(key) else key
+
+
+def gather(x, dim, index):
+    """out[i][j] = x[index[i][j]][j] for dim=0 (x[i][index[i][j]] for dim=1); index: an
+    integer tensor with x's number of dims, no larger than x outside `dim`."""
+    d = normalize_dims(dim, x.shape, "gather")[0]
+    idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise RuntimeError(f"gather: index shape {tuple(idx.shape)} and input shape "
+                           f"{tuple(x.shape)} must have the same number of dims")
+    if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape))):
+        raise RuntimeError(f"gather: index shape {tuple(idx.shape)} is larger than input shape "
+                           f"{tuple(x.shape)} outside dim {d}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"gather: index out of range for dim {dim} with size {x.shape[d]} "
+                         f"(input shape {tuple(x.shape)})")
+    return Gather.apply(x, d, idx)
+
+
+def scatter_add(x, dim, index, src):
+    """x with src[i][j] added into out[index[i][j]][j] (dim=0); repeated indices accumulate."""
+    d = normalize_dims(dim, x.shape, "scatter_add")[0]
+    idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"scatter_add: index out of range for dim {dim} with size {x.shape[d]}")
+    if isinstance(src, _fn.Tensor) and src.shape != idx.shape:
+        src = src[tuple(slice(0, s) for s in idx.shape)]
+    return ScatterAdd.apply(x, d, idx, src)
+
+
+def index_select(x, dim, index):
+    """The slices of x at the 1-D integer `index` along `dim`."""
+    d = normalize_dims(dim, x.shape, "index_select")[0]
+    idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
+    if idx.ndim != 1:
+        raise RuntimeError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+        raise IndexError(f"index_select: index out of range for dim {dim} with size "
+                         f"{x.shape[d]} (input shape {tuple(x.shape)})")
+    return IndexSelect.apply(x, d, idx)
+
+
+def one_hot(index, num_classes=-1):
+    """int64 (*index.shape, num_classes) with a 1 at each index (num_classes=-1: max + 1)."""
+    idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
+    xp = array_module(idx)
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got "
+                           f"[{int(idx.min())}, {int(idx.max())}]")
+    return _fn._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+def nonzero(x, as_tuple=False):
+    """Indices of the non-zero elements of x: (N, ndim) int64, or (as_tuple) ndim 1-D tensors."""
+    d = x.data if isinstance(x, _fn.Tensor) else to_array(x)
+    xp = array_module(d)
+    idx = xp.nonzero(d) if d.ndim else xp.nonzero(d.reshape(1))
+    if as_tuple:
+        return tuple(_fn._wrap(i.astype(np.int64)) for i in idx)
+    if not d.ndim:
+        return _fn._wrap(xp.zeros((len(idx[0]), 0), np.int64))
+    return _fn._wrap(xp.stack(idx, axis=1).astype(np.int64))
+
+
+def masked_fill(x, mask, value):
+    """x with `value` (a number or a 0-d tensor) where the bool `mask` is set."""
+    m = mask.data if isinstance(mask, _fn.Tensor) else mask
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill: expected a bool mask, got dtype {m.dtype}")
+    try:
+        np.broadcast_shapes(m.shape, x.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast "
+                           f"to shape {tuple(x.shape)}") from None
+    if isinstance(value, _fn.Tensor):
+        value = value.item()
+    return MaskedFill.apply(x, m, value)
+
+
+def tril(x, diagonal=0):
+    """The lower triangle of the last two dims of x (above `diagonal` set to 0)."""
+    return Tril.apply(_matrices(x, "tril"), diagonal, False)
+
+
+def triu(x, diagonal=0):
+    """The upper triangle of the last two dims of x (below `diagonal` set to 0)."""
+    return Tril.apply(_matrices(x, "triu"), diagonal, True)
+
+
+def _matrices(x, op):
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: expected a tensor with at least 2 dims, got shape "
+                           f"{tuple(x.shape)}")
+    return x
+
+
 def _dim(dim, shape, op):
     return normalize_dims(dim, tuple(shape), op)[0]
 
@@ -467,7 +588,6 @@ def index_fill(input, dim, index, value):
         if value.ndim != 0:
             raise RuntimeError(f"{op}: value must be a number or a 0-d tensor, got shape "
                                f"{tuple(value.shape)}")
-        from mytorch.tensor import where  # the Tensor module imports this one
         return where(mask, value.to(input.dtype), input)
     return input.masked_fill(mask, value)
 

@@ -8,7 +8,9 @@ import string
 
 import numpy as np
 
+from mytorch import dtypes
 from mytorch.amp import autocast_mode as _amp
+from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops.reduce import normalize_dims
@@ -285,6 +287,55 @@ def einsum(equation, *operands):
                                f"{operands[0].dtype} (operand 0) and {t.dtype} (operand {i})")
     terms, out, sizes = _parse_einsum(equation, [tuple(t.shape) for t in operands])
     return Einsum.apply(*operands, terms=tuple(terms), out=out, sizes=sizes)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's broadcasting rules: 1-D operands are vectors, leading dims
+    batch. (n, k) @ (k, m) -> (n, m); (B, n, k) @ (k, m) -> (B, n, m)."""
+    if not isinstance(a, _fn.Tensor) or not isinstance(b, _fn.Tensor):
+        raise TypeError(f"matmul: expected two tensors, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+    a, b = _amp.cast("matmul", a, b)
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dim, got shapes {sa} and {sb}")
+    ka = sa[-1]
+    kb = sb[0] if b.ndim == 1 else sb[-2]
+    if ka != kb:
+        raise RuntimeError(f"matmul: shapes {sa} and {sb} cannot be multiplied "
+                           f"({ka} != {kb})")
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise RuntimeError(f"matmul: batch dims of shapes {sa} and {sb} do not broadcast") from None
+    if a.dtype != b.dtype:
+        dt = dtypes.result_type(a.data, b.data)
+        a, b = a.to(dt), b.to(dt)
+    return Matmul.apply(a, b)
+
+
+def mm(a, b):
+    """Matrix product of two 2-D tensors."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product of two 3-D tensors (B, n, k) @ (B, k, m)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expected 3-D tensors with equal batch size, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def outer(a, b):
+    """Outer product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: expected 1-D tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return a.unsqueeze(1) * b.unsqueeze(0)
 
 
 def dot(input, other):

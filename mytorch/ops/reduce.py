@@ -2,7 +2,7 @@
 import numpy as np
 
 from mytorch import dtypes
-from mytorch.autograd.function import Function
+from mytorch.autograd.function import Function, NonDifferentiable
 from mytorch.backend import array_module
 from mytorch.ops.elementwise import sgn
 
@@ -45,6 +45,18 @@ def _count(shape, axes):
     for a in axes:
         n *= shape[a] if shape else 1  # a 0-d tensor reduces over its one element
     return n
+
+
+class Any(NonDifferentiable):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        return x.any(axis=axes, keepdims=keepdim)
+
+
+class All(NonDifferentiable):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        return x.all(axis=axes, keepdims=keepdim)
 
 
 class Sum(Function):

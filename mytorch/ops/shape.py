@@ -6,6 +6,8 @@ Tensors; `Tensor` methods and `mytorch.*` call them. Most are composites of Tens
 """
 import numpy as np
 
+from mytorch import dtypes
+from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
@@ -218,6 +220,73 @@ class DiagEmbed(Function):
 
 
 # ---- public functions: Tensors in, Tensors out ----
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim; dtypes promote as in PyTorch."""
+    tensors = list(_amp.cast("cat", *tensors))
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    d = normalize_dims(dim, ref.shape, "cat")[0]
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
+            raise RuntimeError(f"cat: sizes of tensors must match except in dim {dim}; tensor 0 "
+                               f"has shape {tuple(ref.shape)}, tensor {i} has shape "
+                               f"{tuple(t.shape)}")
+    dt = ref.dtype
+    for t in tensors[1:]:
+        dt = dtypes.result_type(np.empty((1,), dt), t.data) if t.dtype != dt else dt
+    tensors = [t.to(dt) for t in tensors]
+    return Cat.apply(*tensors, dim=d)
+
+
+concatenate = concat = cat
+
+
+def stack(tensors, dim=0):
+    """Stack equal-shaped tensors along a new dim."""
+    tensors = list(_amp.cast("stack", *tensors))
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    ref = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.shape != ref.shape:
+            raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
+                               f"{tuple(ref.shape)} at entry 0 and {tuple(t.shape)} at entry {i}")
+    d = normalize_dims(dim, ref.ndim + 1, "stack")[0]
+    return Stack.apply(*tensors, dim=d)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces of x along dim: of `split_size` each (the last may be shorter) or of the
+    given section sizes."""
+    d = normalize_dims(dim, x.shape, "split")[0]
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [step] * (n // step) + ([n % step] if n % step else [])
+        if not sizes:
+            sizes = [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} "
+                               f"has size {n} (shape {tuple(x.shape)})")
+    out = Split.apply(x, tuple(sizes), d)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(x, chunks, dim=0):
+    """`chunks` pieces of x along dim, all but the last of equal size."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    d = normalize_dims(dim, x.shape, "chunk")[0]
+    if x.shape[d] == 0:  # PyTorch gives `chunks` empty pieces
+        return Split.apply(x, (0,) * chunks, d) if chunks > 1 else (Reshape.apply(x, x.shape),)
+    return split(x, -(-x.shape[d] // chunks), d)
+
 
 def _dim(dim, shape, op):
     """One dim, made non-negative; shape: the tensor's shape or its number of dims."""
@@ -468,14 +537,12 @@ def meshgrid(*tensors, indexing="ij"):
 def hstack(tensors):
     """Concatenate column-wise: along dim 0 when the (first) tensors are 1-D, else dim 1;
     0-d tensors become 1-D."""
-    from mytorch.tensor import cat  # the Tensor module imports this one
     tensors = [t.reshape(1) if t.ndim == 0 else t for t in tensors]
     return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
     """Concatenate row-wise along dim 0; 0-d and 1-D tensors (n,) become rows (1, n)."""
-    from mytorch.tensor import cat
     return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
 
 
