@@ -64,7 +64,6 @@ cummin = Tensor.cummin
 cumprod = Tensor.cumprod
 cumsum = Tensor.cumsum
 detach = Tensor.detach
-div = Tensor.div
 eq = Tensor.eq
 equal = Tensor.equal
 erf = Tensor.erf

@@ -21,7 +21,7 @@ class TensorReduction:
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if not dtypes.isfloating(x.dtype):
+        if not dtypes.is_floating(x.dtype):
             raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
                                "pass a floating dtype")
         return R.Mean.apply(x, reduce_dims(dim, self.shape, "mean"), keepdim)
@@ -70,7 +70,7 @@ class TensorReduction:
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over dim (all dims by default); p a number, inf, -inf or 'fro' (2)."""
-        if not dtypes.isfloating(self.dtype):
+        if not dtypes.is_floating(self.dtype):
             raise RuntimeError(f"norm: expected a floating point input, got dtype {self.dtype}")
         if p == "fro":  # over at most 2 dims, as PyTorch (its matrix norm takes no more)
             if dim is not None and not isinstance(dim, int) and len(dim) > 2:
@@ -133,14 +133,14 @@ class TensorReduction:
     def nansum(self, dim=None, keepdim=False, dtype=None):
         """sum treating NaN as zero."""
         x = self if dtype is None else self.to(dtype)
-        if not dtypes.isfloating(x.dtype):
+        if not dtypes.is_floating(x.dtype):
             return x.sum(dim, keepdim)
         return R.NanSum.apply(x, reduce_dims(dim, self.shape, "nansum"), keepdim)
 
     def nanmean(self, dim=None, keepdim=False, dtype=None):
         """mean over the non-NaN elements."""
         x = self if dtype is None else self.to(dtype)
-        if not dtypes.isfloating(x.dtype):
+        if not dtypes.is_floating(x.dtype):
             raise RuntimeError(f"nanmean: expected a floating point input, got dtype {x.dtype}")
         count = (~x.isnan()).sum(dim, keepdim)
         return x.nansum(dim, keepdim) / count.to(x.dtype)
