@@ -171,34 +171,42 @@ class Function:
 class NonDifferentiable(Function):
     """A Function with no gradient (comparisons, logical ops, isnan, ...): `apply` runs forward
     with the same device checks and device scope as every op, and records no graph; outputs
-    never require grad, as in PyTorch. forward gets `ctx=None`; define no backward."""
+    never require grad, as in PyTorch. Nothing is saved, so forward takes the arrays (and
+    other positional arguments) alone, without ctx: `forward = staticmethod(operator.lt)` is
+    a whole op. Define no backward."""
 
     __slots__ = ()
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args):
+        """Run forward on the arrays of `args`; the outputs are Tensors outside any graph."""
+        n = len(args)
+        if n == 1 or (n == 2 and not isinstance(args[1], Tensor)):
+            # fast path, as `t < 0.5` or `t.isnan()`: one host tensor needs no device checks
+            x = args[0]
+            if isinstance(x, Tensor) and type(x.data) is _ndarray:
+                return _wrap(cls.forward(x.data) if n == 1 else cls.forward(x.data, args[1]))
         arrays = []
         first = None
         for a in args:
             if isinstance(a, Tensor):
-                data = a.data
+                a = a.data
                 if first is None:
-                    first = data
-                elif type(data) is not type(first) or (
-                        type(data) is not _ndarray and data.device != first.device):
+                    first = a
+                elif type(a) is not type(first) or (
+                        type(a) is not _ndarray and a.device != first.device):
                     _device_error(cls, args)
-                arrays.append(data)
-            else:
-                arrays.append(a)
+            arrays.append(a)
         scope = None if first is None or type(first) is _ndarray else scope_of(first)
         if scope is None:
-            out = cls.forward(None, *arrays, **kwargs)
+            out = cls.forward(*arrays)
         else:
             with scope:
-                out = cls.forward(None, *arrays, **kwargs)
+                out = cls.forward(*arrays)
         if type(out) is tuple:
-            return tuple(_wrap(o, None, 0) for o in out)
-        return _wrap(out, None, 0)
+            return tuple(_wrap(o) for o in out)
+        return _wrap(out)
+
 
 # ---------------------------------------------------------------------------------------
 # Version counters: PyTorch's check that an array saved for backward was not changed in place

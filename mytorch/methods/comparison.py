@@ -9,6 +9,9 @@ _P = E.PREDICATES
 _EQ, _NE, _LT, _LE, _GT, _GE = _P["eq"], _P["ne"], _P["lt"], _P["le"], _P["gt"], _P["ge"]
 _AND, _OR, _XOR, _NOT = (_P["bitwise_and"], _P["bitwise_or"], _P["bitwise_xor"],
                          _P["bitwise_not"])
+_ISNAN, _ISINF, _ISFINITE = _P["isnan"], _P["isinf"], _P["isfinite"]
+_LOGICAL_NOT, _LOGICAL_AND = _P["logical_not"], _P["logical_and"]
+_LOGICAL_OR, _LOGICAL_XOR = _P["logical_or"], _P["logical_xor"]
 
 
 class TensorComparison:
@@ -71,25 +74,25 @@ class TensorComparison:
         return E.IsClose.apply(self, other, rtol, atol, equal_nan)
 
     def isnan(self):
-        return _P["isnan"].apply(self)
+        return _ISNAN.apply(self)
 
     def isinf(self):
-        return _P["isinf"].apply(self)
+        return _ISINF.apply(self)
 
     def isfinite(self):
-        return _P["isfinite"].apply(self)
+        return _ISFINITE.apply(self)
 
     def logical_not(self):
-        return _P["logical_not"].apply(self)
+        return _LOGICAL_NOT.apply(self)
 
     def logical_and(self, other):
-        return _P["logical_and"].apply(self, other)
+        return _LOGICAL_AND.apply(self, other)
 
     def logical_or(self, other):
-        return _P["logical_or"].apply(self, other)
+        return _LOGICAL_OR.apply(self, other)
 
     def logical_xor(self, other):
-        return _P["logical_xor"].apply(self, other)
+        return _LOGICAL_XOR.apply(self, other)
 
     def any(self, dim=None, keepdim=False):
         ax = None if dim is None else normalize_dims(dim, self.shape, "any")

@@ -665,14 +665,6 @@ class FloorDivide(Function):
 # (name, forward on arrays) -> a NonDifferentiable class in PREDICATES[name]; Tensor methods
 # and operators call them (mytorch.methods.comparison).
 
-def _unary_predicate(name):
-    return lambda a: getattr(array_module(a), name)(a)
-
-
-def _binary_predicate(name):
-    return lambda a, b: getattr(array_module(a), name)(a, b)
-
-
 PREDICATE_OPS = (
     ("eq", operator.eq),
     ("ne", operator.ne),
@@ -684,26 +676,23 @@ PREDICATE_OPS = (
     ("bitwise_or", operator.or_),
     ("bitwise_xor", operator.xor),
     ("bitwise_not", operator.invert),
-    ("logical_and", _binary_predicate("logical_and")),
-    ("logical_or", _binary_predicate("logical_or")),
-    ("logical_xor", _binary_predicate("logical_xor")),
-    ("logical_not", _unary_predicate("logical_not")),
-    ("isnan", _unary_predicate("isnan")),
-    ("isinf", _unary_predicate("isinf")),
-    ("isfinite", _unary_predicate("isfinite")),
+    ("logical_and", lambda a, b: array_module(a).logical_and(a, b)),
+    ("logical_or", lambda a, b: array_module(a).logical_or(a, b)),
+    ("logical_xor", lambda a, b: array_module(a).logical_xor(a, b)),
+    ("logical_not", lambda a: array_module(a).logical_not(a)),
+    ("isnan", lambda a: array_module(a).isnan(a)),
+    ("isinf", lambda a: array_module(a).isinf(a)),
+    ("isfinite", lambda a: array_module(a).isfinite(a)),
 )
 
 
 def predicate_function(name, fn):
     """The NonDifferentiable class of one PREDICATE_OPS row."""
-    def forward(ctx, *arrays):
-        return fn(*arrays)
-
     cls_name = "".join(part.capitalize() for part in name.split("_"))
     return type(cls_name, (NonDifferentiable,), {"__module__": __name__,
                                                  "__qualname__": cls_name,
                                                  "__doc__": f"{name}, elementwise; no gradient.",
-                                                 "forward": staticmethod(forward)})
+                                                 "forward": staticmethod(fn)})
 
 
 PREDICATES = {name: predicate_function(name, fn) for name, fn in PREDICATE_OPS}
@@ -711,7 +700,7 @@ PREDICATES = {name: predicate_function(name, fn) for name, fn in PREDICATE_OPS}
 
 class IsClose(NonDifferentiable):
     @staticmethod
-    def forward(ctx, a, b, rtol, atol, equal_nan):
+    def forward(a, b, rtol, atol, equal_nan):
         return array_module(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 

@@ -49,13 +49,13 @@ def _count(shape, axes):
 
 class Any(NonDifferentiable):
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
+    def forward(x, axes, keepdim):
         return x.any(axis=axes, keepdims=keepdim)
 
 
 class All(NonDifferentiable):
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
+    def forward(x, axes, keepdim):
         return x.all(axis=axes, keepdims=keepdim)
 
 
