@@ -127,8 +127,7 @@ class TensorReduction:
 
     def count_nonzero(self, dim=None):
         axes = reduce_dims(dim, self.shape, "count_nonzero")
-        nz = self.data != 0
-        return _fn._wrap(nz.sum(axis=axes if self.ndim else None).astype(np.int64))
+        return R.CountNonzero.apply(self, axes if self.ndim else None)
 
     def nansum(self, dim=None, keepdim=False, dtype=None):
         """sum treating NaN as zero."""
@@ -239,11 +238,5 @@ class MinMaxResult(tuple):
 
 
 def _arg(x, dim, keepdim, name):
-    fn = getattr(x.data, name)
-    if dim is None:
-        out = fn()
-        if keepdim:
-            out = backend.array_module(x.data).asarray(out).reshape((1,) * x.ndim)
-        return _fn._wrap(backend.array_module(x.data).asarray(out, dtype=np.int64))
-    d = normalize_dims(dim, x.shape, name)[0]
-    return _fn._wrap(fn(axis=d, keepdims=keepdim).astype(np.int64))
+    d = None if dim is None else normalize_dims(dim, x.shape, name)[0]
+    return R.ArgExtreme.apply(x, d, keepdim, name)

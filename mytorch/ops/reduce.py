@@ -59,6 +59,26 @@ class All(NonDifferentiable):
         return x.all(axis=axes, keepdims=keepdim)
 
 
+class ArgExtreme(NonDifferentiable):
+    """argmax or argmin (`name`) along axis (None: of all elements), as int64."""
+
+    @staticmethod
+    def forward(x, axis, keepdim, name):
+        fn = getattr(x, name)
+        if axis is None:
+            out = fn()
+            if keepdim:
+                out = array_module(x).asarray(out).reshape((1,) * x.ndim)
+            return array_module(x).asarray(out, dtype=np.int64)
+        return fn(axis=axis, keepdims=keepdim).astype(np.int64)
+
+
+class CountNonzero(NonDifferentiable):
+    @staticmethod
+    def forward(x, axes):
+        return (x != 0).sum(axis=axes).astype(np.int64)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
