@@ -7,7 +7,7 @@ from mytorch.autograd import function as _fn
 from mytorch.autograd import grad_mode
 from mytorch.ops import elementwise as E
 from mytorch.ops import linalg as L
-from mytorch.promotion import binary, no_bool_sub, operand, scalar_like
+from mytorch.promotion import binary, no_bool_sub, operand
 
 
 def _ufunc(name):
@@ -172,27 +172,7 @@ class TensorArithmetic:
         return 1.0 / self if self.is_floating_point() else 1.0 / self.float()
 
     def clamp(self, min=None, max=None):
-        if min is None and max is None:
-            raise ValueError("clamp: at least one of min and max must be given")
-        if isinstance(min, _fn.Tensor) or isinstance(max, _fn.Tensor):
-            bounds = [None if b is None else operand(b) for b in (min, max)]
-            dt = self.dtype
-            for b in bounds:
-                if b is not None:
-                    bd = b.data if isinstance(b, _fn.Tensor) else b
-                    dt = np.promote_types(dt, dtypes.result_type(self.data, bd))
-            lo, hi = (None if b is None else (b.to(dt) if isinstance(b, _fn.Tensor) else
-                      _fn._wrap(scalar_like(b, self.data, dt))) for b in bounds)
-            try:
-                np.broadcast_shapes(*(tuple(t.shape) for t in (self, lo, hi) if t is not None))
-            except ValueError:
-                raise RuntimeError(f"clamp: shapes of input {tuple(self.shape)} and bounds do "
-                                   "not broadcast") from None
-            return E.ClampTensor.apply(self.to(dt), lo, hi)
-        x = self
-        if not dtypes.is_floating(x.dtype) and (isinstance(min, float) or isinstance(max, float)):
-            x = x.to(dtypes.get_default_dtype())  # int tensor, float bounds: as PyTorch
-        return E.Clamp.apply(x, min, max)
+        return E.clamp(self, min, max)
 
     clip = clamp
 

@@ -772,6 +772,32 @@ def minimum(input, other):
     return binary(Minimum, input, other)
 
 
+def clamp(input, min=None, max=None):
+    """input limited to [min, max] (either may be None; numbers or tensors broadcast with
+    input). A tensor bound gets the gradient where input crosses it, as in PyTorch."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, _fn.Tensor) or isinstance(max, _fn.Tensor):
+        bounds = [None if b is None else operand(b) for b in (min, max)]
+        dt = input.dtype
+        for b in bounds:
+            if b is not None:
+                bd = b.data if isinstance(b, _fn.Tensor) else b
+                dt = np.promote_types(dt, dtypes.result_type(input.data, bd))
+        lo, hi = (None if b is None else (b.to(dt) if isinstance(b, _fn.Tensor) else
+                  _fn._wrap(scalar_like(b, input.data, dt))) for b in bounds)
+        try:
+            np.broadcast_shapes(*(tuple(t.shape) for t in (input, lo, hi) if t is not None))
+        except ValueError:
+            raise RuntimeError(f"clamp: shapes of input {tuple(input.shape)} and bounds do "
+                               "not broadcast") from None
+        return ClampTensor.apply(input.to(dt), lo, hi)
+    x = input
+    if not dtypes.is_floating(x.dtype) and (isinstance(min, float) or isinstance(max, float)):
+        x = x.to(dtypes.get_default_dtype())  # int tensor, float bounds: as PyTorch
+    return Clamp.apply(x, min, max)
+
+
 def lerp(input, end, weight):
     """input + weight * (end - input); weight a number or a tensor broadcast with both.
 
