@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mytorch
-import mytorch.ops.rnn as mrnn
+import mytorch.nn.functional.recurrent as mrnn
 from mytorch.autograd.engine import ENGINES
 
 HAND, AUTO = {"auto": False}, {"auto": True}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
+from mytorch.nn.functional import recurrent as R
 from mytorch.ops import _kernels_rnn as K
-from mytorch.ops import rnn as R
 from tests.helpers import check
 
 TIGHT = {np.float32: 1e-6, np.float64: 1e-14}

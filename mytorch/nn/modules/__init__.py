@@ -10,7 +10,6 @@ from mytorch.nn.modules.dropout import *  # noqa: F401,F403
 from mytorch.nn.modules.sparse import *  # noqa: F401,F403
 from mytorch.nn.modules.flatten import *  # noqa: F401,F403
 from mytorch.nn.modules.conv import *  # noqa: F401,F403
-from mytorch.nn.modules.conv3d import *  # noqa: F401,F403
 from mytorch.nn.modules.pooling import *  # noqa: F401,F403
 from mytorch.nn.modules.upsampling import *  # noqa: F401,F403
 from mytorch.nn.modules.rnn import *  # noqa: F401,F403
