@@ -583,8 +583,8 @@ class CrossEntropy(Function):
         lse = xp.log(s)
         w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid
         loss = (lse - z_t) * w_t
-        if eps:
-            w_sum = float(c) if weight is None else float(weight.sum())
+        if eps:  # the weights' sum stays on the device (float() would wait for it)
+            w_sum = float(c) if weight is None else weight.sum().astype(x.dtype)
             smooth = (w_sum * lse - z_sum) * valid
             loss *= 1.0 - eps
             loss += smooth * (eps / c)
@@ -607,16 +607,21 @@ class CrossEntropy(Function):
         if ctx.reduction == "none":
             scale = gy * valid
         elif ctx.reduction == "mean":
-            # every target ignored: the loss is NaN and the gradient 0, as torch
-            scale = valid * (gy / ctx.denom) if valid.any() else valid * (gy * 0)
+            # every target ignored: the loss is NaN and the gradient 0, as torch (chosen on
+            # the device: `if valid.any()` would wait for it)
+            with _quiet(xp):
+                scale = valid * xp.where(valid.any(), gy / ctx.denom, gy * 0)
         else:
             scale = valid * gy
         scale = scale.astype(p.dtype, copy=False)
         nll_coef = scale * ctx.w_t if weight is not None else scale
         # (1-eps) w_t (p - onehot) + eps/C (p W - w), per row times scale
         if eps:
-            w_sum = float(c) if weight is None else float(weight.sum())
-            row = nll_coef * (1.0 - eps) + scale * (w_sum * eps / c)
+            if weight is None:
+                k = float(c) * eps / c
+            else:  # on the device, rounded as the Python float it replaces
+                k = (weight.sum().astype(xp.float64) * eps / c).astype(p.dtype)
+            row = nll_coef * (1.0 - eps) + scale * k
         else:
             row = nll_coef
         g = p * row[:, None]

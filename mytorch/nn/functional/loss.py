@@ -87,15 +87,33 @@ def _warn_broadcast(input, target, op):
 
 
 def _check_targets(t, c, ignore_index, op):
+    """Class indices must lie in [0, c) or equal ignore_index -> (t, flag).
+
+    On the host a bad target raises IndexError naming it (flag None). On a GPU that test
+    would wait for the device on every call, so bad targets become class 0 and `flag` is a
+    0-d device bool, true if any was bad, for `_poison` to fold into the loss: the loss and
+    its gradients turn NaN, seen when the caller next reads the loss."""
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {t.dtype}")
     if t.size == 0:
-        return
+        return t, None
     bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    xp = array_module(t)
+    if xp is not np:
+        return xp.where(bad, 0, t), bad.any()
     if bad.any():
         v = int(t[bad].reshape(-1)[0])
         raise IndexError(f"{op}: target {v} is out of bounds for {c} classes (valid: 0..{c - 1}"
                          f" or ignore_index={ignore_index})")
+    return t, None
+
+
+def _poison(loss, flag):
+    """loss, or NaN (value and gradients) where the device-side target check `flag` failed."""
+    if flag is None:
+        return loss
+    xp = array_module(flag)
+    return loss * Tensor._wrap(xp.where(flag, xp.nan, 1.0).astype(loss.dtype))
 
 
 def _class_last(input, target, op):
@@ -136,14 +154,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, auto)
     x, t, out_shape = _class_last(input, target, op)
     with backend.device_scope(t):
-        _check_targets(t, c, ignore_index, "CrossEntropyLoss")
+        t, bad = _check_targets(t, c, ignore_index, "CrossEntropyLoss")
     w = None if weight is None else weight.data
     if auto:
         logp = log_softmax(x, 1, auto=True)
         loss = _nll(logp, t, weight, ignore_index, reduction, out_shape, label_smoothing)
-        return loss
+        return _poison(loss, bad)
     loss = N.CrossEntropy.apply(x, t, w, ignore_index, float(label_smoothing), reduction)
-    return loss.reshape(out_shape) if reduction == "none" else loss
+    return _poison(loss.reshape(out_shape) if reduction == "none" else loss, bad)
 
 
 def _cross_entropy_probs(input, target, weight, reduction, eps, auto):
@@ -205,8 +223,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                            f"classes of input {tuple(input.shape)}")
     x, t, out_shape = _class_last(input, target, op)
     with backend.device_scope(t):
-        _check_targets(t, c, ignore_index, "NLLLoss")
-    return _nll(x, t, weight, ignore_index, reduction, out_shape)
+        t, bad = _check_targets(t, c, ignore_index, "NLLLoss")
+    return _poison(_nll(x, t, weight, ignore_index, reduction, out_shape), bad)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
