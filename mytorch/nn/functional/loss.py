@@ -113,7 +113,9 @@ def _poison(loss, flag):
     if flag is None:
         return loss
     xp = array_module(flag)
-    return loss * Tensor._wrap(xp.where(flag, xp.nan, 1.0).astype(loss.dtype))
+    with backend.device_scope(flag):
+        factor = xp.where(flag, xp.nan, 1.0).astype(loss.dtype)
+    return loss * Tensor._wrap(factor)
 
 
 def _class_last(input, target, op):
