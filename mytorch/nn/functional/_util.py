@@ -5,11 +5,11 @@ from mytorch.ops.reduce import normalize_dims
 from mytorch.tensor import Tensor
 
 
-def _dim(x, dim, op):
+def dim_of(x, dim, op):
     return normalize_dims(dim, x.ndim, op)[0]
 
 
-def _check_float(x, op):
+def check_float(x, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if not dtypes.is_floating(x.dtype):
@@ -21,7 +21,7 @@ def mytorch_where(cond, x, y):
     return where(Tensor._wrap(cond), x, y)
 
 
-def _maybe_inplace(input, out, inplace):
+def maybe_inplace(input, out, inplace):
     if not inplace:
         return out
     input._rebind_or_write(out)

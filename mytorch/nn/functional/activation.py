@@ -9,7 +9,7 @@ import warnings
 from mytorch import random as _random
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
-from mytorch.nn.functional._util import _check_float, _dim, _maybe_inplace, mytorch_where
+from mytorch.nn.functional._util import check_float, dim_of, maybe_inplace, mytorch_where
 from mytorch.ops import elementwise as E
 from mytorch.ops import nn as N
 from mytorch.tensor import Tensor
@@ -26,7 +26,7 @@ def relu(input, inplace=False, auto=False):
         out = input * Tensor._wrap((input.data > 0).astype(input.dtype))
     else:
         out = E.Relu.apply(input)
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def relu_(input):
@@ -55,7 +55,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, auto=False):
         out = mytorch_where(input.data > 0, input, input * negative_slope)
     else:
         out = N.LeakyRelu.apply(input, negative_slope)
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def leaky_relu_(input, negative_slope=0.01):
@@ -67,7 +67,7 @@ def silu(input, inplace=False, auto=False):
         out = input * sigmoid(input, auto=True)
     else:
         out = N.Silu.apply(input)
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def _erfc_nonneg(a):
@@ -84,7 +84,7 @@ def gelu(input, approximate="none", auto=False):
     """GELU: x * Phi(x) (approximate='none', erf-exact to float precision) or the tanh form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    _check_float(input, "gelu")
+    check_float(input, "gelu")
     if approximate == "tanh":
         if auto:
             u = (input + input * input * input * N.GELU_C) * N.SQRT_2_PI
@@ -104,9 +104,9 @@ def _clip_strict(x, lo, hi):
 
 def elu(input, alpha=1.0, inplace=False):
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    _check_float(input, "elu")
+    check_float(input, "elu")
     out = _elu(input, alpha, 1.0)
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def elu_(input, alpha=1.0):
@@ -121,10 +121,10 @@ def _elu(x, alpha, input_scale):
 
 def celu(input, alpha=1.0, inplace=False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
-    _check_float(input, "celu")
+    check_float(input, "celu")
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
-    return _maybe_inplace(input, _elu(input, alpha, 1.0 / alpha), inplace)
+    return maybe_inplace(input, _elu(input, alpha, 1.0 / alpha), inplace)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -135,14 +135,14 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha) with the self-normalizing constants."""
-    _check_float(input, "selu")
-    return _maybe_inplace(input, _elu(input, _SELU_ALPHA, 1.0) * _SELU_SCALE, inplace)
+    check_float(input, "selu")
+    return maybe_inplace(input, _elu(input, _SELU_ALPHA, 1.0) * _SELU_SCALE, inplace)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta; x itself where beta * x > threshold."""
     (input,) = _amp.cast("softplus", input)
-    _check_float(input, "softplus")
+    check_float(input, "softplus")
     return N.Softplus.apply(input, float(beta), float(threshold))
 
 
@@ -151,8 +151,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
                          f"({max_val})")
-    _check_float(input, "hardtanh")
-    return _maybe_inplace(input, _clip_strict(input, min_val, max_val), inplace)
+    check_float(input, "hardtanh")
+    return maybe_inplace(input, _clip_strict(input, min_val, max_val), inplace)
 
 
 def hardtanh_(input, min_val=-1.0, max_val=1.0):
@@ -161,24 +161,24 @@ def hardtanh_(input, min_val=-1.0, max_val=1.0):
 
 def hardsigmoid(input, inplace=False):
     """min(max(x + 3, 0), 6) / 6."""
-    _check_float(input, "hardsigmoid")
-    return _maybe_inplace(input, _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+    check_float(input, "hardsigmoid")
+    return maybe_inplace(input, _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
 
 
 def hardswish(input, inplace=False):
     """x * min(max(x + 3, 0), 6) / 6."""
-    _check_float(input, "hardswish")
-    return _maybe_inplace(input, input * _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+    check_float(input, "hardswish")
+    return maybe_inplace(input, input * _clip_strict(input + 3.0, 0.0, 6.0) / 6.0, inplace)
 
 
 def mish(input, inplace=False):
     """x * tanh(softplus(x))."""
-    return _maybe_inplace(input, input * softplus(input).tanh(), inplace)
+    return maybe_inplace(input, input * softplus(input).tanh(), inplace)
 
 
 def logsigmoid(input):
     """log(sigmoid(x)) = -softplus(-x), computed stably."""
-    _check_float(input, "logsigmoid")
+    check_float(input, "logsigmoid")
     return -N.Softplus.apply(-input, 1.0, math.inf)
 
 
@@ -205,7 +205,7 @@ def hardshrink(input, lambd=0.5):
 def threshold(input, threshold, value, inplace=False):
     """input where input > threshold, else value."""
     out = mytorch_where(input.data > threshold, input, float(value))
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def glu(input, dim=-1):
@@ -215,7 +215,7 @@ def glu(input, dim=-1):
     """
     if input.ndim == 0:
         raise RuntimeError("glu: does not support scalars because halving size must be even")
-    d = _dim(input, dim, "glu")
+    d = dim_of(input, dim, "glu")
     if input.shape[d] % 2:
         raise RuntimeError(f"glu: halving dimension must be even, but dimension {d} is size "
                            f"{input.shape[d]} (input shape {tuple(input.shape)})")
@@ -244,8 +244,8 @@ def softmax(input, dim=-1, dtype=None, auto=False):
         dim = -1
     if dtype is not None:
         input = input.to(dtype)
-    _check_float(input, "softmax")
-    d = _dim(input, dim, "softmax")
+    check_float(input, "softmax")
+    d = dim_of(input, dim, "softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return softmax(input.reshape(1), 0, auto=auto).reshape(())
     if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
@@ -262,8 +262,8 @@ def log_softmax(input, dim=-1, dtype=None, auto=False):
         dim = -1
     if dtype is not None:
         input = input.to(dtype)
-    _check_float(input, "log_softmax")
-    d = _dim(input, dim, "log_softmax")
+    check_float(input, "log_softmax")
+    d = dim_of(input, dim, "log_softmax")
     if input.ndim == 0:  # a 0-d input is its own 1-element row
         return log_softmax(input.reshape(1), 0, auto=auto).reshape(())
     if input.numel() == 0:  # nothing to normalize: an empty result linked to the input

@@ -13,7 +13,7 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_nd", "conv_transpose1d", "conv_tr
            "conv_transpose3d"]
 
 
-def _check_float(op, *ts):
+def check_float(op, *ts):
     dt = ts[0].dtype
     if not dtypes.is_floating(dt):
         raise RuntimeError(f"{op}: expected a floating-point input, got dtype {dt}")
@@ -31,7 +31,7 @@ def conv_nd(op, nd, x, weight, bias, stride, padding, dilation, groups, auto=Fal
                            f"input, got input of shape {tuple(x.shape)}")
     if weight.ndim != nd + 2:
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
-    _check_float(op, x, weight, bias)
+    check_float(op, x, weight, bias)
     groups = int(groups)
     w_in = weight.shape[0] if transposed else weight.shape[1] * groups
     if groups < 1 or weight.shape[0] % groups:

@@ -5,12 +5,12 @@ import math
 import numpy as np
 
 from mytorch.amp import autocast_mode as _amp
-from mytorch.nn.functional._util import _check_float, _dim, mytorch_where
+from mytorch.nn.functional._util import check_float, dim_of, mytorch_where
 
 __all__ = ["cosine_similarity", "pairwise_distance"]
 
 
-def _vector_norm(x, p, dim, keepdim):
+def vector_norm(x, p, dim, keepdim):
     """||x||_p along dim; like PyTorch, the gradient of a zero norm is zero (not NaN)."""
     if p == math.inf:
         return x.abs().amax(dim, keepdim)
@@ -43,13 +43,13 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along `dim` (inputs broadcast)."""
     x1, x2 = _amp.cast("cosine_similarity", x1, x2)
     op = "cosine_similarity"
-    _check_float(x1, op)
-    _check_float(x2, op)
+    check_float(x1, op)
+    check_float(x2, op)
     x1, x2 = _broadcast_pair(x1, x2, op)
-    d = _dim(x1, dim, op)
+    d = dim_of(x1, dim, op)
 
     def unit(x):
-        n = _vector_norm(x, 2, d, True)
+        n = vector_norm(x, 2, d, True)
         # PyTorch clamps the norm outside autograd: value max(n, eps), gradient that of n
         return x / (n + (n.detach().clamp(min=eps) - n.detach()))
     return (unit(x1) * unit(x2)).sum(d)
@@ -58,8 +58,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p over the last dim (inputs broadcast)."""
     op = "pairwise_distance"
-    _check_float(x1, op)
-    _check_float(x2, op)
+    check_float(x1, op)
+    check_float(x2, op)
     _broadcast_pair(x1, x2, op)
     diff = x1 - x2 + eps
-    return _vector_norm(diff, p, -1 if diff.ndim else None, keepdim)
+    return vector_norm(diff, p, -1 if diff.ndim else None, keepdim)

@@ -4,7 +4,7 @@ import warnings
 
 from mytorch import random as _random
 from mytorch.backend import array_module
-from mytorch.nn.functional._util import _maybe_inplace
+from mytorch.nn.functional._util import maybe_inplace
 from mytorch.ops import nn as N
 from mytorch.tensor import Tensor
 
@@ -45,7 +45,7 @@ def _feature_dropout(input, p, training, inplace, op, batched=True):
         shape = tuple(input.shape[:k]) + (1,) * (input.ndim - k)
         rng = _random.generator_for(input.device, None)
         out = input * Tensor._wrap(N.dropout_mask(xp.empty(shape, input.dtype), p, rng))
-    return _maybe_inplace(input, out, inplace)
+    return maybe_inplace(input, out, inplace)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

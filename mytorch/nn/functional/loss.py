@@ -11,7 +11,7 @@ import numpy as np
 from mytorch import backend
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
-from mytorch.nn.functional._util import _check_float, mytorch_where
+from mytorch.nn.functional._util import check_float, mytorch_where
 from mytorch.nn.functional.activation import log_softmax, logsigmoid
 from mytorch.nn.functional.distance import pairwise_distance
 from mytorch.ops import nn as N
@@ -145,7 +145,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     op = "cross_entropy"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
-    _check_float(input, op)
+    check_float(input, op)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
@@ -218,7 +218,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     op = "nll_loss"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
-    _check_float(input, op)
+    check_float(input, op)
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     if weight is not None and tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match {c} "
@@ -240,7 +240,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     op = "binary_cross_entropy"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
-    _check_float(input, op)
+    check_float(input, op)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"{op}: using a target size {tuple(target.shape)} that is different "
                          f"to the input size {tuple(input.shape)} is deprecated. Please ensure "

@@ -7,8 +7,8 @@ import numpy as np
 
 from mytorch import dtypes
 from mytorch.amp import autocast_mode as _amp
-from mytorch.nn.functional._util import _check_float, _dim
-from mytorch.nn.functional.distance import _vector_norm
+from mytorch.nn.functional._util import check_float, dim_of
+from mytorch.nn.functional.distance import vector_norm
 from mytorch.nn.functional.resampling import pad
 from mytorch.ops import nn as N
 
@@ -190,7 +190,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if weight is not None and tuple(weight.shape) != normalized_shape:
         raise RuntimeError(f"rms_norm: weight of shape {tuple(weight.shape)} does not match "
                            f"normalized_shape {normalized_shape}")
-    _check_float(input, "rms_norm")
+    check_float(input, "rms_norm")
     if eps is None:
         eps = float(np.finfo(input.dtype).eps)
     dims = tuple(range(input.ndim - k, input.ndim))
@@ -221,6 +221,6 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     (input,) = _amp.cast("normalize", input)
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
-    _check_float(input, "normalize")
-    d = _dim(input, dim, "normalize")
-    return input / _vector_norm(input, p, d, True).clamp(min=eps)
+    check_float(input, "normalize")
+    d = dim_of(input, dim, "normalize")
+    return input / vector_norm(input, p, d, True).clamp(min=eps)

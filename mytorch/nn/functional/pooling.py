@@ -12,7 +12,7 @@ import numpy as np
 
 from mytorch import dtypes
 from mytorch.backend import array_module
-from mytorch.nn.functional._util import _check_float
+from mytorch.nn.functional._util import check_float
 from mytorch.ops import nn as N
 from mytorch.ops.conv import pad_tensor, taps_tensor
 from mytorch.ops.pool import AvgPoolNd, MaxPoolNd
@@ -274,7 +274,7 @@ def _adaptive_max(op, nd, input, output_size, return_indices):
     if input.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                            f"input, got input of shape {tuple(input.shape)}")
-    _check_float(input, op)
+    check_float(input, op)
     spatial = tuple(input.shape[-nd:])
     out = _adaptive_size(op, nd, spatial, output_size)
     lead = tuple(input.shape[:-nd])
