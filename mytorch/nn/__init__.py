@@ -1,6 +1,30 @@
 """Layers, losses and containers with PyTorch's API."""
+from mytorch.nn import functional, init, parallel, utils
+from mytorch.nn.modules import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+                                AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d,
+                                AvgPool3d, BCELoss, BCEWithLogitsLoss, BatchNorm1d, BatchNorm2d,
+                                Bilinear, CELU, ChannelShuffle, CircularPad1d, CircularPad2d,
+                                ConstantPad1d, ConstantPad2d, Conv1d, Conv2d, Conv3d,
+                                ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
+                                CosineEmbeddingLoss, CosineSimilarity, CrossEntropyLoss, Dropout,
+                                Dropout1d, Dropout2d, ELU, Embedding, Flatten, Fold, GELU, GLU, GRU,
+                                GRUCell, GaussianNLLLoss, GroupNorm, Hardsigmoid, Hardswish,
+                                Hardtanh, HingeEmbeddingLoss, HuberLoss, Identity, InstanceNorm1d,
+                                InstanceNorm2d, InstanceNorm3d, KLDivLoss, L1Loss, LPPool1d,
+                                LPPool2d, LPPool3d, LSTM, LSTMCell, LayerNorm, LeakyReLU, Linear,
+                                LocalResponseNorm, LogSigmoid, LogSoftmax, MSELoss,
+                                MarginRankingLoss, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
+                                MaxUnpool2d, MaxUnpool3d, Mish, Module, ModuleDict, ModuleList,
+                                MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                                MultiheadAttention, NLLLoss, PReLU, PairwiseDistance, ParameterDict,
+                                ParameterList, PixelShuffle, PixelUnshuffle, PoissonNLLLoss,
+                                RMSNorm, RNN, RNNBase, RNNCell, RNNCellBase, ReLU, ReLU6,
+                                ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
+                                ReplicationPad2d, SELU, Sequential, SiLU, Sigmoid, SmoothL1Loss,
+                                SoftMarginLoss, Softmax, Softmax2d, Softmin, Softplus, Softsign,
+                                SyncBatchNorm, Tanh, Tanhshrink, Threshold, Transformer,
+                                TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                                TransformerEncoderLayer, TripletMarginLoss, Unflatten, Unfold,
+                                Upsample, UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad1d,
+                                ZeroPad2d)
 from mytorch.nn.parameter import Buffer, Parameter
-from mytorch.nn.modules import *  # noqa: F401,F403
-from mytorch.nn.modules import Module
-from mytorch.nn import functional, init, utils  # noqa: E402
-from mytorch.nn import parallel  # noqa: E402

@@ -24,17 +24,17 @@ from mytorch.ops._kernels import (
     softmax_forward,
     softmax_rows,
 )
-from mytorch.ops.conv import _col2im, _im2col
+from mytorch.ops.conv import col2im, im2col
 from mytorch.ops.elementwise import _quiet
 
 __all__ = []
 
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
+SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_SQRT_2_PI = math.sqrt(2.0 / math.pi)
-_GELU_C = 0.044715
+SQRT_2_PI = math.sqrt(2.0 / math.pi)
+GELU_C = 0.044715
 _LOG_HALF = math.log(0.5)
-_LOG_SQRT1_2 = math.log(_SQRT1_2)
+_LOG_SQRT1_2 = math.log(SQRT1_2)
 
 # erfc(a) = t * exp(-a*a + P(t)), t = 1 / (1 + a/2), a >= 0: Chebyshev fit with relative
 # error below 1.2e-7 everywhere (Numerical Recipes, erfcc). Coefficients of P, highest first.
@@ -235,7 +235,7 @@ class Gelu(Function):
             n = yb.shape[0]
             ab, sb = a[:n], s[:n]
             xp.abs(xb, out=ab)
-            ab *= _SQRT1_2
+            ab *= SQRT1_2
             xp.minimum(ab, 1e4, out=ab)  # erfc is 0 there already; keeps 0 * inf out at x = inf
             # y = max(x, 0) - |x| Phi(-|x|), and |x| Phi(-|x|) = a erfc(a) / sqrt(2)
             _erfc_into(ab, yb, t[:n], sb, _LOG_SQRT1_2)
@@ -259,7 +259,7 @@ class Gelu(Function):
             n = g.shape[0]
             ab, tb, sb, cb = a[:n], t[:n], s[:n], c[:n]
             xp.abs(xb, out=ab)
-            ab *= _SQRT1_2
+            ab *= SQRT1_2
             _erfc_into(ab, cb, tb, sb, _LOG_HALF)  # Phi(-|x|); sb = x^2 / 2
             # Phi(x) = [x >= 0] - copysign(Phi(-|x|), x), exact for x < 0
             xp.copysign(cb, xb, out=cb)
@@ -283,10 +283,10 @@ def _tanh_inner_into(xb, t):
     """t = tanh(sqrt(2/pi) (x + 0.044715 x^3))."""
     xp = array_module(xb)
     xp.multiply(xb, xb, out=t)
-    t *= _GELU_C
+    t *= GELU_C
     t += 1.0
     t *= xb
-    t *= _SQRT_2_PI
+    t *= SQRT_2_PI
     xp.tanh(t, out=t)
     return t
 
@@ -322,10 +322,10 @@ class GeluTanh(Function):
             tb, sb = _tanh_inner_into(xb, t[:n]), s[:n]
             # 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3c x^2)
             xp.multiply(xb, xb, out=d)
-            d *= 3.0 * _GELU_C
+            d *= 3.0 * GELU_C
             d += 1.0
             d *= xb
-            d *= 0.5 * _SQRT_2_PI
+            d *= 0.5 * SQRT_2_PI
             xp.multiply(tb, tb, out=sb)
             xp.subtract(1.0, sb, out=sb)
             d *= sb
@@ -583,8 +583,8 @@ class CrossEntropy(Function):
         lse = xp.log(s)
         w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid
         loss = (lse - z_t) * w_t
-        if eps:
-            w_sum = float(c) if weight is None else float(weight.sum())
+        if eps:  # the weights' sum stays on the device (float() would wait for it)
+            w_sum = float(c) if weight is None else weight.sum().astype(x.dtype)
             smooth = (w_sum * lse - z_sum) * valid
             loss *= 1.0 - eps
             loss += smooth * (eps / c)
@@ -607,16 +607,21 @@ class CrossEntropy(Function):
         if ctx.reduction == "none":
             scale = gy * valid
         elif ctx.reduction == "mean":
-            # every target ignored: the loss is NaN and the gradient 0, as torch
-            scale = valid * (gy / ctx.denom) if valid.any() else valid * (gy * 0)
+            # every target ignored: the loss is NaN and the gradient 0, as torch (chosen on
+            # the device: `if valid.any()` would wait for it)
+            with _quiet(xp):
+                scale = valid * xp.where(valid.any(), gy / ctx.denom, gy * 0)
         else:
             scale = valid * gy
         scale = scale.astype(p.dtype, copy=False)
         nll_coef = scale * ctx.w_t if weight is not None else scale
         # (1-eps) w_t (p - onehot) + eps/C (p W - w), per row times scale
         if eps:
-            w_sum = float(c) if weight is None else float(weight.sum())
-            row = nll_coef * (1.0 - eps) + scale * (w_sum * eps / c)
+            if weight is None:
+                k = float(c) * eps / c
+            else:  # on the device, rounded as the Python float it replaces
+                k = (weight.sum().astype(xp.float64) * eps / c).astype(p.dtype)
+            row = nll_coef * (1.0 - eps) + scale * k
         else:
             row = nll_coef
         g = p * row[:, None]
@@ -775,7 +780,7 @@ class Unfold(Function):
         xp = array_module(x)
         n, c = x.shape[:2]
         cols = xp.empty((c, g.kh, g.kw, n, g.Ho, g.Wo), x.dtype)
-        _im2col(xp.ascontiguousarray(x), g, cols)
+        im2col(xp.ascontiguousarray(x), g, cols)
         ctx.g, ctx.x_shape = g, x.shape
         return _cols_to_blocks(cols, g, n, c)
 
@@ -784,7 +789,7 @@ class Unfold(Function):
         xp = array_module(gy)
         n, c = ctx.x_shape[:2]
         gx = xp.zeros(ctx.x_shape, gy.dtype)
-        return _col2im(_blocks_to_cols(xp, gy, ctx.g, n, c), ctx.g, gx)
+        return col2im(_blocks_to_cols(xp, gy, ctx.g, n, c), ctx.g, gx)
 
 
 class Fold(Function):
@@ -799,14 +804,14 @@ class Fold(Function):
         n = x.shape[0]
         y = xp.zeros((n, c, g.H, g.W), x.dtype)
         ctx.g, ctx.c = g, c
-        return _col2im(_blocks_to_cols(xp, x, g, n, c), g, y)
+        return col2im(_blocks_to_cols(xp, x, g, n, c), g, y)
 
     @staticmethod
     def backward(ctx, gy):
         xp = array_module(gy)
         g, n, c = ctx.g, gy.shape[0], ctx.c
         cols = xp.empty((c, g.kh, g.kw, n, g.Ho, g.Wo), gy.dtype)
-        _im2col(xp.ascontiguousarray(gy), g, cols)
+        im2col(xp.ascontiguousarray(gy), g, cols)
         return _cols_to_blocks(cols, g, n, c), None, None
 
 

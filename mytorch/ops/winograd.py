@@ -34,7 +34,8 @@ _MIN_C = 8
 
 
 def applies(g, groups, c_in):
-    """Whether the Winograd path runs this convolution (a 2-D geometry `g` from conv._geom)."""
+    """Whether the Winograd path runs this convolution (a 2-D geometry `g`, see
+    mytorch.ops.window)."""
     return (len(g.kernel) == 2 and g.kernel == (3, 3) and groups == 1 and c_in >= _MIN_C
             and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1)
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mytorch
-import mytorch.ops.rnn as mrnn
+import mytorch.nn.functional.recurrent as mrnn
 from mytorch.autograd.engine import ENGINES
 
 HAND, AUTO = {"auto": False}, {"auto": True}
@@ -240,6 +240,10 @@ OPS = {
                        [(1, 2, 5, 5), (2, 2, 3, 3)], {}),
     "conv3d": (lambda L, F, A, x, w: F.conv3d(x, w) ** 2, [(1, 1, 3, 3, 3), (2, 1, 2, 2, 2)],
                {}),
+    "conv3d_padded_strided": (lambda L, F, A, x, w, b: F.conv3d(x, w, b, (1, 2, 1), 1) ** 2,
+                              [(1, 2, 3, 4, 3), (2, 2, 2, 3, 2), (2,)], {}),
+    "conv_transpose3d": (lambda L, F, A, x, w: F.conv_transpose3d(x, w, stride=2) ** 2,
+                         [(1, 2, 2, 3, 2), (2, 2, 2, 2, 2)], {}),
     "conv_transpose1d": (lambda L, F, A, x, w: F.conv_transpose1d(x, w, stride=2) ** 2,
                          [(1, 2, 3), (2, 3, 3)], {}),
     "conv_transpose2d": (lambda L, F, A, x, w: F.conv_transpose2d(x, w, stride=2) ** 2,
@@ -247,6 +251,10 @@ OPS = {
     "max_pool1d": (lambda L, F, A, x: F.max_pool1d(x * x, 2), [(1, 2, 6)], {}),
     "max_pool2d": (lambda L, F, A, x: F.max_pool2d(x * x, 2), [(1, 2, 4, 4)], {}),
     "avg_pool2d": (lambda L, F, A, x: F.avg_pool2d(x * x, 2), [(1, 2, 4, 4)], {}),
+    "max_pool3d": (lambda L, F, A, x: F.max_pool3d(x * x, 2), [(1, 2, 4, 4, 4)], {}),
+    "avg_pool3d": (lambda L, F, A, x: F.avg_pool3d(x * x, 2, padding=1), [(1, 2, 3, 4, 4)], {}),
+    "adaptive_avg_pool3d": (lambda L, F, A, x: F.adaptive_avg_pool3d(x * x, (2, 1, 3)),
+                            [(1, 2, 4, 4, 5)], {}),
     "adaptive_avg_pool2d": (lambda L, F, A, x: F.adaptive_avg_pool2d(x * x, (2, 1)),
                             [(1, 2, 4, 4)], {}),
     "adaptive_max_pool2d": (lambda L, F, A, x: F.adaptive_max_pool2d(x * x, 2),
@@ -311,7 +319,7 @@ OPS = {
 }
 
 # Ops whose create_graph backward is not written yet (each raises a clear error).
-NOT_YET = {"conv3d"}  # ConvNd on a 3-D geometry: no composite form yet
+NOT_YET = set()
 
 
 def _flat(out):

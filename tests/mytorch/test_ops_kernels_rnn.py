@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from mytorch.nn import functional as F
 from mytorch.ops import _kernels_rnn as K
 from mytorch.ops import rnn as R
 from tests.helpers import check
@@ -109,7 +110,7 @@ def _torch_layer(x, h, c, w_ih, w_hh, b_ih, b_hh, reverse):
 def test_lstm_layer_through_kernels_matches_torch(dtype, reverse, noncontig):
     T, B, In, H = 6, 5, 7, 33
     shapes = [(T, B, In), (B, H), (B, H), (4 * H, In), (4 * H, H), (4 * H,), (4 * H,)]
-    check(lambda x, h, c, *w: R.recurrent_layer("LSTM", x, [h, c], *w, reverse=reverse),
+    check(lambda x, h, c, *w: F.recurrent_layer("LSTM", x, [h, c], *w, reverse=reverse),
           shapes, torch_fn=lambda *a: _torch_layer(*a, reverse), dtype=dtype,
           noncontig=noncontig, low=-1.0, high=1.0)
 
@@ -118,7 +119,7 @@ def test_lstm_layer_through_kernels_matches_torch(dtype, reverse, noncontig):
 def test_lstm_cell_through_kernels_matches_torch(dtype):
     B, In, H = 5, 7, 33
     shapes = [(B, In), (B, H), (B, H), (4 * H, In), (4 * H, H), (4 * H,), (4 * H,)]
-    check(lambda x, h, c, *w: R.lstm_cell(x, (h, c), *w), shapes,
+    check(lambda x, h, c, *w: F.lstm_cell(x, (h, c), *w), shapes,
           torch_fn=lambda x, h, c, *w: torch.lstm_cell(x, (h, c), *w), dtype=dtype,
           noncontig=True, low=-1.0, high=1.0)
 
@@ -133,7 +134,7 @@ def test_lstm_layer_kernels_match_reference_path(monkeypatch):
 
     def run():
         ts = [mytorch.tensor(a, requires_grad=True) for a in arrays]
-        y, h, c = R.recurrent_layer("LSTM", ts[0], ts[1:3], *ts[3:])
+        y, h, c = F.recurrent_layer("LSTM", ts[0], ts[1:3], *ts[3:])
         ((y * y).sum() + h.sum() + (c * c).sum()).backward()
         return [o.detach().numpy() for o in (y, h, c)] + [t.grad.numpy() for t in ts]
 

@@ -10,8 +10,8 @@ import torch.nn.functional as TF
 import mytorch
 import mytorch.nn.functional as F
 from mytorch.autograd import gradcheck
-from mytorch.ops import conv as C
 from mytorch.ops import winograd as W
+from mytorch.ops.window import geom
 from tests.helpers import check
 
 # (N, C, H, W), padding ((pt, pb), (pl, pr)): even and odd outputs, no / asymmetric padding
@@ -22,7 +22,7 @@ GEOMS = [((2, 3, 8, 8), ((1, 1), (1, 1))), ((3, 2, 7, 9), ((1, 1), (1, 1))),
 
 
 def _geom(shape, pads):
-    return C._geom("test", shape[2:], (3, 3), (1, 1), pads, (1, 1))
+    return geom("test", shape[2:], (3, 3), (1, 1), pads, (1, 1))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -100,10 +100,10 @@ def test_rule_picks_winograd_for_3x3_stride_1_only():
     assert W.applies(g, 1, 16)
     assert not W.applies(g, 1, 1)      # too few input channels: im2col measured faster
     assert not W.applies(g, 2, 16)     # groups
-    assert not W.applies(C._geom("t", (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), 1, 16)
-    assert not W.applies(C._geom("t", (9, 9), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)), 1, 16)
-    assert not W.applies(C._geom("t", (9, 9), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)), 1, 16)
-    assert not W.applies(C._geom("t", (1, 9), (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1)), 1, 16)
+    assert not W.applies(geom("t", (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), 1, 16)
+    assert not W.applies(geom("t", (9, 9), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)), 1, 16)
+    assert not W.applies(geom("t", (9, 9), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)), 1, 16)
+    assert not W.applies(geom("t", (1, 9), (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1)), 1, 16)
 
 
 # (x shape, out channels, padding, bias): C_in >= 8 takes the Winograd path

@@ -48,7 +48,7 @@ def test_conv3d_noncontig_unbatched_float64():
 
 
 def test_conv3d_batch_chunks(monkeypatch):
-    from mytorch.ops import conv3d as C3
+    from mytorch.ops import conv as C3
     monkeypatch.setattr(C3, "_CHUNK_ELEMS", 300)  # forces several im2col chunks
     check(lambda x, w, b: F.conv3d(x, w, b, 1, 1, 1, 2), [(5, 4, 3, 4, 4), (4, 2, 3, 3, 3), (4,)],
           torch_fn=lambda x, w, b: TF.conv3d(x, w, b, 1, 1, 1, 2), dtype=np.float64)

@@ -177,3 +177,58 @@ def test_legacy_size_average_reduce_map_to_reduction():
     with pytest.warns(UserWarning, match="deprecated"):
         summed = nn.CrossEntropyLoss(None, False)(x, t)  # size_average=False -> 'sum'
     np.testing.assert_allclose(summed.item(), F.cross_entropy(x, t, reduction="sum").item())
+
+
+def _standin_syncs():
+    from mytorch import backend
+    core = getattr(backend.cupy, "_core", None) if mytorch.cuda.is_available() else None
+    return None if core is None or not hasattr(core, "syncs") else core
+
+
+needs_standin = pytest.mark.skipif(_standin_syncs() is None, reason="needs the CuPy stand-in")
+
+
+@needs_standin
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"ignore_index": 1}, {"weight": True, "label_smoothing": 0.1},
+                                {"ignore_index": 7, "reduction": "mean", "weight": True}])
+def test_cross_entropy_on_cuda_standin_never_waits_for_the_device(kw):
+    # the stand-in counts device->host copies: the target check and the loss' forward and
+    # backward must not read anything back (each would stall a real GPU on every step)
+    core = _standin_syncs()
+    rng = np.random.default_rng(0)
+    xs, ts = rng.standard_normal((6, 4)).astype(np.float32), _targets((6,), 4, ignore=7)
+    ts[ts == 7] = 7 if kw.get("ignore_index") == 7 else 0
+    ws = rng.uniform(0.5, 1.5, 4).astype(np.float32)
+    kw = dict(kw)
+    use_w = kw.pop("weight", False)
+    out = {}
+    for dev in ("cuda", "cpu"):
+        x = mytorch.tensor(xs, device=dev, requires_grad=True)
+        t = mytorch.tensor(ts, device=dev)
+        w = mytorch.tensor(ws, device=dev) if use_w else None
+        before = core.syncs
+        loss = F.cross_entropy(x, t, w, **kw)
+        loss.sum().backward()
+        if dev == "cuda":
+            assert core.syncs == before, "cross_entropy read a device value back to the host"
+        out[dev] = (loss.detach().cpu().numpy(), x.grad.cpu().numpy())
+    for a, b in zip(out["cuda"], out["cpu"]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # CPU runs numba kernels
+
+
+@needs_standin
+def test_cross_entropy_bad_target_on_cuda_standin_is_nan_not_a_sync():
+    # on the host a bad class index raises IndexError; on a GPU it makes the loss and its
+    # gradients NaN (read when the caller reads the loss), with no host copy in the call
+    core = _standin_syncs()
+    x = mytorch.randn(3, 4, device="cuda", requires_grad=True)
+    t = mytorch.tensor(np.array([0, 4, 1]), device="cuda")
+    before = core.syncs
+    loss = F.cross_entropy(x, t)
+    loss.backward()
+    assert core.syncs == before
+    assert np.isnan(loss.item()) and np.isnan(F.nll_loss(x, t).item())
+    assert np.isnan(x.grad.cpu().numpy()).all()
+    with pytest.raises(IndexError, match="target 4 is out of bounds for 4 classes"):
+        F.cross_entropy(x.detach().cpu(), t.cpu())

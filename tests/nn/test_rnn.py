@@ -8,7 +8,7 @@ import mytorch
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 from mytorch.autograd import gradcheck
-from mytorch.ops import rnn as R
+from mytorch.nn.functional import recurrent as R
 from tests.helpers import check
 
 I, H, B, T = 3, 4, 2, 5

@@ -7,10 +7,10 @@ import mytorch
 from mytorch.backend import array_module
 from mytorch.nn import functional as F
 from mytorch.nn import init
+from mytorch.nn.functional.attention import attention
 from mytorch.nn.modules.linear import Linear
 from mytorch.nn.modules.module import Module
 from mytorch.nn.parameter import Parameter
-from mytorch.ops.attention import attention
 from mytorch.tensor import Tensor
 
 __all__ = ["MultiheadAttention"]

@@ -1,13 +1,14 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
+"""Convolution layers: Conv1d/2d/3d and ConvTranspose1d/2d/3d, one N-d class each."""
 import math
 
 from mytorch import creation
 from mytorch.autograd.grad_mode import no_grad
+from mytorch.nn.functional.convolution import conv_nd
 from mytorch.nn.modules.module import Module
 from mytorch.nn.parameter import Parameter
-from mytorch.ops import conv as C
+from mytorch.ops.window import ntuple
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
 class _ConvNd(Module):
@@ -32,8 +33,8 @@ class _ConvNd(Module):
                                       "(only 'zeros')")
         n = self._nd
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = C._pair(kernel_size, n, "kernel_size", name)
-        self.stride = C._pair(stride, n, "stride", name)
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = ntuple(stride, n, "stride", name)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding must be 'same', 'valid', an int or a tuple, "
@@ -45,9 +46,9 @@ class _ConvNd(Module):
                 raise ValueError(f"{name}: padding must be an int or a tuple, got {padding!r}")
             self.padding = padding
         else:
-            self.padding = C._pair(padding, n, "padding", name)
-        self.dilation = C._pair(dilation, n, "dilation", name)
-        self.output_padding = C._pair(output_padding, n, "output_padding", name)
+            self.padding = ntuple(padding, n, "padding", name)
+        self.dilation = ntuple(dilation, n, "dilation", name)
+        self.output_padding = ntuple(output_padding, n, "output_padding", name)
         self.groups, self.padding_mode, self.auto = groups, padding_mode, auto
         self.transposed = self._transposed
         shape = ((in_channels, out_channels // groups) if self._transposed
@@ -98,7 +99,7 @@ class _ConvNd(Module):
         self._check_input(input)
         extra = dict(transposed=True, output_padding=self.output_padding) \
             if self._transposed else {}
-        return C._conv(type(self).__name__, self._nd, input, self.weight, self.bias, self.stride,
+        return conv_nd(type(self).__name__, self._nd, input, self.weight, self.bias, self.stride,
                        self.padding, self.dilation, self.groups, self.auto, **extra)
 
 
@@ -141,6 +142,16 @@ class Conv2d(_Conv):
     _nd = 2
 
 
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out); weight
+    (C_out, C_in/groups, kd, kh, kw). padding: int, triple, 'same' or 'valid'.
+
+    >>> conv = nn.Conv3d(3, 16, 3, padding=1)
+    >>> conv(mytorch.randn(2, 3, 8, 16, 16)).shape   # (2, 16, 8, 16, 16)
+    """
+    _nd = 3
+
+
 class ConvTranspose1d(_ConvTranspose):
     """1-D transposed convolution; weight (C_in, C_out/groups, k).
 
@@ -155,3 +166,11 @@ class ConvTranspose2d(_ConvTranspose):
     >>> up = nn.ConvTranspose2d(16, 8, 2, stride=2)    # doubles H and W
     """
     _nd = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-D transposed convolution; weight (C_in, C_out/groups, kd, kh, kw).
+
+    >>> up = nn.ConvTranspose3d(16, 8, 2, stride=2)    # doubles D, H and W
+    """
+    _nd = 3

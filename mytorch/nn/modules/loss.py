@@ -1,6 +1,7 @@
 """Losses: CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss,
 SmoothL1Loss, HuberLoss, KLDivLoss, and the margin / likelihood losses below them."""
 from mytorch.nn import functional as F
+from mytorch.nn.functional.loss import legacy_reduction
 from mytorch.nn.modules.module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss",
@@ -28,7 +29,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean", label_smoothing=0.0, auto=False):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing, self.auto = (ignore_index, label_smoothing,
                                                               auto)
@@ -44,7 +45,7 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
 
@@ -57,7 +58,7 @@ class MSELoss(_Loss):
     """Mean squared error."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", auto=False):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.auto = auto
 
     def forward(self, input, target):
@@ -68,7 +69,7 @@ class L1Loss(_Loss):
     """Mean absolute error."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
@@ -79,7 +80,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
@@ -96,7 +97,7 @@ class BCELoss(_Loss):
     """
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
@@ -108,7 +109,7 @@ class SmoothL1Loss(_Loss):
     """Quadratic for |input - target| < beta, linear beyond (L1 when beta = 0)."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.beta = beta
 
     def forward(self, input, target):
@@ -132,7 +133,7 @@ class KLDivLoss(Module):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
         super().__init__()
-        reduction = F._legacy_reduction(size_average, reduce, reduction)
+        reduction = legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("none", "mean", "sum", "batchmean"):
             raise ValueError(f"KLDivLoss: reduction must be 'none', 'mean', 'sum' or "
                              f"'batchmean', got {reduction!r}")
@@ -146,7 +147,7 @@ class MarginRankingLoss(_Loss):
     """max(0, -target * (input1 - input2) + margin), target in {1, -1}."""
 
     def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -158,7 +159,7 @@ class HingeEmbeddingLoss(_Loss):
     """input where target == 1, max(0, margin - input) where target == -1."""
 
     def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input, target):
@@ -170,7 +171,7 @@ class SoftMarginLoss(_Loss):
     """log(1 + exp(-target * input)), target in {1, -1}."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
@@ -180,7 +181,7 @@ class CosineEmbeddingLoss(_Loss):
     """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1."""
 
     def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -196,7 +197,7 @@ class TripletMarginLoss(_Loss):
 
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None,
                  reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         if margin <= 0:
             raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
@@ -212,7 +213,7 @@ class PoissonNLLLoss(_Loss):
 
     def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                  reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input, target):
@@ -236,7 +237,7 @@ class MultiLabelSoftMarginLoss(_Loss):
     """Per-class logistic loss of multi-hot target, averaged over classes."""
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
@@ -249,7 +250,7 @@ class MultiMarginLoss(_Loss):
 
     def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                  reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         if p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 supported, got {p}")
         if weight is not None and weight.ndim != 1:
@@ -267,7 +268,7 @@ class MultiLabelMarginLoss(_Loss):
     """Multi-label hinge loss over target class lists ended by -1."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)

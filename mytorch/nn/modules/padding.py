@@ -1,7 +1,7 @@
 """Padding layers: Zero/Constant/Reflection/Replication/CircularPad 1d and 2d over F.pad."""
 from mytorch.nn import functional as F
 from mytorch.nn.modules.module import Module
-from mytorch.ops.conv import _pair
+from mytorch.ops.window import ntuple
 
 __all__ = ["ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d",
@@ -14,7 +14,7 @@ class _PadNd(Module):
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = _pair(padding, 2 * self._nd, "padding", type(self).__name__)
+        self.padding = ntuple(padding, 2 * self._nd, "padding", type(self).__name__)
 
     def forward(self, input):
         return F.pad(input, self.padding, self._mode)

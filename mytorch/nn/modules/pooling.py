@@ -1,11 +1,20 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d."""
+"""Pooling layers: max, average, power-average, adaptive and unpooling, 1-D to 3-D, over the
+N-d fronts of mytorch.nn.functional.pooling."""
 from mytorch.nn import functional as F
+from mytorch.nn.functional.pooling import (
+    adaptive_avg_pool_nd,
+    avg_pool_nd,
+    lp_pool_nd,
+    max_pool_nd,
+    max_unpool_nd,
+)
 from mytorch.nn.modules.module import Module
-from mytorch.ops import conv as C
+from mytorch.ops.window import ntuple
 
-__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "MaxUnpool1d",
-           "MaxUnpool2d", "LPPool1d", "LPPool2d"]
+__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "LPPool1d",
+           "LPPool2d", "LPPool3d"]
 
 
 class _MaxPoolNd(Module):
@@ -22,7 +31,7 @@ class _MaxPoolNd(Module):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
     def forward(self, input):
-        return C._max_pool(type(self).__name__, self._nd, input, self.kernel_size, self.stride,
+        return max_pool_nd(type(self).__name__, self._nd, input, self.kernel_size, self.stride,
                            self.padding, self.dilation, self.ceil_mode, self.return_indices,
                            self.auto)
 
@@ -43,31 +52,35 @@ class MaxPool2d(_MaxPoolNd):
     _nd = 2
 
 
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over (N, C, D, H, W); stride defaults to kernel_size.
+
+    >>> nn.MaxPool3d(2)(x)      # halves D, H and W
+    """
+    _nd = 3
+
+
 class AvgPool1d(Module):
     """Average pooling over (N, C, L); stride defaults to kernel_size."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, auto=False):
         super().__init__()
-        self.kernel_size = C._pair(kernel_size, 1, "kernel_size", "AvgPool1d")
-        self.stride = C._pair(stride if stride is not None else kernel_size, 1, "stride",
+        self.kernel_size = ntuple(kernel_size, 1, "kernel_size", "AvgPool1d")
+        self.stride = ntuple(stride if stride is not None else kernel_size, 1, "stride",
                               "AvgPool1d")
-        self.padding = C._pair(padding, 1, "padding", "AvgPool1d")
+        self.padding = ntuple(padding, 1, "padding", "AvgPool1d")
         self.ceil_mode, self.count_include_pad, self.auto = ceil_mode, count_include_pad, auto
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, input):
-        return C._avg_pool("AvgPool1d", 1, input, self.kernel_size, self.stride, self.padding,
+        return avg_pool_nd("AvgPool1d", 1, input, self.kernel_size, self.stride, self.padding,
                            self.ceil_mode, self.count_include_pad, None, self.auto)
 
 
-class AvgPool2d(Module):
-    """Average pooling over (N, C, H, W); stride defaults to kernel_size.
-
-    >>> nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)(x)
-    """
+class _AvgPoolNd(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None, auto=False):
@@ -82,9 +95,25 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, input):
-        return C._avg_pool("AvgPool2d", 2, input, self.kernel_size, self.stride, self.padding,
-                           self.ceil_mode, self.count_include_pad, self.divisor_override,
-                           self.auto)
+        return avg_pool_nd(type(self).__name__, self._nd, input, self.kernel_size, self.stride,
+                           self.padding, self.ceil_mode, self.count_include_pad,
+                           self.divisor_override, self.auto)
+
+
+class AvgPool2d(_AvgPoolNd):
+    """Average pooling over (N, C, H, W); stride defaults to kernel_size.
+
+    >>> nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)(x)
+    """
+    _nd = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Average pooling over (N, C, D, H, W); stride defaults to kernel_size.
+
+    >>> nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False)(x)
+    """
+    _nd = 3
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -96,8 +125,8 @@ class _AdaptiveAvgPoolNd(Module):
         return f"output_size={self.output_size}"
 
     def forward(self, input):
-        return C._adaptive_avg(type(self).__name__, self._nd, input, self.output_size,
-                               self.auto)
+        return adaptive_avg_pool_nd(type(self).__name__, self._nd, input, self.output_size,
+                                    self.auto)
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
@@ -112,6 +141,15 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     >>> nn.AdaptiveAvgPool2d((1, 1))(x).shape     # (N, C, 1, 1)
     """
     _nd = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """Average pooling of (N, C, D, H, W) to `output_size` (int or triple; None keeps that
+    size).
+
+    >>> nn.AdaptiveAvgPool3d(1)(x).shape     # (N, C, 1, 1, 1)
+    """
+    _nd = 3
 
 
 class _AdaptiveMaxPoolNd(Module):
@@ -145,16 +183,16 @@ class _MaxUnpoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         op = type(self).__name__
-        self.kernel_size = C._pair(kernel_size, self._nd, "kernel_size", op)
-        self.stride = C._pair(stride if stride is not None else kernel_size, self._nd,
+        self.kernel_size = ntuple(kernel_size, self._nd, "kernel_size", op)
+        self.stride = ntuple(stride if stride is not None else kernel_size, self._nd,
                               "stride", op)
-        self.padding = C._pair(padding, self._nd, "padding", op)
+        self.padding = ntuple(padding, self._nd, "padding", op)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def forward(self, input, indices, output_size=None):
-        return F._max_unpool(type(self).__name__, self._nd, input, indices, self.kernel_size,
+        return max_unpool_nd(type(self).__name__, self._nd, input, indices, self.kernel_size,
                              self.stride, self.padding, output_size)
 
 
@@ -172,6 +210,12 @@ class MaxUnpool2d(_MaxUnpoolNd):
     _nd = 2
 
 
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Inverse of MaxPool3d(return_indices=True): (N, C, D, H, W) -> (N, C, D_out, H_out,
+    W_out)."""
+    _nd = 3
+
+
 class _LPPoolNd(Module):
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
@@ -182,18 +226,21 @@ class _LPPoolNd(Module):
         return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
+    def forward(self, input):
+        return lp_pool_nd(type(self).__name__, self._nd, input, self.norm_type,
+                          self.kernel_size, self.stride, self.ceil_mode)
+
 
 class LPPool1d(_LPPoolNd):
     """Power-average pooling over (N, C, L): (sum of x^p over each window)^(1/p)."""
-
-    def forward(self, input):
-        return F.lp_pool1d(input, self.norm_type, self.kernel_size, self.stride,
-                           self.ceil_mode)
+    _nd = 1
 
 
 class LPPool2d(_LPPoolNd):
     """Power-average pooling over (N, C, H, W): (sum of x^p over each window)^(1/p)."""
+    _nd = 2
 
-    def forward(self, input):
-        return F.lp_pool2d(input, self.norm_type, self.kernel_size, self.stride,
-                           self.ceil_mode)
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (N, C, D, H, W): (sum of x^p over each window)^(1/p)."""
+    _nd = 3

@@ -9,7 +9,6 @@ import mytorch
 from mytorch.nn import functional as F
 from mytorch.nn.modules.module import Module
 from mytorch.nn.parameter import Parameter
-from mytorch.ops import rnn as R
 
 __all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -109,7 +108,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, hx)
-        fn = R.rnn_tanh_cell if self.nonlinearity == "tanh" else R.rnn_relu_cell
+        fn = F.rnn_tanh_cell if self.nonlinearity == "tanh" else F.rnn_relu_cell
         y = fn(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, auto=self.auto)
         return y if batched else y.squeeze(0)
 
@@ -124,7 +123,7 @@ class LSTMCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h, c), batched = self._prepare(input, hx)
-        h, c = R.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih,
+        h, c = F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih,
                            self.bias_hh, auto=self.auto)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
@@ -139,7 +138,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, hx)
-        y = R.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+        y = F.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                        auto=self.auto)
         return y if batched else y.squeeze(0)
 
@@ -245,7 +244,7 @@ class RNNBase(Module):
             outs = []
             for d in range(D):
                 idx = layer * D + d
-                res = R.recurrent_layer(mode, x, [s[idx] for s in states],
+                res = F.recurrent_layer(mode, x, [s[idx] for s in states],
                                         *self._layer_params(layer, d), nonlinearity=nonlin,
                                         reverse=bool(d), auto=self.auto)
                 outs.append(res[0])

@@ -1,6 +1,6 @@
 """Upsample: a Module around `F.interpolate`."""
+from mytorch.nn import functional as F
 from mytorch.nn.modules.module import Module
-from mytorch.ops import conv as C
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
@@ -26,7 +26,7 @@ class Upsample(Module):
         self.recompute_scale_factor, self.auto = recompute_scale_factor, auto
 
     def forward(self, input):
-        return C.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
                              self.recompute_scale_factor, auto=self.auto)
 
     def extra_repr(self):

@@ -1,0 +1,74 @@
+"""Dropout: elementwise and channel-wise (dropout1d, dropout2d).
+"""
+import warnings
+
+from mytorch import random as _random
+from mytorch.backend import array_module
+from mytorch.nn.functional._util import maybe_inplace
+from mytorch.ops import nn as N
+from mytorch.tensor import Tensor
+
+__all__ = ["dropout", "dropout1d", "dropout2d"]
+
+
+def dropout(input, p=0.5, training=True, inplace=False, auto=False, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when
+    not training or p == 0)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    rng = _random.generator_for(input.device, generator)
+    mask = N.dropout_mask(input.data, p, rng)
+    if auto:
+        return input * Tensor._wrap(mask)
+    return N.Dropout.apply(input, mask)
+
+
+def _feature_dropout(input, p, training, inplace, op, batched=True):
+    """Zero whole channels: one keep/scale draw per (N, C) (per C if not batched), broadcast
+    over the remaining dims."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim < 2:
+        raise RuntimeError(f"{op}: feature dropout requires at least 2 dimensions in the input, "
+                           f"got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        xp = array_module(input.data)
+        k = 2 if batched else 1
+        shape = tuple(input.shape[:k]) + (1,) * (input.ndim - k)
+        rng = _random.generator_for(input.device, None)
+        out = input * Tensor._wrap(N.dropout_mask(xp.empty(shape, input.dtype), p, rng))
+    return maybe_inplace(input, out, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability p, scaling the rest by
+    1/(1-p)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: expected 2D or 3D input, but received a {input.ndim}D "
+                           f"input of shape {tuple(input.shape)}")
+    return _feature_dropout(input, p, training, inplace, "dropout1d", batched=input.ndim == 3)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by 1/(1-p).
+
+    As PyTorch, a 3-D input is read as (N, C, L) (1-D channel dropout), with a warning.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. Use dropout1d for that.", stacklevel=2)
+    elif input.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated; dropout2d expects 3D or 4D inputs.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, "dropout2d")
