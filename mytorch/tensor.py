@@ -498,9 +498,3 @@ def engine_run(tensor, grad, retain_graph, which, create_graph=False):
     engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which,
                         create_graph=create_graph)
 
-
-# Moved to their op families (mytorch.ops.*); re-exported here only for the modules that still
-# import them from this one (nn.functional, ops.conv, ops.rnn). Import from mytorch.ops instead.
-from mytorch.ops.elementwise import where  # noqa: E402,F401
-from mytorch.ops.index import one_hot  # noqa: E402,F401
-from mytorch.ops.shape import cat, stack  # noqa: E402,F401

@@ -244,7 +244,7 @@ def pad_tensor(x, g, value=0.0):
 
 def taps_tensor(xpad, g):
     """Every kernel offset's strided slice of a padded Tensor, stacked: (N, C, K, *out)."""
-    from mytorch.tensor import stack
+    from mytorch.ops.shape import stack
     return stack([tap(xpad, g, off) for off in offsets(g)], dim=2)
 
 

@@ -17,7 +17,7 @@ def check_float(x, op):
 
 
 def mytorch_where(cond, x, y):
-    from mytorch.tensor import where
+    from mytorch.ops.elementwise import where
     return where(Tensor._wrap(cond), x, y)
 
 

@@ -204,7 +204,7 @@ def _adaptive_size(op, nd, spatial, output_size):
 
 
 def _adaptive_auto_dim(x, dim, n_out):
-    from mytorch.tensor import cat
+    from mytorch.ops.shape import cat
     start, end = adaptive_ranges(x.shape[dim], n_out)
     parts = []
     for a, b in zip(start, end):

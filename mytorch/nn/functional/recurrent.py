@@ -75,7 +75,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, auto=False):
 
 
 def _auto_layer(mode, x, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
-    from mytorch.tensor import stack
+    from mytorch.ops.shape import stack
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     outs = [None] * x.shape[0]
     h = hx[0]

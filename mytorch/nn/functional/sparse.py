@@ -8,7 +8,8 @@ from mytorch.autograd.function import bump_version
 from mytorch.backend import array_module
 from mytorch.nn.functional._util import mytorch_where
 from mytorch.ops import nn as N
-from mytorch.tensor import Tensor, one_hot
+from mytorch.ops.index import one_hot
+from mytorch.tensor import Tensor
 
 __all__ = ["embedding", "one_hot"]
 
