@@ -497,4 +497,3 @@ def engine_run(tensor, grad, retain_graph, which, create_graph=False):
         retain_graph = create_graph
     engine.run_backward([tensor._edge()], [grad], bool(retain_graph), which,
                         create_graph=create_graph)
-
