@@ -1,6 +1,6 @@
 """Adagrad and Adadelta: per-coordinate step sizes from accumulated squared gradients."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg, _ema_square_
 
 
 class Adagrad(Optimizer):
@@ -77,19 +77,13 @@ class Adadelta(Optimizer):
         xp = array_module(x)
         g = self._grad_with_decay(x, g, wd, maximize)
         t, d = self._scratch(x, 1), self._scratch(x, 2)
-        sq *= rho
-        xp.multiply(g, 1 - rho, out=t)
-        t *= g
-        sq += t
+        _ema_square_(sq, g, rho, t)
         xp.add(sq, eps, out=t)
         xp.sqrt(t, out=t)  # std
         xp.add(acc, eps, out=d)
         xp.sqrt(d, out=d)
         d /= t
         d *= g  # the step, before the learning rate
-        acc *= rho
-        xp.multiply(d, 1 - rho, out=t)
-        t *= d
-        acc += t
+        _ema_square_(acc, d, rho, t)
         d *= -lr
         x += d

@@ -2,7 +2,14 @@
 import numpy as np
 
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import (
+    Optimizer,
+    _blocks,
+    _check_betas,
+    _check_nonneg,
+    _ema_square_,
+    _lerp_,
+)
 
 
 class NAdam(Optimizer):
@@ -53,15 +60,11 @@ class NAdam(Optimizer):
     def _block(self, x, g, m, v, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                bias_correction2, coef_g, coef_m):
         xp = array_module(x)
-        if wd != 0 and decoupled:
-            x *= 1.0 - lr * wd
-        g = self._grad_with_decay(x, g, 0 if decoupled else wd, maximize)
+        g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
+                                         maximize=maximize)
         t, d = self._scratch(x, 1), self._scratch(x, 2)
         _lerp_(m, g, 1 - beta1, t)
-        v *= beta2
-        xp.multiply(g, 1 - beta2, out=t)
-        t *= g
-        v += t
+        _ema_square_(v, g, beta2, t)
         xp.divide(v, bias_correction2, out=d)
         xp.sqrt(d, out=d)
         d += eps

@@ -155,6 +155,15 @@ class Optimizer:
             return xp.negative(g, out=self._scratch(x, 0))
         return g
 
+    def _grad_with_weight_decay(self, x, g, *, lr, wd, decoupled, maximize):
+        """`_grad_with_decay`, or with `decoupled` (AdamW's decay) no L2 term: x itself shrinks
+        in place by 1 - lr * wd first."""
+        if not decoupled:
+            return self._grad_with_decay(x, g, wd, maximize)
+        if wd != 0:
+            x *= 1.0 - lr * wd
+        return self._grad_with_decay(x, g, 0, maximize)
+
     def _scratch(self, like, k=0):
         """The k-th reusable work array shaped like the array `like`; grows only while the
         first step runs, then a step allocates nothing."""
@@ -307,6 +316,15 @@ def _lerp_(m, g, weight, t):
     else:
         t *= 1.0 - float(w)
         xp.subtract(g, t, out=m)
+
+
+def _ema_square_(v, g, beta, t):
+    """v = beta * v + (1 - beta) * g * g in place (Adam's second moment); t is scratch."""
+    xp = backend.array_module(v)
+    v *= beta
+    xp.multiply(g, 1.0 - beta, out=t)
+    t *= g
+    v += t
 
 
 def _check_betas(opt, betas):
