@@ -3,14 +3,7 @@ import math
 
 from mytorch.backend import array_module
 from mytorch.optim import _fused
-from mytorch.optim.optimizer import (
-    Optimizer,
-    _blocks,
-    _check_betas,
-    _check_nonneg,
-    _ema_square_,
-    _lerp_,
-)
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _blocks, _check_betas, _check_nonneg
 
 
 class Adam(Optimizer):
@@ -62,8 +55,7 @@ class Adam(Optimizer):
         g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
                                          maximize=maximize)
         t = self._scratch(x, 1)
-        _lerp_(m, g, 1.0 - beta1, t)
-        _ema_square_(v, g, beta2, t)
+        _adam_moments_(m, v, g, beta1, beta2, t)
         if vmax is not None:
             xp.maximum(vmax, v, out=vmax)
             v = vmax

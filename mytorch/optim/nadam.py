@@ -2,14 +2,7 @@
 import numpy as np
 
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import (
-    Optimizer,
-    _blocks,
-    _check_betas,
-    _check_nonneg,
-    _ema_square_,
-    _lerp_,
-)
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _blocks, _check_betas, _check_nonneg
 
 
 class NAdam(Optimizer):
@@ -63,8 +56,7 @@ class NAdam(Optimizer):
         g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
                                          maximize=maximize)
         t, d = self._scratch(x, 1), self._scratch(x, 2)
-        _lerp_(m, g, 1 - beta1, t)
-        _ema_square_(v, g, beta2, t)
+        _adam_moments_(m, v, g, beta1, beta2, t)
         xp.divide(v, bias_correction2, out=d)
         xp.sqrt(d, out=d)
         d += eps

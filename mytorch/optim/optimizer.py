@@ -327,6 +327,12 @@ def _ema_square_(v, g, beta, t):
     v += t
 
 
+def _adam_moments_(m, v, g, beta1, beta2, t):
+    """Adam's moments in place: m.lerp_(g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g."""
+    _lerp_(m, g, 1.0 - beta1, t)
+    _ema_square_(v, g, beta2, t)
+
+
 def _check_betas(opt, betas):
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"{opt}: invalid betas {betas}; expected two values in [0, 1)")

@@ -1,13 +1,6 @@
 """RAdam: Adam with the variance of the adaptive step rectified."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import (
-    Optimizer,
-    _blocks,
-    _check_betas,
-    _check_nonneg,
-    _ema_square_,
-    _lerp_,
-)
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _blocks, _check_betas, _check_nonneg
 
 
 class RAdam(Optimizer):
@@ -56,8 +49,7 @@ class RAdam(Optimizer):
         g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
                                          maximize=maximize)
         t = self._scratch(x, 1)
-        _lerp_(m, g, 1 - beta1, t)
-        _ema_square_(v, g, beta2, t)
+        _adam_moments_(m, v, g, beta1, beta2, t)
         xp.divide(m, bias_correction1, out=t)
         t *= lr
         if rect is not None:  # the rectified adaptive step
