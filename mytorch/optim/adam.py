@@ -3,7 +3,7 @@ import math
 
 from mytorch.backend import array_module
 from mytorch.optim import _fused
-from mytorch.optim.optimizer import Optimizer, _adam_moments_, _blocks, _check_betas, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _check_betas, _check_nonneg
 
 
 class Adam(Optimizer):
@@ -44,10 +44,9 @@ class Adam(Optimizer):
                             beta2=beta2, eps=eps, wd=wd, decoupled=decoupled, maximize=maximize,
                             step_size=step_size, bias_correction2_sqrt=bias_correction2_sqrt)
                 continue
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            decoupled=decoupled, maximize=maximize, step_size=step_size,
-                            bias_correction2_sqrt=bias_correction2_sqrt)
+            self._update_blocks(ops, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                decoupled=decoupled, maximize=maximize, step_size=step_size,
+                                bias_correction2_sqrt=bias_correction2_sqrt)
 
     def _block(self, x, g, m, v, vmax=None, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                step_size, bias_correction2_sqrt):

@@ -113,6 +113,14 @@ class Optimizer:
     def _update_group(self, group):
         raise NotImplementedError
 
+    def _update_blocks(self, arrays, **options):
+        """self._block(*arrays, **options) one block at a time (see `_blocks`), on matching
+        blocks of the arrays; a None in `arrays` (an optional buffer that is off) stays None."""
+        present = [a for a in arrays if a is not None]
+        for blk in _blocks(present):
+            it = iter(blk)
+            self._block(*[None if a is None else next(it) for a in arrays], **options)
+
     # ---- per-parameter state ----
 
     def _state_for(self, p, *buffers, fill=0.0, **scalars):

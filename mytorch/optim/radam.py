@@ -1,6 +1,6 @@
 """RAdam: Adam with the variance of the adaptive step rectified."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _adam_moments_, _blocks, _check_betas, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _check_betas, _check_nonneg
 
 
 class RAdam(Optimizer):
@@ -37,11 +37,10 @@ class RAdam(Optimizer):
                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data]
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            decoupled=decoupled, maximize=maximize,
-                            bias_correction1=1 - beta1 ** step,
-                            bias_correction2_sqrt=bias_correction2 ** 0.5, rect=rect)
+            self._update_blocks(ops, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                decoupled=decoupled, maximize=maximize,
+                                bias_correction1=1 - beta1 ** step,
+                                bias_correction2_sqrt=bias_correction2 ** 0.5, rect=rect)
 
     def _block(self, x, g, m, v, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                bias_correction1, bias_correction2_sqrt, rect):
