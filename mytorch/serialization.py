@@ -28,6 +28,7 @@ from safetensors.numpy import save_file
 
 from mytorch import backend, pt_format
 from mytorch.tensor import Tensor
+from mytorch.utils.process import pid_alive
 
 FORMAT = "mytorch-1"
 _META_FORMAT, _META_TREE, _META_SHA = "mytorch.format", "mytorch.structure", "mytorch.sha256"
@@ -178,7 +179,7 @@ def remove_stale_temporaries(path):
             continue
         pid, _, rest = entry[len(prefix):].partition(".")
         owner = rest.partition(".")[2]
-        if owner != host or not pid.isdigit() or _alive(int(pid)):
+        if owner != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         try:
             os.unlink(os.path.join(directory, entry))
@@ -186,16 +187,6 @@ def remove_stale_temporaries(path):
         except FileNotFoundError:
             pass
     return removed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_atomically(path, write):

@@ -1,5 +1,6 @@
 """Pieces every zoo language model generates with: a key/value cache, the causal mask of new
-tokens after cached ones, and sampling of the next token (temperature, top-k, top-p)."""
+tokens after cached ones, sampling of the next token (temperature, top-k, top-p) and the
+generation loop."""
 import numpy as np
 
 import mytorch
@@ -68,3 +69,33 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None):
     u = mytorch.rand(z.shape[0], 1, device=logits.device).data * cdf[:, -1:]
     ids = (cdf < u).sum(-1, keepdims=True).clip(0, z.shape[-1] - 1)
     return mytorch.Tensor._wrap(ids.astype(np.int64))
+
+
+def stream_tokens(model, idx, max_new_tokens, window, n_layer, temperature=1.0, top_k=None,
+                  top_p=None, use_cache=True, eos_token_id=None):
+    """Yield the (B, 1) tokens sampled after idx (B, T) one at a time. `model(x, kv_cache=)`
+    returns (logits, loss); it reads the last `window` tokens first, then one token per step
+    through a KVCache of `n_layer` layers (without `use_cache`, the whole window every step),
+    and the last `window` again when the cache is full. Stops early once every row has
+    produced `eos_token_id` (an int or a list of ints). The model is in eval mode meanwhile."""
+    was_training = model.training
+    model.eval()
+    eos = set([eos_token_id] if isinstance(eos_token_id, int) else eos_token_id or [])
+    done = np.zeros(idx.shape[0], dtype=bool)
+    cache = None
+    try:
+        for _ in range(max_new_tokens):
+            if use_cache and cache is not None and len(cache) < window:
+                logits, _ = model(idx[:, -1:], kv_cache=cache)
+            else:  # first step, no cache, or the window is full: re-read the last `window`
+                cache = KVCache(n_layer) if use_cache else None
+                logits, _ = model(idx[:, -window:], kv_cache=cache)
+            nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p)
+            idx = mytorch.cat([idx, nxt], dim=1)
+            yield nxt
+            if eos:
+                done |= np.isin(nxt.numpy()[:, 0], list(eos))
+                if done.all():
+                    return
+    finally:
+        model.train(was_training)

@@ -18,7 +18,7 @@ import mytorch
 import mytorch.nn.functional as F
 import mytorch.optim
 from mytorch import nn
-from zoo.generation import KVCache, attention_mask, sample_next
+from zoo.generation import KVCache, attention_mask, stream_tokens
 
 __all__ = ["GPT2", "GPTConfig", "KVCache"]
 
@@ -189,22 +189,8 @@ class GPT2(nn.Module):
     def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                use_cache=True):
         """Yield the (B, 1) sampled tokens one at a time (generate's loop, for streaming)."""
-        was_training = self.training
-        self.eval()
-        bs = self.config.block_size
-        cache = None
-        try:
-            for _ in range(max_new_tokens):
-                if use_cache and cache is not None and len(cache) < bs:
-                    logits, _ = self(idx[:, -1:], kv_cache=cache)
-                else:  # first step, no cache, or the window is full: re-read the last bs
-                    cache = KVCache(self.config.n_layer) if use_cache else None
-                    logits, _ = self(idx[:, -bs:], kv_cache=cache)
-                nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p)
-                idx = mytorch.cat([idx, nxt], dim=1)
-                yield nxt
-        finally:
-            self.train(was_training)
+        yield from stream_tokens(self, idx, max_new_tokens, self.config.block_size,
+                                 self.config.n_layer, temperature, top_k, top_p, use_cache)
 
     # ---- loading Hugging Face / our own checkpoints ----
 

@@ -33,14 +33,22 @@ def _from_hf_cache(repo):
     return None
 
 
+def _hub_ready():
+    """Whether to try the Hub now (HF_HUB_OFFLINE is not 1 and huggingface.co answers); then
+    the Hub's metadata requests time out after 5 s."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable("huggingface.co"):
+        return False
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+    return True
+
+
 def _from_hub(repo):
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
         return None
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable("huggingface.co"):
+    if not _hub_ready():
         return None
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
     try:
         return (hf_hub_download(repo, "model.safetensors"),
@@ -157,9 +165,8 @@ def _folder_from_hub(repo):
         from huggingface_hub import snapshot_download
     except ImportError:
         return None
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or not reachable("huggingface.co"):
+    if not _hub_ready():
         return None
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
     try:
         return Path(snapshot_download(repo, allow_patterns=[*FOLDER_FILES,
                                                             "model-*.safetensors"]))

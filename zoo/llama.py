@@ -20,7 +20,7 @@ import mytorch
 import mytorch.nn.functional as F
 import mytorch.optim
 from mytorch import nn
-from zoo.generation import KVCache, attention_mask, sample_next
+from zoo.generation import attention_mask, stream_tokens
 
 
 @dataclass
@@ -270,27 +270,9 @@ class Llama(nn.Module):
     def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                eos_token_id=None):
         """Yield the (B, 1) sampled tokens one at a time (generate's loop, for streaming)."""
-        was_training = self.training
-        self.eval()
-        window = self.config.max_position_embeddings
-        eos = set([eos_token_id] if isinstance(eos_token_id, int) else eos_token_id or [])
-        done = np.zeros(idx.shape[0], dtype=bool)
-        cache = None
-        try:
-            for _ in range(max_new_tokens):
-                if cache is not None and len(cache) < window:
-                    logits, _ = self(idx[:, -1:], kv_cache=cache)
-                else:  # first step, or the window is full: re-read the last `window` tokens
-                    cache = KVCache(len(self.layers))
-                    logits, _ = self(idx[:, -window:], kv_cache=cache)
-                nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p)
-                idx = mytorch.cat([idx, nxt], dim=1)
-                yield nxt
-                done |= np.isin(nxt.numpy()[:, 0], list(eos))
-                if eos and done.all():
-                    return
-        finally:
-            self.train(was_training)
+        yield from stream_tokens(self, idx, max_new_tokens, self.config.max_position_embeddings,
+                                 len(self.layers), temperature, top_k, top_p,
+                                 eos_token_id=eos_token_id)
 
     # ---- loading Hugging Face checkpoints ----
 

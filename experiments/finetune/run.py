@@ -2,7 +2,6 @@
 cosine on Shakespeare, mytorch (through the Accelerator) vs PyTorch from the same weights
 and batches. `make finetune-gpt2`, `make finetune-llama`."""
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments.finetune.config import FinetuneConfig
-from experiments.harness import Experiment, run_dir
+from experiments.harness import run_dir
+from experiments.lm import TokenLMExperiment
 
 DEFAULT_MODEL = {"gpt2": "gpt2", "llama": "smollm-135m"}
 _BLOCK = re.compile(r"(?:^|\.)(?:h|layers)\.(\d+)\.")
@@ -25,9 +25,8 @@ def trainable(name, n_layer, unfrozen):
     return name.split(".")[-2:] == ["norm", "weight"] or "ln_f." in name
 
 
-class FinetuneExperiment(Experiment):
+class FinetuneExperiment(TokenLMExperiment):
     Config = FinetuneConfig
-    unit_name = "tokens"
 
     def __init__(self, family):
         self.family, self.name = family, f"finetune_{family}"
@@ -115,52 +114,9 @@ class FinetuneExperiment(Experiment):
             p.requires_grad_(trainable(name, n, cfg.unfrozen))
         return model
 
-    def optimizer(self, lib, model, cfg):
-        params = [p for p in model.parameters() if p.requires_grad]
-        return lib.optim.AdamW([
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(0.9, 0.95))
-
-    def scheduler(self, lib, optimizer, cfg):
-        return lib.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-
-    def batch(self, data, step, cfg):
-        return data["train"].get_batch(cfg.batch, np.random.default_rng((cfg.seed, step)))
-
-    def loss(self, lib, model, batch):
-        x, y = batch
-        return model(x, y)[1]
-
-    def evaluate(self, lib, model, data, cfg):
-        rng = np.random.default_rng((cfg.seed, 10 ** 9))  # the same batches every time
-        dev = next(iter(model.parameters())).device
-        losses = []
-        with lib.no_grad():
-            for _ in range(cfg.eval_batches):
-                x, y = data["val"].get_batch(cfg.batch, rng)
-                if lib.__name__ == "torch":
-                    x, y = lib.from_numpy(x).to(dev), lib.from_numpy(y).to(dev)
-                else:
-                    x, y = lib.tensor(x, device=dev), lib.tensor(y, device=dev)
-                losses.append(float(model(x, y)[1]))
-        return {"val_loss": float(np.mean(losses))}
-
-    def units(self, batch):
-        return batch[0].size
-
     def data_note(self, cfg):
         return (f"{self.source(cfg)[1]}; Shakespeare ({self.data_folder(cfg)}), "
                 f"{cfg.batch}x{cfg.block_size} per step, last {cfg.unfrozen} blocks unfrozen")
-
-
-def lr_factor(step, cfg):
-    """Linear warmup then cosine decay to min_lr, as a multiple of the peak lr."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    floor = cfg.min_lr / cfg.lr
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def save_tiny_checkpoint(family, folder, vocab_size, seed=0):

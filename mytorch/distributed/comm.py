@@ -145,16 +145,22 @@ class MPICommunicator(Communicator):
 
     def _allreduce(self, x, op):
         buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
-        # MPI has no standard half type: reduce (and average, before a sum can overflow) in
-        # float32
+        self._reduce_widened(x, buf, op, lambda a: self.comm.Allreduce(self._mpi.IN_PLACE, a,
+                                                                        op=self._ops[op]))
+
+    def _reduce_widened(self, x, buf, op, reduce_):
+        """reduce_(a) sums (or takes the max or min of) the contiguous `a` in place over ranks;
+        `buf` is x or its contiguous copy. float16 is reduced and averaged in float32: MPI has
+        no standard half type, and half sums lose digits rank by rank. Returns x."""
         wide = buf.astype(np.float32) if buf.dtype == np.float16 else buf
-        self.comm.Allreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
+        reduce_(wide)
         if op == "mean":
             wide /= wide.dtype.type(self.size)
         if wide is not buf:
             buf[...] = wide
         if buf is not x:
             x[...] = buf
+        return x
 
     def broadcast(self, x, root=0):
         self._count("broadcast")
@@ -249,17 +255,9 @@ class NCCLCommunicator(MPICommunicator):
         self._count("allreduce")
         if buf.dtype not in self._types:
             raise TypeError(f"NCCLCommunicator.allreduce: unsupported dtype {buf.dtype}")
-        # half sums lose digits rank by rank: reduce in float32, as the MPI path does
-        wide = buf.astype(self._cp.float32) if buf.dtype == np.float16 else buf
-        self.nccl.allReduce(wide.data.ptr, wide.data.ptr, wide.size, self._types[wide.dtype],
-                            self._nccl_ops[op], self._stream())
-        if op == "mean":
-            wide /= wide.dtype.type(self.size)
-        if wide is not buf:
-            buf[...] = wide
-        if buf is not x:
-            x[...] = buf
-        return x
+        return self._reduce_widened(x, buf, op, lambda a: self.nccl.allReduce(
+            a.data.ptr, a.data.ptr, a.size, self._types[a.dtype], self._nccl_ops[op],
+            self._stream()))
 
     def broadcast(self, x, root=0):
         self._count("broadcast")

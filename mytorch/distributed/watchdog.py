@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 
+from mytorch.utils.process import pid_alive
+
 DEFAULT_TIMEOUT = 600.0  # seconds, torch.distributed's default
 ENV_TIMEOUT = "MINIDDP_TIMEOUT"
 
@@ -143,7 +145,7 @@ class Watchdog:
         rec = self._read(r)
         if rec["finished"] >= number:
             return False
-        return rec["exited"] == _EXITED or not _alive(self._records[r][0])
+        return rec["exited"] == _EXITED or not pid_alive(self._records[r][0])
 
     def _describe(self, r):
         if r not in self._records:
@@ -152,7 +154,7 @@ class Watchdog:
         rec = self._read(r)
         if rec["exited"] == _EXITED:
             state = "exited"
-        elif not _alive(pid):
+        elif not pid_alive(pid):
             state = "process gone"
         elif rec["entered"] > rec["finished"]:
             state = (f"in {rec['name']} (collective #{rec['entered']}) for "
@@ -191,17 +193,3 @@ class _Watch:
         dog._inflight = None
         dog._finished = dog._entered
         dog._write("")
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has left
-    except (OSError, IndexError):
-        return True

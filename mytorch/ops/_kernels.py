@@ -9,6 +9,7 @@ references: one pass per row in cache instead of ~10 NumPy passes over the whole
 `softmax_forward` / `softmax_backward` (over the last dim) likewise; the forward's exp is
 written out in arithmetic so that it vectorizes (numba's exp is a scalar libm call, ~8x slower).
 """
+import functools
 import math
 
 import numpy as np
@@ -37,25 +38,23 @@ def embedding_grad_reference(n_rows, idx, gy):
     return out
 
 
-_rows_add = None
+# Every `_compiled_*` below imports numba on its first call, so `import mytorch` stays fast;
+# functools.cache builds the loops once per process, and cache=True loads their machine code
+# from disk.
 
 
+@functools.cache
 def _compiled_rows_add():
-    # numba is imported on first use: `import mytorch` stays fast, and the cached machine
-    # code (cache=True) is loaded once per process
-    global _rows_add
-    if _rows_add is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def rows_add(out, idx, src):
-            for i in range(idx.shape[0]):
-                r = idx[i]
-                for j in range(src.shape[1]):
-                    out[r, j] += src[i, j]
+    @njit(cache=True, nogil=True)
+    def rows_add(out, idx, src):
+        for i in range(idx.shape[0]):
+            r = idx[i]
+            for j in range(src.shape[1]):
+                out[r, j] += src[i, j]
 
-        _rows_add = rows_add
-    return _rows_add
+    return rows_add
 
 
 def embedding_grad(n_rows, idx, gy):
@@ -110,63 +109,58 @@ def layer_norm_backward_reference(x, gy, w, mean, rstd):
     return g.reshape(x.shape), gw, gb
 
 
-_layer_norm = None
-
-
+@functools.cache
 def _compiled_layer_norm():
-    global _layer_norm
-    if _layer_norm is None:
-        from numba import njit
+    from numba import njit
 
-        # reassoc (and no other fast-math flag) lets LLVM vectorize the row sums into per-lane
-        # partial sums; without it every sum is a serial add chain, 3-4x slower
-        opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+    # reassoc (and no other fast-math flag) lets LLVM vectorize the row sums into per-lane
+    # partial sums; without it every sum is a serial add chain, 3-4x slower
+    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 
-        @njit(**opts)
-        def forward(x, w, b, eps, y, mean, rstd):
-            m, n = x.shape
-            for i in range(m):
-                xi, yi = x[i], y[i]
-                s = 0.0  # float64 accumulators for the moments
-                for j in range(n):
-                    s += xi[j]
-                mean[i] = s / n
-                mu = mean[i]  # rounded to x's dtype, so the loops below stay in it
-                v = 0.0
-                for j in range(n):
-                    d = xi[j] - mu
-                    v += d * d
-                rstd[i] = 1.0 / np.sqrt(v / n + eps)
-                r = rstd[i]
-                for j in range(n):
-                    yi[j] = (xi[j] - mu) * r * w[j] + b[j]
+    @njit(**opts)
+    def forward(x, w, b, eps, y, mean, rstd):
+        m, n = x.shape
+        for i in range(m):
+            xi, yi = x[i], y[i]
+            s = 0.0  # float64 accumulators for the moments
+            for j in range(n):
+                s += xi[j]
+            mean[i] = s / n
+            mu = mean[i]  # rounded to x's dtype, so the loops below stay in it
+            v = 0.0
+            for j in range(n):
+                d = xi[j] - mu
+                v += d * d
+            rstd[i] = 1.0 / np.sqrt(v / n + eps)
+            r = rstd[i]
+            for j in range(n):
+                yi[j] = (xi[j] - mu) * r * w[j] + b[j]
 
-        @njit(**opts)
-        def backward(x, gy, w, mean, rstd, gx, gw, gb):
-            # gw, gb: float64 (N,) accumulators, zeroed by the caller
-            m, n = x.shape
-            zero = np.zeros(1, x.dtype)[0]  # typed constants: int or float64 ones promote
-            inv_n = np.full(1, 1.0 / n, x.dtype)[0]
-            for i in range(m):
-                xi, gi, gxi = x[i], gy[i], gx[i]
-                mu, r = mean[i], rstd[i]
-                s1 = zero  # row sums in x's dtype (per-lane partial sums)
-                s2 = zero
-                for j in range(n):
-                    xh = (xi[j] - mu) * r
-                    g = gi[j] * w[j]
-                    s1 += g
-                    s2 += g * xh
-                    gw[j] += gi[j] * xh
-                    gb[j] += gi[j]
-                s1 *= inv_n
-                s2 *= inv_n
-                for j in range(n):
-                    xh = (xi[j] - mu) * r
-                    gxi[j] = r * (gi[j] * w[j] - s1 - xh * s2)
+    @njit(**opts)
+    def backward(x, gy, w, mean, rstd, gx, gw, gb):
+        # gw, gb: float64 (N,) accumulators, zeroed by the caller
+        m, n = x.shape
+        zero = np.zeros(1, x.dtype)[0]  # typed constants: int or float64 ones promote
+        inv_n = np.full(1, 1.0 / n, x.dtype)[0]
+        for i in range(m):
+            xi, gi, gxi = x[i], gy[i], gx[i]
+            mu, r = mean[i], rstd[i]
+            s1 = zero  # row sums in x's dtype (per-lane partial sums)
+            s2 = zero
+            for j in range(n):
+                xh = (xi[j] - mu) * r
+                g = gi[j] * w[j]
+                s1 += g
+                s2 += g * xh
+                gw[j] += gi[j] * xh
+                gb[j] += gi[j]
+            s1 *= inv_n
+            s2 *= inv_n
+            for j in range(n):
+                xh = (xi[j] - mu) * r
+                gxi[j] = r * (gi[j] * w[j] - s1 - xh * s2)
 
-        _layer_norm = (forward, backward)
-    return _layer_norm
+    return (forward, backward)
 
 
 def _fits_row_kernel(x, *others):
@@ -242,108 +236,113 @@ def softmax_backward_reference(y, gy):
     return gx
 
 
-_softmax = None
-# exp(t) = 2**n exp(r): log2(e), ln2 split in a high part exact in n * ln2_hi and the rest,
-# the underflow bound (results below it are 0), then the Taylor coefficients 1/k!, highest first
-_SOFTMAX_EXP32 = np.array([1.4426950408889634, 0.693359375, -2.12194440e-4, -87.0]
-                          + [1.0 / math.factorial(k) for k in range(7, -1, -1)], np.float32)
-_SOFTMAX_EXP64 = np.array([1.4426950408889634, 6.93147180369123816490e-01,
-                           1.90821492927058770002e-10, -708.0]
-                          + [1.0 / math.factorial(k) for k in range(13, -1, -1)])
+def _exp_table(ln2_hi, ln2_lo, underflow, degree, dtype):
+    """The constants of the softmax loops' exp(t) = 2**n exp(r), at the _EXP_* positions:
+    log2(e), ln2 split in a high part exact in n * ln2_hi and the rest, the underflow bound
+    (results below it are 0), then the Taylor coefficients 1/k!, k = degree..0."""
+    return np.array([1.4426950408889634, ln2_hi, ln2_lo, underflow]
+                    + [1.0 / math.factorial(k) for k in range(degree, -1, -1)], dtype)
 
 
+_EXP_LOG2E, _EXP_LN2_HI, _EXP_LN2_LO, _EXP_UNDERFLOW, _EXP_TAYLOR = range(5)
+_EXP32_DEGREE, _EXP64_DEGREE = 7, 13
+_SOFTMAX_EXP32 = _exp_table(0.693359375, -2.12194440e-4, -87.0, _EXP32_DEGREE, np.float32)
+_SOFTMAX_EXP64 = _exp_table(6.93147180369123816490e-01, 1.90821492927058770002e-10, -708.0,
+                            _EXP64_DEGREE, np.float64)
+
+
+@functools.cache
 def _compiled_softmax():
-    global _softmax
-    if _softmax is None:
-        from numba import njit
+    from numba import njit
 
-        # contract: FMAs in the exp polynomial (faster, and more accurate than np.exp here)
-        opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+    # contract: FMAs in the exp polynomial (faster, and more accurate than np.exp here)
+    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
-        # Per row: the max (in 16 independent lanes), then y = exp(x - max) and its sum in one
-        # vectorized pass, then y /= sum. exp(t), t <= 0: t = n ln2 + r (Cody-Waite, |r| <= ln2/2),
-        # Taylor in r, 2**n from its exponent bits, 0 below c[3] (x - max may be -inf), NaN kept.
-        # One self-contained kernel per dtype: a cached kernel that calls another closure
-        # dispatcher (or takes one as an argument) misses numba's cache in every new process.
-        @njit(**opts)
-        def forward32(x, y, c, row_max, row_sum):
-            m, n = x.shape
-            acc = np.empty(16, x.dtype)
-            n16 = n - n % 16
-            for i in range(m):
-                xi, yi = x[i], y[i]
-                acc[:] = xi[0]
-                for j0 in range(0, n16, 16):
-                    for k in range(16):
-                        acc[k] = max(acc[k], xi[j0 + k])
-                mx = acc[0]
+    # Per row: the max (in 16 independent lanes), then y = exp(x - max) and its sum in one
+    # vectorized pass, then y /= sum. exp(t), t <= 0: t = n ln2 + r (Cody-Waite, |r| <= ln2/2),
+    # Taylor in r, 2**n from its exponent bits, 0 below the underflow bound (x - max may be
+    # -inf), NaN kept.
+    # One self-contained kernel per dtype: a cached kernel that calls another closure
+    # dispatcher (or takes one as an argument) misses numba's cache in every new process.
+    @njit(**opts)
+    def forward32(x, y, c, row_max, row_sum):
+        m, n = x.shape
+        acc = np.empty(16, x.dtype)
+        n16 = n - n % 16
+        for i in range(m):
+            xi, yi = x[i], y[i]
+            acc[:] = xi[0]
+            for j0 in range(0, n16, 16):
                 for k in range(16):
-                    mx = max(mx, acc[k])
-                for j in range(n16, n):
-                    mx = max(mx, xi[j])
-                s = np.float32(0)
-                for j in range(n):
-                    t = xi[j] - mx
-                    tc = t if t > c[3] else c[3]
-                    nf = np.floor(tc * c[0] + np.float32(0.5))
-                    r = (t - nf * c[1]) - nf * c[2]
-                    p = (((((((c[4] * r + c[5]) * r + c[6]) * r + c[7]) * r + c[8]) * r + c[9]) * r
-                          + c[10]) * r + c[11])  # degree 7
-                    e = p * np.int32((np.int32(nf) + 127) << 23).view(np.float32)
-                    yi[j] = np.float32(0) if t < c[3] else e
-                    s += yi[j]
-                row_max[i], row_sum[i] = mx, s
-                r = np.float32(1) / s
-                for j in range(n):
-                    yi[j] *= r
+                    acc[k] = max(acc[k], xi[j0 + k])
+            mx = acc[0]
+            for k in range(16):
+                mx = max(mx, acc[k])
+            for j in range(n16, n):
+                mx = max(mx, xi[j])
+            s = np.float32(0)
+            for j in range(n):
+                t = xi[j] - mx
+                tc = t if t > c[_EXP_UNDERFLOW] else c[_EXP_UNDERFLOW]
+                nf = np.floor(tc * c[_EXP_LOG2E] + np.float32(0.5))
+                r = (t - nf * c[_EXP_LN2_HI]) - nf * c[_EXP_LN2_LO]
+                p = c[_EXP_TAYLOR]
+                for k in range(_EXP_TAYLOR + 1, _EXP_TAYLOR + _EXP32_DEGREE + 1):  # unrolled
+                    p = p * r + c[k]
+                e = p * np.int32((np.int32(nf) + 127) << 23).view(np.float32)
+                yi[j] = np.float32(0) if t < c[_EXP_UNDERFLOW] else e
+                s += yi[j]
+            row_max[i], row_sum[i] = mx, s
+            r = np.float32(1) / s
+            for j in range(n):
+                yi[j] *= r
 
-        @njit(**opts)
-        def forward64(x, y, c, row_max, row_sum):
-            m, n = x.shape
-            acc = np.empty(16, x.dtype)
-            n16 = n - n % 16
-            for i in range(m):
-                xi, yi = x[i], y[i]
-                acc[:] = xi[0]
-                for j0 in range(0, n16, 16):
-                    for k in range(16):
-                        acc[k] = max(acc[k], xi[j0 + k])
-                mx = acc[0]
+    @njit(**opts)
+    def forward64(x, y, c, row_max, row_sum):
+        m, n = x.shape
+        acc = np.empty(16, x.dtype)
+        n16 = n - n % 16
+        for i in range(m):
+            xi, yi = x[i], y[i]
+            acc[:] = xi[0]
+            for j0 in range(0, n16, 16):
                 for k in range(16):
-                    mx = max(mx, acc[k])
-                for j in range(n16, n):
-                    mx = max(mx, xi[j])
-                s = 0.0
-                for j in range(n):
-                    t = xi[j] - mx
-                    tc = t if t > c[3] else c[3]
-                    nf = np.floor(tc * c[0] + 0.5)
-                    r = (t - nf * c[1]) - nf * c[2]
-                    p = c[4]
-                    for k in range(5, 18):  # degree 13; a constant trip count, unrolled
-                        p = p * r + c[k]
-                    e = p * np.int64((np.int64(nf) + 1023) << 52).view(np.float64)
-                    yi[j] = 0.0 if t < c[3] else e
-                    s += yi[j]
-                row_max[i], row_sum[i] = mx, s
-                r = 1.0 / s
-                for j in range(n):
-                    yi[j] *= r
+                    acc[k] = max(acc[k], xi[j0 + k])
+            mx = acc[0]
+            for k in range(16):
+                mx = max(mx, acc[k])
+            for j in range(n16, n):
+                mx = max(mx, xi[j])
+            s = 0.0
+            for j in range(n):
+                t = xi[j] - mx
+                tc = t if t > c[_EXP_UNDERFLOW] else c[_EXP_UNDERFLOW]
+                nf = np.floor(tc * c[_EXP_LOG2E] + 0.5)
+                r = (t - nf * c[_EXP_LN2_HI]) - nf * c[_EXP_LN2_LO]
+                p = c[_EXP_TAYLOR]
+                for k in range(_EXP_TAYLOR + 1, _EXP_TAYLOR + _EXP64_DEGREE + 1):  # unrolled
+                    p = p * r + c[k]
+                e = p * np.int64((np.int64(nf) + 1023) << 52).view(np.float64)
+                yi[j] = 0.0 if t < c[_EXP_UNDERFLOW] else e
+                s += yi[j]
+            row_max[i], row_sum[i] = mx, s
+            r = 1.0 / s
+            for j in range(n):
+                yi[j] *= r
 
-        @njit(**opts)
-        def backward(y, gy, gx):
-            m, n = y.shape
-            zero = np.zeros(1, y.dtype)[0]
-            for i in range(m):
-                yi, gi, gxi = y[i], gy[i], gx[i]
-                s = zero
-                for j in range(n):
-                    s += yi[j] * gi[j]
-                for j in range(n):
-                    gxi[j] = yi[j] * (gi[j] - s)
+    @njit(**opts)
+    def backward(y, gy, gx):
+        m, n = y.shape
+        zero = np.zeros(1, y.dtype)[0]
+        for i in range(m):
+            yi, gi, gxi = y[i], gy[i], gx[i]
+            s = zero
+            for j in range(n):
+                s += yi[j] * gi[j]
+            for j in range(n):
+                gxi[j] = yi[j] * (gi[j] - s)
 
-        _softmax = (forward32, forward64, backward)
-    return _softmax
+    return (forward32, forward64, backward)
 
 
 def softmax_forward(x):
@@ -379,78 +378,85 @@ def softmax_backward(y, gy):
 
 # ---------------------------------------------------------------- exact GELU
 
-_gelu = None
-_EXP_CENTER = -0.6327561  # P(t) below lies in [-1.2656, 0]: exp(P) by Taylor around its middle
-# erfc(a) = t exp(-a^2) exp(P(t)), t = 2/(2+a): the fit of mytorch.ops.nn (ERFC_COEFFS).
-# Constants: P's coefficients (0-9), 1/sqrt(2), 1/sqrt(2 pi), the Taylor center and e^center
-# (10-13), then 1/n! for n = 10..0 (14-24), highest first for Horner.
-_GELU_CONSTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-                0.09678418, 0.37409196, 1.00002368, -1.26551223, 0.7071067811865476,
-                0.3989422804014327, _EXP_CENTER, math.exp(_EXP_CENTER),
-                *(1.0 / math.factorial(n) for n in range(10, -1, -1)))
+_GELU_CENTER = -0.6327561  # P(t) below lies in [-1.2656, 0]: exp(P) by Taylor around its middle
+# erfc(a) = t exp(-a^2) exp(P(t)), t = 2/(2+a): the fit of mytorch.ops.nn (ERFC_COEFFS), P's
+# coefficients highest first for Horner.
+_ERFC_P = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
+           0.09678418, 0.37409196, 1.00002368, -1.26551223)
+_GELU_TAYLOR_DEGREE = 10
+_GELU_CONSTS = (*_ERFC_P, 0.7071067811865476, 0.3989422804014327, _GELU_CENTER,
+                math.exp(_GELU_CENTER),
+                *(1.0 / math.factorial(n) for n in range(_GELU_TAYLOR_DEGREE, -1, -1)))
+# Where each constant lies in _GELU_CONSTS (the loops get it as an array `k` of x's dtype):
+_K_P = 0  # P's coefficients, up to _K_RSQRT2
+_K_RSQRT2 = len(_ERFC_P)  # 1/sqrt(2)
+_K_RSQRT_2PI = _K_RSQRT2 + 1  # 1/sqrt(2 pi)
+_K_CENTER = _K_RSQRT2 + 2  # the Taylor center
+_K_EXP_CENTER = _K_RSQRT2 + 3  # e^center
+_K_TAYLOR = _K_RSQRT2 + 4  # 1/n! for n = 10..0, highest first, up to the end
+_K_END = len(_GELU_CONSTS)
+_K_ONE = _K_END - 1  # 1/0! = 1 in x's dtype
 
 
+@functools.cache
 def _compiled_gelu():
     """numba loops around one NumPy (SIMD) exp per direction -- numba's own exp is a scalar
     call. The only exp over the array is exp(-x^2/2): erfc's exp(P(t)) factor has P in a
     narrow range, so a degree-10 Taylor polynomial gives it to ~2e-10 relative, and the
     backward's normal pdf is that same exp(-x^2/2). Constants come as an array of the input's
     dtype, so float32 stays float32 (as the NumPy reference) and loops vectorize at full width."""
-    global _gelu
-    if _gelu is None:
-        from numba import njit
+    from numba import njit
 
-        opts = dict(cache=True, nogil=True, error_model="numpy")
+    opts = dict(cache=True, nogil=True, error_model="numpy")
 
-        @njit(**opts)
-        def neg_half_square(x, cap, out):
-            # out = -a^2 with a = min(|x| / sqrt(2), cap), i.e. -x^2/2
-            for i in range(x.shape[0]):
-                a = min(abs(x[i]) * x.dtype.type(0.7071067811865476), cap)
-                out[i] = -(a * a)
+    @njit(**opts)
+    def neg_half_square(x, cap, out):
+        # out = -a^2 with a = min(|x| / sqrt(2), cap), i.e. -x^2/2
+        for i in range(x.shape[0]):
+            a = min(abs(x[i]) * x.dtype.type(0.7071067811865476), cap)
+            out[i] = -(a * a)
 
-        # erfc(a) = t exp(-a^2) exp(P(t)) is written out in both loops below: a cached kernel
-        # that calls another jitted closure misses numba's on-disk cache in every new process
-        # (1-2 s of compiling, and a new cache file each time).
-        @njit(**opts)
-        def forward_finish(x, k, e, y):
-            # y = max(x, 0) - a erfc(a) / sqrt(2)
-            zero, cap = x.dtype.type(0), x.dtype.type(1e4)
-            for i in range(x.shape[0]):
-                a = min(abs(x[i]) * k[10], cap)
-                t = (k[24] + k[24]) / (k[24] + k[24] + a)
-                p = k[0]
-                for j in range(1, 10):
-                    p = p * t + k[j]
-                d = p - k[12]
-                q = k[14]
-                for j in range(15, 25):
-                    q = q * d + k[j]
-                erfc = t * e[i] * (k[13] * q)
-                y[i] = max(x[i], zero) - a * erfc * k[10]
+    # erfc(a) = t exp(-a^2) exp(P(t)) is written out in both loops below: a cached kernel
+    # that calls another jitted closure misses numba's on-disk cache in every new process
+    # (1-2 s of compiling, and a new cache file each time).
+    @njit(**opts)
+    def forward_finish(x, k, e, y):
+        # y = max(x, 0) - a erfc(a) / sqrt(2)
+        zero, cap = x.dtype.type(0), x.dtype.type(1e4)
+        for i in range(x.shape[0]):
+            a = min(abs(x[i]) * k[_K_RSQRT2], cap)
+            t = (k[_K_ONE] + k[_K_ONE]) / (k[_K_ONE] + k[_K_ONE] + a)
+            p = k[_K_P]
+            for j in range(_K_P + 1, _K_RSQRT2):
+                p = p * t + k[j]
+            d = p - k[_K_CENTER]
+            q = k[_K_TAYLOR]
+            for j in range(_K_TAYLOR + 1, _K_END):
+                q = q * d + k[j]
+            erfc = t * e[i] * (k[_K_EXP_CENTER] * q)
+            y[i] = max(x[i], zero) - a * erfc * k[_K_RSQRT2]
 
-        @njit(**opts)
-        def backward_finish(x, gy, k, e, gx):
-            # Phi(-|x|) = erfc(a)/2; gelu'(x) = Phi(x) + x pdf(x), pdf = e / sqrt(2 pi)
-            zero, one, half, cap = (x.dtype.type(0), x.dtype.type(1), x.dtype.type(0.5),
-                                    x.dtype.type(np.inf))
-            for i in range(x.shape[0]):
-                xi = x[i]
-                a = min(abs(xi) * k[10], cap)
-                t = (k[24] + k[24]) / (k[24] + k[24] + a)
-                p = k[0]
-                for j in range(1, 10):
-                    p = p * t + k[j]
-                d = p - k[12]
-                q = k[14]
-                for j in range(15, 25):
-                    q = q * d + k[j]
-                c = half * (t * e[i] * (k[13] * q))
-                phi = one - c if xi >= zero else c
-                gx[i] = (phi + xi * e[i] * k[11]) * gy[i]
+    @njit(**opts)
+    def backward_finish(x, gy, k, e, gx):
+        # Phi(-|x|) = erfc(a)/2; gelu'(x) = Phi(x) + x pdf(x), pdf = e / sqrt(2 pi)
+        zero, one, half, cap = (x.dtype.type(0), x.dtype.type(1), x.dtype.type(0.5),
+                                x.dtype.type(np.inf))
+        for i in range(x.shape[0]):
+            xi = x[i]
+            a = min(abs(xi) * k[_K_RSQRT2], cap)
+            t = (k[_K_ONE] + k[_K_ONE]) / (k[_K_ONE] + k[_K_ONE] + a)
+            p = k[_K_P]
+            for j in range(_K_P + 1, _K_RSQRT2):
+                p = p * t + k[j]
+            d = p - k[_K_CENTER]
+            q = k[_K_TAYLOR]
+            for j in range(_K_TAYLOR + 1, _K_END):
+                q = q * d + k[j]
+            c = half * (t * e[i] * (k[_K_EXP_CENTER] * q))
+            phi = one - c if xi >= zero else c
+            gx[i] = (phi + xi * e[i] * k[_K_RSQRT_2PI]) * gy[i]
 
-        _gelu = (neg_half_square, forward_finish, backward_finish)
-    return _gelu
+    return (neg_half_square, forward_finish, backward_finish)
 
 
 def gelu_fits(x):

@@ -12,165 +12,162 @@ the reference's (kernel offsets in row-major order), so the results are bitwise 
 Column layout: cols (C, kh, kw, N, Ho, Wo), i.e. (C*kh*kw, N*Ho*Wo) as a matrix: the whole batch
 chunk is the right operand of one GEMM.
 """
+import functools
+
 import numpy as np
 
 from mytorch.backend import host_float_arrays
-
-_kernels = None
-
 
 # The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
 available = host_float_arrays
 
 
+@functools.cache
 def _compiled():
     # numba is imported on first use, so `import mytorch` stays fast; cache=True keeps the
     # machine code on disk between processes.
-    global _kernels
-    if _kernels is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def taps(h_in, w_in, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
-            # (kh, kw, Ho*Wo): flat index into an (H, W) plane read by each kernel offset and
-            # output position, -1 where the window lies on the padding
-            idx = np.empty((kh, kw, ho * wo), np.int64)
+    @njit(cache=True, nogil=True)
+    def taps(h_in, w_in, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw):
+        # (kh, kw, Ho*Wo): flat index into an (H, W) plane read by each kernel offset and
+        # output position, -1 where the window lies on the padding
+        idx = np.empty((kh, kw, ho * wo), np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(ho):
+                    h = oh * sh - pt + i * dh
+                    for ow in range(wo):
+                        w = ow * sw - pl + j * dw
+                        inside = 0 <= h < h_in and 0 <= w < w_in
+                        idx[i, j, oh * wo + ow] = h * w_in + w if inside else -1
+        return idx
+
+    @njit(cache=True, nogil=True)
+    def im2col(x, out, idx):
+        # x (N, C, H, W) -> out (C, kh, kw, N, Ho, Wo), both C-contiguous
+        n, c, h_in, w_in = x.shape
+        kh, kw, L = idx.shape
+        xf, of = x.ravel(), out.ravel()
+        zero = x.dtype.type(0)
+        plane = h_in * w_in
+        p = 0
+        for ci in range(c):
             for i in range(kh):
                 for j in range(kw):
-                    for oh in range(ho):
-                        h = oh * sh - pt + i * dh
-                        for ow in range(wo):
-                            w = ow * sw - pl + j * dw
-                            inside = 0 <= h < h_in and 0 <= w < w_in
-                            idx[i, j, oh * wo + ow] = h * w_in + w if inside else -1
-            return idx
+                    ix = idx[i, j]
+                    for b in range(n):
+                        base = (b * c + ci) * plane
+                        for q in range(L):
+                            k = ix[q]
+                            of[p + q] = xf[base + k] if k >= 0 else zero
+                        p += L
 
-        @njit(cache=True, nogil=True)
-        def im2col(x, out, idx):
-            # x (N, C, H, W) -> out (C, kh, kw, N, Ho, Wo), both C-contiguous
-            n, c, h_in, w_in = x.shape
-            kh, kw, L = idx.shape
-            xf, of = x.ravel(), out.ravel()
-            zero = x.dtype.type(0)
-            plane = h_in * w_in
-            p = 0
+    @njit(cache=True, nogil=True)
+    def col2im(cols, out, idx):
+        # cols (C, kh, kw, N, Ho, Wo) summed into out (N, C, H, W)
+        n, c, h_in, w_in = out.shape
+        kh, kw, L = idx.shape
+        cf, of = cols.ravel(), out.ravel()
+        plane = h_in * w_in
+        for b in range(n):
             for ci in range(c):
+                base = (b * c + ci) * plane
                 for i in range(kh):
                     for j in range(kw):
                         ix = idx[i, j]
-                        for b in range(n):
-                            base = (b * c + ci) * plane
-                            for q in range(L):
-                                k = ix[q]
-                                of[p + q] = xf[base + k] if k >= 0 else zero
-                            p += L
+                        p = (((ci * kh + i) * kw + j) * n + b) * L
+                        for q in range(L):
+                            k = ix[q]
+                            if k >= 0:
+                                of[base + k] += cf[p + q]
 
-        @njit(cache=True, nogil=True)
-        def col2im(cols, out, idx):
-            # cols (C, kh, kw, N, Ho, Wo) summed into out (N, C, H, W)
-            n, c, h_in, w_in = out.shape
-            kh, kw, L = idx.shape
-            cf, of = cols.ravel(), out.ravel()
-            plane = h_in * w_in
-            for b in range(n):
-                for ci in range(c):
-                    base = (b * c + ci) * plane
-                    for i in range(kh):
-                        for j in range(kw):
-                            ix = idx[i, j]
-                            p = (((ci * kh + i) * kw + j) * n + b) * L
-                            for q in range(L):
-                                k = ix[q]
-                                if k >= 0:
-                                    of[base + k] += cf[p + q]
+    # Unit-stride rows: contiguous copies and adds between row views of a zero-padded plane.
+    # Indexing a view by its range variable spares numba the negative-index wraparound that
+    # keeps `flat[base + q]` loops scalar, so these vectorize.
+    @njit(cache=True, nogil=True)
+    def im2col_rows(xp, out, sh, dh, dw):
+        # padded xp (N, C, Hp, Wp) -> out (C, kh, kw, N, Ho, Wo), stride (sh, 1)
+        n, c = xp.shape[0], xp.shape[1]
+        kh, kw, ho, wo = out.shape[1], out.shape[2], out.shape[4], out.shape[5]
+        for ci in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    for b in range(n):
+                        plane = xp[b, ci]
+                        dst = out[ci, i, j, b]
+                        for oh in range(ho):
+                            src = plane[oh * sh + i * dh, j * dw:]
+                            row = dst[oh]
+                            for ow in range(wo):
+                                row[ow] = src[ow]
 
-        # Unit-stride rows: contiguous copies and adds between row views of a zero-padded plane.
-        # Indexing a view by its range variable spares numba the negative-index wraparound that
-        # keeps `flat[base + q]` loops scalar, so these vectorize.
-        @njit(cache=True, nogil=True)
-        def im2col_rows(xp, out, sh, dh, dw):
-            # padded xp (N, C, Hp, Wp) -> out (C, kh, kw, N, Ho, Wo), stride (sh, 1)
-            n, c = xp.shape[0], xp.shape[1]
-            kh, kw, ho, wo = out.shape[1], out.shape[2], out.shape[4], out.shape[5]
+    @njit(cache=True, nogil=True)
+    def col2im_rows(cols, gp, sh, dh, dw):
+        # cols (C, kh, kw, N, Ho, Wo) summed into padded gp (N, C, Hp, Wp), stride (sh, 1)
+        n, c = gp.shape[0], gp.shape[1]
+        kh, kw, ho, wo = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+        for b in range(n):
             for ci in range(c):
+                plane = gp[b, ci]
                 for i in range(kh):
                     for j in range(kw):
-                        for b in range(n):
-                            plane = xp[b, ci]
-                            dst = out[ci, i, j, b]
-                            for oh in range(ho):
-                                src = plane[oh * sh + i * dh, j * dw:]
-                                row = dst[oh]
-                                for ow in range(wo):
-                                    row[ow] = src[ow]
+                        src = cols[ci, i, j, b]
+                        for oh in range(ho):
+                            dst = plane[oh * sh + i * dh, j * dw:]
+                            row = src[oh]
+                            for ow in range(wo):
+                                dst[ow] += row[ow]
 
-        @njit(cache=True, nogil=True)
-        def col2im_rows(cols, gp, sh, dh, dw):
-            # cols (C, kh, kw, N, Ho, Wo) summed into padded gp (N, C, Hp, Wp), stride (sh, 1)
-            n, c = gp.shape[0], gp.shape[1]
-            kh, kw, ho, wo = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
-            for b in range(n):
-                for ci in range(c):
-                    plane = gp[b, ci]
-                    for i in range(kh):
-                        for j in range(kw):
-                            src = cols[ci, i, j, b]
-                            for oh in range(ho):
-                                dst = plane[oh * sh + i * dh, j * dw:]
-                                row = src[oh]
-                                for ow in range(wo):
-                                    dst[ow] += row[ow]
+    @njit(cache=True, nogil=True)
+    def max_pool(x, y, arg, kh, kw, sh, sw, pt, pl, dh, dw):
+        # x (N, C, H, W) -> y (N, C, Ho, Wo) and the window offset of the first maximum;
+        # padding counts as -inf; NaN propagates like np.maximum.
+        n, c, h_in, w_in = x.shape
+        ho, wo = y.shape[2], y.shape[3]
+        ninf = x.dtype.type(-np.inf)
+        for b in range(n):
+            for ci in range(c):
+                plane = x[b, ci]
+                for oh in range(ho):
+                    for ow in range(wo):
+                        best = ninf
+                        k_best = 0
+                        k = 0
+                        for i in range(kh):
+                            h = oh * sh - pt + i * dh
+                            for j in range(kw):
+                                w = ow * sw - pl + j * dw
+                                v = ninf
+                                if 0 <= h < h_in and 0 <= w < w_in:
+                                    v = plane[h, w]
+                                if v > best:
+                                    best = v
+                                    k_best = k
+                                elif np.isnan(v):
+                                    best = v
+                                k += 1
+                        y[b, ci, oh, ow] = best
+                        arg[b, ci, oh, ow] = k_best
 
-        @njit(cache=True, nogil=True)
-        def max_pool(x, y, arg, kh, kw, sh, sw, pt, pl, dh, dw):
-            # x (N, C, H, W) -> y (N, C, Ho, Wo) and the window offset of the first maximum;
-            # padding counts as -inf; NaN propagates like np.maximum.
-            n, c, h_in, w_in = x.shape
-            ho, wo = y.shape[2], y.shape[3]
-            ninf = x.dtype.type(-np.inf)
-            for b in range(n):
-                for ci in range(c):
-                    plane = x[b, ci]
-                    for oh in range(ho):
-                        for ow in range(wo):
-                            best = ninf
-                            k_best = 0
-                            k = 0
-                            for i in range(kh):
-                                h = oh * sh - pt + i * dh
-                                for j in range(kw):
-                                    w = ow * sw - pl + j * dw
-                                    v = ninf
-                                    if 0 <= h < h_in and 0 <= w < w_in:
-                                        v = plane[h, w]
-                                    if v > best:
-                                        best = v
-                                        k_best = k
-                                    elif np.isnan(v):
-                                        best = v
-                                    k += 1
-                            y[b, ci, oh, ow] = best
-                            arg[b, ci, oh, ow] = k_best
+    @njit(cache=True, nogil=True)
+    def max_pool_backward(gy, arg, out, kw, sh, sw, pt, pl, dh, dw):
+        # gy (N, C, Ho, Wo) summed into out (N, C, H, W) at each window's argmax
+        n, c, ho, wo = gy.shape
+        h_in, w_in = out.shape[2], out.shape[3]
+        for b in range(n):
+            for ci in range(c):
+                for oh in range(ho):
+                    for ow in range(wo):
+                        k = arg[b, ci, oh, ow]
+                        h = oh * sh - pt + (k // kw) * dh
+                        w = ow * sw - pl + (k % kw) * dw
+                        if 0 <= h < h_in and 0 <= w < w_in:
+                            out[b, ci, h, w] += gy[b, ci, oh, ow]
 
-        @njit(cache=True, nogil=True)
-        def max_pool_backward(gy, arg, out, kw, sh, sw, pt, pl, dh, dw):
-            # gy (N, C, Ho, Wo) summed into out (N, C, H, W) at each window's argmax
-            n, c, ho, wo = gy.shape
-            h_in, w_in = out.shape[2], out.shape[3]
-            for b in range(n):
-                for ci in range(c):
-                    for oh in range(ho):
-                        for ow in range(wo):
-                            k = arg[b, ci, oh, ow]
-                            h = oh * sh - pt + (k // kw) * dh
-                            w = ow * sw - pl + (k % kw) * dw
-                            if 0 <= h < h_in and 0 <= w < w_in:
-                                out[b, ci, h, w] += gy[b, ci, oh, ow]
-
-        _kernels = {"taps": taps, "im2col": im2col, "col2im": col2im, "im2col_rows": im2col_rows,
-                    "col2im_rows": col2im_rows, "max_pool": max_pool,
-                    "max_pool_backward": max_pool_backward}
-    return _kernels
+    return {"taps": taps, "im2col": im2col, "col2im": col2im, "im2col_rows": im2col_rows,
+            "col2im_rows": col2im_rows, "max_pool": max_pool,
+            "max_pool_backward": max_pool_backward}
 
 
 def _taps(g):

@@ -6,9 +6,14 @@ SIMD tanh (numba's is a scalar libm call) and fuses the arithmetic around it int
 row loops; `lstm_step_back` is one numba loop (the backward needs no transcendentals). Each
 sits beside its array-module reference, which CuPy and other dtypes use.
 """
+import functools
+
 import numpy as np
 
 from mytorch.backend import array_module
+
+# The LSTM gates in their order along the 4H axis (and the `4` axis of the loops' views).
+GATE_I, GATE_F, GATE_G, GATE_O = range(4)
 
 
 def sigmoid_(xp, x):
@@ -54,73 +59,69 @@ def lstm_step_back_reference(act, c, tc, gh, gc, d, gc_prev):
     xp.multiply(dc, f, out=gc_prev)
 
 
-_lstm = None
-
-
+@functools.cache
 def _compiled_lstm():
     # Gate arrays come in as (B, 4, H) views, so that each gate row is a plain contiguous
     # 1-D array indexed by the loop variable (offset indexing defeats vectorization). Each
     # inner loop touches only a few rows: LLVM must prove at run time that the rows it writes
     # overlap none it reads, and past a few such checks it leaves the loop scalar (2-3x
     # slower). The operation order is the reference's, so results match it to the last bit.
-    global _lstm
-    if _lstm is None:
-        from numba import njit
+    from numba import njit
 
-        opts = dict(cache=True, nogil=True, error_model="numpy")
+    opts = dict(cache=True, nogil=True, error_model="numpy")
 
-        @njit(**opts)
-        def gates_in(a, gh):
-            # a = (a + gh) halved on i, f, o: the argument of sigmoid's tanh form
-            half = a.dtype.type(0.5)
-            for b in range(a.shape[0]):
-                for k in range(4):
-                    ar, gr = a[b, k], gh[b, k]
-                    if k == 2:
-                        for j in range(a.shape[2]):
-                            ar[j] += gr[j]
-                    else:
-                        for j in range(a.shape[2]):
-                            ar[j] = (ar[j] + gr[j]) * half
+    @njit(**opts)
+    def gates_in(a, gh):
+        # a = (a + gh) halved on i, f, o: the argument of sigmoid's tanh form
+        half = a.dtype.type(0.5)
+        for b in range(a.shape[0]):
+            for k in range(4):
+                ar, gr = a[b, k], gh[b, k]
+                if k == GATE_G:  # tanh's argument as is
+                    for j in range(a.shape[2]):
+                        ar[j] += gr[j]
+                else:
+                    for j in range(a.shape[2]):
+                        ar[j] = (ar[j] + gr[j]) * half
 
-        @njit(**opts)
-        def cell(a, c, c_new):
-            # a holds tanh of gates_in's result: finish the sigmoids, then c' = f c + i g
-            half = a.dtype.type(0.5)
-            H = a.shape[2]
-            for b in range(a.shape[0]):
-                for k in (0, 1, 3):
-                    ar = a[b, k]
-                    for j in range(H):
-                        ar[j] = ar[j] * half + half
-                ai, af, ag, cb, cn = a[b, 0], a[b, 1], a[b, 2], c[b], c_new[b]
+    @njit(**opts)
+    def cell(a, c, c_new):
+        # a holds tanh of gates_in's result: finish the sigmoids, then c' = f c + i g
+        half = a.dtype.type(0.5)
+        H = a.shape[2]
+        for b in range(a.shape[0]):
+            for k in (GATE_I, GATE_F, GATE_O):
+                ar = a[b, k]
                 for j in range(H):
-                    cn[j] = af[j] * cb[j] + ai[j] * ag[j]
+                    ar[j] = ar[j] * half + half
+            ai, af, ag = a[b, GATE_I], a[b, GATE_F], a[b, GATE_G]
+            cb, cn = c[b], c_new[b]
+            for j in range(H):
+                cn[j] = af[j] * cb[j] + ai[j] * ag[j]
 
-        @njit(**opts)
-        def back(a, c, tc, gh, gc, d, gc_prev):
-            one = a.dtype.type(1)
-            H = a.shape[2]
-            dc = np.empty(H, a.dtype)  # grad of c' for one row
-            for b in range(a.shape[0]):
-                ai, af, ag, ao = a[b, 0], a[b, 1], a[b, 2], a[b, 3]
-                di, df, dg, do = d[b, 0], d[b, 1], d[b, 2], d[b, 3]
-                cb, tb, hb, gb, pb = c[b], tc[b], gh[b], gc[b], gc_prev[b]
-                for j in range(H):
-                    dc[j] = hb[j] * ao[j] * (one - tb[j] * tb[j]) + gb[j]
-                for j in range(H):
-                    pb[j] = dc[j] * af[j]
-                for j in range(H):
-                    di[j] = dc[j] * ag[j] * ai[j] * (one - ai[j])
-                for j in range(H):
-                    df[j] = dc[j] * cb[j] * af[j] * (one - af[j])
-                for j in range(H):
-                    dg[j] = dc[j] * ai[j] * (one - ag[j] * ag[j])
-                for j in range(H):
-                    do[j] = hb[j] * tb[j] * ao[j] * (one - ao[j])
+    @njit(**opts)
+    def back(a, c, tc, gh, gc, d, gc_prev):
+        one = a.dtype.type(1)
+        H = a.shape[2]
+        dc = np.empty(H, a.dtype)  # grad of c' for one row
+        for b in range(a.shape[0]):
+            ai, af, ag, ao = a[b, GATE_I], a[b, GATE_F], a[b, GATE_G], a[b, GATE_O]
+            di, df, dg, do = d[b, GATE_I], d[b, GATE_F], d[b, GATE_G], d[b, GATE_O]
+            cb, tb, hb, gb, pb = c[b], tc[b], gh[b], gc[b], gc_prev[b]
+            for j in range(H):
+                dc[j] = hb[j] * ao[j] * (one - tb[j] * tb[j]) + gb[j]
+            for j in range(H):
+                pb[j] = dc[j] * af[j]
+            for j in range(H):
+                di[j] = dc[j] * ag[j] * ai[j] * (one - ai[j])
+            for j in range(H):
+                df[j] = dc[j] * cb[j] * af[j] * (one - af[j])
+            for j in range(H):
+                dg[j] = dc[j] * ai[j] * (one - ag[j] * ag[j])
+            for j in range(H):
+                do[j] = hb[j] * tb[j] * ao[j] * (one - ao[j])
 
-        _lstm = (gates_in, cell, back)
-    return _lstm
+    return (gates_in, cell, back)
 
 
 def _fits(written, *others):

@@ -111,36 +111,35 @@ def _build(threads, acc):
     global cuda
     from numba import cuda
 
-    # One shared buffer per reduction; the trailing barrier lets the next reduction reuse it.
-    @cuda.jit(device=True)
-    def block_sum(buf, v):
-        t = cuda.threadIdx.x
-        buf[t] = v
-        cuda.syncthreads()
-        step = threads // 2
-        while step > 0:
-            if t < step:
-                buf[t] += buf[t + step]
+    def block_reduce(combine):
+        # A tree reduction over the block in one shared buffer; the trailing barrier lets the
+        # next reduction reuse it.
+        @cuda.jit(device=True)
+        def reduce(buf, v):
+            t = cuda.threadIdx.x
+            buf[t] = v
             cuda.syncthreads()
-            step //= 2
-        total = buf[0]
-        cuda.syncthreads()  # every thread has read buf[0] before the next reduction writes
-        return total
+            step = threads // 2
+            while step > 0:
+                if t < step:
+                    buf[t] = combine(buf[t], buf[t + step])
+                cuda.syncthreads()
+                step //= 2
+            total = buf[0]
+            cuda.syncthreads()  # every thread has read buf[0] before the next reduction writes
+            return total
+
+        return reduce
 
     @cuda.jit(device=True)
-    def block_max(buf, v):
-        t = cuda.threadIdx.x
-        buf[t] = v
-        cuda.syncthreads()
-        step = threads // 2
-        while step > 0:
-            if t < step and buf[t + step] > buf[t]:
-                buf[t] = buf[t + step]
-            cuda.syncthreads()
-            step //= 2
-        total = buf[0]
-        cuda.syncthreads()
-        return total
+    def add(a, b):
+        return a + b
+
+    @cuda.jit(device=True)
+    def larger(a, b):
+        return b if b > a else a
+
+    block_sum, block_max = block_reduce(add), block_reduce(larger)
 
     @cuda.jit
     def softmax_fwd(x, y):  # x, y (M, N); one block per row

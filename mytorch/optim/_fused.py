@@ -5,59 +5,56 @@ non-float arrays use); these loops do the same float arithmetic in the same orde
 by element in one pass, instead of a dozen ufunc passes. Scalars are passed in the arrays'
 dtype so float32 math stays float32, like PyTorch's kernels (no fastmath: no reassociation).
 """
+import functools
+
 import numpy as np
 
 from mytorch.backend import host_float_arrays
-
-_kernels = None
-
 
 # The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
 available = host_float_arrays
 
 
+@functools.cache
 def _compiled():
     # numba is imported on first use, so `import mytorch` stays fast; cache=True keeps the
     # machine code on disk between processes.
-    global _kernels
-    if _kernels is None:
-        from numba import njit
+    from numba import njit
 
-        # error_model="numpy": no ZeroDivisionError check, so the loop vectorizes.
-        # Branch-free body: maximize is a sign, L2 weight decay is wd (0 for AdamW),
-        # decoupled decay is a factor (1 for Adam).
-        @njit(cache=True, nogil=True, error_model="numpy")
-        def adam(x, g, m, v, decay, wd, sign, w1, beta2, w2, bc2_sqrt, eps, neg_step):
-            for i in range(x.shape[0]):
-                xi = x[i]
-                gi = g[i] * sign + wd * xi
-                xi = xi * decay
-                mi = m[i]
-                mi = mi + w1 * (gi - mi)
-                m[i] = mi
-                vi = v[i] * beta2 + w2 * gi * gi
-                v[i] = vi
-                x[i] = xi + mi / (np.sqrt(vi) / bc2_sqrt + eps) * neg_step
+    # error_model="numpy": no ZeroDivisionError check, so the loop vectorizes.
+    # Branch-free body: maximize is a sign, L2 weight decay is wd (0 for AdamW),
+    # decoupled decay is a factor (1 for Adam).
+    @njit(cache=True, nogil=True, error_model="numpy")
+    def adam(x, g, m, v, decay, wd, sign, w1, beta2, w2, bc2_sqrt, eps, neg_step):
+        for i in range(x.shape[0]):
+            xi = x[i]
+            gi = g[i] * sign + wd * xi
+            xi = xi * decay
+            mi = m[i]
+            mi = mi + w1 * (gi - mi)
+            m[i] = mi
+            vi = v[i] * beta2 + w2 * gi * gi
+            v[i] = vi
+            x[i] = xi + mi / (np.sqrt(vi) / bc2_sqrt + eps) * neg_step
 
-        @njit(cache=True, nogil=True, error_model="numpy")
-        def sgd(x, g, buf, lr, wd, sign, has_buf, first, momentum, keep, nesterov):
-            for i in range(x.shape[0]):
-                xi = x[i]
-                gi = g[i] * sign + wd * xi
-                if has_buf:
-                    if first:
-                        b = gi
-                    else:
-                        b = buf[i] * momentum + keep * gi
-                    buf[i] = b
-                    if nesterov:
-                        gi = gi + momentum * b
-                    else:
-                        gi = b
-                x[i] = xi - lr * gi
+    @njit(cache=True, nogil=True, error_model="numpy")
+    def sgd(x, g, buf, lr, wd, sign, has_buf, first, momentum, keep, nesterov):
+        for i in range(x.shape[0]):
+            xi = x[i]
+            gi = g[i] * sign + wd * xi
+            if has_buf:
+                if first:
+                    b = gi
+                else:
+                    b = buf[i] * momentum + keep * gi
+                buf[i] = b
+                if nesterov:
+                    gi = gi + momentum * b
+                else:
+                    gi = b
+            x[i] = xi - lr * gi
 
-        _kernels = (adam, sgd)
-    return _kernels
+    return (adam, sgd)
 
 
 def adam_supported(amsgrad, beta1):

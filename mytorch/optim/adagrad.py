@@ -1,6 +1,6 @@
 """Adagrad and Adadelta: per-coordinate step sizes from accumulated squared gradients."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _check_nonneg, _ema_square_
 
 
 class Adagrad(Optimizer):
@@ -31,8 +31,8 @@ class Adagrad(Optimizer):
         fill = self.defaults["initial_accumulator_value"]
         for p, state in self._params_with_state(group, "sum", fill=fill):
             clr = lr / (1 + (state["step"] - 1) * lr_decay)
-            for blk in _blocks([p.data, p.grad.data, state["sum"].data]):
-                self._block(*blk, clr=clr, eps=eps, wd=wd, maximize=maximize)
+            self._update_blocks([p.data, p.grad.data, state["sum"].data], clr=clr, eps=eps,
+                                wd=wd, maximize=maximize)
 
     def _block(self, x, g, acc, *, clr, eps, wd, maximize):
         xp = array_module(x)
@@ -70,26 +70,19 @@ class Adadelta(Optimizer):
         wd, maximize = float(group["weight_decay"]), group["maximize"]
         for p, state in self._params_with_state(group, "square_avg", "acc_delta"):
             ops = [p.data, p.grad.data, state["square_avg"].data, state["acc_delta"].data]
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, rho=rho, eps=eps, wd=wd, maximize=maximize)
+            self._update_blocks(ops, lr=lr, rho=rho, eps=eps, wd=wd, maximize=maximize)
 
     def _block(self, x, g, sq, acc, *, lr, rho, eps, wd, maximize):
         xp = array_module(x)
         g = self._grad_with_decay(x, g, wd, maximize)
         t, d = self._scratch(x, 1), self._scratch(x, 2)
-        sq *= rho
-        xp.multiply(g, 1 - rho, out=t)
-        t *= g
-        sq += t
+        _ema_square_(sq, g, rho, t)
         xp.add(sq, eps, out=t)
         xp.sqrt(t, out=t)  # std
         xp.add(acc, eps, out=d)
         xp.sqrt(d, out=d)
         d /= t
         d *= g  # the step, before the learning rate
-        acc *= rho
-        xp.multiply(d, 1 - rho, out=t)
-        t *= d
-        acc += t
+        _ema_square_(acc, d, rho, t)
         d *= -lr
         x += d

@@ -3,7 +3,7 @@ import math
 
 from mytorch.backend import array_module
 from mytorch.optim import _fused
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _check_betas, _check_nonneg
 
 
 class Adam(Optimizer):
@@ -20,8 +20,7 @@ class Adam(Optimizer):
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
         name = type(self).__name__
         _check_nonneg(name, lr=lr, eps=eps, weight_decay=weight_decay)
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"{name}: invalid betas {betas}; expected two values in [0, 1)")
+        _check_betas(name, betas)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
@@ -45,31 +44,17 @@ class Adam(Optimizer):
                             beta2=beta2, eps=eps, wd=wd, decoupled=decoupled, maximize=maximize,
                             step_size=step_size, bias_correction2_sqrt=bias_correction2_sqrt)
                 continue
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            decoupled=decoupled, maximize=maximize, step_size=step_size,
-                            bias_correction2_sqrt=bias_correction2_sqrt)
+            self._update_blocks(ops, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                decoupled=decoupled, maximize=maximize, step_size=step_size,
+                                bias_correction2_sqrt=bias_correction2_sqrt)
 
     def _block(self, x, g, m, v, vmax=None, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                step_size, bias_correction2_sqrt):
         xp = array_module(x)
-        if wd != 0 and decoupled:  # AdamW: decay the weights, not the gradient
-            x *= 1.0 - lr * wd
-        g = self._grad_with_decay(x, g, 0 if decoupled else wd, maximize)
-
+        g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
+                                         maximize=maximize)
         t = self._scratch(x, 1)
-        # m.lerp_(g, 1 - beta1), with lerp's two formulas for small and large weights
-        xp.subtract(g, m, out=t)
-        if beta1 > 0.5:
-            t *= 1.0 - beta1
-            m += t
-        else:
-            t *= beta1
-            xp.subtract(g, t, out=m)
-        v *= beta2
-        xp.multiply(g, 1.0 - beta2, out=t)
-        t *= g
-        v += t
+        _adam_moments_(m, v, g, beta1, beta2, t)
         if vmax is not None:
             xp.maximum(vmax, v, out=vmax)
             v = vmax

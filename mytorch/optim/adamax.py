@@ -1,6 +1,6 @@
 """Adamax: Adam with the infinity norm of past gradients in place of the second moment."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _check_betas, _check_nonneg, _lerp_
 
 
 class Adamax(Optimizer):
@@ -27,9 +27,8 @@ class Adamax(Optimizer):
         for p, state in self._params_with_state(group, "exp_avg", "exp_inf"):
             clr = lr / (1 - beta1 ** state["step"])
             ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_inf"].data]
-            for blk in _blocks(ops):
-                self._block(*blk, clr=clr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            maximize=maximize)
+            self._update_blocks(ops, clr=clr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                maximize=maximize)
 
     def _block(self, x, g, m, u, *, clr, beta1, beta2, eps, wd, maximize):
         xp = array_module(x)

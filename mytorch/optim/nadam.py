@@ -2,7 +2,7 @@
 import numpy as np
 
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _check_betas, _check_nonneg
 
 
 class NAdam(Optimizer):
@@ -45,23 +45,17 @@ class NAdam(Optimizer):
             coef_g = -lr * (1.0 - mu) / (1.0 - mu_product)
             coef_m = -lr * mu_next / (1.0 - mu_product * mu_next)
             ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data]
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            decoupled=decoupled, maximize=maximize,
-                            bias_correction2=1.0 - beta2 ** step, coef_g=coef_g, coef_m=coef_m)
+            self._update_blocks(ops, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                decoupled=decoupled, maximize=maximize,
+                                bias_correction2=1.0 - beta2 ** step, coef_g=coef_g, coef_m=coef_m)
 
     def _block(self, x, g, m, v, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                bias_correction2, coef_g, coef_m):
         xp = array_module(x)
-        if wd != 0 and decoupled:
-            x *= 1.0 - lr * wd
-        g = self._grad_with_decay(x, g, 0 if decoupled else wd, maximize)
+        g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
+                                         maximize=maximize)
         t, d = self._scratch(x, 1), self._scratch(x, 2)
-        _lerp_(m, g, 1 - beta1, t)
-        v *= beta2
-        xp.multiply(g, 1 - beta2, out=t)
-        t *= g
-        v += t
+        _adam_moments_(m, v, g, beta1, beta2, t)
         xp.divide(v, bias_correction2, out=d)
         xp.sqrt(d, out=d)
         d += eps

@@ -113,6 +113,14 @@ class Optimizer:
     def _update_group(self, group):
         raise NotImplementedError
 
+    def _update_blocks(self, arrays, **options):
+        """self._block(*arrays, **options) one block at a time (see `_blocks`), on matching
+        blocks of the arrays; a None in `arrays` (an optional buffer that is off) stays None."""
+        present = [a for a in arrays if a is not None]
+        for blk in _blocks(present):
+            it = iter(blk)
+            self._block(*[None if a is None else next(it) for a in arrays], **options)
+
     # ---- per-parameter state ----
 
     def _state_for(self, p, *buffers, fill=0.0, **scalars):
@@ -154,6 +162,15 @@ class Optimizer:
         if maximize:
             return xp.negative(g, out=self._scratch(x, 0))
         return g
+
+    def _grad_with_weight_decay(self, x, g, *, lr, wd, decoupled, maximize):
+        """`_grad_with_decay`, or with `decoupled` (AdamW's decay) no L2 term: x itself shrinks
+        in place by 1 - lr * wd first."""
+        if not decoupled:
+            return self._grad_with_decay(x, g, wd, maximize)
+        if wd != 0:
+            x *= 1.0 - lr * wd
+        return self._grad_with_decay(x, g, 0, maximize)
 
     def _scratch(self, like, k=0):
         """The k-th reusable work array shaped like the array `like`; grows only while the
@@ -307,6 +324,21 @@ def _lerp_(m, g, weight, t):
     else:
         t *= 1.0 - float(w)
         xp.subtract(g, t, out=m)
+
+
+def _ema_square_(v, g, beta, t):
+    """v = beta * v + (1 - beta) * g * g in place (Adam's second moment); t is scratch."""
+    xp = backend.array_module(v)
+    v *= beta
+    xp.multiply(g, 1.0 - beta, out=t)
+    t *= g
+    v += t
+
+
+def _adam_moments_(m, v, g, beta1, beta2, t):
+    """Adam's moments in place: m.lerp_(g, 1 - beta1), v = beta2 * v + (1 - beta2) * g * g."""
+    _lerp_(m, g, 1.0 - beta1, t)
+    _ema_square_(v, g, beta2, t)
 
 
 def _check_betas(opt, betas):

@@ -1,6 +1,6 @@
 """RAdam: Adam with the variance of the adaptive step rectified."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_betas, _check_nonneg, _lerp_
+from mytorch.optim.optimizer import Optimizer, _adam_moments_, _check_betas, _check_nonneg
 
 
 class RAdam(Optimizer):
@@ -37,24 +37,18 @@ class RAdam(Optimizer):
                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             ops = [p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data]
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
-                            decoupled=decoupled, maximize=maximize,
-                            bias_correction1=1 - beta1 ** step,
-                            bias_correction2_sqrt=bias_correction2 ** 0.5, rect=rect)
+            self._update_blocks(ops, lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd,
+                                decoupled=decoupled, maximize=maximize,
+                                bias_correction1=1 - beta1 ** step,
+                                bias_correction2_sqrt=bias_correction2 ** 0.5, rect=rect)
 
     def _block(self, x, g, m, v, *, lr, beta1, beta2, eps, wd, decoupled, maximize,
                bias_correction1, bias_correction2_sqrt, rect):
         xp = array_module(x)
-        if wd != 0 and decoupled:
-            x *= 1.0 - lr * wd
-        g = self._grad_with_decay(x, g, 0 if decoupled else wd, maximize)
+        g = self._grad_with_weight_decay(x, g, lr=lr, wd=wd, decoupled=decoupled,
+                                         maximize=maximize)
         t = self._scratch(x, 1)
-        _lerp_(m, g, 1 - beta1, t)
-        v *= beta2
-        xp.multiply(g, 1 - beta2, out=t)
-        t *= g
-        v += t
+        _adam_moments_(m, v, g, beta1, beta2, t)
         xp.divide(m, bias_correction1, out=t)
         t *= lr
         if rect is not None:  # the rectified adaptive step

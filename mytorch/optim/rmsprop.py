@@ -1,6 +1,6 @@
 """RMSprop, optionally centered and with momentum."""
 from mytorch.backend import array_module
-from mytorch.optim.optimizer import Optimizer, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, _check_nonneg, _ema_square_, _lerp_
 
 
 class RMSprop(Optimizer):
@@ -32,31 +32,17 @@ class RMSprop(Optimizer):
             ops = [p.data, p.grad.data, state["square_avg"].data,
                    state["momentum_buffer"].data if momentum > 0 else None,
                    state["grad_avg"].data if centered else None]
-            arrays = [a for a in ops if a is not None]
-            for blk in _blocks(arrays):
-                it = iter(blk)
-                blk = [next(it) if a is not None else None for a in ops]
-                self._block(*blk, lr=lr, alpha=alpha, eps=eps, wd=wd, momentum=momentum,
-                            maximize=maximize)
+            self._update_blocks(ops, lr=lr, alpha=alpha, eps=eps, wd=wd, momentum=momentum,
+                                maximize=maximize)
 
     def _block(self, x, g, sq, buf, ga, *, lr, alpha, eps, wd, momentum, maximize):
         xp = array_module(x)
         g = self._grad_with_decay(x, g, wd, maximize)
 
-        w = 1.0 - alpha
         t = self._scratch(x, 1)
-        sq *= alpha
-        xp.multiply(g, w, out=t)
-        t *= g
-        sq += t
-        if ga is not None:  # ga.lerp_(g, 1 - alpha); avg = sqrt(sq - ga * ga)
-            xp.subtract(g, ga, out=t)
-            if w < 0.5:
-                t *= w
-                ga += t
-            else:
-                t *= alpha
-                xp.subtract(g, t, out=ga)
+        _ema_square_(sq, g, alpha, t)
+        if ga is not None:  # avg = sqrt(sq - ga * ga)
+            _lerp_(ga, g, 1.0 - alpha, t)
             xp.multiply(ga, ga, out=t)
             xp.subtract(sq, t, out=t)
             xp.sqrt(t, out=t)

@@ -1,7 +1,7 @@
 """SGD with momentum, dampening, Nesterov momentum and L2 weight decay."""
 from mytorch.backend import array_module
 from mytorch.optim import _fused
-from mytorch.optim.optimizer import Optimizer, Tensor, _blocks, _check_nonneg
+from mytorch.optim.optimizer import Optimizer, Tensor, _check_nonneg
 
 
 class SGD(Optimizer):
@@ -43,9 +43,8 @@ class SGD(Optimizer):
                            momentum=momentum, wd=wd, dampening=dampening, nesterov=nesterov,
                            maximize=maximize, first=first)
                 continue
-            for blk in _blocks(ops):
-                self._block(*blk, lr=lr, momentum=momentum, wd=wd, dampening=dampening,
-                            nesterov=nesterov, maximize=maximize, first=first)
+            self._update_blocks(ops, lr=lr, momentum=momentum, wd=wd, dampening=dampening,
+                                nesterov=nesterov, maximize=maximize, first=first)
 
     def _block(self, x, g, buf=None, *, lr, momentum, wd, dampening, nesterov, maximize,
                first):

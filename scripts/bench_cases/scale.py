@@ -72,13 +72,7 @@ def mytorch_gpt2_step():
     model = GPT2(cfg)
     opt = model.configure_optimizers(learning_rate=1e-4)
     x, y = (mytorch.tensor(a) for a in _batch(cfg))
-
-    def step():
-        _, loss = model(x, y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return model, step
+    return model, _train_step(model, x, y, opt)
 
 
 def torch_gpt2_step(compiled=False, model=None):
@@ -96,13 +90,17 @@ def torch_gpt2_step(compiled=False, model=None):
     opt = torch.optim.AdamW(groups, lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
     fwd = torch.compile(model) if compiled else model
     x, y = (torch.from_numpy(a) for a in _batch(cfg))
+    return model, _train_step(fwd, x, y, opt)
 
+
+def _train_step(forward, x, y, opt):
+    """step(): one training step of `forward` (returning (logits, loss)) on the batch x, y."""
     def step():
-        _, loss = fwd(x, y)
+        _, loss = forward(x, y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return model, step
+    return step
 
 
 def rss_probe(side, threads, steps=2):
