@@ -319,6 +319,11 @@ class RNNLayerFunction(Function):
             dh = xp.matmul(d[t], w_hh)
         return _layer_grads(ctx, d, d, xs, hs[:-1], w_ih, dh)
 
+    @staticmethod
+    def composite(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=False):
+        # create_graph: backward reads the hidden states computed in forward
+        return _auto_layer("RNN", x, (h0,), w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+
 
 def _layer_grads(ctx, d_ih, d_hh, xs, h_prev, w_ih, dh0, dc0=None):
     xp = array_module(d_ih)
@@ -377,6 +382,11 @@ class LSTMLayerFunction(Function):
             xp.matmul(d[t], w_hh, out=dh)
         return _layer_grads(ctx, d, d, xs, hs[:-1], w_ih, dh, dc)
 
+    @staticmethod
+    def composite(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        # create_graph: backward is a numba kernel on states computed in forward
+        return _auto_layer("LSTM", x, (h0, c0), w_ih, w_hh, b_ih, b_hh, "tanh", reverse)
+
 
 class GRULayerFunction(Function):
     """A full sequence through one GRU layer (see RNNLayerFunction)."""
@@ -418,6 +428,11 @@ class GRULayerFunction(Function):
             dh = xp.matmul(d_hh[t], w_hh)
             dh += direct
         return _layer_grads(ctx, d_ih, d_hh, xs, hs[:-1], w_ih, dh)
+
+    @staticmethod
+    def composite(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        # create_graph: backward reads the gates computed in forward
+        return _auto_layer("GRU", x, (h0,), w_ih, w_hh, b_ih, b_hh, "tanh", reverse)
 
 
 def _auto_layer(mode, x, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
