@@ -147,9 +147,12 @@ class Function:
         if saved:
             ctx._saved_versions = _record_versions(saved)
             # which saved arrays are inputs or outputs: create_graph backward hands those over
-            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx)
-            ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple else \
-                (*map(id, arrays), id(out))  # inputs, then outputs
+            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx).
+            # Not for a composite or linear op, whose create_graph reruns forward instead:
+            # every first-order forward pays for this line.
+            if not cls._keeps_call:
+                ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple \
+                    else (*map(id, arrays), id(out))  # inputs, then outputs
         ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
                           if n else None for a, n in zip(args, needs)]
         ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
