@@ -241,9 +241,10 @@ def _run_composite(node, grads):
         _function.check_versions(node)
     if node._hooks:
         _run_hooks(node, grads)
-    arrays, kwargs, is_tensor = node._call
-    inputs = [_input_tensor(node, i, a) if t else a
-              for i, (a, t) in enumerate(zip(arrays, is_tensor))]
+    from mytorch.tensor import Tensor
+    arrays, kwargs, types = node._call
+    inputs = [_input_tensor(node, i, a) if issubclass(t, Tensor) else a
+              for i, (a, t) in enumerate(zip(arrays, types))]
     try:
         outs = type(node).composite(*inputs, **kwargs)
     except NotImplementedError as err:

@@ -147,16 +147,22 @@ class Function:
         if saved:
             ctx._saved_versions = _record_versions(saved)
             # which saved arrays are inputs or outputs: create_graph backward hands those over
-            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx)
-            ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple else \
-                (*map(id, arrays), id(out))  # inputs, then outputs
-        if cls._keeps_call:  # what create_graph needs to rerun forward (not a linear input)
-            lin = cls.linear_in
-            ctx._call = ([None if i == lin else a for i, a in enumerate(arrays)], kwargs,
-                         [isinstance(a, Tensor) for a in args])
+            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx).
+            # Not for a composite or linear op, whose create_graph reruns forward instead:
+            # every first-order forward pays for this line.
+            if not cls._keeps_call:
+                ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple \
+                    else (*map(id, arrays), id(out))  # inputs, then outputs
         ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
                           if n else None for a, n in zip(args, needs)]
         ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
+        if cls._keeps_call:
+            # What create_graph needs to rerun forward: the arrays and the argument types (not
+            # the Tensors: an in-place op rebinding one would make a cycle), built cheaply as
+            # every first-order forward pays for it. Not a linear input: its adjoint gets it.
+            if cls.linear_in is not None:
+                arrays[cls.linear_in] = None
+            ctx._call = (arrays, kwargs, tuple(map(type, args)))
         ctx._hooks = None
         ctx._freed = False
         if _anomaly.enabled:  # where this op was called, for backward's error messages
@@ -295,8 +301,9 @@ class _Adjoint(Function):
     @staticmethod
     def graph_backward(node, gy):
         """create_graph backward of an _Adjoint node: the original op's forward, as an op."""
-        arrays, kwargs, is_tensor = node.call
-        args = [_wrap(a) if t and a is not None else a for a, t in zip(arrays, is_tensor)]
+        arrays, kwargs, types = node.call
+        args = [_wrap(a) if a is not None and issubclass(t, Tensor) else a
+                for a, t in zip(arrays, types)]
         args[node.op.linear_in] = gy
         return node.op.apply(*args, **kwargs)
 

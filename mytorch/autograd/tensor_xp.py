@@ -433,6 +433,14 @@ class _Namespace:
         return _w(_t(x).flip(axis if isinstance(axis, (tuple, list)) else (axis,)))
 
     @staticmethod
+    def tril(x, k=0):
+        return _w(_t(x).tril(k))
+
+    @staticmethod
+    def triu(x, k=0):
+        return _w(_t(x).triu(k))
+
+    @staticmethod
     def cross(a, b, axis=-1):
         return _w(_tensor_mod().linalg.cross(_t(a), _t(b), dim=axis))
 

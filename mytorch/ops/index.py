@@ -338,8 +338,9 @@ class Scatter(Function):
                                "implemented (as in PyTorch; use scatter_add for 'add')")
         gx = gsrc = None
         if ctx.needs_input_grad[0]:
-            gx = gy.copy()
-            gx.reshape(-1)[ctx.flat] = 0
+            gx = gy.reshape(-1).copy()  # a copy of its own: create_graph refuses view writes
+            gx[ctx.flat] = 0
+            gx = gx.reshape(gy.shape)
         if ctx.needs_input_grad[3]:
             gsrc = gy.reshape(-1)[ctx.flat].reshape(ctx.index_shape)
         return gx, None, None, gsrc

@@ -157,7 +157,6 @@ class Cdist(Function):
     @staticmethod
     def forward(ctx, x1, x2, p, use_mm):
         xp = array_module(x1)
-        ctx.save_for_backward(x1, x2)
         ctx.p = p
         if x1.shape[-1] == 0:
             d = xp.zeros(np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
@@ -179,13 +178,13 @@ class Cdist(Function):
                 d = diff.max(-1)
             else:
                 d = (diff ** p).sum(-1) ** (1 / p)
-        ctx.d = d
+        ctx.save_for_backward(x1, x2, d)  # d as an output: create_graph links it
         return d
 
     @staticmethod
     def backward(ctx, gy):
-        x1, x2 = ctx.saved_tensors
-        d, p = ctx.d, ctx.p
+        x1, x2, d = ctx.saved_tensors
+        p = ctx.p
         xp = array_module(gy)
         if p == 0 or x1.shape[-1] == 0:
             return xp.zeros_like(x1), xp.zeros_like(x2)

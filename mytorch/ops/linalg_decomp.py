@@ -269,6 +269,11 @@ class Eigvalsh(Function):
         (v,) = ctx.saved_tensors
         return (v * gw[..., None, :]) @ _mT(v)
 
+    @staticmethod
+    def composite(a, uplo):  # create_graph: backward reads V, computed in forward
+        import mytorch
+        return mytorch.linalg.eigh(a, uplo)[0]
+
 
 class Svd(Function):
     """A = U diag(S) Vh for A (..., m, n), S descending. Backward (Townsend 2016, "Differentiating
@@ -321,6 +326,11 @@ class Svdvals(Function):
     def backward(ctx, gs):
         u, vh = ctx.saved_tensors
         return (u * gs[..., None, :]) @ vh
+
+    @staticmethod
+    def composite(a):  # create_graph: backward reads U and Vh, computed in forward
+        import mytorch
+        return mytorch.linalg.svd(a, full_matrices=False)[1]
 
 
 class Pinv(Function):

@@ -13,7 +13,7 @@ from mytorch.ops._kernels_rnn import lstm_step, lstm_step_back, sigmoid_
 
 __all__ = ["GRUCellFunction", "GRULayerFunction", "LSTMCellFunction", "LSTMLayerFunction",
            "RNNCellFunction", "RNNLayerFunction", "gru_cell_auto", "lstm_cell_auto",
-           "rnn_cell_auto"]
+           "rnn_cell_auto", "layer_auto"]
 
 
 # ---- array-level step kernels shared by the cell and the layer Functions ----
@@ -262,6 +262,11 @@ class RNNLayerFunction(Function):
             dh = xp.matmul(d[t], w_hh)
         return _layer_grads(ctx, d, d, xs, hs[:-1], w_ih, dh)
 
+    @staticmethod
+    def composite(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=False):
+        # create_graph: backward reads the hidden states computed in forward
+        return layer_auto("RNN", x, (h0,), w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+
 
 def _layer_grads(ctx, d_ih, d_hh, xs, h_prev, w_ih, dh0, dc0=None):
     xp = array_module(d_ih)
@@ -320,6 +325,11 @@ class LSTMLayerFunction(Function):
             xp.matmul(d[t], w_hh, out=dh)
         return _layer_grads(ctx, d, d, xs, hs[:-1], w_ih, dh, dc)
 
+    @staticmethod
+    def composite(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        # create_graph: backward is a numba kernel on states computed in forward
+        return layer_auto("LSTM", x, (h0, c0), w_ih, w_hh, b_ih, b_hh, "tanh", reverse)
+
 
 class GRULayerFunction(Function):
     """A full sequence through one GRU layer (see RNNLayerFunction)."""
@@ -361,3 +371,28 @@ class GRULayerFunction(Function):
             dh = xp.matmul(d_hh[t], w_hh)
             dh += direct
         return _layer_grads(ctx, d_ih, d_hh, xs, hs[:-1], w_ih, dh)
+
+    @staticmethod
+    def composite(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        # create_graph: backward reads the gates computed in forward
+        return layer_auto("GRU", x, (h0,), w_ih, w_hh, b_ih, b_hh, "tanh", reverse)
+
+
+def layer_auto(mode, x, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
+    """One direction of one recurrent layer composed from Tensor ops (the `auto=True` path, and
+    the layers' create_graph composite). mode: "RNN", "LSTM" or "GRU"."""
+    from mytorch.ops.shape import stack
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    outs = [None] * x.shape[0]
+    h = hx[0]
+    c = hx[1] if mode == "LSTM" else None
+    for t in steps:
+        if mode == "LSTM":
+            h, c = lstm_cell_auto(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
+        elif mode == "GRU":
+            h = gru_cell_auto(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        else:
+            h = rnn_cell_auto(x[t], h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        outs[t] = h
+    y = stack(outs, 0)
+    return (y, h, c) if mode == "LSTM" else (y, h)

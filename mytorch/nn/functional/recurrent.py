@@ -10,6 +10,7 @@ from mytorch.ops.rnn import (
     RNNCellFunction,
     RNNLayerFunction,
     gru_cell_auto,
+    layer_auto,
     lstm_cell_auto,
     rnn_cell_auto,
 )
@@ -74,24 +75,6 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, auto=False):
     return GRUCellFunction.apply(input, hx, w_ih, w_hh, b_ih, b_hh)
 
 
-def _auto_layer(mode, x, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse):
-    from mytorch.ops.shape import stack
-    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-    outs = [None] * x.shape[0]
-    h = hx[0]
-    c = hx[1] if mode == "LSTM" else None
-    for t in steps:
-        if mode == "LSTM":
-            h, c = lstm_cell_auto(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
-        elif mode == "GRU":
-            h = gru_cell_auto(x[t], h, w_ih, w_hh, b_ih, b_hh)
-        else:
-            h = rnn_cell_auto(x[t], h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-        outs[t] = h
-    y = stack(outs, 0)
-    return (y, h, c) if mode == "LSTM" else (y, h)
-
-
 def recurrent_layer(mode, input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
                     reverse=False, auto=False):
     """One direction of one recurrent layer over a whole sequence.
@@ -102,7 +85,7 @@ def recurrent_layer(mode, input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinear
     input order).
     """
     if auto:
-        return _auto_layer(mode, input, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+        return layer_auto(mode, input, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
     if mode == "LSTM":
         return LSTMLayerFunction.apply(input, hx[0], hx[1], w_ih, w_hh, b_ih, b_hh,
                                        reverse=reverse)
