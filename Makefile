@@ -9,7 +9,7 @@ EXTRAS ?= dist,experiments,test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
+.PHONY: help setup test test-all lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
 	sample sample-gpt2 report finetune-gpt2 finetune-llama train-gpt2-char graph
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
@@ -38,19 +38,29 @@ $(GPU_STAMP): $(STAMP)
 	$(PYTHON) scripts/setup_gpu.py $(if $(CUDA),--cuda $(CUDA))
 	touch $@
 
-test: setup  ## run the test suite (CPU; CUDA tests run too when a GPU is present)
+# The fast set (CI's): every family, without the tests marked `slow`; test-all runs those too.
+FAST ?= -m "not slow"
+
+test: setup  ## the fast test suite, CI's (CPU; CUDA tests run too when a GPU is present)
+	$(PYTHON) -m pytest $(FAST) $(PYTEST_ARGS)
+
+test-all: setup  ## every test, `slow` included, then the same on the CuPy stand-in
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-cuda-standin FAST=
 
 # The CuPy stand-in (tests/cuda_standin): NumPy arrays on 2 pretend GPUs, for tests only.
 STANDIN_ENV = PYTHONPATH=$(CURDIR)/tests/cuda_standin:$(CURDIR) CUDA_STANDIN_GPUS=2
 .PHONY: test-cuda-standin gpu-check
 
-# The NVRTC compile checks need the real CuPy wheel's headers: they run in `make test`.
+# Left to `make test`, which runs them the same way: the NVRTC compile checks (they need the
+# real CuPy wheel's headers), the numba kernels (numba's CUDA simulator, NumPy arrays), the
+# stand-in's own tests (they start it in subprocesses) and miniddp's host tools and trackers.
 test-cuda-standin: setup  ## the CUDA tests on the CuPy stand-in (no GPU needed): see README
-	$(STANDIN_ENV) $(PYTHON) -m pytest -q -k "cuda or standin" --ignore=tests/miniddp \
-	  --ignore=tests/test_cuda_sources_compile.py tests \
-	  $(PYTEST_ARGS)
-	$(STANDIN_ENV) $(PYTHON) -m pytest -q tests/miniddp $(PYTEST_ARGS)
+	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) -k "cuda or standin" --ignore=tests/miniddp \
+	  --ignore=tests/test_cuda_sources_compile.py --ignore=tests/mytorch/test_cuda_kernels.py \
+	  --ignore=tests/test_cuda_standin.py tests $(PYTEST_ARGS)
+	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) tests/miniddp --ignore=tests/miniddp/test_host.py \
+	  --ignore=tests/miniddp/test_tracking.py $(PYTEST_ARGS)
 
 gpu-check: setup  ## on a GPU host: environment, CUDA tests, timings vs torch -> experiments/gpu/
 	$(PYTHON) scripts/gpu_check.py $(ARGS)

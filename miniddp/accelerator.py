@@ -385,13 +385,12 @@ class Accelerator:
         scale = 1.0 / self.scaler.scale if fp16 else 1.0
         found_inf = False
         for m in self._models:
+            # the finite check reads the summed buckets (the same on every rank, so every rank
+            # skips alike) and comes back with the gradient flags: one host sync per step in
+            # fp16, none in fp32 when every parameter has a gradient
             finite = m.buckets.reduce(self.comm, average=True, scale=scale, check_finite=fp16)
             found_inf = found_inf or (fp16 and not finite)
-        if fp16:  # every rank must take the same decision
-            flag = np.array([1.0 if found_inf else 0.0], np.float32)
-            if self.device.type == "cuda":
-                flag = backend.to_device(flag, self.device)
-            self._found_inf = bool(float(self.comm.allreduce(flag, "max")[0]))
+        self._found_inf = found_inf
 
     def clip_grad_norm_(self, parameters, max_norm, norm_type=2.0):
         """Clip by the total norm of the averaged gradients (the same on every rank and for any

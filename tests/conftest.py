@@ -40,3 +40,14 @@ def cuda_device():
     if not mytorch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
     return "cuda"
+
+
+@pytest.fixture
+def host_syncs():
+    """A function giving how many device->host copies the CuPy stand-in has made so far, to
+    count the waits on the GPU in a training step (skips without the stand-in: a real GPU has
+    no such counter)."""
+    core = getattr(mytorch.backend.cupy, "_core", None) if mytorch.cuda.is_available() else None
+    if not hasattr(core, "syncs"):
+        pytest.skip("needs the CuPy stand-in (make test-cuda-standin), which counts host syncs")
+    return lambda: core.syncs

@@ -71,13 +71,28 @@ def _scaled_loss(t):
     return s
 
 
-def _all_finite(grads):
-    """True when every gradient array is free of inf and NaN (one host sync per device)."""
+def _found_inf(grads):
+    """Whether any gradient holds inf/NaN, without waiting on a GPU: a list of a Python bool
+    (the host gradients) and one 1-element bool array per GPU, still on it (as torch keeps
+    `found_inf` per device). `_any_true` reads it."""
+    host_found, by_device = False, {}
     for g in grads:
-        xp = backend.array_module(g)
-        if not bool(xp.isfinite(g).all()):
-            return False
-    return True
+        if isinstance(g, np.ndarray):
+            host_found = host_found or not np.isfinite(g).all()
+        else:
+            by_device.setdefault(g.device.id, []).append(g)
+    found = [host_found]
+    for gs in by_device.values():
+        xp = backend.array_module(gs[0])
+        with backend.device_scope(gs[0]):
+            ok = xp.stack([xp.isfinite(g).all() for g in gs]).all()
+            found.append(xp.logical_not(ok).reshape(1))
+    return found
+
+
+def _any_true(found):
+    """`_found_inf`'s answer on the host: one copy per GPU (the step's only wait on it)."""
+    return bool(found[0]) or any(bool(backend.to_device(f, "cpu")[0]) for f in found[1:])
 
 
 class GradScaler:
@@ -105,7 +120,9 @@ class GradScaler:
         # torch keeps no floor on the scale: min_scale=0
         self._scaler = LossScaler(init_scale, growth_factor, backoff_factor, growth_interval,
                                   min_scale=0.0)
-        self._per_optimizer = {}  # id(optimizer) -> {"unscaled": bool, "found_inf": bool}
+        # id(optimizer) -> {"unscaled", "stepped": bool, "found_inf": _found_inf's list,
+        # "skip": its host answer once read (None before)}
+        self._per_optimizer = {}
 
     def is_enabled(self):
         return self._enabled
@@ -148,7 +165,15 @@ class GradScaler:
 
     def _state(self, optimizer):
         return self._per_optimizer.setdefault(
-            id(optimizer), {"unscaled": False, "found_inf": False, "stepped": False})
+            id(optimizer), {"unscaled": False, "found_inf": [False], "skip": None,
+                            "stepped": False})
+
+    @staticmethod
+    def _skip(state):
+        """Whether this optimizer's gradients overflowed, read from the device at most once."""
+        if state["skip"] is None:
+            state["skip"] = _any_true(state["found_inf"])
+        return state["skip"]
 
     def unscale_(self, optimizer):
         """Divide this optimizer's gradients by the scale in place (e.g. before clipping);
@@ -167,14 +192,15 @@ class GradScaler:
         inv = 1.0 / self._scaler.scale
         # overflowed gradients are expected here: they are detected and the step skipped
         with np.errstate(over="ignore", invalid="ignore"):
-            found_inf = not _all_finite(grads)
+            found_inf = _found_inf(grads)  # stays on the GPU until step() must decide
             for g in grads:
                 g *= inv
-        state["unscaled"], state["found_inf"] = True, found_inf
+        state["unscaled"], state["found_inf"], state["skip"] = True, found_inf, None
 
     def step(self, optimizer, *args, **kwargs):
         """optimizer.step(*args) unless its (unscaled) gradients hold inf/NaN. Returns what
-        optimizer.step returned, or None when skipped."""
+        optimizer.step returned, or None when skipped. On a GPU this is the step's one host
+        sync: the skip decision needs the inf/NaN check's answer (torch waits here too)."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
         state = self._state(optimizer)
@@ -183,13 +209,14 @@ class GradScaler:
         if not state["unscaled"]:
             self.unscale_(optimizer)
         state["stepped"] = True
-        if state["found_inf"]:
+        if self._skip(state):
             return None
         return optimizer.step(*args, **kwargs)
 
     def update(self, new_scale=None):
         """Adapt the scale after the step(s): back off if any optimizer saw inf/NaN, grow after
-        growth_interval clean steps; or set it to `new_scale`."""
+        growth_interval clean steps; or set it to `new_scale`. Reuses the answers step() read
+        from the device (no further host sync)."""
         if not self._enabled:
             return
         if new_scale is not None:
@@ -199,7 +226,7 @@ class GradScaler:
             if not self._per_optimizer:
                 raise RuntimeError("update(): no inf checks were recorded prior to update "
                                    "(call step() or unscale_() first)")
-            found = any(s["found_inf"] for s in self._per_optimizer.values())
+            found = any(self._skip(s) for s in self._per_optimizer.values())
             self._scaler.update(found)
         self._per_optimizer = {}
 

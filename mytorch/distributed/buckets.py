@@ -8,11 +8,12 @@ from mytorch.tensor import Tensor
 
 
 class _Bucket:
-    __slots__ = ("buffer", "device", "dtype", "numel", "offsets", "params")
+    __slots__ = ("buffer", "complete", "device", "dtype", "numel", "offsets", "params")
 
     def __init__(self, dtype, device):
         self.params, self.offsets, self.numel = [], [], 0
         self.buffer, self.dtype, self.device = None, dtype, device
+        self.complete = False  # every parameter had a gradient on this rank when it was sent
 
     def add(self, p):
         self.params.append(p)
@@ -60,7 +61,10 @@ class GradBuckets:
         """Sum every gradient over ranks (divided by the world size when `average`) and multiply by
         `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
         `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
-        are finite when `check_finite` (then the same answer on every rank), else None."""
+        are finite when `check_finite` (then the same answer on every rank), else None.
+
+        Host syncs on a GPU: none when every parameter had a gradient on this rank and
+        `check_finite` is False; otherwise one (per device), however many buckets."""
         for b in self.buckets:
             self._send(b, comm)
         return self._unpack(self.buckets, scale / comm.size if average else scale,
@@ -86,7 +90,7 @@ class GradBuckets:
         def flush():
             send(everything=True)
             self._left = None
-            self._unpack(self.buckets, 1.0 / comm.size, False)
+            self._unpack(self.buckets, 1.0 / comm.size)
 
         def ready(p):
             if not enabled():
@@ -113,6 +117,7 @@ class GradBuckets:
                 b.buffer = xp.empty(b.numel + len(b.params), b.dtype)
         buf = b.buffer
         flags = buf[b.numel:]
+        b.complete = all(p.grad is not None for p in b.params)
         for i, (p, off) in enumerate(zip(b.params, b.offsets)):
             n = p.numel()
             if p.grad is None:
@@ -123,25 +128,26 @@ class GradBuckets:
                 flags[i] = 1
         comm.allreduce(buf, "sum")
 
-    def _unpack(self, buckets, factor, check_finite):
-        """Copy the summed gradients out, times `factor`. The flags (and finite checks) of all
-        buckets come to the host in one copy: one wait on the GPU per step, not one per bucket."""
-        checks = []
+    def _unpack(self, buckets, factor, check_finite=False):
+        """Copy the summed gradients out, times `factor`. The had-a-gradient flags are only
+        needed for buckets where this rank lacked a gradient (a flag summed with ours is never
+        0); those flags and the finite check come to the host in one copy: at most one wait on
+        the GPU per step, none in the common case. The check reads the summed buffers, which
+        the collective made identical on every rank: every rank gets the same answer."""
+        wanted = [b.buffer[b.numel:] for b in buckets if not b.complete]
+        n_flags = len(wanted)
+        if check_finite:
+            wanted += _non_finite(buckets)
+        host = _to_host(wanted)
+        finite = not any(bad[0] for bad in host[n_flags:]) if check_finite else None
+        flags_of = iter(host[:n_flags])
         for b in buckets:
-            xp = backend.module_for(b.device)
-            checks.append(b.buffer[b.numel:])
-            if check_finite:
-                with _on(b.device, xp):
-                    checks.append(xp.isfinite(b.buffer[:b.numel]).all().reshape(1))
-        host = _to_host(checks)
-        step = 2 if check_finite else 1
-        finite = all(bool(ok[0]) for ok in host[1::2]) if check_finite else None
-        for b, flags in zip(buckets, host[::step]):
+            flags = None if b.complete else next(flags_of)
             xp = backend.module_for(b.device)
             buf = b.buffer
             factor_ = buf.dtype.type(factor)
             for i, (p, off) in enumerate(zip(b.params, b.offsets)):
-                if flags[i] == 0:
+                if flags is not None and flags[i] == 0:
                     continue
                 g = buf[off:off + p.numel()].reshape(p.shape)
                 if p.grad is None or p.grad.data.dtype != b.dtype \
@@ -151,6 +157,21 @@ class GradBuckets:
                 with _on(b.device, xp):
                     xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite
+
+
+def _non_finite(buckets):
+    """Per device, a 1-element bool array on it: True when any summed gradient there holds inf
+    or NaN. Nothing leaves the GPU."""
+    by_device = {}
+    for b in buckets:
+        by_device.setdefault(b.device, []).append(b)
+    out = []
+    for dev, group in by_device.items():
+        xp = backend.module_for(dev)
+        with _on(dev, xp):
+            ok = xp.stack([xp.isfinite(b.buffer[:b.numel]).all() for b in group]).all()
+            out.append(xp.logical_not(ok).reshape(1))
+    return out
 
 
 def _to_host(arrays):

@@ -24,8 +24,9 @@ def _steps(out):
             for line in out.splitlines() if line.startswith("step")]
 
 
-@pytest.mark.parametrize("dtype, tol", [("float16", 2e-3), ("bfloat16", 2e-2),
-                                        ("float32", 2e-5)])
+@pytest.mark.parametrize("dtype, tol", [("float16", 2e-3),
+                                        pytest.param("bfloat16", 2e-2, marks=pytest.mark.slow),
+                                        pytest.param("float32", 2e-5, marks=pytest.mark.slow)])
 def test_amp_training_loop_with_grad_scaler(dtype, tol):
     ours, theirs = _run("amp_train.py", "--dtype", dtype), \
         _run("amp_train.py", "--dtype", dtype, mytorch=False)
@@ -41,7 +42,7 @@ def test_amp_training_loop_with_grad_scaler(dtype, tol):
         assert scales[4] == scales[3] / 2 and max(scales) > scales[4]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.slow), 2])
 def test_infinite_sampler_loop(workers):
     outs = [_run("infinite_loader.py", "--workers", workers, mytorch=m) for m in (True, False)]
     for out in outs:

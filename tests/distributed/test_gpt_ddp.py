@@ -37,5 +37,6 @@ def test_mytorch_equals_torch():
     np.testing.assert_allclose(losses("mytorch", 1), losses("torch", 1), rtol=2e-5)
 
 
+@pytest.mark.slow
 def test_a_torchrun_script_with_real_torch_runs_under_our_launcher():
     np.testing.assert_allclose(losses("torch", 2), losses("torch", 1), rtol=2e-5)

@@ -27,8 +27,8 @@ def losses(path):
     return [(r["step"], r["loss"]) for r in read_jsonl(path) if r.get("kind") == "train"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(SMOKE))
+@pytest.mark.parametrize("name", [n if n == "mnist_mlp" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(SMOKE)])
 def test_experiment_smoke_both_sides(name, tmp_path):
     run(name, tmp_path)
     mine, theirs = losses(tmp_path / "mytorch.jsonl"), losses(tmp_path / "torch.jsonl")

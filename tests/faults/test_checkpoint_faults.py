@@ -59,7 +59,8 @@ def _kill_mid_save(folder, target, value, deadline):
     return proc.pid
 
 
-@pytest.mark.parametrize("target", ["ckpt.safetensors", "ckpt.pt"])
+@pytest.mark.parametrize("target", ["ckpt.safetensors",
+                                    pytest.param("ckpt.pt", marks=pytest.mark.slow)])
 def test_kill_9_mid_save_never_accumulates_temporaries(tmp_path, target):
     deadline = time.monotonic() + 240
     kills, left = 4, 0

@@ -18,7 +18,9 @@ def finished(job, limit=LIMIT):
     return rc, seconds
 
 
-@pytest.mark.parametrize("mode, step", [("exit0", 2), ("os_exit", 2), ("fewer_steps", 3)])
+@pytest.mark.parametrize("mode, step", [("exit0", 2),
+                                        pytest.param("os_exit", 2, marks=pytest.mark.slow),
+                                        pytest.param("fewer_steps", 3, marks=pytest.mark.slow)])
 def test_a_rank_that_leaves_early_fails_the_job(mode, step):
     # sys.exit(0) or os._exit(0) on rank 1 mid-training, or a loop with fewer steps on rank 1:
     # rank 0 is left waiting in the gradient allreduce; the job stops at once.
@@ -32,7 +34,7 @@ def test_a_rank_that_leaves_early_fails_the_job(mode, step):
     assert "DONE 0" not in out, out
 
 
-@pytest.mark.parametrize("how", ["env", "argument"])
+@pytest.mark.parametrize("how", ["env", pytest.param("argument", marks=pytest.mark.slow)])
 def test_a_hung_rank_trips_the_watchdog(how):
     # rank 1 stops in the middle of step 3 (outside any collective); rank 0 waits in its
     # allreduce until the 3-second timeout (MINIDDP_TIMEOUT, or Accelerator(timeout=3) over a
@@ -50,8 +52,8 @@ def test_a_hung_rank_trips_the_watchdog(how):
 
 @pytest.mark.parametrize("mode, first", [
     ("extra_layer", "nothing at position 4 on rank 0 but parameter '3.weight' of shape [1, 1]"),
-    ("shape_mismatch", "parameter 'weight' of shape [4, 6] and dtype float32 on rank 0 "
-                       "but parameter 'weight' of shape [6, 4]"),
+    pytest.param("shape_mismatch", "parameter 'weight' of shape [4, 6] and dtype float32 on "
+                 "rank 0 but parameter 'weight' of shape [6, 4]", marks=pytest.mark.slow),
 ])
 def test_prepare_refuses_models_that_differ_between_ranks(mode, first):
     # an extra layer used to hang in prepare's broadcast; equal sizes with different shapes
@@ -65,6 +67,7 @@ def test_prepare_refuses_models_that_differ_between_ranks(mode, first):
     assert "PREPARED" not in out, out
 
 
+@pytest.mark.slow
 def test_integer_mean_is_rejected_before_touching_the_buffer():
     job = launch("rank_faults.py", "int_mean")
     rc, _ = finished(job)
@@ -76,7 +79,9 @@ def test_integer_mean_is_rejected_before_touching_the_buffer():
         assert f"DONE {rank}" in out, out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM,
+                                    pytest.param(signal.SIGHUP, marks=pytest.mark.slow),
+                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_to_the_launcher_stops_every_rank(signum):
     # what a scheduler does (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT)
     job = launch("rank_faults.py", "loop")

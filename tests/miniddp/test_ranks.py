@@ -108,14 +108,14 @@ def test_print_only_on_main_process(collectives):
     assert collectives.stdout.count("PRINT from") == 1 and "PRINT from 0" in collectives.stdout
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_fp16_loss_scaling(ranks):
     proc = run_script("fp16.py", ranks=ranks)
     _check_ok(proc, "fp16_train")
     _check_ok(proc, "fp16_overflow")
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_interrupt_and_resume_repeats_the_losses(ranks, tmp_path):
     first = run_script("resume.py", str(tmp_path), "first", ranks=ranks)
     _check_ok(first, "saved")

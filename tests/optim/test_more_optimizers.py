@@ -79,6 +79,7 @@ def test_trajectory_matches_torch(name, kw):
     _assert_close(mp, tp, rtol=2e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
 def test_trajectory_matches_torch_float64(name, kw):
     mp, tp = _pair(dtype=np.float64)
