@@ -57,8 +57,8 @@ STANDIN_ENV = PYTHONPATH=$(CURDIR)/tests/cuda_standin:$(CURDIR) CUDA_STANDIN_GPU
 # stand-in's own tests (they start it in subprocesses) and miniddp's host tools and trackers.
 test-cuda-standin: setup  ## the CUDA tests on the CuPy stand-in (no GPU needed): see README
 	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) -k "cuda or standin" --ignore=tests/miniddp \
-	  --ignore=tests/test_cuda_sources_compile.py --ignore=tests/mytorch/test_cuda_kernels.py \
-	  --ignore=tests/test_cuda_standin.py tests $(PYTEST_ARGS)
+	  --ignore=tests/cuda/test_sources_compile.py --ignore=tests/cuda/test_fused_kernels.py \
+	  --ignore=tests/cuda/test_standin.py tests $(PYTEST_ARGS)
 	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) tests/miniddp --ignore=tests/miniddp/test_host.py \
 	  --ignore=tests/miniddp/test_tracking.py $(PYTEST_ARGS)
 

@@ -65,9 +65,9 @@ def _pytest(args, timeout):
 
 def cuda_tests(simulate):
     if simulate:
-        return _pytest(["tests/mytorch/test_cuda.py", "-k", "randperm or rng_state"], 300)
-    return _pytest(["-x", "-k", "cuda", "tests/mytorch", "tests/nn", "tests/zoo",
-                    "tests/utils/test_data_cuda.py"], 240)
+        return _pytest(["tests/cuda/test_devices.py", "-k", "randperm or rng_state"], 300)
+    return _pytest(["-x", "-k", "cuda", "tests/cuda", "tests/tensor", "tests/ops", "tests/autograd",
+                    "tests/amp", "tests/nn", "tests/zoo", "tests/utils/test_data_cuda.py"], 240)
 
 
 def ddp_equivalence(n_gpus):

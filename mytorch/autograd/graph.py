@@ -60,7 +60,7 @@ def _visit_nodes(roots, engine):
     deps, _ = _consumer_counts(roots)
     # The topological engine pops ready nodes off a stack; the recursive one recurses into the
     # ready inputs last-first, which visits them in exactly the same order (engine.py), so one
-    # replay serves both. tests/mytorch/test_autograd_graph.py checks it against both engines.
+    # replay serves both. tests/autograd/test_graph.py checks it against both engines.
     out = []
     ready = [n for n in roots if deps.get(n, 0) == 0]
     while ready:

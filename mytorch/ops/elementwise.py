@@ -228,7 +228,7 @@ class Where(Function):
 # "x", the output "y" or nothing) and its dtype rule. From a row come the Function class
 # (`FUNCTIONS[name]`, named `Exp` for "exp"), the Tensor method (mytorch.methods.math) and
 # `mytorch.<name>` (listed in mytorch/__init__.py). Adding a unary op is one row here, one
-# entry in tests/mytorch/test_ops_elementwise.py and its name in the export list.
+# entry in tests/ops/test_unary_table.py and its name in the export list.
 
 FLOAT = "float"      # integer and bool inputs compute in the default float dtype, as torch.exp
 NO_BOOL = "no_bool"  # bool inputs are refused; integers keep their dtype, as torch.neg

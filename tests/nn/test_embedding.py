@@ -1,14 +1,16 @@
+"""Embedding against PyTorch: lookups, padding_idx, max_norm renormalisation, gradients."""
+import math
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import mytorch
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 from mytorch.autograd import gradcheck
 from tests.helpers import check
-
-TF = torch.nn.functional
 
 
 @pytest.mark.parametrize("auto", [False, True])
@@ -61,3 +63,31 @@ def test_embedding_from_pretrained():
     m = nn.Embedding.from_pretrained(w)
     assert not m.weight.requires_grad
     np.testing.assert_array_equal(m(mytorch.tensor([2])).numpy()[0], w.numpy()[2])
+
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
+def test_embedding_max_norm_renormalises_rows(norm_type):
+    w = rng.standard_normal((6, 4)) * 3
+    idx = np.array([[0, 2, 2], [5, 0, 1]])
+    m = nn.Embedding(6, 4, max_norm=1.5, norm_type=norm_type, _weight=mytorch.Tensor(w.copy()))
+    t = torch.nn.Embedding(6, 4, max_norm=1.5, norm_type=norm_type,
+                           _weight=torch.tensor(w.copy()))
+    out, tout = m(mytorch.Tensor(idx)), t(torch.from_numpy(idx))
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(m.weight.detach().numpy(), t.weight.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(mytorch.Tensor(g))
+    tout.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(m.weight.grad.numpy(), t.weight.grad.numpy(), rtol=1e-12)
+    assert repr(m) == repr(t)
+
+
+def test_embedding_functional_max_norm_in_place():
+    w = mytorch.Tensor(rng.standard_normal((4, 3)) * 5)
+    tw = torch.from_numpy(w.numpy().copy())
+    F.embedding(mytorch.Tensor(np.array([1, 3])), w, max_norm=2.0)
+    TF.embedding(torch.tensor([1, 3]), tw, max_norm=2.0)
+    np.testing.assert_allclose(w.numpy(), tw.numpy(), rtol=1e-12)

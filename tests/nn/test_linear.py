@@ -1,8 +1,11 @@
+"""Linear, Bilinear, Identity, Flatten and Unflatten against PyTorch: forward, gradients, init,
+bad input."""
 import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import mytorch
 import mytorch.nn as nn
@@ -86,3 +89,32 @@ def test_identity_flatten_unflatten():
     assert tuple(y.shape) == (2, 3, 20)
     assert repr(nn.Flatten()) == repr(torch.nn.Flatten())
     check(lambda a: nn.Flatten()(a), [(2, 3, 4)], torch_fn=lambda a: torch.nn.Flatten()(a))
+
+
+rng = np.random.default_rng(0)
+
+
+def _lib(x):
+    return (torch, TF, torch.nn) if isinstance(x, torch.Tensor) else (mytorch, F, nn)
+
+
+@pytest.mark.parametrize("lead", [(4,), (2, 3), ()])
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear(lead, bias):
+    x1, x2 = rng.standard_normal(lead + (3,)), rng.standard_normal(lead + (5,))
+    w, b = rng.standard_normal((2, 3, 5)), rng.standard_normal(2)
+    ins = [x1, x2, w] + ([b] if bias else [])
+    check(lambda a, c, w, *b: _lib(a)[1].bilinear(a, c, w, *b), inputs=ins)
+
+
+def test_bilinear_module_and_errors():
+    m, t = nn.Bilinear(3, 4, 5), torch.nn.Bilinear(3, 4, 5)
+    assert list(m.state_dict()) == list(t.state_dict())
+    assert repr(m) == repr(t) and tuple(m.weight.shape) == tuple(t.weight.shape)
+    assert abs(m.weight.detach().numpy()).max() <= 1 / math.sqrt(3)
+    assert nn.Bilinear(3, 4, 5, bias=False).bias is None
+    with pytest.raises(RuntimeError, match="bilinear"):
+        m(mytorch.randn(2, 3), mytorch.randn(2, 5))
+    x1, x2 = mytorch.randn(2, 3), mytorch.randn(2, 4)
+    np.testing.assert_allclose(m(x1, x2).detach().numpy(),
+                               F.bilinear(x1, x2, m.weight, m.bias).detach().numpy())

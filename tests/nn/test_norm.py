@@ -1,14 +1,15 @@
+"""Normalisation layers against PyTorch: batch, layer, group, instance, RMS and local response
+norm; running statistics, modules, bad input."""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as TF
 
 import mytorch
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 from mytorch.autograd import gradcheck
 from tests.helpers import check
-
-TF = torch.nn.functional
 
 
 @pytest.mark.parametrize("auto", [False, True])
@@ -168,3 +169,110 @@ def test_group_norm(shape, groups):
     check(m, [shape], torch_fn=t, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="divisible"):
         nn.GroupNorm(4, 6)
+
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def _copy_params(m, t):
+    """Load torch module t's state into mytorch module m (keys must match)."""
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+
+
+def _lib(x):
+    return (torch, TF, torch.nn) if isinstance(x, torch.Tensor) else (mytorch, F, nn)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (3, 4, 5, 6), (2, 3, 2, 3, 4)])
+@pytest.mark.parametrize("affine", [False, True])
+@pytest.mark.parametrize("dtype,noncontig", [(np.float32, False), (np.float64, True)])
+def test_instance_norm_functional(shape, affine, dtype, noncontig, device):
+    c = shape[1]
+    shapes = [shape] + ([(c,), (c,)] if affine else [])
+    check(lambda x, *wb: F.instance_norm(x, None, None, *wb),
+          shapes, torch_fn=lambda x, *wb: TF.instance_norm(x, None, None, *wb), dtype=dtype,
+          noncontig=noncontig, device=device, atol=1e-4 if dtype == np.float32 else None,
+          rtol=1e-3 if dtype == np.float32 else None)
+
+
+@pytest.mark.parametrize("kind,shape", [("1d", (4, 3, 7)), ("1d", (3, 7)), ("2d", (4, 3, 5, 6)),
+                                        ("2d", (3, 5, 6)), ("3d", (2, 3, 2, 3, 4))])
+@pytest.mark.parametrize("kw", [{}, {"affine": True}, {"track_running_stats": True},
+                                {"affine": True, "track_running_stats": True, "momentum": 0.3},
+                                {"affine": True, "bias": False}])
+def test_instance_norm_modules(kind, shape, kw):
+    cls = {"1d": nn.InstanceNorm1d, "2d": nn.InstanceNorm2d, "3d": nn.InstanceNorm3d}[kind]
+    tcls = getattr(torch.nn, cls.__name__)
+    m, t = cls(3, **kw), tcls(3, **kw)
+    assert repr(m) == repr(t)
+    assert list(m.state_dict()) == list(t.state_dict())
+    rng = np.random.default_rng(0)
+    if kw.get("affine"):
+        with torch.no_grad():
+            for p in t.parameters():
+                p.uniform_(0.5, 1.5)
+        _copy_params(m, t)
+    for step in range(2):
+        x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+        y, ty = m(mytorch.tensor(x)), t(torch.from_numpy(x))
+        np.testing.assert_allclose(_np(y), ty.detach().numpy(), atol=1e-5, rtol=1e-4)
+    for k, v in t.state_dict().items():
+        np.testing.assert_allclose(_np(m.state_dict()[k]), v.numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=k)
+    m.eval(), t.eval()
+    x = rng.standard_normal(shape).astype(np.float32)
+    np.testing.assert_allclose(_np(m(mytorch.tensor(x))), t(torch.from_numpy(x)).detach().numpy(),
+                               atol=1e-5, rtol=1e-4)
+
+
+def test_instance_norm_bad_input():
+    with pytest.raises(ValueError, match="InstanceNorm2d.*3D or 4D.*2D"):
+        nn.InstanceNorm2d(3)(mytorch.randn(2, 3))
+    with pytest.raises(ValueError, match="num_features \\(3\\), but got: 4"):
+        nn.InstanceNorm2d(3, affine=True)(mytorch.randn(2, 4, 5, 5))
+    with pytest.warns(UserWarning, match="does not match num_features"):
+        nn.InstanceNorm2d(3)(mytorch.randn(2, 4, 5, 5))
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(mytorch.randn(2, 3, 1))
+
+
+@pytest.mark.parametrize("shape,nshape", [((4, 6), (6,)), ((2, 3, 5), (5,)),
+                                          ((2, 3, 4, 5), (4, 5)), ((7,), 7)])
+@pytest.mark.parametrize("weight", [False, True])
+@pytest.mark.parametrize("eps", [None, 1e-3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rms_norm_functional(shape, nshape, weight, eps, dtype, device):
+    ns = (nshape,) if isinstance(nshape, int) else nshape
+    shapes = [shape] + ([ns] if weight else [])
+    check(lambda x, *w: F.rms_norm(x, nshape, *w, eps=eps), shapes,
+          torch_fn=lambda x, *w: TF.rms_norm(x, ns, *w, eps=eps), dtype=dtype,
+          noncontig=dtype == np.float64, device=device)
+
+
+def test_rms_norm_module():
+    for args, kw in [((4,), {}), (([2, 3],), {"eps": 1e-3, "elementwise_affine": False}),
+                     ((6,), {"eps": 1e-6})]:
+        m, t = nn.RMSNorm(*args, **kw), torch.nn.RMSNorm(*args, **kw)
+        assert repr(m) == repr(t)
+        assert list(m.state_dict()) == list(t.state_dict())
+        if t.weight is not None:
+            np.testing.assert_array_equal(_np(m.weight), t.weight.detach().numpy())
+            with torch.no_grad():
+                t.weight.uniform_(0.5, 1.5)
+            _copy_params(m, t)
+        shape = (3,) + tuple(t.normalized_shape)
+        check(lambda x: m(x), [shape], torch_fn=t)
+    with pytest.raises(RuntimeError, match="rms_norm.*normalized_shape=\\[4\\]"):
+        F.rms_norm(mytorch.randn(2, 3), (4,))
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 5), (2, 6, 3, 4), (1, 5, 2, 2, 3)])
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_local_response_norm(shape, size):
+    check(lambda x: _lib(x)[1].local_response_norm(x, size, alpha=0.3, beta=0.6, k=2.0),
+          shapes=[shape], dtype=np.float64)
+    check(lambda x: _lib(x)[2].LocalResponseNorm(size)(x), shapes=[shape])
+    with pytest.raises(ValueError, match="3D or higher"):
+        F.local_response_norm(mytorch.randn(2, 3), 2)
+    assert repr(nn.LocalResponseNorm(2)) == repr(torch.nn.LocalResponseNorm(2))

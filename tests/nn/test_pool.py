@@ -1,4 +1,6 @@
-"""Max/avg/adaptive pooling: both paths against PyTorch, gradcheck, modules, bad input."""
+"""Pooling against PyTorch: max/avg/adaptive (both paths), adaptive max, LP pooling and max
+unpooling; gradcheck, modules, bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,99 @@ def test_max_pool_padding_limit_is_half_the_kernel_as_torch():
         F.max_pool2d(x, 3, 1, 2, 2)
     with pytest.raises(ValueError, match="at most half of the kernel size"):
         F.max_pool1d(x[0], 1, 1, 1, 3)
+
+
+rng = np.random.default_rng(0)
+
+
+def _lib(x):
+    return (torch, TF, torch.nn) if isinstance(x, torch.Tensor) else (mytorch, F, nn)
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 7, 9), (3, 4)), ((2, 3, 7, 9), 1),
+                                       ((1, 2, 5, 5), (5, 5)), ((3, 6, 5), (2, None)),
+                                       ((2, 3, 4, 10), (7, 3))])
+def test_adaptive_max_pool2d_matches_torch(shape, out, device):
+    check(lambda x: F.adaptive_max_pool2d(x, out, return_indices=True), [shape],
+          torch_fn=lambda x: TF.adaptive_max_pool2d(x, out, return_indices=True), device=device)
+    check(lambda x: F.adaptive_max_pool2d(x, out), [shape],
+          torch_fn=lambda x: TF.adaptive_max_pool2d(x, out), dtype=np.float64, noncontig=True,
+          device=device)
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 10), 4), ((3, 7), 3), ((2, 3, 5), 8)])
+def test_adaptive_max_pool1d_matches_torch(shape, out, device):
+    check(lambda x: F.adaptive_max_pool1d(x, out, return_indices=True), [shape],
+          torch_fn=lambda x: TF.adaptive_max_pool1d(x, out, return_indices=True), device=device)
+
+
+def test_adaptive_max_pool_modules_and_errors():
+    for args, kw in [((2,), {}), (((2, None),), {}), ((3,), {"return_indices": True})]:
+        m, t = nn.AdaptiveMaxPool2d(*args, **kw), torch.nn.AdaptiveMaxPool2d(*args, **kw)
+        assert repr(m) == repr(t)
+        check(m, [(2, 3, 6, 5)], torch_fn=t)
+    assert repr(nn.AdaptiveMaxPool1d(3)) == repr(torch.nn.AdaptiveMaxPool1d(3))
+    check(nn.AdaptiveMaxPool1d(3), [(2, 3, 8)], torch_fn=torch.nn.AdaptiveMaxPool1d(3))
+    with pytest.raises(RuntimeError, match="adaptive_max_pool2d.*3-D.*4-D.*\\(2, 3\\)"):
+        F.adaptive_max_pool2d(mytorch.randn(2, 3), 2)
+    with pytest.raises(ValueError, match="output_size must have 2"):
+        F.adaptive_max_pool2d(mytorch.randn(1, 2, 4, 4), (1, 2, 3))
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("kernel,stride,ceil", [(2, None, False), (3, 2, True), ((2, 3), 1, False)])
+def test_lp_pool2d(p, kernel, stride, ceil):
+    check(lambda x: _lib(x)[1].lp_pool2d(x, p, kernel, stride, ceil), shapes=[(2, 3, 7, 8)],
+          low=0.1, high=2.0, dtype=np.float64)
+    check(lambda x: _lib(x)[2].LPPool2d(p, kernel, stride, ceil)(x), shapes=[(3, 7, 8)],
+          low=0.1, high=2.0)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+@pytest.mark.parametrize("kernel,stride", [(2, None), (3, 1)])
+def test_lp_pool1d(p, kernel, stride):
+    check(lambda x: _lib(x)[1].lp_pool1d(x, p, kernel, stride), shapes=[(2, 3, 9)], low=0.1,
+          dtype=np.float64)
+    check(lambda x: _lib(x)[2].LPPool1d(p, kernel, stride)(x), shapes=[(3, 9)], low=0.1)
+    assert repr(nn.LPPool1d(2, 3)) == repr(torch.nn.LPPool1d(2, 3))
+
+
+@pytest.mark.parametrize("shape,k,s,pad,out", [
+    ((2, 3, 6, 8), 2, None, 0, None), ((1, 2, 7, 7), 3, 2, 1, None),
+    ((2, 1, 5, 5), 2, 2, 0, (5, 5)), ((3, 6, 6), 2, 2, 0, None),
+    ((1, 1, 4, 4), (2, 1), (2, 1), 0, (1, 1, 5, 4))])
+def test_max_unpool2d(shape, k, s, pad, out):
+    x = rng.standard_normal(shape)
+    tx = torch.from_numpy(x)
+    _, ti = TF.max_pool2d(tx, k, s, pad, return_indices=True)
+    y, i = F.max_pool2d(mytorch.Tensor(x), k, s, pad, return_indices=True)
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    pooled = TF.max_pool2d(tx, k, s, pad).numpy()
+    idx = ti.numpy()
+    check(lambda v: _lib(v)[1].max_unpool2d(v, idx if isinstance(v, np.ndarray) else
+                                            (torch.from_numpy(idx) if isinstance(v, torch.Tensor)
+                                             else mytorch.Tensor(idx)), k, s, pad, out),
+          inputs=[pooled])
+    m, t = nn.MaxUnpool2d(k, s, pad), torch.nn.MaxUnpool2d(k, s, pad)
+    assert repr(m) == repr(t)
+    np.testing.assert_array_equal(
+        m(y, i, out).numpy(), t(torch.from_numpy(pooled), ti, out).numpy())
+
+
+@pytest.mark.parametrize("shape,k,s", [((2, 3, 9), 2, None), ((3, 10), 3, 2)])
+def test_max_unpool1d(shape, k, s):
+    x = torch.from_numpy(rng.standard_normal(shape))
+    pooled, idx = TF.max_pool1d(x, k, s, return_indices=True)
+    check(lambda v: _lib(v)[2].MaxUnpool1d(k, s)(
+        v, torch.from_numpy(idx.numpy()) if isinstance(v, torch.Tensor)
+        else mytorch.Tensor(idx.numpy())), inputs=[pooled.numpy()])
+
+
+def test_max_unpool_errors():
+    y, i = F.max_pool2d(mytorch.randn(1, 1, 4, 4), 2, return_indices=True)
+    with pytest.raises(ValueError, match="invalid output_size"):
+        F.max_unpool2d(y, i, 2, output_size=(9, 9))
+    with pytest.raises(RuntimeError, match="max_unpool2d"):
+        F.max_unpool2d(y, i[..., :1], 2)
+    with pytest.raises(IndexError, match="out of range"):
+        F.max_unpool2d(y, i + 100, 2)

@@ -6,7 +6,7 @@ reversed), special values (0, -0.0, inf, -inf, nan, ties), negative and out-of-r
 case runs in both libraries; results must agree in kind (torch raises -> mytorch raises), shape,
 dtype and values (NaN-aware), and for float inputs so must the gradient of a random projection
 of the outputs. The committed test runs a few seeds per op; `FUZZ_SEEDS=500 pytest ...` runs
-more, and `python -m tests.mytorch.test_fuzz_ops 500` lists every failing (op, seed).
+more, and `python -m tests.ops.test_fuzz_ops 500` lists every failing (op, seed).
 """
 import operator
 import os
@@ -266,7 +266,7 @@ def _reduction(name, tuples, kinds="fib", dim_required=False, extra=None):
         x = draw_array(rng, kinds=kinds, special=name != "mode")
         if name == "median" and x.size == 0:
             # mytorch raises where torch gives NaN (floats) or garbage (integers), as
-            # test_ops_reduce_more.py::test_bad_dims_and_k pins; that test's owner decides
+            # test_reduce_scans_order.py::test_bad_dims_and_k pins; that test's owner decides
             x = np.ones(tuple(max(d, 1) for d in x.shape), x.dtype)
         dim = draw_dim(rng, x.ndim, tuples=tuples, none=not dim_required)
         if dim == () and name in ("var", "std", "logsumexp"):

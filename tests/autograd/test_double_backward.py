@@ -12,7 +12,7 @@ its side is the op's formula.
 batched): they run under the default engine, and under the other one with the `slow` mark.
 
 Every registered op supports create_graph; an op whose backward cannot build a graph must
-refuse by name (see test_autograd_higher_order.py), never give a silent wrong answer.
+refuse by name (see test_higher_order.py), never give a silent wrong answer.
 """
 import numpy as np
 import pytest
