@@ -16,14 +16,17 @@ pytestmark = pytest.mark.faults
 
 MB = 128  # the issue saw 200 MB; big enough that a save takes a while, small for a shared box
 
+# The saver stops by itself if its test dies (pytest killed by a timeout, say): it saves only
+# while the process that started it is its parent, so it is never left behind looping.
 SAVER = textwrap.dedent("""
+    import os
     import sys
     import numpy as np
     import mytorch
-    path, mb, value = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    path, mb, value, parent = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     n = mb * 2 ** 20 // 4 // 8
     sd = {f"layer{i}.weight": mytorch.tensor(np.full(n, value + i, np.float32)) for i in range(8)}
-    while True:
+    while os.getppid() == parent:
         mytorch.save(sd, path)
 """)
 
@@ -35,7 +38,8 @@ def _temporaries(folder, target):
 def _kill_mid_save(folder, target, value, deadline):
     """Start a saver, SIGKILL it once its temporary file is being written; return its pid."""
     proc = subprocess.Popen([sys.executable, "-c", SAVER, os.path.join(folder, target), str(MB),
-                             str(value)], start_new_session=True, stderr=subprocess.PIPE)
+                             str(value), str(os.getpid())],
+                            start_new_session=True, stderr=subprocess.PIPE)
     mine = f"{proc.pid}."
     try:
         while time.monotonic() < deadline:
