@@ -1,10 +1,20 @@
-"""Reductions: sum, mean, var, max/min (with and without dim), argmax/argmin, prod, logsumexp."""
+"""Reductions: sum, mean, var, max/min (with and without dim), argmax/argmin, prod, logsumexp,
+norm, the cumulative ops, median/kthvalue/mode, sort and topk.
+
+The public functions at the bottom (sum, mean, max, sort, ...) take and return Tensors and
+check their arguments; the Tensor methods of the same names are those functions.
+"""
+import builtins
+
 import numpy as np
 
 from mytorch import dtypes
+from mytorch.autograd import function as _fn
 from mytorch.autograd.function import Function, NonDifferentiable
 from mytorch.backend import array_module
+from mytorch.ops import elementwise as E
 from mytorch.ops.elementwise import sgn
+from mytorch.promotion import floating
 
 
 def normalize_dims(dim, ndim, op):
@@ -100,7 +110,8 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        g = _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim) / max(_count(ctx.shape, ctx.axes), 1)
+        n = builtins.max(_count(ctx.shape, ctx.axes), 1)
+        g = _expand_back(gy, ctx.shape, ctx.axes, ctx.keepdim) / n
         return array_module(gy).broadcast_to(g, ctx.shape)
 
 
@@ -112,7 +123,7 @@ class Var(Function):
         mean = x.mean(axis=ax, keepdims=True)
         d = x - mean
         n = _count(x.shape, axes)
-        denom = max(n - correction, 0)  # as PyTorch: inf or NaN when correction >= n
+        denom = builtins.max(n - correction, 0)  # as PyTorch: inf or NaN when correction >= n
         ctx.save_for_backward(d)
         ctx.axes, ctx.keepdim, ctx.dof = axes, keepdim, n - correction
         ctx.at_mean = (x == mean) if full and n - correction <= 0 else None
@@ -136,7 +147,7 @@ class Var(Function):
         dims = axes if x.ndim else ()
         d = x - x.mean(dims, keepdim=True)
         n = _count(x.shape, axes)
-        return (d * d).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+        return (d * d).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 
 class Std(Function):
@@ -414,7 +425,7 @@ class CumExtreme(Function):
         g = xp.moveaxis(gy, dim, -1)
         i = xp.moveaxis(idx, dim, -1)
         n = g.shape[-1]
-        rows = xp.arange(g.size // max(n, 1)).reshape(g.shape[:-1] + (1,))
+        rows = xp.arange(g.size // builtins.max(n, 1)).reshape(g.shape[:-1] + (1,))
         flat = (rows * n + i).reshape(-1)
         gx = xp.bincount(flat, weights=g.reshape(-1), minlength=g.size)
         return xp.moveaxis(gx.reshape(g.shape).astype(gy.dtype), -1, dim)
@@ -603,3 +614,294 @@ class Norm(Function):
         return norm_composite(x, p, axes, keepdim)
 
 
+
+
+class SortIndex(NonDifferentiable):
+    """The int64 indices that sort x along dim (stable: ties keep input order ascending)."""
+
+    @staticmethod
+    def forward(x, dim, descending):
+        xp = array_module(x)
+        if x.ndim == 0:
+            return xp.zeros((), np.int64)
+        idx = xp.argsort(x, axis=dim, kind="stable")
+        if descending:
+            idx = xp.flip(idx, dim)
+        return idx.astype(np.int64)
+
+
+class PickIndex(NonDifferentiable):
+    """The int64 index `index_fn(x, dim)` picks in each slice of x along dim."""
+
+    @staticmethod
+    def forward(x, dim, index_fn):
+        return index_fn(x, dim).astype(np.int64)
+
+
+# ---- public functions: Tensors in, Tensors out ----
+# The Tensor methods of the same names are these functions (`sum = R.sum` in the class
+# body), so a method call costs no extra frame.
+
+def reduce_dims(dim, shape, op):
+    """normalize_dims for reductions: an empty tuple of dims means all dims, as in PyTorch."""
+    if dim is not None and not isinstance(dim, int) and len(dim) == 0:
+        dim = None
+    return normalize_dims(dim, tuple(shape), op)
+
+
+class MinMaxResult(tuple):
+    """(values, indices), also reachable as `.values` and `.indices`."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def sum(input, dim=None, keepdim=False, dtype=None):
+    """Sum over dim (all dims by default); bool and integers sum in int64."""
+    x = input if dtype is None else input.to(dtype)
+    if x.dtype.kind in "bi" and dtype is None:
+        x = x.to(dtypes.int64) if x.dtype != dtypes.int64 else x
+    return Sum.apply(x, reduce_dims(dim, input.shape, "sum"), keepdim)
+
+
+def mean(input, dim=None, keepdim=False, dtype=None):
+    """Mean over dim (all dims by default) of a floating input (or with a floating dtype)."""
+    x = input if dtype is None else input.to(dtype)
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(f"mean: could not infer output dtype; input dtype is {x.dtype} -- "
+                           "pass a floating dtype")
+    return Mean.apply(x, reduce_dims(dim, input.shape, "mean"), keepdim)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Variance over dim, divided by n - correction (1 by default; unbiased=False: 0)."""
+    correction = _correction(unbiased, correction)
+    return Var.apply(input, reduce_dims(dim, input.shape, "var"), correction, keepdim,
+                     dim is None or input.ndim == 0)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
+    """Standard deviation over dim: the square root of var."""
+    correction = _correction(unbiased, correction)
+    return Std.apply(input, reduce_dims(dim, input.shape, "std"), correction, keepdim,
+                     dim is None or input.ndim == 0)
+
+
+def _minmax(x, dim, keepdim, is_min):
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{'min' if is_min else 'max'}: reduction over an empty tensor "
+                               f"of shape {tuple(x.shape)}")
+        return Amax.apply(x, tuple(range(x.ndim)), False, is_min, True)
+    d = normalize_dims(dim, x.shape, "min" if is_min else "max")[0]
+    d = d if x.ndim else None
+    values, indices = MaxDim.apply(x, d, keepdim, is_min)
+    return MinMaxResult(values, indices)
+
+
+def max(input, dim=None, keepdim=False):
+    """The largest element; with dim, (values, indices) along it; with a tensor, maximum."""
+    if isinstance(dim, _fn.Tensor):
+        return E.maximum(input, dim)
+    return _minmax(input, dim, keepdim, False)
+
+
+def min(input, dim=None, keepdim=False):
+    """The smallest element; with dim, (values, indices) along it; with a tensor, minimum."""
+    if isinstance(dim, _fn.Tensor):
+        return E.minimum(input, dim)
+    return _minmax(input, dim, keepdim, True)
+
+
+def amax(input, dim=None, keepdim=False):
+    """The largest values over dim; ties share the gradient."""
+    return Amax.apply(input, reduce_dims(dim, input.shape, "amax"), keepdim, False)
+
+
+def amin(input, dim=None, keepdim=False):
+    """The smallest values over dim; ties share the gradient."""
+    return Amax.apply(input, reduce_dims(dim, input.shape, "amin"), keepdim, True)
+
+
+def _arg(x, dim, keepdim, name):
+    d = None if dim is None else normalize_dims(dim, x.shape, name)[0]
+    return ArgExtreme.apply(x, d, keepdim, name)
+
+
+def argmax(input, dim=None, keepdim=False):
+    """int64 index of the largest element (of the flattened input without dim)."""
+    return _arg(input, dim, keepdim, "argmax")
+
+
+def argmin(input, dim=None, keepdim=False):
+    """int64 index of the smallest element (of the flattened input without dim)."""
+    return _arg(input, dim, keepdim, "argmin")
+
+
+def prod(input, dim=None, keepdim=False):
+    """Product over one dim (all elements by default)."""
+    if dim is not None:
+        dim = normalize_dims(dim, input.shape, "prod")[0]  # checks dim on 0-d too
+        dim = dim if input.ndim else None
+    return Prod.apply(input, dim, keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(input))) over dim, computed stably."""
+    x = floating(input)
+    return LogSumExp.apply(x, reduce_dims(dim, input.shape, "logsumexp"), keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """Vector p-norm over dim (all dims by default); p a number, inf, -inf or 'fro' (2)."""
+    if not dtypes.is_floating(input.dtype):
+        raise RuntimeError(f"norm: expected a floating point input, got dtype {input.dtype}")
+    if p == "fro":  # over at most 2 dims, as PyTorch (its matrix norm takes no more)
+        if dim is not None and not isinstance(dim, int) and len(dim) > 2:
+            raise RuntimeError(f"norm: p='fro' takes at most 2 dims, got dim={dim}")
+        p = 2
+    if not isinstance(p, (int, float)):
+        raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+    return Norm.apply(input, float(p), reduce_dims(dim, input.shape, "norm"), keepdim)
+
+
+def cumsum(input, dim):
+    """Running sum along dim."""
+    d = normalize_dims(dim, input.shape, "cumsum")[0]
+    if input.ndim == 0:
+        return Cumsum.apply(input.reshape(1), 0).reshape(())
+    return Cumsum.apply(input, d)
+
+
+def cumprod(input, dim, dtype=None):
+    """Running product along dim; bool and integers in int64."""
+    x = input if dtype is None else input.to(dtype)
+    if dtype is None and x.dtype.kind in "biu":
+        x = x.to(dtypes.int64)
+    d = normalize_dims(dim, input.shape, "cumprod")[0]
+    if x.ndim == 0:
+        return Cumprod.apply(x.reshape(1), 0).reshape(())
+    return Cumprod.apply(x, d)
+
+
+def _running_extreme(x, dim, is_min):
+    name = "cummin" if is_min else "cummax"
+    d = normalize_dims(dim, x.shape, name)[0]
+    if x.ndim == 0:
+        values, indices = CumExtreme.apply(x.reshape(1), 0, is_min)
+        return MinMaxResult(values.reshape(()), indices.reshape(()))
+    return MinMaxResult(*CumExtreme.apply(x, d, is_min))
+
+
+def cummax(input, dim):
+    """(values, indices) of the running maximum along dim."""
+    return _running_extreme(input, dim, False)
+
+
+def cummin(input, dim):
+    """(values, indices) of the running minimum along dim."""
+    return _running_extreme(input, dim, True)
+
+
+def _pick(x, dim, keepdim, name, index_fn):
+    """(values, indices) of the element `index_fn(array, dim)` picks in each slice along dim."""
+    d = normalize_dims(dim, x.shape, name)[0]
+    if x.ndim == 0:
+        values, indices = _pick(x.reshape(1), 0, False, name, index_fn)
+        return MinMaxResult(values, indices)
+    if x.shape[d] == 0:
+        raise RuntimeError(f"{name}: dim {dim} of shape {tuple(x.shape)} is empty")
+    idx = PickIndex.apply(x, d, index_fn)
+    values = Pick.apply(x, idx.data, d, keepdim)
+    return MinMaxResult(values, idx.unsqueeze(d) if keepdim else idx)
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median of all elements, or (values, indices) along dim. NaN wins."""
+    if dim is not None:
+        return _pick(input, dim, keepdim, "median", median_index)
+    if input.numel() == 0:
+        raise RuntimeError(f"median: reduction over an empty tensor of shape "
+                           f"{tuple(input.shape)}")
+    flat = input.reshape(-1)
+    idx = PickIndex.apply(flat, 0, median_index)
+    return ShareValue.apply(input, flat.data[idx.data])
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """(values, indices) of the k-th smallest element (k counts from 1) along dim."""
+    size = input.shape[normalize_dims(dim, input.shape, "kthvalue")[0]] if input.ndim else 1
+    if not 1 <= k <= size:
+        raise RuntimeError(f"kthvalue: k ({k}) out of range [1, {size}] for dim {dim} of "
+                           f"shape {tuple(input.shape)}")
+    return _pick(input, dim, keepdim, "kthvalue", lambda x, d: kth_index(x, k - 1, d))
+
+
+def mode(input, dim=-1, keepdim=False):
+    """(values, indices) of the most frequent value along dim (the smallest on ties)."""
+    return _pick(input, dim, keepdim, "mode", mode_index)
+
+
+def count_nonzero(input, dim=None):
+    """int64 count of the non-zero elements over dim (all dims by default)."""
+    axes = reduce_dims(dim, input.shape, "count_nonzero")
+    return CountNonzero.apply(input, axes if input.ndim else None)
+
+
+def nansum(input, dim=None, keepdim=False, dtype=None):
+    """sum treating NaN as zero."""
+    x = input if dtype is None else input.to(dtype)
+    if not dtypes.is_floating(x.dtype):
+        return sum(x, dim, keepdim)
+    return NanSum.apply(x, reduce_dims(dim, input.shape, "nansum"), keepdim)
+
+
+def nanmean(input, dim=None, keepdim=False, dtype=None):
+    """mean over the non-NaN elements."""
+    x = input if dtype is None else input.to(dtype)
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(f"nanmean: expected a floating point input, got dtype {x.dtype}")
+    count = sum(~x.isnan(), dim, keepdim)
+    return nansum(x, dim, keepdim) / count.to(x.dtype)
+
+
+def sort(input, dim=-1, descending=False):
+    """(values, indices) sorted along dim; ties keep input order when ascending."""
+    if input.ndim == 0:
+        return MinMaxResult(input.clone(), SortIndex.apply(input, None, descending))
+    d = normalize_dims(dim, input.shape, "sort")[0]
+    idx = SortIndex.apply(input, d, descending)
+    return MinMaxResult(input.gather(d, idx), idx)
+
+
+def argsort(input, dim=-1, descending=False):
+    """int64 indices that sort input along dim."""
+    return sort(input, dim, descending).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (or smallest) elements along dim."""
+    d = normalize_dims(dim, input.shape, "topk")[0] if input.ndim else 0
+    size = input.shape[d] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk: k ({k}) out of range for dim {dim} of size {size}")
+    _, idx = sort(input, d, descending=largest)
+    if input.ndim:
+        idx = idx.narrow(d, 0, k)
+    return MinMaxResult(input.gather(d, idx) if input.ndim else input.clone(), idx)

@@ -9,10 +9,11 @@ import numpy as np
 from mytorch import dtypes
 from mytorch.amp import autocast_mode as _amp
 from mytorch.autograd import function as _fn
-from mytorch.autograd.function import Function
+from mytorch.autograd.function import Function, NonDifferentiable
 from mytorch.backend import array_module
 from mytorch.ops.index import IndexSelect
 from mytorch.ops.reduce import normalize_dims
+from mytorch.promotion import shape_args
 
 
 class Reshape(Function):
@@ -219,7 +220,196 @@ class DiagEmbed(Function):
         return array_module(gy).diagonal(gy, ctx.offset, *ctx.dims)
 
 
+class ViewDtype(NonDifferentiable):
+    """The same bytes read as another dtype (no gradient, as in PyTorch)."""
+
+    @staticmethod
+    def forward(x, dtype):
+        return x.view(dtype)
+
+
 # ---- public functions: Tensors in, Tensors out ----
+# The Tensor methods of the same names are these functions (`reshape = S.reshape` in the
+# class body), so a method call costs no extra frame: these are hot in every model.
+
+def reshape(input, *shape):
+    """input with a new shape of as many elements (a view when the strides allow it)."""
+    shape = shape_args(shape)
+    try:
+        return Reshape.apply(input, shape) if shape != input.shape else alias(input)
+    except ValueError as err:
+        raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape "
+                           f"{tuple(input.shape)} ({input.numel()} elements)") from err
+
+
+def view(input, *shape):
+    """Like reshape, but never copies: raises when the strides don't allow a view. With a
+    dtype, the same bytes read as that dtype."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+        return _view_dtype(input, dtypes.as_dtype(shape[0]))
+    if isinstance(input.data, np.ndarray) and not input.data.flags.c_contiguous:
+        try:
+            input.data.reshape(shape_args(shape), copy=False)
+        except ValueError:
+            raise RuntimeError(f"view: shape {list(shape_args(shape))} is not compatible "
+                               f"with the strides of the non-contiguous input of shape "
+                               f"{tuple(input.shape)}; use .reshape(...)") from None
+    return reshape(input, *shape)
+
+
+def _view_dtype(x, dtype):
+    """With a different element size the last dim must be contiguous and is rescaled."""
+    old, new = x.dtype.itemsize, dtype.itemsize
+    what = f"view: cannot view {x.dtype} as {dtype} (different element sizes)"
+    if old != new:
+        if x.ndim == 0:
+            raise RuntimeError(f"{what}: the tensor must have at least 1 dim")
+        if x.data.strides[-1] != old and x.shape[-1] != 1:
+            raise RuntimeError(f"{what}: the last dim must be contiguous, got strides "
+                               f"{x.stride()}")
+        if (x.shape[-1] * old) % new:
+            raise RuntimeError(f"{what}: the last dim ({x.shape[-1]}) times {old} bytes "
+                               f"must be divisible by {new}")
+    return ViewDtype.apply(x, dtype)
+
+
+def view_as(input, other):
+    """input reshaped to other's shape."""
+    return reshape(input, other.shape)
+
+
+def alias(input):
+    """A new Tensor viewing input's array, linked to it in the graph."""
+    return Reshape.apply(input, input.shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    """input with dims start_dim..end_dim merged into one."""
+    if input.ndim == 0:
+        return reshape(input, 1)
+    s, e = normalize_dims((start_dim,), input.shape, "flatten")[0], \
+        normalize_dims((end_dim,), input.shape, "flatten")[0]
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shp = input.shape
+    return reshape(input, shp[:s] + (int(np.prod(shp[s:e + 1])),) + shp[e + 1:])
+
+
+def unflatten(input, dim, sizes):
+    """input with dim split into `sizes` (one of them may be -1)."""
+    d = normalize_dims(dim, input.shape, "unflatten")[0]
+    sizes = tuple(sizes)
+    if -1 in sizes:
+        known = int(np.prod([s for s in sizes if s != -1]))
+        sizes = tuple(input.shape[d] // known if s == -1 else s for s in sizes)
+    if int(np.prod(sizes)) != input.shape[d]:
+        raise RuntimeError(f"unflatten: sizes {list(sizes)} don't multiply up to the size of "
+                           f"dim {dim} ({input.shape[d]}) of shape {tuple(input.shape)}")
+    return reshape(input, input.shape[:d] + sizes + input.shape[d + 1:])
+
+
+def squeeze(input, dim=None):
+    """input without its size-1 dims (all, or those among `dim`)."""
+    if dim is None:
+        shape = tuple(s for s in input.shape if s != 1)
+    else:
+        axes = normalize_dims(dim, input.shape, "squeeze")
+        shape = tuple(s for i, s in enumerate(input.shape) if not (i in axes and s == 1))
+    return reshape(input, shape)
+
+
+def unsqueeze(input, dim):
+    """input with a size-1 dim inserted at `dim`."""
+    if not -input.ndim - 1 <= dim <= input.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape "
+                         f"{tuple(input.shape)} (expected a dim in [{-input.ndim - 1}, "
+                         f"{input.ndim}])")
+    d = normalize_dims(dim, input.ndim + 1, "unsqueeze")[0]
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+def expand(input, *sizes):
+    """input broadcast to `sizes` without copying (-1 keeps a dim's size)."""
+    sizes = shape_args(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
+                           f"number of dims ({input.ndim}) of shape {tuple(input.shape)}")
+    shape = tuple(input.shape[i - lead] if (s == -1 and i >= lead) else s
+                  for i, s in enumerate(sizes))
+    for i in range(input.ndim):
+        if input.shape[i] != 1 and input.shape[i] != shape[lead + i]:
+            raise RuntimeError(f"expand: the expanded size {shape[lead + i]} must match the "
+                               f"existing size {input.shape[i]} at dim {i} (shape "
+                               f"{tuple(input.shape)} -> {list(sizes)})")
+    return Expand.apply(input, shape)
+
+
+def expand_as(input, other):
+    """input expanded to other's shape."""
+    return expand(input, other.shape)
+
+
+def repeat(input, *sizes):
+    """input tiled `sizes[i]` times along each dim (leading sizes add dims)."""
+    sizes = shape_args(sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller "
+                           f"than the number of tensor dims ({input.ndim})")
+    return Repeat.apply(input, sizes)
+
+
+def transpose(input, dim0, dim1):
+    """input with dims dim0 and dim1 exchanged (a view)."""
+    if input.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return alias(input)
+    d0, d1 = (normalize_dims(d, input.shape, "transpose")[0] for d in (dim0, dim1))
+    dims = list(range(input.ndim))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return Permute.apply(input, tuple(dims))
+
+
+def permute(input, *dims):
+    """input with its dims reordered (a view): out.shape[i] = input.shape[dims[i]]."""
+    dims = shape_args(dims)
+    norm = tuple(normalize_dims(d, input.shape, "permute")[0] for d in dims)
+    if sorted(norm) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the "
+                           f"{input.ndim} dims of shape {tuple(input.shape)}")
+    return Permute.apply(input, norm)
+
+
+def t(input):
+    """The transpose of a matrix; a 0-d or 1-d input unchanged."""
+    if input.ndim > 2:
+        raise RuntimeError(f"t: expects a tensor with <= 2 dims, got shape {tuple(input.shape)}")
+    return transpose(input, 0, 1) if input.ndim == 2 else input
+
+
+def contiguous(input):
+    """input itself when its array is C-contiguous, else a contiguous copy."""
+    if input.data.flags.c_contiguous:
+        return input
+    return Contiguous.apply(input)
+
+
+def narrow(input, dim, start, length):
+    """The `length` elements of dim from `start` on (a view)."""
+    d = normalize_dims(dim, input.shape, "narrow")[0]
+    if start < 0:
+        start += input.shape[d]
+    if not 0 <= start <= start + length <= input.shape[d]:
+        raise IndexError(f"narrow: start {start} + length {length} out of range for dim {dim} "
+                         f"of size {input.shape[d]}")
+    return input[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def flip(input, *dims):
+    """input reversed along `dims` (a copy, as in PyTorch)."""
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    axes = normalize_dims(tuple(dims), input.shape, "flip")
+    return Flip.apply(input, axes if input.ndim else ())
+
 
 def cat(tensors, dim=0):
     """Concatenate along an existing dim; dtypes promote as in PyTorch."""
@@ -476,12 +666,13 @@ def select(input, dim, index):
 
 def unbind(input, dim=0):
     """The slices along `dim`, as a tuple of tensors without that dim."""
-    return input.unbind(dim)
+    d = normalize_dims(dim, input.shape, "unbind")[0]
+    return tuple(squeeze(p, d) for p in split(input, 1, d))
 
 
 def broadcast_to(input, shape):
     """input expanded (without copying) to `shape` by the broadcasting rules."""
-    return input.expand(tuple(shape))
+    return expand(input, tuple(shape))
 
 
 def broadcast_shapes(*shapes):
