@@ -12,7 +12,7 @@ import numpy as np
 
 from mytorch import backend
 from mytorch.autograd import function as _fn
-from mytorch.autograd.function import Function
+from mytorch.autograd.function import Function, NonDifferentiable
 from mytorch.backend import array_module
 from mytorch.ops.elementwise import where
 from mytorch.ops.reduce import normalize_dims
@@ -370,6 +370,97 @@ class IndexAdd(Function):
         return gy, None, None, gsrc
 
 
+# ---- ops without a gradient: integer results (indices, counts), arrays in, arrays out ----
+
+class OneHot(NonDifferentiable):
+    @staticmethod
+    def forward(idx, num_classes):
+        xp = array_module(idx)
+        return (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
+
+
+class Nonzero(NonDifferentiable):
+    """(N, ndim) int64 indices of the non-zero elements, or (as_tuple) ndim 1-D arrays."""
+
+    @staticmethod
+    def forward(x, as_tuple):
+        xp = array_module(x)
+        idx = xp.nonzero(x) if x.ndim else xp.nonzero(x.reshape(1))
+        if as_tuple:
+            return tuple(i.astype(np.int64) for i in idx)
+        if not x.ndim:
+            return xp.zeros((len(idx[0]), 0), np.int64)
+        return xp.stack(idx, axis=1).astype(np.int64)
+
+
+class Argwhere(NonDifferentiable):
+    @staticmethod
+    def forward(x):
+        return array_module(x).argwhere(x).astype(np.int64)
+
+
+class Bincount(NonDifferentiable):
+    """int64 counts of each value of x (1-D, non-negative ints), or the sum of the weights w
+    per value (float weights keep their dtype, others give float64)."""
+
+    @staticmethod
+    def forward(x, w, minlength):
+        xp = array_module(x)
+        x = x.astype(np.int64, copy=False)
+        if w is None or x.size == 0:  # PyTorch gives int64 counts for an empty input
+            return xp.bincount(x, minlength=minlength).astype(np.int64)
+        out = xp.bincount(x, weights=w, minlength=minlength)
+        return out.astype(w.dtype if w.dtype.kind == "f" else np.float64)
+
+
+class Histc(NonDifferentiable):
+    """Counts of x in `bins` equal-width bins over [lo, hi], in x's dtype."""
+
+    @staticmethod
+    def forward(x, bins, lo, hi):
+        xp = array_module(x)
+        x = x.reshape(-1)
+        lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
+        x = x[(x >= lo_t) & (x <= hi_t)]
+        # The bin arithmetic in the input's dtype, as PyTorch does it.
+        pos = ((x - lo_t) * x.dtype.type(bins) / (hi_t - lo_t)).astype(np.int64)
+        pos = xp.minimum(pos, bins - 1)
+        return xp.bincount(pos, minlength=bins).astype(x.dtype)
+
+
+class Unique(NonDifferentiable):
+    """(values, int64 inverse shaped `inverse_shape`, int64 counts) of x (flattened when
+    axis is None) or of its slices along axis."""
+
+    @staticmethod
+    def forward(x, axis, inverse_shape):
+        xp = array_module(x)
+        if axis is None:
+            out = xp.unique(x.reshape(-1), return_inverse=True, return_counts=True)
+        else:
+            out = xp.unique(x, return_inverse=True, return_counts=True, axis=axis)
+        values, inverse, counts = out
+        return values, inverse.reshape(inverse_shape).astype(np.int64), counts.astype(np.int64)
+
+
+class SearchSorted(NonDifferentiable):
+    """Insertion indices of v in seq (sorted along its last dim; one row per leading index)."""
+
+    @staticmethod
+    def forward(seq, v, how, out_int32):
+        xp = array_module(seq)
+        if seq.ndim == 1:
+            out = xp.asarray(xp.searchsorted(seq, v, how))
+        else:
+            out = xp.zeros(v.shape, np.int64)
+            if v.size:  # one row at a time
+                n = int(np.prod(v.shape[:-1]))  # explicit: -1 is ambiguous when a row is empty
+                rows, seq_rows = out.reshape(n, v.shape[-1]), seq.reshape(n, seq.shape[-1])
+                for i, row in enumerate(v.reshape(-1, v.shape[-1])):
+                    rows[i] = xp.searchsorted(seq_rows[i], row, how)
+        return out.astype(np.int32 if out_int32 else np.int64)
+
+
 # ---- public functions: Tensors in, Tensors out ----
 
 def index_key(key, data):
@@ -437,25 +528,17 @@ def one_hot(index, num_classes=-1):
     idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
-    xp = array_module(idx)
     if num_classes < 0:
         num_classes = int(idx.max()) + 1 if idx.size else 0
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
         raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got "
                            f"[{int(idx.min())}, {int(idx.max())}]")
-    return _fn._wrap((idx[..., None] == xp.arange(num_classes)).astype(np.int64))
+    return OneHot.apply(index if isinstance(index, _fn.Tensor) else idx, num_classes)
 
 
 def nonzero(x, as_tuple=False):
     """Indices of the non-zero elements of x: (N, ndim) int64, or (as_tuple) ndim 1-D tensors."""
-    d = x.data if isinstance(x, _fn.Tensor) else to_array(x)
-    xp = array_module(d)
-    idx = xp.nonzero(d) if d.ndim else xp.nonzero(d.reshape(1))
-    if as_tuple:
-        return tuple(_fn._wrap(i.astype(np.int64)) for i in idx)
-    if not d.ndim:
-        return _fn._wrap(xp.zeros((len(idx[0]), 0), np.int64))
-    return _fn._wrap(xp.stack(idx, axis=1).astype(np.int64))
+    return Nonzero.apply(x if isinstance(x, _fn.Tensor) else to_array(x), as_tuple)
 
 
 def masked_fill(x, mask, value):
@@ -661,20 +744,17 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     >>> mytorch.unique(mytorch.tensor([3, 1, 3]), return_counts=True)
     (tensor([1, 3]), tensor([1, 2]))
     """
-    xp = array_module(input.data)
     if dim is None:
-        out = xp.unique(input.data.reshape(-1), return_inverse=True, return_counts=True)
-        inverse_shape = input.shape
+        d, inverse_shape = None, input.shape
     else:
         d = _dim(dim, input.shape, "unique")
-        out = xp.unique(input.data, return_inverse=True, return_counts=True, axis=d)
         inverse_shape = (input.shape[d],)
-    values, inverse, counts = out
-    res = [_fn._wrap(values)]
+    values, inverse, counts = Unique.apply(input, d, inverse_shape)
+    res = [values]
     if return_inverse:
-        res.append(_fn._wrap(inverse.reshape(inverse_shape).astype(np.int64)))
+        res.append(inverse)
     if return_counts:
-        res.append(_fn._wrap(counts.astype(np.int64)))
+        res.append(counts)
     return res[0] if len(res) == 1 else tuple(res)
 
 
@@ -683,7 +763,6 @@ def bincount(input, weights=None, minlength=0):
     the sum of `weights` per value (float weights keep their dtype, others give float64)."""
     op = "bincount"
     x = input.data
-    xp = array_module(x)
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected a 1-D integer tensor, got shape {tuple(x.shape)} "
                            f"and dtype {x.dtype}")
@@ -691,15 +770,13 @@ def bincount(input, weights=None, minlength=0):
         raise RuntimeError(f"{op}: input must contain non-negative values, got {int(x.min())}")
     if minlength < 0:
         raise RuntimeError(f"{op}: minlength must be non-negative, got {minlength}")
-    x = x.astype(np.int64, copy=False)
-    if weights is None or x.size == 0:  # PyTorch gives int64 counts for an empty input
-        return _fn._wrap(xp.bincount(x, minlength=minlength).astype(np.int64))
+    if weights is None or x.size == 0:
+        return Bincount.apply(input, None, minlength)
     w = _array(weights, x)
     if w.shape != x.shape:
         raise RuntimeError(f"{op}: weights shape {tuple(w.shape)} must match input shape "
                            f"{tuple(x.shape)}")
-    out = xp.bincount(x, weights=w, minlength=minlength)
-    return _fn._wrap(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
+    return Bincount.apply(input, weights if isinstance(weights, _fn.Tensor) else w, minlength)
 
 
 def histc(input, bins=100, min=0, max=0):
@@ -707,7 +784,6 @@ def histc(input, bins=100, min=0, max=0):
     values outside are ignored, max goes in the last bin. Same dtype as input."""
     op = "histc"
     x = input.data
-    xp = array_module(x)
     if x.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
     if bins <= 0:
@@ -721,18 +797,12 @@ def histc(input, bins=100, min=0, max=0):
         raise RuntimeError(f"{op}: max ({hi}) must be larger than min ({lo})")
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise RuntimeError(f"{op}: range of [{lo}, {hi}] is not finite")
-    x = x.reshape(-1)
-    lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
-    x = x[(x >= lo_t) & (x <= hi_t)]
-    # The bin arithmetic in the input's dtype, as PyTorch does it.
-    pos = ((x - lo_t) * x.dtype.type(bins) / (hi_t - lo_t)).astype(np.int64)
-    pos = xp.minimum(pos, bins - 1)
-    return _fn._wrap(xp.bincount(pos, minlength=bins).astype(x.dtype))
+    return Histc.apply(input, bins, lo, hi)
 
 
 def argwhere(input):
     """Indices of the non-zero elements: (N, ndim) int64."""
-    return _fn._wrap(array_module(input.data).argwhere(input.data).astype(np.int64))
+    return Argwhere.apply(input)
 
 
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
@@ -762,21 +832,14 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
             raise RuntimeError(f"{op}: sorter shape {tuple(s.shape)} must match "
                                f"sorted_sequence shape {tuple(seq.shape)}")
         seq = xp.take_along_axis(seq, s, axis=-1)
+    if seq.ndim > 1 and (v.ndim == 0 or v.shape[:-1] != seq.shape[:-1]):
+        raise RuntimeError(f"{op}: sorted_sequence should be 1-D or its leading dims must "
+                           f"match those of input, got shapes {tuple(seq.shape)} and "
+                           f"{tuple(v.shape)}")
     how = "right" if right else "left"
-    if seq.ndim == 1:
-        out = xp.asarray(xp.searchsorted(seq, v, how))
-    else:
-        if v.ndim == 0 or v.shape[:-1] != seq.shape[:-1]:
-            raise RuntimeError(f"{op}: sorted_sequence should be 1-D or its leading dims must "
-                               f"match those of input, got shapes {tuple(seq.shape)} and "
-                               f"{tuple(v.shape)}")
-        out = xp.zeros(v.shape, np.int64)
-        if v.size:  # one row at a time
-            n = int(np.prod(v.shape[:-1]))  # explicit: -1 is ambiguous when a row is empty
-            rows, seq_rows = out.reshape(n, v.shape[-1]), seq.reshape(n, seq.shape[-1])
-            for i, row in enumerate(v.reshape(-1, v.shape[-1])):
-                rows[i] = xp.searchsorted(seq_rows[i], row, how)
-    return _fn._wrap(out.astype(np.int32 if out_int32 else np.int64))
+    seq = sorted_sequence if seq is sorted_sequence.data else _fn._wrap(seq)  # sorter applied
+    return SearchSorted.apply(seq,
+                              input if isinstance(input, _fn.Tensor) else v, how, out_int32)
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False):

@@ -522,7 +522,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
             raise RuntimeError(f"repeat_interleave: repeats must be a 1-D integer tensor, got "
                                f"shape {tuple(counts.shape)} and dtype {counts.dtype}")
-        return _fn._wrap(_repeat_index(xp, counts))
+        return RepeatIndex.apply(input)
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else _dim(dim, x.shape, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
@@ -538,6 +538,14 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
                            f"{index.shape[0]} repeated elements")
     return IndexSelect.apply(x, d, index)
+
+
+class RepeatIndex(NonDifferentiable):
+    """0, 1, ... each repeated counts[i] times."""
+
+    @staticmethod
+    def forward(counts):
+        return _repeat_index(array_module(counts), counts)
 
 
 def _repeat_index(xp, counts):
