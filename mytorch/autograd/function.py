@@ -191,7 +191,8 @@ class NonDifferentiable(Function):
             # fast path, as `t < 0.5` or `t.isnan()`: one host tensor needs no device checks
             x = args[0]
             if isinstance(x, Tensor) and type(x.data) is _ndarray:
-                return _wrap(cls.forward(x.data) if n == 1 else cls.forward(x.data, args[1]))
+                out = cls.forward(x.data) if n == 1 else cls.forward(x.data, args[1])
+                return _wrap(out) if type(out) is not tuple else tuple(_wrap(o) for o in out)
         arrays = []
         first = None
         for a in args:
