@@ -494,7 +494,7 @@ def gather(x, dim, index):
     if any(i != d and a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape))):
         raise RuntimeError(f"gather: index shape {tuple(idx.shape)} is larger than input shape "
                            f"{tuple(x.shape)} outside dim {d}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+    if idx.size and not _in_range(idx, 0, x.shape[d]):
         raise IndexError(f"gather: index out of range for dim {dim} with size {x.shape[d]} "
                          f"(input shape {tuple(x.shape)})")
     return Gather.apply(x, d, idx)
@@ -504,7 +504,7 @@ def scatter_add(x, dim, index, src):
     """x with src[i][j] added into out[index[i][j]][j] (dim=0); repeated indices accumulate."""
     d = normalize_dims(dim, x.shape, "scatter_add")[0]
     idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+    if idx.size and not _in_range(idx, 0, x.shape[d]):
         raise IndexError(f"scatter_add: index out of range for dim {dim} with size {x.shape[d]}")
     if isinstance(src, _fn.Tensor) and src.shape != idx.shape:
         src = src[tuple(slice(0, s) for s in idx.shape)]
@@ -517,7 +517,7 @@ def index_select(x, dim, index):
     idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
     if idx.ndim != 1:
         raise RuntimeError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[d]):
+    if idx.size and not _in_range(idx, 0, x.shape[d]):
         raise IndexError(f"index_select: index out of range for dim {dim} with size "
                          f"{x.shape[d]} (input shape {tuple(x.shape)})")
     return IndexSelect.apply(x, d, idx)
@@ -528,11 +528,12 @@ def one_hot(index, num_classes=-1):
     idx = index.data if isinstance(index, _fn.Tensor) else to_array(index)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
+    lo, hi = _bounds(idx) if idx.size else (0, -1)
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        num_classes = hi + 1
+    if idx.size and (lo < 0 or hi >= num_classes):
         raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got "
-                           f"[{int(idx.min())}, {int(idx.max())}]")
+                           f"[{lo}, {hi}]")
     return OneHot.apply(index if isinstance(index, _fn.Tensor) else idx, num_classes)
 
 
@@ -577,6 +578,21 @@ def _dim(dim, shape, op):
     return normalize_dims(dim, tuple(shape), op)[0]
 
 
+def _bounds(a):
+    """(min, max) of a non-empty array as Python numbers, read on a's device (as Function.apply
+    would run it), for the checks that look at index values."""
+    if type(a) is np.ndarray:
+        return a.min().item(), a.max().item()
+    with backend.device_scope(a):
+        return a.min().item(), a.max().item()
+
+
+def _in_range(idx, low, size):
+    """Whether every value of the non-empty idx lies in [low, size)."""
+    lo, hi = _bounds(idx)
+    return low <= lo and hi < size
+
+
 def _array(x, ref):
     """The array of a Tensor, or `x` (a list, a number) as an array on ref's device."""
     if isinstance(x, _fn.Tensor):
@@ -594,8 +610,9 @@ def _int_index(index, ref, op):
 def _check_range(idx, size, dim, shape, op, negative=True):
     """Raise IndexError for indices outside [-size, size) ([0, size) without `negative`)."""
     low = -size if negative else 0
-    if idx.size and (int(idx.min()) < low or int(idx.max()) >= size):
-        bad = int(idx.max()) if int(idx.max()) >= size else int(idx.min())
+    if idx.size and not _in_range(idx, low, size):
+        lo, hi = _bounds(idx)
+        bad = hi if hi >= size else lo
         raise IndexError(f"{op}: index {bad} is out of range for dim {dim} with size {size} "
                          f"(tensor shape {tuple(shape)})")
 
@@ -766,8 +783,9 @@ def bincount(input, weights=None, minlength=0):
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected a 1-D integer tensor, got shape {tuple(x.shape)} "
                            f"and dtype {x.dtype}")
-    if x.size and int(x.min()) < 0:
-        raise RuntimeError(f"{op}: input must contain non-negative values, got {int(x.min())}")
+    lo = _bounds(x)[0] if x.size else 0
+    if lo < 0:
+        raise RuntimeError(f"{op}: input must contain non-negative values, got {lo}")
     if minlength < 0:
         raise RuntimeError(f"{op}: minlength must be non-negative, got {minlength}")
     if weights is None or x.size == 0:
@@ -790,7 +808,7 @@ def histc(input, bins=100, min=0, max=0):
         raise RuntimeError(f"{op}: bins must be > 0, got {bins}")
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = (float(b) for b in _bounds(x))
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if lo > hi:

@@ -638,6 +638,15 @@ class PickIndex(NonDifferentiable):
         return index_fn(x, dim).astype(np.int64)
 
 
+class PickValue(NonDifferentiable):
+    """The element of x (flattened) at the index `index_fn(flat, 0)` picks, as a 0-d array."""
+
+    @staticmethod
+    def forward(x, index_fn):
+        flat = x.reshape(-1)
+        return array_module(x).asarray(flat[index_fn(flat, 0)])
+
+
 # ---- public functions: Tensors in, Tensors out ----
 # The Tensor methods of the same names are these functions (`sum = R.sum` in the class
 # body), so a method call costs no extra frame.
@@ -839,9 +848,7 @@ def median(input, dim=None, keepdim=False):
     if input.numel() == 0:
         raise RuntimeError(f"median: reduction over an empty tensor of shape "
                            f"{tuple(input.shape)}")
-    flat = input.reshape(-1)
-    idx = PickIndex.apply(flat, 0, median_index)
-    return ShareValue.apply(input, flat.data[idx.data])
+    return ShareValue.apply(input, PickValue.apply(input, median_index).data)
 
 
 def kthvalue(input, k, dim=-1, keepdim=False):
