@@ -52,13 +52,15 @@ test-all: setup  ## every test, `slow` included, then the same on the CuPy stand
 STANDIN_ENV = PYTHONPATH=$(CURDIR)/tests/cuda_standin:$(CURDIR) CUDA_STANDIN_GPUS=2
 .PHONY: test-cuda-standin gpu-check
 
-# Left to `make test`, which runs them the same way: the NVRTC compile checks (they need the
-# real CuPy wheel's headers), the numba kernels (numba's CUDA simulator, NumPy arrays), the
-# stand-in's own tests (they start it in subprocesses) and miniddp's host tools and trackers.
+# Left to `make test`, which runs them the same way: the CuPy API conformance scan and the
+# NVRTC compile checks (they need the real CuPy wheel), the numba kernels (numba's CUDA
+# simulator, NumPy arrays), the stand-in's own tests (they start it in subprocesses) and
+# miniddp's host tools and trackers.
 test-cuda-standin: setup  ## the CUDA tests on the CuPy stand-in (no GPU needed): see README
 	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) -k "cuda or standin" --ignore=tests/miniddp \
 	  --ignore=tests/cuda/test_sources_compile.py --ignore=tests/cuda/test_fused_kernels.py \
-	  --ignore=tests/cuda/test_standin.py tests $(PYTEST_ARGS)
+	  --ignore=tests/cuda/test_standin.py --ignore=tests/cuda/test_cupy_conformance.py \
+	  tests $(PYTEST_ARGS)
 	$(STANDIN_ENV) $(PYTHON) -m pytest -q $(FAST) tests/miniddp --ignore=tests/miniddp/test_host.py \
 	  --ignore=tests/miniddp/test_tracking.py $(PYTEST_ARGS)
 

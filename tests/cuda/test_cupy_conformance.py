@@ -18,7 +18,7 @@ import pytest
 
 cupy = pytest.importorskip("cupy")  # the test extra installs the real wheel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("mytorch", "miniddp")
 GENERIC = {"xp": "cupy", "cupy": "cupy", "cp": "cupy", "cupyx": "cupyx"}
 MODULE_FACTORIES = {"array_module", "module_for"}  # calls that return numpy or cupy

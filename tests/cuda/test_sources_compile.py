@@ -6,7 +6,7 @@ import pytest
 
 from tests import cuda_toolchain as tc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("mytorch", "miniddp", "zoo")
 
 pytest.importorskip("nvidia.cuda_nvrtc")
