@@ -237,41 +237,42 @@ def prelu(input, weight):
     return mytorch_where(input.data > 0, input, w * input)
 
 
-def softmax(input, dim=-1, dtype=None, auto=False):
-    """exp(x) / sum(exp(x)) along `dim` (default: the last)."""
-    (input,) = _amp.cast("softmax", input)
+def _rows(name, function, composite, input, dim, dtype, auto):
+    """The front softmax and log_softmax share: autocast, dtype, checks, 0-d and empty input."""
+    (input,) = _amp.cast(name, input)
     if dim is None:
         dim = -1
     if dtype is not None:
         input = input.to(dtype)
-    check_float(input, "softmax")
-    d = dim_of(input, dim, "softmax")
+    check_float(input, name)
+    d = dim_of(input, dim, name)
     if input.ndim == 0:  # a 0-d input is its own 1-element row
-        return softmax(input.reshape(1), 0, auto=auto).reshape(())
+        return _rows(name, function, composite, input.reshape(1), 0, None, auto).reshape(())
     if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
         return input * 0
     if auto:
-        e = (input - input.amax(d, keepdim=True).detach()).exp()
-        return e / e.sum(d, keepdim=True)
-    return N.Softmax.apply(input, d)
+        return composite(input, d)
+    return function.apply(input, d)
+
+
+def _softmax_composite(input, d):
+    e = (input - input.amax(d, keepdim=True).detach()).exp()
+    return e / e.sum(d, keepdim=True)
+
+
+def _log_softmax_composite(input, d):
+    z = input - input.amax(d, keepdim=True).detach()
+    return z - z.exp().sum(d, keepdim=True).log()
+
+
+def softmax(input, dim=-1, dtype=None, auto=False):
+    """exp(x) / sum(exp(x)) along `dim` (default: the last)."""
+    return _rows("softmax", N.Softmax, _softmax_composite, input, dim, dtype, auto)
 
 
 def log_softmax(input, dim=-1, dtype=None, auto=False):
-    (input,) = _amp.cast("log_softmax", input)
-    if dim is None:
-        dim = -1
-    if dtype is not None:
-        input = input.to(dtype)
-    check_float(input, "log_softmax")
-    d = dim_of(input, dim, "log_softmax")
-    if input.ndim == 0:  # a 0-d input is its own 1-element row
-        return log_softmax(input.reshape(1), 0, auto=auto).reshape(())
-    if input.numel() == 0:  # nothing to normalize: an empty result linked to the input
-        return input * 0
-    if auto:
-        z = input - input.amax(d, keepdim=True).detach()
-        return z - z.exp().sum(d, keepdim=True).log()
-    return N.LogSoftmax.apply(input, d)
+    """log(softmax(x)) along `dim`, computed without forming softmax."""
+    return _rows("log_softmax", N.LogSoftmax, _log_softmax_composite, input, dim, dtype, auto)
 
 
 def _implicit_softmax_dim(name, ndim):
