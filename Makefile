@@ -90,7 +90,7 @@ train-gpt2: setup  ## GPT-2 (default: tiny, Shakespeare, CPU, <10 min); GPUS=N r
 	$(call exp_cmd,train-gpt2) $(PYTHON) -m experiments gpt2 $(EXP_ARGS) $(if $(MODEL),model=$(MODEL))
 
 CHAR_ARGS = --gpt tiny --set n_layer=4 n_head=5 n_embd=160 block_size=128 --batch-size 24 \
-	--lr 2.5e-3 --steps 1800 --eval-batches 20
+	--lr 2.5e-3 --steps 3000 --eval-batches 20
 train-gpt2-char: setup  ## GPT-2 on Shakespeare's characters (hours on a CPU; resumes runs/char.safetensors; ships)
 	nice -n 10 $(PYTHON) -m zoo.train gpt2-shakespeare-char $(CHAR_ARGS) --checkpoint runs/char.safetensors --ship
 
