@@ -80,7 +80,8 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
-    scope = _scope_of_grads(grads)
+    g0 = grads[0]
+    scope = None if type(g0) is np.ndarray else _scope_of_grads(grads)
     if scope is not None:  # backward runs on the gradients' GPU, whichever is current
         with scope:
             gx = _backward_anomaly(node, grads) if _anomaly.enabled else \
@@ -307,8 +308,9 @@ def _fill_missing(node, grads):
 
 def _accumulate_leaf(node, g, capture, owned=False):
     leaf = node.variable
-    if node._hooks:
-        for hook in node._hooks.get(0, ()):
+    hooks = node._hooks
+    if hooks:
+        for hook in hooks.get(0, ()):
             new = hook(g)
             if new is not None:
                 g, owned = new, False
@@ -316,31 +318,34 @@ def _accumulate_leaf(node, g, capture, owned=False):
         return
     if type(g) is DArray:  # create_graph: .grad is a Tensor with a graph, added out of place
         leaf.grad = g.t if leaf.grad is None else leaf.grad + g.t
-        _post_accumulate(node, leaf)
-        return
-    grad = leaf.grad
-    if grad is None:
-        # The leaf takes the array over when nothing else can hold it (see `_owns`);
-        # otherwise (Add returns gy twice, a broadcast view, the caller's own gradient) it
-        # gets its own copy.
-        if not owned:
-            with backend.device_scope(g):
-                g = g.copy()
-        leaf.grad = _function._wrap(g, None, 0)
     else:
-        if grad.shape != g.shape:
-            raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
-                               f"but the new gradient has shape {tuple(g.shape)}")
-        with backend.device_scope(g):
-            grad.data += g
-    _post_accumulate(node, leaf)
-
-
-def _post_accumulate(node, leaf):
-    post = node._hooks.get("post") if node._hooks else None
-    if post:
-        for hook in post:
+        _add_into_grad(leaf, g, owned)
+    if hooks and "post" in hooks:
+        for hook in hooks["post"]:
             hook(leaf)
+
+
+def _add_into_grad(leaf, g, owned):
+    """leaf.grad += g, in place, on g's device. The leaf takes the array over when nothing
+    else can hold it (see `_owns`); otherwise (Add returns gy twice, a broadcast view, the
+    caller's own gradient) it gets its own copy."""
+    grad = leaf.grad
+    if grad is not None and grad.shape != g.shape:
+        raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
+                           f"but the new gradient has shape {tuple(g.shape)}")
+    scope = None if type(g) is np.ndarray else backend.scope_of(g)
+    if scope is None:
+        _add(leaf, grad, g, owned)
+    else:
+        with scope:
+            _add(leaf, grad, g, owned)
+
+
+def _add(leaf, grad, g, owned):
+    if grad is None:
+        leaf.grad = _function._wrap(g if owned else g.copy(), None, 0)
+    else:
+        grad.data += g
 
 
 def _count_dependencies(roots):

@@ -143,23 +143,39 @@ class Function:
             if type(out) is tuple:
                 return tuple(_wrap(o, None, 0) for o in out)
             return _wrap(out, None, 0)
+        # The graph's edges and the inputs' (shape, dtype), in one plain loop (a comprehension
+        # is a function call in Python 3.11: every recorded op would pay for two).
+        edges = []
+        metas = []
         saved = ctx.__dict__.get("saved_tensors")
+        ids = [] if saved and not cls._keeps_call else None
+        for a, data, n in zip(args, arrays, needs):
+            if ids is not None:
+                ids.append(id(data))
+            if n:
+                fn = a.grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else a._edge())
+                metas.append((data.shape, data.dtype))
+            else:
+                edges.append(None)
+                metas.append(None)
+        ctx.next_edges = edges
+        ctx.input_meta = metas
         if saved:
             ctx._saved_versions = _record_versions(saved)
-            # which saved arrays are inputs or outputs: create_graph backward hands those over
-            # as graph-connected tensors (ids are safe: the saved arrays stay alive with ctx).
-            # Not for a composite or linear op, whose create_graph reruns forward instead:
-            # every first-order forward pays for this line.
-            if not cls._keeps_call:
-                ctx._saved_ids = (*map(id, arrays), *map(id, out)) if type(out) is tuple \
-                    else (*map(id, arrays), id(out))  # inputs, then outputs
-        ctx.next_edges = [((a.grad_fn, a._output_nr) if a.grad_fn is not None else a._edge())
-                          if n else None for a, n in zip(args, needs)]
-        ctx.input_meta = [(x.shape, x.dtype) if n else None for x, n in zip(arrays, needs)]
+            if ids is not None:
+                # which saved arrays are inputs or outputs: create_graph backward hands those
+                # over as graph-connected tensors (ids are safe: the saved arrays stay alive
+                # with ctx). A composite or linear op reruns forward instead (`_call`).
+                if type(out) is tuple:
+                    ids.extend(map(id, out))
+                else:
+                    ids.append(id(out))
+                ctx._saved_ids = ids  # inputs' array ids, then outputs'
         if cls._keeps_call:
             # What create_graph needs to rerun forward: the arrays and the argument types (not
-            # the Tensors: an in-place op rebinding one would make a cycle), built cheaply as
-            # every first-order forward pays for it. Not a linear input: its adjoint gets it.
+            # the Tensors: an in-place op rebinding one would make a cycle). Not a linear
+            # input: its adjoint gets it.
             if cls.linear_in is not None:
                 arrays[cls.linear_in] = None
             ctx._call = (arrays, kwargs, tuple(map(type, args)))
