@@ -8,14 +8,13 @@ import torch
 import mytorch
 from mytorch import optim
 from mytorch.optim import _fused
+from tests.optim.parity import assert_close, check_state_dict_resume, grad_fn, pair, run
 
 
 def _param(t):
     # Leaf tensors stand in for nn.Parameter, so these tests do not depend on mytorch.nn.
     return t.detach().requires_grad_()
 
-
-SHAPES = [(5, 4), (4,), (3, 2, 2), (), (300, 250)]  # the last one is updated in blocks
 
 CONFIGS = [
     ("SGD", dict(lr=0.1)),
@@ -39,34 +38,6 @@ CONFIGS = [
 ]
 
 
-def _grad_fn(x, k):
-    # A gradient that depends on the parameter (so errors would feed back) and on the step.
-    return np.asarray(0.5 * x + 0.3 * np.sin(x + k) + 0.1 * k, dtype=np.float32)
-
-
-def _pair(shapes=SHAPES, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    mp = [_param(mytorch.tensor(a.copy())) for a in arrays]
-    tp = [torch.nn.Parameter(torch.tensor(a.copy())) for a in arrays]
-    return mp, tp
-
-
-def _run(mopt, topt, mp, tp, steps, start=0):
-    for k in range(start, start + steps):
-        for m, t in zip(mp, tp):
-            m.grad = mytorch.tensor(_grad_fn(m.detach().numpy(), k))
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
-        mopt.step()
-        topt.step()
-
-
-def _assert_close(mp, tp, rtol=2e-5, atol=1e-5):
-    for m, t in zip(mp, tp):
-        assert m.dtype == np.float32
-        np.testing.assert_allclose(m.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
-
-
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "ufunc"])
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in
                                                   enumerate(CONFIGS)])
@@ -74,30 +45,30 @@ def test_trajectory_matches_torch(name, kw, fused, monkeypatch):
     # fused: the numba loops where they apply; ufunc: the blocked NumPy reference everywhere.
     if not fused:
         monkeypatch.setattr(_fused, "available", lambda *arrays: False)
-    mp, tp = _pair()
+    mp, tp = pair()
     mopt, topt = getattr(optim, name)(mp, **kw), getattr(torch.optim, name)(tp, **kw)
-    _run(mopt, topt, mp, tp, 20)
-    _assert_close(mp, tp)
+    run(mopt, topt, mp, tp, 20)
+    assert_close(mp, tp)
 
 
 @pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
                                      ("AdamW", dict(lr=0.01)),
                                      ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True))])
 def test_noncontiguous_grads(name, kw):
-    mp, tp = _pair([(6, 5), (400, 100)])
+    mp, tp = pair([(6, 5), (400, 100)])
     mopt, topt = getattr(optim, name)(mp, **kw), getattr(torch.optim, name)(tp, **kw)
     for k in range(5):
         for m, t in zip(mp, tp):
-            g = np.ascontiguousarray(_grad_fn(m.detach().numpy(), k).T).T  # Fortran order
+            g = np.ascontiguousarray(grad_fn(m.detach().numpy(), k).T).T  # Fortran order
             m.grad = mytorch.Tensor._wrap(g)
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
+            t.grad = torch.from_numpy(grad_fn(t.detach().numpy(), k))
         mopt.step()
         topt.step()
-    _assert_close(mp, tp)
+    assert_close(mp, tp)
 
 
 def test_param_groups_and_missing_grads():
-    mp, tp = _pair()
+    mp, tp = pair()
     mopt = optim.SGD([{"params": mp[:2]}, {"params": mp[2:], "lr": 0.01, "momentum": 0.5}],
                      lr=0.1, momentum=0.9)
     topt = torch.optim.SGD([{"params": tp[:2]}, {"params": tp[2:], "lr": 0.01,
@@ -108,11 +79,11 @@ def test_param_groups_and_missing_grads():
             if i == 1 and k % 2:  # no gradient: the parameter must not move
                 m.grad, t.grad = None, None
                 continue
-            m.grad = mytorch.tensor(_grad_fn(m.detach().numpy(), k))
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
+            m.grad = mytorch.tensor(grad_fn(m.detach().numpy(), k))
+            t.grad = torch.from_numpy(grad_fn(t.detach().numpy(), k))
         mopt.step()
         topt.step()
-    _assert_close(mp, tp)
+    assert_close(mp, tp)
 
 
 def test_add_param_group_and_modules():
@@ -127,7 +98,7 @@ def test_add_param_group_and_modules():
 
 
 def test_closure_and_zero_grad():
-    mp, _ = _pair([(3,)])
+    mp, _ = pair([(3,)])
     opt = optim.SGD(mp, lr=0.1)
     calls = []
 
@@ -152,47 +123,11 @@ def test_closure_and_zero_grad():
                                      ("AdamW", dict(lr=0.01, amsgrad=True)),
                                      ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True))])
 def test_state_dict_format_and_resume(name, kw):
-    mp, tp = _pair()
-    mopt, topt = getattr(optim, name)(mp, **kw), getattr(torch.optim, name)(tp, **kw)
-    _run(mopt, topt, mp, tp, 5)
-    msd, tsd = mopt.state_dict(), topt.state_dict()
-    assert set(msd["state"]) == set(tsd["state"]) == set(range(len(mp)))
-    for i in tsd["state"]:
-        assert set(msd["state"][i]) == set(tsd["state"][i])
-        for k, tv in tsd["state"][i].items():
-            np.testing.assert_allclose(msd["state"][i][k].numpy(), tv.numpy(), rtol=1e-4,
-                                       atol=1e-6)
-    for mg, tg in zip(msd["param_groups"], tsd["param_groups"]):
-        assert mg["params"] == tg["params"]
-        for k, v in mg.items():
-            assert tg[k] == v, k
-
-    # A fresh optimizer resumed from mytorch's state dict continues like torch's.
-    mp2 = [_param(mytorch.tensor(m.detach().numpy().copy())) for m in mp]
-    mopt2 = getattr(optim, name)(mp2, lr=123.0)
-    mopt2.load_state_dict(msd)
-    assert mopt2.param_groups[0]["lr"] == kw["lr"]
-    # ... and one resumed from torch's state dict (tensors converted) does too.
-    mp3 = [_param(mytorch.tensor(m.detach().numpy().copy())) for m in mp]
-    mopt3 = getattr(optim, name)(mp3)
-    mopt3.load_state_dict({"state": {i: {k: mytorch.tensor(v.numpy()) for k, v in s.items()}
-                                     for i, s in tsd["state"].items()},
-                           "param_groups": tsd["param_groups"]})
-    for k in range(5, 20):
-        for ps in (mp, mp2, mp3):
-            for m in ps:
-                m.grad = mytorch.tensor(_grad_fn(m.detach().numpy(), k))
-        for t in tp:
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
-        mopt.step(), mopt2.step(), mopt3.step(), topt.step()
-    _assert_close(mp, tp)
-    _assert_close(mp3, tp)
-    for a, b in zip(mp2, mp):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    check_state_dict_resume(name, kw, warm_steps=5)
 
 
 def test_load_state_dict_does_not_alias_and_validates():
-    mp, _ = _pair()
+    mp, _ = pair()
     opt = optim.Adam(mp, lr=0.1)
     for m in mp:
         m.grad = mytorch.ones_like(m)

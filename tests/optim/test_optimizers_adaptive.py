@@ -8,8 +8,15 @@ import torch
 
 import mytorch
 from mytorch import optim
-
-SHAPES = [(5, 4), (4,), (3, 2, 2), (), (300, 250)]  # the last one is updated in blocks
+from tests.optim.parity import (
+    assert_close,
+    check_state_dict_resume,
+    grad_fn,
+    make,
+    pair,
+    run,
+    set_grads,
+)
 
 CONFIGS = [
     ("Adagrad", dict(lr=0.05)),
@@ -34,68 +41,31 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)]
 NAMES = ["Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"]
 
 
-def _grad_fn(x, k):
-    # A gradient that depends on the parameter (so errors would feed back) and on the step.
-    return np.asarray(0.5 * x + 0.3 * np.sin(x + k) + 0.1 * k, dtype=x.dtype)
-
-
-def _pair(shapes=SHAPES, dtype=np.float32, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    mp = [mytorch.tensor(a.copy()).requires_grad_() for a in arrays]
-    tp = [torch.nn.Parameter(torch.tensor(a.copy())) for a in arrays]
-    return mp, tp
-
-
-def _set_grads(mp, tp, k):
-    for m in mp:
-        m.grad = mytorch.tensor(_grad_fn(m.detach().numpy(), k))
-    for t in tp:
-        t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
-
-
-def _run(mopt, topt, mp, tp, steps, start=0):
-    for k in range(start, start + steps):
-        _set_grads(mp, tp, k)
-        mopt.step()
-        topt.step()
-
-
-def _assert_close(mp, tp, rtol, atol):
-    for m, t in zip(mp, tp):
-        assert m.dtype == t.detach().numpy().dtype
-        np.testing.assert_allclose(m.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
-
-
-def _make(name, mp, tp, **kw):
-    return getattr(optim, name)(mp, **kw), getattr(torch.optim, name)(tp, **kw)
-
-
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
 def test_trajectory_matches_torch(name, kw):
-    mp, tp = _pair()
-    mopt, topt = _make(name, mp, tp, **kw)
-    _run(mopt, topt, mp, tp, 20)
-    _assert_close(mp, tp, rtol=2e-5, atol=1e-5)
+    mp, tp = pair()
+    mopt, topt = make(name, mp, tp, **kw)
+    run(mopt, topt, mp, tp, 20)
+    assert_close(mp, tp, rtol=2e-5, atol=1e-5)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
 def test_trajectory_matches_torch_float64(name, kw):
-    mp, tp = _pair(dtype=np.float64)
-    mopt, topt = _make(name, mp, tp, **kw)
-    _run(mopt, topt, mp, tp, 20)
-    _assert_close(mp, tp, rtol=1e-10, atol=1e-12)
+    mp, tp = pair(dtype=np.float64)
+    mopt, topt = make(name, mp, tp, **kw)
+    run(mopt, topt, mp, tp, 20)
+    assert_close(mp, tp, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name,kw", CONFIGS, ids=IDS)
 def test_each_step_agrees_to_rounding(name, kw):
     # From the same parameters and state, one float32 step lands within a few ulp of
     # torch's (torch fuses some multiply-adds), so the formulas match term by term.
-    mp, tp = _pair([(64, 50)])
-    mopt, topt = _make(name, mp, tp, **kw)
+    mp, tp = pair([(64, 50)])
+    mopt, topt = make(name, mp, tp, **kw)
     for k in range(12):
-        _set_grads(mp, tp, k)
+        set_grads(k, mp, tp)
         mp[0].data[...] = tp[0].detach().numpy()
         mopt.step()
         topt.step()
@@ -105,17 +75,17 @@ def test_each_step_agrees_to_rounding(name, kw):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_noncontiguous_grads(name):
-    mp, tp = _pair([(6, 5), (400, 100)])
-    mopt, topt = _make(name, mp, tp, lr=0.01)
+    mp, tp = pair([(6, 5), (400, 100)])
+    mopt, topt = make(name, mp, tp, lr=0.01)
     for k in range(5):
         for m in mp:
-            g = np.ascontiguousarray(_grad_fn(m.detach().numpy(), k).T).T  # Fortran order
+            g = np.ascontiguousarray(grad_fn(m.detach().numpy(), k).T).T  # Fortran order
             m.grad = mytorch.Tensor._wrap(g)
         for t in tp:
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
+            t.grad = torch.from_numpy(grad_fn(t.detach().numpy(), k))
         mopt.step()
         topt.step()
-    _assert_close(mp, tp, rtol=2e-5, atol=1e-5)
+    assert_close(mp, tp, rtol=2e-5, atol=1e-5)
 
 
 GROUP_OPTIONS = {
@@ -130,7 +100,7 @@ GROUP_OPTIONS = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_param_groups_and_missing_grads(name, dtype):
-    mp, tp = _pair(dtype=dtype)
+    mp, tp = pair(dtype=dtype)
     group_kw = dict(GROUP_OPTIONS[name], lr=0.03)
     mopt = getattr(optim, name)([{"params": mp[:2]}, dict(group_kw, params=mp[2:])], lr=0.01)
     topt = getattr(torch.optim, name)([{"params": tp[:2]}, dict(group_kw, params=tp[2:])],
@@ -139,15 +109,15 @@ def test_param_groups_and_missing_grads(name, dtype):
         assert mopt.param_groups[1][k] == v
         assert mopt.param_groups[0][k] == topt.param_groups[0][k]
     for k in range(12):
-        _set_grads(mp, tp, k)
+        set_grads(k, mp, tp)
         if k % 2:  # no gradient: the parameter (and its state) must not move
             mp[1].grad, tp[1].grad = None, None
         mopt.step()
         topt.step()
     if dtype == np.float32:
-        _assert_close(mp, tp, rtol=2e-5, atol=1e-5)
+        assert_close(mp, tp, rtol=2e-5, atol=1e-5)
     else:
-        _assert_close(mp, tp, rtol=1e-10, atol=1e-12)
+        assert_close(mp, tp, rtol=1e-10, atol=1e-12)
 
 
 STATE_CONFIGS = [
@@ -161,50 +131,13 @@ STATE_CONFIGS = [
 
 @pytest.mark.parametrize("name,kw", STATE_CONFIGS, ids=[n for n, _ in STATE_CONFIGS])
 def test_state_dict_format_and_resume(name, kw):
-    mp, tp = _pair()
-    mopt, topt = _make(name, mp, tp, **kw)
-    _run(mopt, topt, mp, tp, 8)
-    msd, tsd = mopt.state_dict(), topt.state_dict()
-    assert set(msd["state"]) == set(tsd["state"]) == set(range(len(mp)))
-    for i in tsd["state"]:
-        assert set(msd["state"][i]) == set(tsd["state"][i])
-        for k, tv in tsd["state"][i].items():
-            mv = msd["state"][i][k]
-            assert mv.dtype == tv.numpy().dtype and tuple(mv.shape) == tuple(tv.shape), k
-            np.testing.assert_allclose(mv.numpy(), tv.numpy(), rtol=1e-4, atol=1e-6)
-    for mg, tg in zip(msd["param_groups"], tsd["param_groups"]):
-        assert mg["params"] == tg["params"]
-        for k, v in mg.items():
-            assert tg[k] == v, k
-
-    # A fresh optimizer resumed from mytorch's state dict continues exactly like the original.
-    mp2 = [mytorch.tensor(m.detach().numpy().copy()).requires_grad_() for m in mp]
-    mopt2 = getattr(optim, name)(mp2, lr=123.0)
-    mopt2.load_state_dict(msd)
-    assert mopt2.param_groups[0]["lr"] == kw["lr"]
-    # ... and one resumed from torch's state dict (tensors converted) continues like torch.
-    mp3 = [mytorch.tensor(m.detach().numpy().copy()).requires_grad_() for m in mp]
-    mopt3 = getattr(optim, name)(mp3)
-    mopt3.load_state_dict({"state": {i: {k: mytorch.tensor(v.numpy()) for k, v in s.items()}
-                                     for i, s in tsd["state"].items()},
-                           "param_groups": tsd["param_groups"]})
-    for k in range(8, 20):
-        for ps in (mp, mp2, mp3):
-            for m in ps:
-                m.grad = mytorch.tensor(_grad_fn(m.detach().numpy(), k))
-        for t in tp:
-            t.grad = torch.from_numpy(_grad_fn(t.detach().numpy(), k))
-        mopt.step(), mopt2.step(), mopt3.step(), topt.step()
-    _assert_close(mp, tp, rtol=2e-5, atol=1e-5)
-    _assert_close(mp3, tp, rtol=2e-5, atol=1e-5)
-    for a, b in zip(mp2, mp):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    mopt, mopt2, mp, mp2 = check_state_dict_resume(name, kw, warm_steps=8)
     for p2, p in zip(mp2, mp):
         assert mopt2.state[p2]["step"] == mopt.state[p]["step"] == 20
 
 
 def test_adagrad_state_exists_from_construction():
-    mp, tp = _pair([(3, 2), ()])
+    mp, tp = pair([(3, 2), ()])
     mopt = optim.Adagrad([{"params": mp[:1]}, {"params": mp[1:], "lr": 0.1}],
                          initial_accumulator_value=0.25)
     topt = torch.optim.Adagrad([{"params": tp[:1]}, {"params": tp[1:], "lr": 0.1}],
@@ -216,24 +149,24 @@ def test_adagrad_state_exists_from_construction():
         np.testing.assert_array_equal(msd["state"][i]["sum"].numpy(),
                                       tsd["state"][i]["sum"].numpy())
     # A group added later starts from the constructor's accumulator value, as in torch.
-    extra_m, extra_t = _pair([(2,)], seed=1)
+    extra_m, extra_t = pair([(2,)], seed=1)
     mopt.add_param_group({"params": extra_m, "initial_accumulator_value": 3.0})
     topt.add_param_group({"params": extra_t, "initial_accumulator_value": 3.0})
-    _run(mopt, topt, mp + extra_m, tp + extra_t, 3)
+    run(mopt, topt, mp + extra_m, tp + extra_t, 3)
     np.testing.assert_allclose(mopt.state[extra_m[0]]["sum"].numpy(),
                                topt.state[extra_t[0]]["sum"].numpy(), rtol=1e-6)
-    _assert_close(mp + extra_m, tp + extra_t, rtol=2e-5, atol=1e-5)
+    assert_close(mp + extra_m, tp + extra_t, rtol=2e-5, atol=1e-5)
 
 
 def test_nadam_mu_product_is_float32_like_torch():
-    mp, tp = _pair([(4,)], dtype=np.float64)
-    mopt, topt = _make("NAdam", mp, tp, lr=0.01, momentum_decay=0.05)
+    mp, tp = pair([(4,)], dtype=np.float64)
+    mopt, topt = make("NAdam", mp, tp, lr=0.01, momentum_decay=0.05)
     for k in range(20):
-        _run(mopt, topt, mp, tp, 1, start=k)
+        run(mopt, topt, mp, tp, 1, start=k)
         assert mopt.state[mp[0]]["mu_product"] == topt.state[tp[0]]["mu_product"].item()
     sd = mopt.state_dict()["state"][0]["mu_product"]
     assert sd.dtype == np.float32 and sd.shape == ()
-    _assert_close(mp, tp, rtol=1e-10, atol=1e-12)
+    assert_close(mp, tp, rtol=1e-10, atol=1e-12)
 
 
 def test_radam_early_steps_are_unrectified():
@@ -272,8 +205,8 @@ def test_step_allocates_nothing(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_defaults_match_torch(name):
-    mp, tp = _pair([(2,)])
-    mopt, topt = _make(name, mp, tp)
+    mp, tp = pair([(2,)])
+    mopt, topt = make(name, mp, tp)
     for k, v in mopt.defaults.items():
         assert topt.defaults[k] == v, k
     assert name + " (" in repr(mopt)
