@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-all lint bench bench-ddp demo data train-mnist train-convnet train-gpt2 \
-	sample sample-gpt2 report finetune-gpt2 finetune-llama train-gpt2-char graph
+	sample sample-gpt2 report finetune-gpt2 finetune-llama train-gpt2-char train-gpt2-bpe graph
 
 # Experiment knobs: make train-gpt2 GPUS=2 STEPS=100 BATCH=16 MODEL=tiny DEVICE=cpu BASELINE=0 RESUME=1
 DEVICE ?= $(if $(GPUS),auto,cpu)
@@ -93,6 +93,11 @@ CHAR_ARGS = --gpt tiny --set n_layer=4 n_head=5 n_embd=160 block_size=128 --batc
 	--lr 2.5e-3 --steps 3000 --eval-batches 20
 train-gpt2-char: setup  ## GPT-2 on Shakespeare's characters (hours on a CPU; resumes runs/char.safetensors; ships)
 	nice -n 10 $(PYTHON) -m zoo.train gpt2-shakespeare-char $(CHAR_ARGS) --checkpoint runs/char.safetensors --ship
+
+BPE_ARGS = --gpt tiny --set n_layer=4 n_head=4 n_embd=128 block_size=128 dropout=0.1 \
+	--batch-size 12 --lr 3e-3 --steps 2000 --eval-batches 20
+train-gpt2-bpe: setup  ## GPT-2 on Shakespeare's GPT-2 tokens (about an hour on a CPU; resumes runs/bpe.safetensors; ships)
+	nice -n 10 $(PYTHON) -m zoo.train gpt2-shakespeare $(BPE_ARGS) --checkpoint runs/bpe.safetensors --ship
 
 finetune-gpt2: setup  ## fine-tune GPT-2 on Shakespeare, last UNFROZEN blocks (offline: a tiny random one)
 	$(call exp_cmd,finetune-gpt2) $(PYTHON) -m experiments finetune_gpt2 $(EXP_ARGS) $(FT_ARGS)

@@ -69,7 +69,7 @@ REGISTRY = {e.name: e for e in [
           "head, on MNIST digits.", _convnet,
           make_target="python -m zoo.train convnet --ship (the card has the options)"),
     Entry("gpt2-shakespeare", "A small GPT-2 (GPT-2 BPE tokens) trained on Shakespeare.",
-          _gpt2(None), make_target="make train-gpt2 ARGS=ship=1"),
+          _gpt2(None), make_target="make train-gpt2-bpe"),
     Entry("gpt2-shakespeare-char", "GPT-2's architecture on Shakespeare's characters.",
           _gpt2(None), make_target="make train-gpt2-char"),
     *[Entry(n, f"OpenAI's GPT-2 ({size}), weights from Hugging Face.", _gpt2(n), hf_name=n)

@@ -191,6 +191,11 @@ def test_conv_bad_input():
     with pytest.raises(ValueError, match="output_padding"):
         F.conv_transpose2d(mytorch.randn(1, 3, 4, 4), mytorch.randn(3, 2, 3, 3), stride=2,
                            output_padding=2)
+    for conv_t, x, w in ((F.conv_transpose1d, (1, 3, 4), (3, 2, 3)),
+                         (F.conv_transpose2d, (1, 3, 4, 4), (3, 2, 3, 3))):
+        for padding in ("same", "valid"):  # torch: padding must be ints for these
+            with pytest.raises(TypeError, match=f"conv_transpose.d: padding.*'{padding}'"):
+                conv_t(mytorch.randn(*x), mytorch.randn(*w), padding=padding)
 
 
 def test_kept_columns_survive_a_retained_second_backward():

@@ -45,8 +45,8 @@ def conv_nd(op, nd, x, weight, bias, stride, padding, dilation, groups, auto=Fal
     c_out = weight.shape[1] * groups if transposed else weight.shape[0]
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise RuntimeError(f"{op}: expected bias of shape ({c_out},), got {tuple(bias.shape)}")
-    if transposed and nd == 3 and isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r}")
+    if transposed and isinstance(padding, str):  # torch: no 'same'/'valid' for these
+        raise TypeError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
