@@ -244,6 +244,11 @@ def _run_composite(node, grads):
         _run_hooks(node, grads)
     from mytorch.tensor import Tensor
     arrays, kwargs, types = node._call
+    op = type(node)
+    if op.rebuilt_inputs is not None:
+        arrays = list(arrays)
+        for i in op.rebuilt_inputs(node):
+            arrays[i] = op.rebuild_input(node, i)
     inputs = [_input_tensor(node, i, a) if issubclass(t, Tensor) else a
               for i, (a, t) in enumerate(zip(arrays, types))]
     try:

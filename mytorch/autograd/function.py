@@ -85,6 +85,12 @@ class Function:
     # arrays computed in forward that are constants of the gradient (a mask's reference
     # values, say); create_graph refuses any other such array rather than lose its graph.
     graph_constants = ()
+    # Optional, for an op with a `composite`: `rebuilt_inputs(ctx)` gives the indices of the
+    # inputs that ctx's saved state determines well enough for the composite's derivatives,
+    # and `rebuild_input(ctx, i)` rebuilds one. create_graph then does not keep those inputs
+    # alive, so first-order memory stays what forward saves (softmax's logits are the log of
+    # its saved output up to a per-row constant, which the softmax cannot see).
+    rebuilt_inputs = None
     _keeps_call = False
 
     def __init_subclass__(cls, **kwargs):
@@ -175,9 +181,12 @@ class Function:
         if cls._keeps_call:
             # What create_graph needs to rerun forward: the arrays and the argument types (not
             # the Tensors: an in-place op rebinding one would make a cycle). Not a linear
-            # input: its adjoint gets it.
+            # input (its adjoint gets it) nor one create_graph rebuilds from saved state.
             if cls.linear_in is not None:
                 arrays[cls.linear_in] = None
+            elif cls.rebuilt_inputs is not None:
+                for i in cls.rebuilt_inputs(ctx):
+                    arrays[i] = None
             ctx._call = (arrays, kwargs, tuple(map(type, args)))
         ctx._hooks = None
         ctx._freed = False

@@ -109,6 +109,14 @@ class Linear(Function):
         y = x.matmul(weight.transpose(0, 1))
         return y if bias is None else y + bias
 
+    @staticmethod
+    def rebuilt_inputs(ctx):
+        return (0,)  # x is the saved (M, in) rows, reshaped
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return ctx.saved_tensors[0].reshape(ctx.x_shape)
+
 
 class Embedding(Function):
     """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot)."""
@@ -341,6 +349,21 @@ class GeluTanh(Function):
         return x * 0.5 * (1.0 + inner.tanh())
 
 
+def _logits_rebuildable(p):
+    """(0,) where `_logits_of(p)` is exact enough for second derivatives: float32 and
+    float64 (a 16-bit log would move the probabilities by its rounding)."""
+    return (0,) if p.dtype in (np.float32, np.float64) else ()
+
+
+def _logits_of(p):
+    """Logits whose softmax is the saved probabilities p (softmax cannot see a per-row
+    constant): log p, and for p = 0 a logit so low that exp underflows to 0 again."""
+    xp = array_module(p)
+    with _quiet(xp):
+        z = xp.log(p)
+    return xp.where(p > 0, z, p.dtype.type(2 * np.log(np.finfo(p.dtype).tiny)))
+
+
 class Softmax(Function):
     """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y)).
     Over the last dim: row loops in mytorch.ops._kernels (numba on NumPy floats)."""
@@ -377,6 +400,14 @@ class Softmax(Function):
         e = (x - x.amax(dim, keepdim=True).detach()).exp()  # the shift cancels: no gradient
         return e / e.sum(dim, keepdim=True)
 
+    @staticmethod
+    def rebuilt_inputs(ctx):
+        return _logits_rebuildable(ctx.y)
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return _logits_of(ctx.y)
+
 
 class LogSoftmax(Function):
     """x - max - log(sum(exp(x - max))), stable; saves only y."""
@@ -402,6 +433,14 @@ class LogSoftmax(Function):
     def composite(x, dim):  # create_graph: backward writes into its buffers (out=)
         z = x - x.amax(dim, keepdim=True).detach()  # the shift cancels: no gradient
         return z - z.exp().sum(dim, keepdim=True).log()
+
+    @staticmethod
+    def rebuilt_inputs(ctx):
+        return (0,)  # the output is x shifted by a per-row constant: as good as x
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return ctx.y
 
 
 # ---------------------------------------------------------------- normalization
@@ -642,6 +681,14 @@ class CrossEntropy(Function):
         weight = weight if weight is None or isinstance(weight, Tensor) else Tensor._wrap(weight)
         return F.cross_entropy(x, target, weight, ignore_index=ignore_index,
                                reduction=reduction, label_smoothing=label_smoothing, auto=True)
+
+    @staticmethod
+    def rebuilt_inputs(ctx):  # the loss and its derivatives see only softmax(x)
+        return _logits_rebuildable(ctx.saved_tensors[0])
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return _logits_of(ctx.saved_tensors[0])
 
 
 class MSE(Function):

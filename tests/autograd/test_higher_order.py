@@ -189,3 +189,56 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
 def test_gradgradcheck_passes_on_layers(fn):
     (x, w), _ = pair((2, 3), (3, 4))
     assert gradgradcheck(fn, [x, w])
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-9), (np.float32, 2e-4)])
+@pytest.mark.parametrize("op", ["cross_entropy", "cross_entropy_smooth_weighted", "softmax",
+                                "log_softmax"])
+def test_softmax_family_second_order_from_saved_probabilities(op, dtype, rtol):
+    # create_graph rebuilds these ops' logits from their saved output (first order keeps no
+    # copy of the input): rows whose probabilities underflow to 0 must still match torch.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 7)) * np.array([1, 40, 400, 4000])[:, None]  # rows: tame..wild
+    target = np.array([0, 3, 6, 2])
+    weight = rng.uniform(0.5, 2, 7)
+    proj = rng.standard_normal((4, 7))
+
+    def f(L, Fn, x):
+        if op == "cross_entropy":
+            return Fn.cross_entropy(x, L.tensor(target))
+        if op == "cross_entropy_smooth_weighted":
+            return Fn.cross_entropy(x, L.tensor(target), L.tensor(weight.astype(dtype)),
+                                   label_smoothing=0.2)
+        fn = Fn.softmax if op == "softmax" else Fn.log_softmax
+        return (fn(x, dim=-1) * L.tensor(proj.astype(dtype))).sum()
+
+    out = []
+    for L, Fn in ((mytorch, mytorch.nn.functional), (torch, torch.nn.functional)):
+        t = L.tensor(x.astype(dtype), requires_grad=True)
+        (g,) = L.autograd.grad(f(L, Fn, t), [t], create_graph=True)
+        (gg,) = L.autograd.grad((g * L.tensor(proj.astype(dtype))).sum(), [t])
+        out.append((g.detach().numpy(), gg.numpy()))
+    (g_m, gg_m), (g_t, gg_t) = out
+    assert np.isfinite(gg_m).all()
+    np.testing.assert_allclose(g_m, g_t, rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(gg_m, gg_t, rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_first_order_keeps_no_input_that_forward_did_not_save():
+    # The logits of cross-entropy and softmax, and a non-contiguous input of linear (saved as
+    # a reshaped copy), die with their Tensors: create_graph rebuilds them from saved state.
+    import gc
+    import weakref
+    w = mytorch.randn(6, 5, requires_grad=True)
+    cases = {"cross_entropy": lambda h: F.cross_entropy(h, mytorch.tensor([0, 1, 2, 3])),
+             "softmax": lambda h: F.softmax(h, dim=-1).sum(),
+             "log_softmax": lambda h: F.log_softmax(h, dim=0).sum(),
+             "linear": lambda h: F.linear(h.reshape(2, 2, 5).transpose(0, 1), w).sum()}
+    for name, make in cases.items():
+        h = mytorch.randn(4, 5) @ mytorch.randn(5, 5, requires_grad=True)
+        ref = weakref.ref(h.data)
+        loss = make(h)
+        del h
+        gc.collect()
+        assert ref() is None, f"{name}: an input that forward did not save is still alive"
+        loss.backward()
