@@ -139,7 +139,8 @@ def train_lm(model, train_stream, val_stream=None, steps=200, batch_size=8, lr=1
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup, min_lr)
         x, y = train_stream.get_batch(batch_size, rng)
-        _, loss = model(mytorch.tensor(x, device=device), mytorch.tensor(y, device=device))
+        # [1]: the logits die before backward (cross-entropy saved only their softmax)
+        loss = model(mytorch.tensor(x, device=device), mytorch.tensor(y, device=device))[1]
         opt.zero_grad()
         loss.backward()
         if grad_clip:
