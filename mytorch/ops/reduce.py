@@ -149,6 +149,14 @@ class Var(Function):
         n = _count(x.shape, axes)
         return (d * d).sum(dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
+    @staticmethod
+    def rebuilt_inputs(ctx):  # the saved x - mean: the variance cannot see the mean
+        return (0,)
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return ctx.saved_tensors[0]
+
 
 class Std(Function):
     """sqrt of the variance; the gradient where it is 0 is 0, as in PyTorch (not 0 * inf)."""
@@ -169,6 +177,9 @@ class Std(Function):
     @staticmethod
     def composite(x, axes, correction, keepdim, full=False):  # create_graph: saves x - mean
         return Var.composite(x, axes, correction, keepdim, full).sqrt()
+
+    rebuilt_inputs = staticmethod(Var.rebuilt_inputs)
+    rebuild_input = staticmethod(Var.rebuild_input)
 
 
 def _quiet(xp):
@@ -218,6 +229,7 @@ class MaxDim(Function):
             idx = xp.zeros((), xp.int64)
             ctx.mark_non_differentiable(idx)
             ctx.shape, ctx.dim, ctx.keepdim, ctx.idx = x.shape, None, keepdim, idx
+            ctx.dtype, ctx.is_min = x.dtype, is_min
             return x.copy(), idx
         idx = x.argmin(axis=dim) if is_min else x.argmax(axis=dim)
         idx = xp.expand_dims(idx, dim)
@@ -227,6 +239,7 @@ class MaxDim(Function):
         idx = idx.astype(xp.int64)
         ctx.mark_non_differentiable(idx)
         ctx.shape, ctx.dim, ctx.keepdim, ctx.idx = x.shape, dim, keepdim, idx
+        ctx.dtype, ctx.is_min = x.dtype, is_min
         return vals, idx
 
     @staticmethod
@@ -245,6 +258,21 @@ class MaxDim(Function):
         from mytorch.tensor import Tensor
         vals, idx = MaxDim.forward(object.__new__(MaxDim), x.data, dim, keepdim, is_min)
         return _gathered(x, idx, dim, keepdim), Tensor._wrap(idx)
+
+    @staticmethod
+    def rebuilt_inputs(ctx):
+        return (0,)
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        """An input with its extreme where forward found it: the gather is all the composite's
+        derivatives see (+1 at the index for max, -1 for min, 0 elsewhere)."""
+        xp = array_module(ctx.idx)
+        x = xp.zeros(ctx.shape, ctx.dtype)
+        if ctx.dim is not None:
+            idx = ctx.idx if ctx.keepdim else xp.expand_dims(ctx.idx, ctx.dim)
+            xp.put_along_axis(x, idx, -1 if ctx.is_min else 1, axis=ctx.dim)
+        return x
 
 
 class Prod(Function):

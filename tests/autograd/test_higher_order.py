@@ -225,15 +225,22 @@ def test_softmax_family_second_order_from_saved_probabilities(op, dtype, rtol):
 
 
 def test_first_order_keeps_no_input_that_forward_did_not_save():
-    # The logits of cross-entropy and softmax, and a non-contiguous input of linear (saved as
-    # a reshaped copy), die with their Tensors: create_graph rebuilds them from saved state.
+    # The logits of cross-entropy and softmax, a non-contiguous input of linear (saved as a
+    # reshaped copy), the input of var/std (they save x - mean), of max/min along a dim
+    # (indices) and of batch norm in training (xhat) die with their Tensors: create_graph
+    # rebuilds them from saved state. (Max pooling still keeps its input.)
     import gc
     import weakref
     w = mytorch.randn(6, 5, requires_grad=True)
     cases = {"cross_entropy": lambda h: F.cross_entropy(h, mytorch.tensor([0, 1, 2, 3])),
              "softmax": lambda h: F.softmax(h, dim=-1).sum(),
              "log_softmax": lambda h: F.log_softmax(h, dim=0).sum(),
-             "linear": lambda h: F.linear(h.reshape(2, 2, 5).transpose(0, 1), w).sum()}
+             "linear": lambda h: F.linear(h.reshape(2, 2, 5).transpose(0, 1), w).sum(),
+             "var": lambda h: h.var(0).sum(),
+             "std": lambda h: h.std(1).sum(),
+             "max": lambda h: h.max(1)[0].sum(),
+             "min": lambda h: h.min(0)[0].sum(),
+             "batch_norm": lambda h: F.batch_norm(h, None, None, training=True).sum()}
     for name, make in cases.items():
         h = mytorch.randn(4, 5) @ mytorch.randn(5, 5, requires_grad=True)
         ref = weakref.ref(h.data)
