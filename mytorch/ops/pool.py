@@ -86,6 +86,22 @@ class MaxPoolNd(Function):
         y = x.reshape(n, c, -1).gather(2, flat).reshape(*idx.shape)
         return (y, Tensor._wrap(idx)) if want_indices else y
 
+    @staticmethod
+    def rebuilt_inputs(ctx):
+        """Windows that do not overlap: an input with a 1 where each window's maximum was is
+        as good as x for the composite's derivatives (overlapping ones keep x)."""
+        g = ctx.g
+        apart = all(s >= d * (k - 1) + 1 for k, s, d in zip(g.kernel, g.stride, g.dilation))
+        return (0,) if apart else ()
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        xp, g = array_module(ctx.arg), ctx.g
+        n, c = ctx.arg.shape[:2]
+        x = xp.zeros((n, c, math.prod(g.size)), ctx.dtype)
+        xp.put_along_axis(x, max_indices(xp, ctx.arg, g).reshape(n, c, -1), 1, axis=2)
+        return x.reshape((n, c) + tuple(g.size))
+
 
 class AvgPoolNd(Function):
     """Sum over each window divided by `div` (a scalar or per output position)."""

@@ -228,7 +228,7 @@ def test_first_order_keeps_no_input_that_forward_did_not_save():
     # The logits of cross-entropy and softmax, a non-contiguous input of linear (saved as a
     # reshaped copy), the input of var/std (they save x - mean), of max/min along a dim
     # (indices) and of batch norm in training (xhat) die with their Tensors: create_graph
-    # rebuilds them from saved state. (Max pooling still keeps its input.)
+    # rebuilds them from saved state. (Max pooling keeps its input only where windows overlap.)
     import gc
     import weakref
     w = mytorch.randn(6, 5, requires_grad=True)
@@ -240,7 +240,8 @@ def test_first_order_keeps_no_input_that_forward_did_not_save():
              "std": lambda h: h.std(1).sum(),
              "max": lambda h: h.max(1)[0].sum(),
              "min": lambda h: h.min(0)[0].sum(),
-             "batch_norm": lambda h: F.batch_norm(h, None, None, training=True).sum()}
+             "batch_norm": lambda h: F.batch_norm(h, None, None, training=True).sum(),
+             "max_pool2d": lambda h: F.max_pool2d(h.reshape(1, 1, 4, 5), 2).sum()}
     for name, make in cases.items():
         h = mytorch.randn(4, 5) @ mytorch.randn(5, 5, requires_grad=True)
         ref = weakref.ref(h.data)
@@ -249,3 +250,20 @@ def test_first_order_keeps_no_input_that_forward_did_not_save():
         gc.collect()
         assert ref() is None, f"{name}: an input that forward did not save is still alive"
         loss.backward()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=2, stride=3, padding=1),
+                                dict(kernel_size=3, stride=2, ceil_mode=True),  # overlapping
+                                dict(kernel_size=2, dilation=2, stride=3)])
+def test_max_pool_second_order_from_its_indices(kw, engine):
+    (x,), (tx,) = pair((2, 3, 7, 8))
+    out = []
+    for L, t in ((mytorch, x), (torch, tx)):
+        y = L.nn.functional.max_pool2d(t * t, **kw)
+        kwargs = dict(engine_name=engine) if L is mytorch else {}
+        (g,) = L.autograd.grad((y * y).sum(), [t], create_graph=True, **kwargs)
+        (gg,) = L.autograd.grad((g * g).sum(), [t], **kwargs)
+        out.append((g.detach().numpy(), gg.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-10)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-10)
