@@ -115,8 +115,12 @@ class Tensor(TensorArithmetic, TensorMath, TensorComparison, TensorReduction, Te
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
                                    f"outputs; this tensor has shape {tuple(self.shape)} -- pass "
                                    f"`gradient=` of that shape")
-            with backend.device_scope(self.data):
-                g = backend.array_module(self.data).ones_like(self.data)
+            data = self.data
+            if type(data) is np.ndarray:
+                g = np.ones_like(data)
+            else:
+                with backend.device_scope(data):
+                    g = backend.array_module(data).ones_like(data)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else to_array(gradient)
             if tuple(g.shape) != tuple(self.shape):

@@ -321,34 +321,28 @@ def _accumulate_leaf(node, g, capture, owned=False):
                 g, owned = new, False
     if capture is not None:
         return
-    if type(g) is DArray:  # create_graph: .grad is a Tensor with a graph, added out of place
-        leaf.grad = g.t if leaf.grad is None else leaf.grad + g.t
-    else:
+    if type(g) is np.ndarray:
         _add_into_grad(leaf, g, owned)
+    elif type(g) is DArray:  # create_graph: .grad is a Tensor with a graph, added out of place
+        leaf.grad = g.t if leaf.grad is None else leaf.grad + g.t
+    else:  # a GPU array: copied or added on its own device
+        with backend.device_scope(g):
+            _add_into_grad(leaf, g, owned)
     if hooks and "post" in hooks:
         for hook in hooks["post"]:
             hook(leaf)
 
 
 def _add_into_grad(leaf, g, owned):
-    """leaf.grad += g, in place, on g's device. The leaf takes the array over when nothing
-    else can hold it (see `_owns`); otherwise (Add returns gy twice, a broadcast view, the
-    caller's own gradient) it gets its own copy."""
+    """leaf.grad += g, in place. The leaf takes the array over when nothing else can hold it
+    (see `_owns`); otherwise (Add returns gy twice, a broadcast view, the caller's own
+    gradient) it gets its own copy."""
     grad = leaf.grad
-    if grad is not None and grad.shape != g.shape:
-        raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
-                           f"but the new gradient has shape {tuple(g.shape)}")
-    scope = None if type(g) is np.ndarray else backend.scope_of(g)
-    if scope is None:
-        _add(leaf, grad, g, owned)
-    else:
-        with scope:
-            _add(leaf, grad, g, owned)
-
-
-def _add(leaf, grad, g, owned):
     if grad is None:
         leaf.grad = _function._wrap(g if owned else g.copy(), None, 0)
+    elif grad.shape != g.shape:
+        raise RuntimeError(f"AccumulateGrad: existing .grad has shape {tuple(grad.shape)} "
+                           f"but the new gradient has shape {tuple(g.shape)}")
     else:
         grad.data += g
 
