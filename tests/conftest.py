@@ -12,6 +12,13 @@ import mytorch
 if shutil.which("nvidia-smi") is None:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+if os.environ.get("CUDA_STANDIN_GPUS"):
+    # On the CuPy stand-in the fused CUDA kernels run in numba's simulator, one Python thread
+    # per GPU thread: far too slow for every CUDA test. They are off here except in the tests
+    # written for them (tests/cuda/test_fused_cuda_path.py turns them on, with small blocks).
+    from mytorch.ops import cuda_kernels
+    cuda_kernels.set_enabled(False)
+
 DEVICES = ["cpu"] + (["cuda"] if mytorch.cuda.is_available() else [])
 if os.environ.get("CUDA_STANDIN_GPUS") and not mytorch.cuda.is_available():
     # asked for the CuPy stand-in (make test-cuda-standin) but it did not load: say why
