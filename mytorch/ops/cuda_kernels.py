@@ -532,28 +532,29 @@ def _check_approximate(name, approximate):
     return approximate == "tanh"
 
 
-def _elementwise(name, x, approximate, threads, blocks, *arrays):
-    """Launch the GELU kernel `name` on x and `arrays` (contiguous, flattened), at most
-    `blocks` (GRID) blocks striding over x; returns its output, shaped like x."""
-    tanh = _check_approximate(name, approximate)
+def _elementwise(kernel, x, tanh, threads, blocks, *arrays):
+    """Launch the GELU `kernel` on x and `arrays` (contiguous, flattened), at most `blocks`
+    (GRID) blocks striding over x; returns its output, shaped like x."""
     xp, threads = array_module(x), _threads(threads)
     flat = [xp.ascontiguousarray(a).reshape(-1) for a in (x, *arrays)]
     out = xp.empty(x.size, x.dtype)
     grid = min(-(-x.size // threads), GRID if blocks is None else blocks)
-    _launch(name, grid, threads, x.dtype, *flat, tanh, out)
+    _launch(kernel, grid, threads, x.dtype, *flat, tanh, out)
     return out.reshape(x.shape)
 
 
 def gelu_forward(x, approximate="none", threads=None, blocks=None):
     """GELU of x, any shape ('none': the exact x Phi(x); 'tanh': the tanh form), one kernel."""
     _check_float("gelu_forward", x)
-    return _elementwise("gelu_fwd", x, approximate, threads, blocks)
+    tanh = _check_approximate("gelu_forward", approximate)
+    return _elementwise("gelu_fwd", x, tanh, threads, blocks)
 
 
 def gelu_backward(x, gy, approximate="none", threads=None, blocks=None):
     """gy * GELU'(x), x and gy of one shape and dtype, one kernel."""
     _check_float("gelu_backward", x, like=(gy,))
-    return _elementwise("gelu_bwd", x, approximate, threads, blocks, gy)
+    tanh = _check_approximate("gelu_backward", approximate)
+    return _elementwise("gelu_bwd", x, tanh, threads, blocks, gy)
 
 
 # bias + GELU: nothing in mytorch calls these yet (a Linear followed by GELU is not fused in
@@ -564,15 +565,17 @@ def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
     """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored). Not used by
     mytorch.nn yet."""
     _check("bias_gelu_forward", x, b)
+    tanh = _check_approximate("bias_gelu_forward", approximate)
     b = _weights(array_module(x), b, x.shape[-1], x.dtype, 0)
-    return _elementwise("bias_gelu_fwd", x, approximate, threads, blocks, b)
+    return _elementwise("bias_gelu_fwd", x, tanh, threads, blocks, b)
 
 
 def bias_gelu_backward(x, b, gy, approximate="none", threads=None, blocks=None):
     """Grads of bias_gelu_forward: gx like x (one kernel) and gb (N,), gx summed over the rows
     in float32 (float64 for float64 x). Not used by mytorch.nn yet."""
     _check("bias_gelu_backward", x, b, like=(gy,))
+    tanh = _check_approximate("bias_gelu_backward", approximate)
     xp, n = array_module(x), x.shape[-1]
-    gx = _elementwise("bias_gelu_bwd", x, approximate, threads, blocks,
+    gx = _elementwise("bias_gelu_bwd", x, tanh, threads, blocks,
                       _weights(xp, b, n, x.dtype, 0), gy)
     return gx, gx.reshape(-1, n).sum(axis=0, dtype=_acc(x.dtype)).astype(x.dtype)
