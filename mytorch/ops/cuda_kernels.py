@@ -8,12 +8,16 @@ source thread by thread, with shared memory and barriers, on NumPy arrays: CI ch
 numerics on a CPU-only machine, and compiles them for the real targets through
 NVVM (see CONTRIBUTING.md).
 
-One block of `threads` threads per row (the last dim); rows longer than the block are strided
-over; sums and maxima are tree reductions in shared memory. Inputs may be float16, float32 or
-float64; statistics and accumulations are float32 (float64 for float64 inputs).
+Softmax and the norms: one block of `threads` threads per row (the last dim); rows longer
+than the block are strided over; sums and maxima are tree reductions in shared memory. GELU
+(exact and tanh) and bias+GELU are elementwise: at most GRID blocks stride over the flat array.
+Inputs may be float16, float32 or float64; statistics and accumulations are float32 (float64
+for float64 inputs).
 
-`MYTORCH_FUSED=0` in the environment, or `set_enabled(False)`, turns every fused kernel off:
-`enabled()` is the switch the CUDA paths consult, so a user can rule the kernels out.
+mytorch.ops.nn's Softmax, LayerNorm, RMSNorm, Gelu and GeluTanh (so F.softmax, F.layer_norm,
+F.rms_norm, F.gelu and their modules) take these kernels when `fits` says so: CUDA float
+arrays, the switch on, numba able to launch. `MYTORCH_FUSED=0` in the environment, or
+`set_enabled(False)`, turns every fused kernel off, so a user can rule them out.
 """
 import math
 import os
@@ -66,15 +70,30 @@ def set_enabled(flag):
 
 
 _FLOATS = (np.float16, np.float32, np.float64)
+_available = None
+
+
+def available():
+    """Whether numba can launch the kernels in this process: numba-cuda (a test dependency,
+    not a requirement of mytorch[cuda]) imports and sees a GPU, or runs its simulator
+    (NUMBA_ENABLE_CUDASIM=1). Checked once, at the first CUDA op that could take a kernel."""
+    global _available
+    if _available is None:
+        try:
+            from numba import cuda as numba_cuda
+            _available = bool(numba_cuda.is_available())
+        except Exception:  # not installed, or no usable driver: the reference path runs
+            _available = False
+    return _available
 
 
 def fits(x, *others):
     """Whether an op should take its fused kernel for the arrays x and `others` (None entries
-    skipped): the switch is on, x is a CUDA (CuPy) float16/32/64 array, and the others have
-    x's dtype. Anything else takes the op's reference path."""
+    skipped): the switch is on, x is a CUDA (CuPy) float16/32/64 array, the others have x's
+    dtype, and numba can launch here (`available`). Anything else takes the reference path."""
     cp = backend.cupy
     return (_enabled and cp is not None and isinstance(x, cp.ndarray) and x.dtype in _FLOATS
-            and all(a is None or a.dtype == x.dtype for a in others))
+            and all(a is None or a.dtype == x.dtype for a in others) and available())
 
 
 # ---------------------------------------------------------------- references (RMSNorm)

@@ -192,12 +192,20 @@ def test_double_backward_through_the_fused_path(launches, op):
     np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_the_reference_path_is_kept_where_the_kernels_do_not_apply(launches):
+def test_the_reference_path_is_kept_where_the_kernels_do_not_apply(launches, monkeypatch):
     x = mytorch.tensor(data((2, 5), np.float32, 0), device="cuda")
     F.layer_norm(x, (5,), mytorch.ones(5, dtype=mytorch.float64, device="cuda"))  # mixed dtypes
+    F.rms_norm(x, (5,), mytorch.ones(5, dtype=mytorch.float16, device="cuda"))
     F.softmax(mytorch.tensor(data((2, 5), np.float32, 0)), -1)  # CPU
     F.gelu(mytorch.tensor(data((2, 5), np.float32, 0)))
     assert launches == []
+    monkeypatch.setattr(ck, "_available", False)  # numba cannot launch here (no numba-cuda)
+    F.softmax(x, -1)
+    F.gelu(x)
+    assert launches == []
+    monkeypatch.setattr(ck, "_available", True)
+    F.softmax(x, -1)
+    assert launches == ["softmax_fwd"]
 
 
 def test_set_enabled_false_turns_the_fused_path_off(launches):
