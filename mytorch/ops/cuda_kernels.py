@@ -450,16 +450,16 @@ def _host_view(a):
     if desc is None:
         return a
     iface = {k: desc[k] for k in ("shape", "typestr", "data", "strides") if k in desc}
-    return np.asarray(types.SimpleNamespace(__array_interface__=dict(iface, version=3)))
+    # the view's base holds `a`: a temporary made for the launch must outlive the kernel
+    return np.asarray(types.SimpleNamespace(__array_interface__=dict(iface, version=3),
+                                            owner=a))
 
 
 def _launch(name, grid, threads, dtype, *args):
     if grid:
         threads = _threads(threads)
         kernel = kernels(threads, dtype)[name]
-        if _simulated():
-            args = [_host_view(a) for a in args]
-        kernel[grid, threads](*args)
+        kernel[grid, threads](*(map(_host_view, args) if _simulated() else args))
 
 
 def _threads(threads):

@@ -6,10 +6,12 @@ simulator runs the kernels on the stand-in's (host) memory. The simulator runs o
 thread per GPU thread, so these tests use blocks of 8 threads and small shapes: rows shorter
 and longer than a block, and not a multiple of it, one row, float16 and float32.
 """
+import gc
 import os
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import numpy as np
 import pytest
@@ -108,11 +110,12 @@ LAYER_NORM = [((1, 5), (5,), np.float32), ((3, 19), (19,), np.float32),
 
 
 @pytest.mark.parametrize("shape, normalized, dtype", LAYER_NORM)
-@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
 def test_layer_norm_takes_the_fused_kernels(launches, shape, normalized, dtype, affine):
+    # "weight" (no bias): the kernel gets a temporary zero bias, which must outlive the launch
     arrays = [data(shape, dtype, 0) + 0.5]
-    if affine:
-        arrays += [data(normalized, dtype, 1), data(normalized, dtype, 2)]
+    arrays += [data(normalized, dtype, s) for s in {"both": (1, 2), "weight": (1,),
+                                                    "none": ()}[affine]]
     check(lambda x, *wb: F.layer_norm(x, normalized, *wb, eps=1e-5),
           lambda x, *wb: torch.nn.functional.layer_norm(x, normalized, *wb, eps=1e-5),
           arrays, launches, ["layer_norm_fwd", "layer_norm_bwd"])
@@ -130,7 +133,7 @@ def test_nn_layer_norm_takes_the_fused_kernels(launches):
                                rtol=1e-5, atol=1e-5)
 
 
-RMS_NORM = [((1, 6), (6,), np.float32), ((3, 19), (19,), np.float32),
+RMS_NORM = [((1, 6), (6,), np.float32), ((3, 19), (19,), np.float32), ((7,), (7,), np.float32),
             ((2, 2, 5), (2, 5), np.float32), ((4, 11), (11,), np.float16)]
 
 
@@ -220,6 +223,22 @@ def test_set_enabled_false_turns_the_fused_path_off(launches):
     finally:
         ck.set_enabled(previous)
     assert launches == ["softmax_fwd"]
+
+
+def test_a_simulator_view_keeps_its_array_alive():
+    # under the simulator a kernel gets NumPy views of device arrays; a temporary made for a
+    # launch (a norm's default weights) is referenced by its view alone, and must not be freed
+    from numba.cuda.core import config
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("numba's simulator only: a real GPU takes the device arrays")
+    a = mytorch.backend.cupy.arange(5, dtype=np.float32)
+    alive = weakref.ref(a)
+    view = ck._host_view(a)
+    del a
+    gc.collect()
+    assert alive() is not None and type(view) is np.ndarray
+    view[1] = 7.0  # the view is the device array's memory
+    assert alive().get().tolist() == [0.0, 7.0, 2.0, 3.0, 4.0]
 
 
 LAUNCHES = """
