@@ -12,6 +12,15 @@ import mytorch
 if shutil.which("nvidia-smi") is None:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+if os.environ.get("CUDA_STANDIN_GPUS"):
+    # On the CuPy stand-in the fused CUDA kernels run in numba's simulator, one Python thread
+    # per GPU thread: far too slow for every CUDA test. They are off here except in the tests
+    # written for them (tests/cuda/test_fused_cuda_path.py turns them on, with small blocks);
+    # off in child processes too (the gpu-check run), which inherit the simulator setting.
+    from mytorch.ops import cuda_kernels
+    os.environ.setdefault("MYTORCH_FUSED", "0")
+    cuda_kernels.set_enabled(cuda_kernels.switch_value(os.environ["MYTORCH_FUSED"]))
+
 DEVICES = ["cpu"] + (["cuda"] if mytorch.cuda.is_available() else [])
 if os.environ.get("CUDA_STANDIN_GPUS") and not mytorch.cuda.is_available():
     # asked for the CuPy stand-in (make test-cuda-standin) but it did not load: say why

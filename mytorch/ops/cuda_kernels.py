@@ -8,18 +8,24 @@ source thread by thread, with shared memory and barriers, on NumPy arrays: CI ch
 numerics on a CPU-only machine, and compiles them for the real targets through
 NVVM (see CONTRIBUTING.md).
 
-One block of `threads` threads per row (the last dim); rows longer than the block are strided
-over; sums and maxima are tree reductions in shared memory. Inputs may be float16, float32 or
-float64; statistics and accumulations are float32 (float64 for float64 inputs).
+Softmax and the norms: one block of `threads` threads per row (the last dim); rows longer
+than the block are strided over; sums and maxima are tree reductions in shared memory. GELU
+(exact and tanh) and bias+GELU are elementwise: at most GRID blocks stride over the flat array.
+Inputs may be float16, float32 or float64; statistics and accumulations are float32 (float64
+for float64 inputs).
 
-`MYTORCH_FUSED=0` in the environment, or `set_enabled(False)`, turns every fused kernel off:
-`enabled()` is the switch the CUDA paths consult, so a user can rule the kernels out.
+mytorch.ops.nn's Softmax, LayerNorm, RMSNorm, Gelu and GeluTanh (so F.softmax, F.layer_norm,
+F.rms_norm, F.gelu and their modules) take these kernels when `fits` says so: CUDA float
+arrays, the switch on, numba able to launch. `MYTORCH_FUSED=0` in the environment, or
+`set_enabled(False)`, turns every fused kernel off, so a user can rule them out.
 """
 import math
 import os
+import types
 
 import numpy as np
 
+from mytorch import backend
 from mytorch.backend import array_module
 from mytorch.ops._kernels import (
     layer_norm_backward_reference,
@@ -28,13 +34,19 @@ from mytorch.ops._kernels import (
     softmax_forward_reference,
 )
 
-__all__ = ["THREADS", "enabled", "set_enabled", "softmax_forward", "softmax_backward",
-           "layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward",
-           "rms_norm_forward_reference", "rms_norm_backward_reference",
+__all__ = ["THREADS", "GRID", "enabled", "set_enabled", "fits", "softmax_forward",
+           "softmax_backward", "layer_norm_forward", "layer_norm_backward", "rms_norm_forward",
+           "rms_norm_backward", "gelu_forward", "gelu_backward", "bias_gelu_forward",
+           "bias_gelu_backward", "rms_norm_forward_reference", "rms_norm_backward_reference",
            "softmax_forward_reference", "softmax_backward_reference",
-           "layer_norm_forward_reference", "layer_norm_backward_reference"]
+           "layer_norm_forward_reference", "layer_norm_backward_reference",
+           "gelu_forward_reference", "gelu_backward_reference", "bias_gelu_forward_reference",
+           "bias_gelu_backward_reference"]
 
+# Read at each launch (not bound as default arguments), so tests on the simulator can use
+# small blocks by setting them.
 THREADS = 256  # threads per block (a power of two) on a real GPU
+GRID = 1024  # blocks at most for the elementwise kernels' grid-stride loops
 
 
 def switch_value(text):
@@ -55,6 +67,33 @@ def set_enabled(flag):
     global _enabled
     previous, _enabled = _enabled, bool(flag)
     return previous
+
+
+_FLOATS = (np.float16, np.float32, np.float64)
+_available = None
+
+
+def available():
+    """Whether numba can launch the kernels in this process: numba-cuda (a test dependency,
+    not a requirement of mytorch[cuda]) imports and sees a GPU, or runs its simulator
+    (NUMBA_ENABLE_CUDASIM=1). Checked once, at the first CUDA op that could take a kernel."""
+    global _available
+    if _available is None:
+        try:
+            from numba import cuda as numba_cuda
+            _available = bool(numba_cuda.is_available())
+        except Exception:  # not installed, or no usable driver: the reference path runs
+            _available = False
+    return _available
+
+
+def fits(x, *others):
+    """Whether an op should take its fused kernel for the arrays x and `others` (None entries
+    skipped): the switch is on, x is a CUDA (CuPy) float16/32/64 array, the others have x's
+    dtype, and numba can launch here (`available`). Anything else takes the reference path."""
+    cp = backend.cupy
+    return (_enabled and cp is not None and isinstance(x, cp.ndarray) and x.dtype in _FLOATS
+            and all(a is None or a.dtype == x.dtype for a in others) and available())
 
 
 # ---------------------------------------------------------------- references (RMSNorm)
@@ -83,6 +122,51 @@ def rms_norm_backward_reference(x, gy, w, rstd):
     g = gy2 * w if w is not None else gy2
     gx = (g - xhat * (g * xhat).mean(axis=1, keepdims=True)) * rstd[:, None]
     return gx.reshape(x.shape), gw
+
+
+# ---------------------------------------------------------------- references (GELU)
+# The same formulas as mytorch.ops.nn's Gelu / GeluTanh (the CPU path), written plainly; erf
+# comes from that module's fit (relative error below 1.2e-7), as NumPy has none.
+
+
+def _nn():
+    """mytorch.ops.nn, for its GELU constants and erfc fit (imported here: it imports this
+    module)."""
+    from mytorch.ops import nn
+    return nn
+
+
+def gelu_forward_reference(x, approximate="none"):
+    """GELU of x: x Phi(x) (approximate='none') or 0.5 x (1 + tanh(sqrt(2/pi) (x + c x^3)))."""
+    xp, nn = array_module(x), _nn()
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + xp.tanh(nn.SQRT_2_PI * (x + nn.GELU_C * x * x * x)))
+    h = 0.5 * nn.erfc_nonneg(xp.abs(x) * nn.SQRT1_2)  # Phi(-|x|), accurate in both tails
+    return x * xp.where(x < 0, h, 1.0 - h)
+
+
+def gelu_backward_reference(x, gy, approximate="none"):
+    """gy * d/dx GELU(x), x and gy of one shape."""
+    xp, nn = array_module(x), _nn()
+    if approximate == "tanh":
+        th = xp.tanh(nn.SQRT_2_PI * (x + nn.GELU_C * x * x * x))
+        d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * nn.SQRT_2_PI * (
+            1.0 + 3.0 * nn.GELU_C * x * x)
+    else:
+        h = 0.5 * nn.erfc_nonneg(xp.abs(x) * nn.SQRT1_2)
+        d = xp.where(x < 0, h, 1.0 - h) + x * xp.exp(-0.5 * x * x) * nn._INV_SQRT_2PI
+    return gy * d
+
+
+def bias_gelu_forward_reference(x, b, approximate="none"):
+    """GELU(x + b), x (..., N), b (N,)."""
+    return gelu_forward_reference(x + b, approximate)
+
+
+def bias_gelu_backward_reference(x, b, gy, approximate="none"):
+    """Grads of bias_gelu_forward: gx like x and gb (N,) (gx summed over the rows)."""
+    gx = gelu_backward_reference(x + b, gy, approximate)
+    return gx, gx.reshape(-1, b.shape[0]).sum(axis=0)
 
 
 # ---------------------------------------------------------------- kernels
@@ -245,9 +329,53 @@ def _build(threads, acc):
                 xhat = acc(x[r, j]) * rs
                 gx[r, j] = (acc(gy[r, j]) * acc(w[j]) - xhat * m) * rs
 
+    # GELU: elementwise, each thread strides over the flat array (a grid-stride loop).
+    # `tanh` picks the tanh approximation over the exact x Phi(x), Phi(v) = erfc(-v/sqrt2)/2.
+    half, one = acc(0.5), acc(1)
+    rsqrt2, rsqrt_2pi = acc(1 / math.sqrt(2)), acc(1 / math.sqrt(2 * math.pi))
+    k_tanh, c_tanh = acc(math.sqrt(2 / math.pi)), acc(0.044715)
+
+    @cuda.jit(device=True)
+    def gelu(v, tanh):
+        if tanh:
+            return half * v * (one + math.tanh(k_tanh * (v + c_tanh * v * v * v)))
+        return half * v * math.erfc(-v * rsqrt2)
+
+    @cuda.jit(device=True)
+    def gelu_grad(v, tanh):
+        if tanh:
+            th = math.tanh(k_tanh * (v + c_tanh * v * v * v))
+            return half * (one + th) + half * v * (one - th * th) * k_tanh * (
+                one + acc(3) * c_tanh * v * v)
+        return half * math.erfc(-v * rsqrt2) + v * math.exp(-half * v * v) * rsqrt_2pi
+
+    @cuda.jit
+    def gelu_fwd(x, tanh, y):  # x, y flat (L,)
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            y[i] = gelu(acc(x[i]), tanh)
+
+    @cuda.jit
+    def gelu_bwd(x, gy, tanh, gx):  # all flat (L,)
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            gx[i] = acc(gy[i]) * gelu_grad(acc(x[i]), tanh)
+
+    @cuda.jit
+    def bias_gelu_fwd(x, b, tanh, y):  # x, y flat (M * N,) rows of N; b (N,)
+        n = b.shape[0]
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            y[i] = gelu(acc(x[i]) + acc(b[i % n]), tanh)
+
+    @cuda.jit
+    def bias_gelu_bwd(x, b, gy, tanh, gx):  # gx of GELU(x + b); the caller sums gb from it
+        n = b.shape[0]
+        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+            gx[i] = acc(gy[i]) * gelu_grad(acc(x[i]) + acc(b[i % n]), tanh)
+
     return {"softmax_fwd": softmax_fwd, "softmax_bwd": softmax_bwd,
             "layer_norm_fwd": layer_norm_fwd, "layer_norm_bwd": layer_norm_bwd,
-            "rms_norm_fwd": rms_norm_fwd, "rms_norm_bwd": rms_norm_bwd}
+            "rms_norm_fwd": rms_norm_fwd, "rms_norm_bwd": rms_norm_bwd,
+            "gelu_fwd": gelu_fwd, "gelu_bwd": gelu_bwd,
+            "bias_gelu_fwd": bias_gelu_fwd, "bias_gelu_bwd": bias_gelu_bwd}
 
 
 def compile_targets(threads=THREADS):
@@ -260,10 +388,13 @@ def compile_targets(threads=THREADS):
                      (np.float64, types.float64)):
         a = types.float64 if dtype == np.float64 else types.float32
         m, v, p = t[:, ::1], t[::1], a[::1]  # rows, vectors, float32/64 statistics
+        f = types.boolean  # a flag (GELU's tanh form)
         sigs = {"softmax_fwd": (m, m), "softmax_bwd": (m, m, m),
                 "layer_norm_fwd": (m, v, v, a, m, p, p),
                 "layer_norm_bwd": (m, m, v, p, p, m, a[:, ::1], a[:, ::1]),
-                "rms_norm_fwd": (m, v, a, m, p), "rms_norm_bwd": (m, m, v, p, m, a[:, ::1])}
+                "rms_norm_fwd": (m, v, a, m, p), "rms_norm_bwd": (m, m, v, p, m, a[:, ::1]),
+                "gelu_fwd": (v, f, v), "gelu_bwd": (v, v, f, v),
+                "bias_gelu_fwd": (v, v, f, v), "bias_gelu_bwd": (v, v, v, f, v)}
         for name, kernel in kernels(threads, dtype).items():
             out.setdefault(name, []).append((kernel, sigs[name]))
     return out
@@ -281,9 +412,19 @@ def _acc(dtype):
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
 
-def _check(name, x, *vectors):
-    if x.dtype not in (np.float16, np.float32, np.float64):
+def _check_float(name, x, like=()):
+    """x float16/32/64; each array in `like` of x's shape and dtype."""
+    if x.dtype not in _FLOATS:
         raise TypeError(f"{name}: expected a float16/32/64 array, got {x.dtype}")
+    for a in like:
+        if a.shape != x.shape or a.dtype != x.dtype:
+            raise ValueError(f"{name}: expected a gradient like the input, {tuple(x.shape)} "
+                             f"{x.dtype}, got {tuple(a.shape)} {a.dtype}")
+
+
+def _check(name, x, *vectors, like=()):
+    """_check_float, x (..., N) with N > 0, and the vectors (None or (N,)) of x's dtype."""
+    _check_float(name, x, like)
     if x.ndim < 1 or x.shape[-1] == 0:
         raise ValueError(f"{name}: expected (..., N) with N > 0, got shape {tuple(x.shape)}")
     for v in vectors:
@@ -292,12 +433,40 @@ def _check(name, x, *vectors):
                              f"{tuple(x.shape)}, got {tuple(v.shape)}")
 
 
+def _simulated():
+    from numba.cuda.core import config
+    return config.ENABLE_CUDASIM
+
+
+def _host_view(a):
+    """In numba's CUDA simulator, device memory is host memory, and the simulator launches on
+    NumPy arrays only: a device array (one with `__cuda_array_interface__`) is handed over as a
+    NumPy view of its memory, so the kernel writes into it in place. This is what lets the
+    tests run the fused path of CUDA tensors on a machine without a GPU (the CuPy stand-in's
+    arrays live in host memory); it knows nothing of who made the array. The simulator is a
+    test setting for machines without a GPU: with a real GPU's arrays the pointer would not
+    be host memory."""
+    desc = getattr(a, "__cuda_array_interface__", None)
+    if desc is None:
+        return a
+    iface = {k: desc[k] for k in ("shape", "typestr", "data", "strides") if k in desc}
+    # the view's base holds `a`: a temporary made for the launch must outlive the kernel
+    return np.asarray(types.SimpleNamespace(__array_interface__=dict(iface, version=3),
+                                            owner=a))
+
+
 def _launch(name, grid, threads, dtype, *args):
     if grid:
-        kernels(threads, dtype)[name][grid, threads](*args)
+        threads = _threads(threads)
+        kernel = kernels(threads, dtype)[name]
+        kernel[grid, threads](*(map(_host_view, args) if _simulated() else args))
 
 
-def softmax_forward(x, threads=THREADS):
+def _threads(threads):
+    return THREADS if threads is None else threads
+
+
+def softmax_forward(x, threads=None):
     """Softmax of x (..., N) over its last dim, one kernel."""
     _check("softmax_forward", x)
     x2 = _rows(x)
@@ -306,9 +475,9 @@ def softmax_forward(x, threads=THREADS):
     return y.reshape(x.shape)
 
 
-def softmax_backward(y, gy, threads=THREADS):
+def softmax_backward(y, gy, threads=None):
     """gx = y * (gy - sum(gy * y)) over the last dim, one kernel; y, gy (..., N)."""
-    _check("softmax_backward", y)
+    _check("softmax_backward", y, like=(gy,))
     y2, g2 = _rows(y), _rows(gy)
     gx = array_module(y).empty(y2.shape, y.dtype)
     _launch("softmax_bwd", y2.shape[0], threads, y.dtype, y2, g2, gx)
@@ -319,7 +488,7 @@ def _weights(xp, w, n, dtype, fill):
     return xp.full(n, fill, dtype) if w is None else xp.ascontiguousarray(w, dtype=dtype)
 
 
-def layer_norm_forward(x, w, b, eps, threads=THREADS):
+def layer_norm_forward(x, w, b, eps, threads=None):
     """LayerNorm of x (..., N) over its last dim; w, b (N,) or None.
     Returns y like x and the float32 (float64 for float64 x) mean, rstd (M,), one kernel."""
     _check("layer_norm_forward", x, w, b)
@@ -336,10 +505,10 @@ def _partial_blocks(m, blocks):
     return max(1, min(m, blocks))
 
 
-def layer_norm_backward(x, gy, w, mean, rstd, threads=THREADS, blocks=256):
+def layer_norm_backward(x, gy, w, mean, rstd, threads=None, blocks=256):
     """Grads of layer_norm_forward: gx like x, gw (N,), gb (N,) in x's dtype, one kernel
     over `blocks` row groups and a sum over their (blocks, N) partials."""
-    _check("layer_norm_backward", x, w)
+    _check("layer_norm_backward", x, w, like=(gy,))
     xp, x2, g2 = array_module(x), _rows(x), _rows(gy)
     (m, n), acc = x2.shape, _acc(x.dtype)
     g = _partial_blocks(m, blocks)
@@ -352,7 +521,7 @@ def layer_norm_backward(x, gy, w, mean, rstd, threads=THREADS, blocks=256):
             gb_part.sum(axis=0).astype(x.dtype))
 
 
-def rms_norm_forward(x, w, eps, threads=THREADS):
+def rms_norm_forward(x, w, eps, threads=None):
     """RMSNorm of x (..., N) over its last dim; w (N,) or None. Returns y like x and the
     float32 (float64 for float64 x) rstd (M,), one kernel."""
     _check("rms_norm_forward", x, w)
@@ -364,9 +533,9 @@ def rms_norm_forward(x, w, eps, threads=THREADS):
     return y.reshape(x.shape), rstd
 
 
-def rms_norm_backward(x, gy, w, rstd, threads=THREADS, blocks=256):
+def rms_norm_backward(x, gy, w, rstd, threads=None, blocks=256):
     """Grads of rms_norm_forward: gx like x and gw (N,) in x's dtype."""
-    _check("rms_norm_backward", x, w)
+    _check("rms_norm_backward", x, w, like=(gy,))
     xp, x2, g2 = array_module(x), _rows(x), _rows(gy)
     (m, n), acc = x2.shape, _acc(x.dtype)
     g = _partial_blocks(m, blocks)
@@ -374,3 +543,58 @@ def rms_norm_backward(x, gy, w, rstd, threads=THREADS, blocks=256):
     _launch("rms_norm_bwd", g if m else 0, threads, x.dtype, x2, g2,
             _weights(xp, w, n, x.dtype, 1), xp.ascontiguousarray(rstd, dtype=acc), gx, gw_part)
     return gx.reshape(x.shape), gw_part.sum(axis=0).astype(x.dtype)
+
+
+def _check_approximate(name, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{name}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate == "tanh"
+
+
+def _elementwise(kernel, x, tanh, threads, blocks, *arrays):
+    """Launch the GELU `kernel` on x and `arrays` (contiguous, flattened), at most `blocks`
+    (GRID) blocks striding over x; returns its output, shaped like x."""
+    xp, threads = array_module(x), _threads(threads)
+    flat = [xp.ascontiguousarray(a).reshape(-1) for a in (x, *arrays)]
+    out = xp.empty(x.size, x.dtype)
+    grid = min(-(-x.size // threads), GRID if blocks is None else blocks)
+    _launch(kernel, grid, threads, x.dtype, *flat, tanh, out)
+    return out.reshape(x.shape)
+
+
+def gelu_forward(x, approximate="none", threads=None, blocks=None):
+    """GELU of x, any shape ('none': the exact x Phi(x); 'tanh': the tanh form), one kernel."""
+    _check_float("gelu_forward", x)
+    tanh = _check_approximate("gelu_forward", approximate)
+    return _elementwise("gelu_fwd", x, tanh, threads, blocks)
+
+
+def gelu_backward(x, gy, approximate="none", threads=None, blocks=None):
+    """gy * GELU'(x), x and gy of one shape and dtype, one kernel."""
+    _check_float("gelu_backward", x, like=(gy,))
+    tanh = _check_approximate("gelu_backward", approximate)
+    return _elementwise("gelu_bwd", x, tanh, threads, blocks, gy)
+
+
+# bias + GELU: nothing in mytorch calls these yet (a Linear followed by GELU is not fused in
+# mytorch.nn); they are written, tested and compiled for that fusion.
+
+
+def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
+    """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored). Not used by
+    mytorch.nn yet."""
+    _check("bias_gelu_forward", x, b)
+    tanh = _check_approximate("bias_gelu_forward", approximate)
+    b = _weights(array_module(x), b, x.shape[-1], x.dtype, 0)
+    return _elementwise("bias_gelu_fwd", x, tanh, threads, blocks, b)
+
+
+def bias_gelu_backward(x, b, gy, approximate="none", threads=None, blocks=None):
+    """Grads of bias_gelu_forward: gx like x (one kernel) and gb (N,), gx summed over the rows
+    in float32 (float64 for float64 x). Not used by mytorch.nn yet."""
+    _check("bias_gelu_backward", x, b, like=(gy,))
+    tanh = _check_approximate("bias_gelu_backward", approximate)
+    xp, n = array_module(x), x.shape[-1]
+    gx = _elementwise("bias_gelu_bwd", x, tanh, threads, blocks,
+                      _weights(xp, b, n, x.dtype, 0), gy)
+    return gx, gx.reshape(-1, n).sum(axis=0, dtype=_acc(x.dtype)).astype(x.dtype)

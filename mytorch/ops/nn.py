@@ -10,6 +10,7 @@ import numpy as np
 
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops import cuda_kernels as ck
 from mytorch.ops._kernels import (
     BLOCK,
     _fits_row_kernel,
@@ -70,6 +71,15 @@ def _erfc_into(a, out, t, s, log_scale=0.0):
 def _rows(x, n):
     """View x as (M, n) rows (a copy only when x is not contiguous enough)."""
     return x.reshape(-1, n)
+
+
+def _along(dim, kernel, *arrays):
+    """`kernel` (a fused one, over the last dim) applied along `dim` of `arrays`: when `dim`
+    is not the last, it is moved there for the kernel (a transposed copy) and back."""
+    if dim == arrays[0].ndim - 1:
+        return kernel(*arrays)
+    xp = array_module(arrays[0])
+    return xp.moveaxis(kernel(*(xp.moveaxis(a, dim, -1) for a in arrays)), -1, dim)
 
 
 # ---------------------------------------------------------------- linear / embedding / dropout
@@ -232,6 +242,8 @@ class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
+        if ck.fits(x):
+            return ck.gelu_forward(x)
         if gelu_fits(x):  # fused numba loops (this is their reference below)
             return gelu_forward(np.ascontiguousarray(x).reshape(-1)).reshape(x.shape)
         xp = array_module(x)
@@ -256,6 +268,8 @@ class Gelu(Function):
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         xp = array_module(x)
+        if ck.fits(x, gy):
+            return ck.gelu_backward(x, xp.broadcast_to(gy, x.shape))
         if gelu_fits(x) and gelu_fits(gy) and gy.dtype == x.dtype:
             gf = np.ascontiguousarray(np.broadcast_to(gy, x.shape)).reshape(-1)
             return gelu_backward(np.ascontiguousarray(x).reshape(-1), gf, x.shape)
@@ -305,6 +319,9 @@ class GeluTanh(Function):
 
     @staticmethod
     def forward(ctx, x):
+        ctx.save_for_backward(x)
+        if ck.fits(x):
+            return ck.gelu_forward(x, "tanh")
         xp = array_module(x)
         xf = _flat(x)
         y = xp.empty_like(xf)
@@ -314,13 +331,14 @@ class GeluTanh(Function):
             yb += 1.0
             yb *= xb
             yb *= 0.5
-        ctx.save_for_backward(x)
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, gy):
         (x,) = ctx.saved_tensors
         xp = array_module(x)
+        if ck.fits(x, gy):
+            return ck.gelu_backward(x, xp.broadcast_to(gy, x.shape), "tanh")
         xf, gf = _flat(x), _like(xp, gy, x)
         gx = xp.empty_like(xf)
         t, s = _scratch(xp, xf, 2)
@@ -366,13 +384,17 @@ def _logits_of(p):
 
 class Softmax(Function):
     """exp(x - max) / sum: saves only y; backward y * (gy - sum(gy * y)).
-    Over the last dim: row loops in mytorch.ops._kernels (numba on NumPy floats)."""
+    Over the last dim: row loops in mytorch.ops._kernels (numba on NumPy floats). On CUDA
+    float arrays, the fused kernels of mytorch.ops.cuda_kernels (any dim)."""
 
     @staticmethod
     def forward(ctx, x, dim):
         xp = array_module(x)
         ctx.dim, ctx.x_shape = dim, x.shape
-        if dim != x.ndim - 1:
+        ctx.fused = ck.fits(x)
+        if ctx.fused:
+            y = _along(dim, ck.softmax_forward, x)
+        elif dim != x.ndim - 1:
             y = x - x.max(axis=dim, keepdims=True)
             xp.exp(y, out=y)
             y /= y.sum(axis=dim, keepdims=True)
@@ -387,6 +409,8 @@ class Softmax(Function):
         y, dim, shape = ctx.y, ctx.dim, ctx.x_shape
         if gy.shape != shape:
             gy = xp.broadcast_to(gy, shape)
+        if ctx.fused:
+            return _along(dim, ck.softmax_backward, y, gy.astype(y.dtype, copy=False))
         if dim != len(shape) - 1:
             g = gy * y
             s = g.sum(axis=dim, keepdims=True)
@@ -396,7 +420,7 @@ class Softmax(Function):
         return softmax_backward(y, gy)
 
     @staticmethod
-    def composite(x, dim):  # create_graph: backward is a numba kernel on the saved output
+    def composite(x, dim):  # create_graph: backward is a numba or CUDA kernel on the output
         e = (x - x.amax(dim, keepdim=True).detach()).exp()  # the shift cancels: no gradient
         return e / e.sum(dim, keepdim=True)
 
@@ -448,14 +472,17 @@ class LogSoftmax(Function):
 
 class LayerNorm(Function):
     """Normalize over the trailing dims; saves x and per-row mean and 1/std only.
-    On NumPy float arrays one numba pass per row each way (mytorch.ops._kernels)."""
+    On NumPy float arrays one numba pass per row each way (mytorch.ops._kernels); on CUDA
+    float arrays one fused kernel each way (mytorch.ops.cuda_kernels)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, n, eps):
         x1 = x if x.shape[-1:] == (n,) else x.reshape(-1, n)  # (..., N)
         w = None if weight is None else weight.reshape(-1)
         b = None if bias is None else bias.reshape(-1)
-        y, mean, rstd = layer_norm_forward(x1, w, b, eps)
+        ctx.fused = ck.fits(x1, w, b)  # backward follows: mean, rstd are then float32/64
+        y, mean, rstd = (ck.layer_norm_forward if ctx.fused else layer_norm_forward)(
+            x1, w, b, eps)
         ctx.save_for_backward(x1, mean, rstd, w)
         ctx.has_bias, ctx.x_shape = bias is not None, x.shape
         ctx.p_shape = next((p.shape for p in (weight, bias) if p is not None), None)
@@ -467,7 +494,11 @@ class LayerNorm(Function):
         if gy.shape != ctx.x_shape:
             gy = array_module(gy).broadcast_to(gy, ctx.x_shape)
         gy = gy.reshape(x1.shape)
-        gx, gw, gb = layer_norm_backward(x1, gy, w, mean, rstd)
+        if ctx.fused:
+            gx, gw, gb = ck.layer_norm_backward(x1, gy.astype(x1.dtype, copy=False), w, mean,
+                                                rstd)
+        else:
+            gx, gw, gb = layer_norm_backward(x1, gy, w, mean, rstd)
         needs = ctx.needs_input_grad
         if gx.shape != ctx.x_shape:
             gx = gx.reshape(ctx.x_shape)  # a view: x.grad then gets a copy
@@ -487,6 +518,38 @@ class LayerNorm(Function):
         if bias is not None:
             y = y + bias.reshape(-1)
         return y.reshape(*x.shape)
+
+
+class RMSNorm(Function):
+    """x / sqrt(mean(x^2) + eps) * weight over the trailing k dims, with the fused CUDA kernels
+    (mytorch.ops.cuda_kernels); saves x and the per-row 1/rms. F.rms_norm takes it for CUDA
+    float arrays only: elsewhere it runs `composite`, the reference, as Tensor ops."""
+
+    @staticmethod
+    def forward(ctx, x, weight, k, eps):
+        n = math.prod(x.shape[x.ndim - k:])
+        x1 = x.reshape(-1, n)
+        w = None if weight is None else weight.reshape(-1)
+        y, rstd = ck.rms_norm_forward(x1, w, eps)
+        ctx.save_for_backward(x1, rstd, w)
+        ctx.x_shape, ctx.w_shape = x.shape, None if weight is None else weight.shape
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x1, rstd, w = ctx.saved_tensors
+        xp = array_module(x1)
+        gy = xp.broadcast_to(gy, ctx.x_shape).reshape(x1.shape).astype(x1.dtype, copy=False)
+        gx, gw = ck.rms_norm_backward(x1, gy, w, rstd)
+        needs = ctx.needs_input_grad
+        return (gx.reshape(ctx.x_shape) if needs[0] else None,
+                gw.reshape(ctx.w_shape) if w is not None and needs[1] else None)
+
+    @staticmethod
+    def composite(x, weight, k, eps):  # create_graph (and every path but the fused one)
+        dims = tuple(range(x.ndim - k, x.ndim))
+        y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+        return y if weight is None else y * weight
 
 
 def _channel_sum(x3):

@@ -6,6 +6,7 @@ on a GPU host the same tests launch them on the device with CuPy arrays. Blocks 
 keep the simulator quick; the row lengths are chosen around it (1, 31, 33, 77: below, above
 and not a multiple of the block), and one case runs the production block size.
 """
+import math
 import os
 import subprocess
 import sys
@@ -147,6 +148,79 @@ def test_norms_match_torch_in_float64():
     close(gw, wt.grad.numpy(), np.float64, scale=10)
 
 
+GELU_SIZES = [(0,), (1,), (), (3, 31), (2, 33), (4, 77)]  # empty, one element, 0-d, odd
+
+
+def gelu_cases():
+    out = [(s, np.float32, a) for s in GELU_SIZES for a in ("none", "tanh")]
+    return out + [((4, 77), d, a) for d in (np.float16, np.float64) for a in ("none", "tanh")]
+
+
+def torch_gelu(x, gy, approximate, b=None):
+    """torch's GELU (of x + b) in float64: the output and the grads of x (and b)."""
+    ts = [torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, b)
+          if a is not None]
+    y = torch.nn.functional.gelu(ts[0] if b is None else ts[0] + ts[1], approximate=approximate)
+    y.backward(torch.tensor(gy.astype(np.float64)))
+    return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("shape, dtype, approximate", gelu_cases())
+def test_gelu(shape, dtype, approximate):
+    x, gy = data(shape, dtype, 0, scale=3.0), data(shape, dtype, 1)
+    y = ck.gelu_forward(dev(x), approximate, threads=T, blocks=2)  # 2 blocks: a stride loop
+    gx = ck.gelu_backward(dev(x), dev(gy), approximate, threads=T, blocks=2)
+    assert y.dtype == gx.dtype == dtype and y.shape == gx.shape == shape
+    y_t, gx_t = torch_gelu(x, gy, approximate)
+    close(y, y_t, dtype, scale=4)
+    close(gx, gx_t, dtype, scale=4)
+    # the references (erf from a fit good to ~1.2e-7 relative, so float32's tolerance)
+    ref_tol = max(dtype, np.float32, key=lambda d: TOL[d])
+    x64, gy64 = x.astype(np.float64), gy.astype(np.float64)
+    close(y, ck.gelu_forward_reference(x64, approximate), ref_tol, scale=4)
+    close(gx, ck.gelu_backward_reference(x64, gy64, approximate), ref_tol, scale=4)
+
+
+def test_gelu_tails_and_the_production_grid():
+    # far tails, at the production block size and grid, in float64. The exact form keeps
+    # x Phi(x) relatively accurate out there (Phi(x) = erfc(-x / sqrt 2) / 2), where torch's
+    # x (1 + erf(x / sqrt 2)) / 2 flushes to 0 below x = -8: so it is checked against erfc.
+    x = np.concatenate([np.linspace(-12, 12, 301), [-30.0, 30.0, 0.0]])
+    gy = np.ones_like(x)
+    exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    np.testing.assert_allclose(host(ck.gelu_forward(dev(x))), exact, rtol=1e-13, atol=0)
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    d_exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x]) + x * pdf
+    np.testing.assert_allclose(host(ck.gelu_backward(dev(x), dev(gy))), d_exact, rtol=1e-13,
+                               atol=0)
+    y_t, gx_t = torch_gelu(x, gy, "tanh")
+    close(ck.gelu_forward(dev(x), "tanh"), y_t, np.float64)
+    close(ck.gelu_backward(dev(x), dev(gy), "tanh"), gx_t, np.float64)
+
+
+@pytest.mark.parametrize("shape, dtype, approximate",
+                         [((1, 1), np.float32, "none"), ((3, 31), np.float32, "tanh"),
+                          ((2, 1, 40), np.float32, "none"), ((4, 77), np.float16, "tanh"),
+                          ((4, 77), np.float64, "none")])
+def test_bias_gelu(shape, dtype, approximate):
+    n = shape[-1]
+    x, b, gy = data(shape, dtype, 0), data(n, dtype, 2), data(shape, dtype, 1)
+    y = ck.bias_gelu_forward(dev(x), dev(b), approximate, threads=T, blocks=3)
+    gx, gb = ck.bias_gelu_backward(dev(x), dev(b), dev(gy), approximate, threads=T, blocks=3)
+    assert y.dtype == gx.dtype == gb.dtype == dtype and gb.shape == (n,)
+    y_t, gx_t, gb_t = torch_gelu(x, gy, approximate, b)
+    rows = int(np.prod(shape[:-1]))
+    close(y, y_t, dtype, scale=4)
+    close(gx, gx_t, dtype, scale=4)
+    close(gb, gb_t, dtype, scale=4 * rows)
+    ref_tol = max(dtype, np.float32, key=lambda d: TOL[d])
+    f64 = [a.astype(np.float64) for a in (x, b, gy)]
+    close(y, ck.bias_gelu_forward_reference(*f64[:2], approximate), ref_tol, scale=4)
+    gx_r, gb_r = ck.bias_gelu_backward_reference(*f64, approximate)
+    close(gx, gx_r, ref_tol, scale=4)
+    close(gb, gb_r, ref_tol, scale=4 * rows)
+
+
 def test_the_production_block_size():
     x = data((2, 300), np.float32)  # 300: over one block of 256, not a multiple
     close(ck.softmax_forward(dev(x)), ck.softmax_forward_reference(x.astype(np.float64)),
@@ -175,6 +249,19 @@ def test_bad_input_is_refused_with_the_op_and_shapes():
         ck.rms_norm_forward(dev(np.zeros((2, 0), np.float32)), None, 1e-6)
     with pytest.raises(ValueError, match="threads must be a power of two <= 1024, got 48"):
         ck.kernels(48)
+    x = dev(np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"gelu_backward: expected a gradient like the input, "
+                                         r"\(2, 5\) float32, got \(2, 5\) float16"):
+        ck.gelu_backward(x, dev(np.zeros((2, 5), np.float16)))
+    with pytest.raises(ValueError, match=r"softmax_backward: expected a gradient like the "
+                                         r"input, \(2, 5\) float32, got \(5,\) float32"):
+        ck.softmax_backward(x, dev(np.zeros(5, np.float32)))
+    with pytest.raises(ValueError, match="gelu_forward: approximate must be 'none' or 'tanh', "
+                                         "got 'erf'"):
+        ck.gelu_forward(x, "erf")
+    with pytest.raises(ValueError, match=r"bias_gelu_forward: expected weights of shape \(5,\) "
+                                         r"for input \(2, 5\), got \(2,\)"):
+        ck.bias_gelu_forward(x, dev(np.zeros(2, np.float32)))
 
 
 def test_the_switch_turns_fused_kernels_off():

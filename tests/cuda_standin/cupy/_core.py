@@ -220,6 +220,17 @@ class ndarray:
         return MemoryPointer(self._a, self._dev)
 
     @property
+    def __cuda_array_interface__(self):
+        # CuPy's (v3, without a stream): the address is the pretend device's memory, which is
+        # host memory. numba's CUDA simulator launches on host arrays, so
+        # mytorch.ops.cuda_kernels hands it a NumPy view through this: that is how the fused
+        # kernels run on stand-in arrays. No copy, so no sync counted.
+        a = self._a
+        return {"shape": a.shape, "typestr": a.dtype.str, "descr": [("", a.dtype.str)],
+                "data": (a.ctypes.data, False), "version": 3,
+                "strides": None if a.flags.c_contiguous else a.strides}
+
+    @property
     def T(self):
         return wrap_array(self._a.T, self._dev, self._root())
 
