@@ -105,14 +105,16 @@ def install_plan(major, installed=()):
     """(packages to uninstall, packages to install) for CUDA `major`.
 
     CuPy with its `ctk` extra brings NVRTC, cuBLAS, cuRAND, cuSOLVER, cuFFT and cuSPARSE as
-    wheels; NCCL is its own wheel. Another CUDA major's CuPy must go first, and ours with it:
+    wheels; NCCL is its own wheel; numba-cuda (with NVVM for the major) runs the fused kernels
+    of mytorch.ops.cuda_kernels. Another CUDA major's CuPy must go first, and ours with it:
     both write the same `cupy` package, so removing one breaks the other's files.
     """
     others = [cupy_package(m) for m in SUPPORTED_CUDA if m != major]
     remove = [p for p in others if p in set(installed)]
     if remove and cupy_package(major) in set(installed):
         remove.append(cupy_package(major))
-    return remove, [f"{cupy_package(major)}[ctk]", f"nvidia-nccl-cu{major}"]
+    return remove, [f"{cupy_package(major)}[ctk]", f"nvidia-nccl-cu{major}",
+                    f"numba-cuda[cu{major}]"]
 
 
 def describe(gpus):

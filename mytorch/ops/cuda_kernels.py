@@ -74,9 +74,10 @@ _available = None
 
 
 def available():
-    """Whether numba can launch the kernels in this process: numba-cuda (a test dependency,
-    not a requirement of mytorch[cuda]) imports and sees a GPU, or runs its simulator
-    (NUMBA_ENABLE_CUDASIM=1). Checked once, at the first CUDA op that could take a kernel."""
+    """Whether numba can launch the kernels in this process: numba-cuda (installed by
+    `make setup GPU=1` and mytorch[cuda]; without it the reference path runs) imports and
+    sees a GPU, or runs its simulator (NUMBA_ENABLE_CUDASIM=1). Checked once, at the first
+    CUDA op that could take a kernel."""
     global _available
     if _available is None:
         try:

@@ -69,8 +69,10 @@ def test_choose_the_major_from_the_driver_or_the_override():
 
 
 def test_install_plan():
-    assert host.install_plan(12) == ([], ["cupy-cuda12x[ctk]", "nvidia-nccl-cu12"])
-    assert host.install_plan(13, {"numpy"}) == ([], ["cupy-cuda13x[ctk]", "nvidia-nccl-cu13"])
+    assert host.install_plan(12) == ([], ["cupy-cuda12x[ctk]", "nvidia-nccl-cu12",
+                                          "numba-cuda[cu12]"])
+    assert host.install_plan(13, {"numpy"}) == ([], ["cupy-cuda13x[ctk]", "nvidia-nccl-cu13",
+                                                     "numba-cuda[cu13]"])
     # the test extra's cupy-cuda12x on a CUDA 13 host: both CuPy wheels write `cupy/`
     assert host.install_plan(13, {"cupy-cuda12x"})[0] == ["cupy-cuda12x"]
     assert host.install_plan(13, {"cupy-cuda12x", "cupy-cuda13x"})[0] == \
@@ -112,7 +114,8 @@ def test_setup_dry_run_picks_the_driver_major(tmp_path, cuda, major):
     assert f"setup-gpu: CUDA {major} (from the driver)" in lines
     install = [x for x in lines if " install " in x]
     assert len(install) == 1
-    assert install[0].endswith(f"-m pip install -q cupy-cuda{major}x[ctk] nvidia-nccl-cu{major}")
+    assert install[0].endswith(f"-m pip install -q cupy-cuda{major}x[ctk] nvidia-nccl-cu{major} "
+                               f"numba-cuda[cu{major}]")
     # this venv has the test extra's cupy-cuda12x: a CUDA 13 install removes it first
     assert any(" uninstall -y -q cupy-cuda12x" in x for x in lines) == (major == 13)
 
