@@ -267,3 +267,30 @@ def test_max_pool_second_order_from_its_indices(kw, engine):
         out.append((g.detach().numpy(), gg.numpy()))
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-10)
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-10)
+
+
+@pytest.mark.skipif(not mytorch.cuda.is_available(), reason="needs CUDA or the CuPy stand-in")
+def test_rebuilt_inputs_on_cuda_match_the_cpu():
+    # The rebuilds (log of the probabilities, a one at the index, xhat / rstd, ...) run on the
+    # GPU's arrays: second derivatives through each equal the CPU's.
+    x0 = np.random.default_rng(0).standard_normal((4, 6))
+
+    def second_order(dev):
+        out = []
+        for f in (lambda h: F.cross_entropy(h, mytorch.tensor([0, 1, 2, 3], device=dev)),
+                  lambda h: (F.softmax(h, -1) ** 2).sum(),
+                  lambda h: (F.log_softmax(h, 0) ** 2).sum(),
+                  lambda h: (h.max(1)[0] ** 2).sum(),
+                  lambda h: (h.var(0) ** 2).sum(),
+                  lambda h: (F.batch_norm(h, None, None, training=True) ** 3).sum(),
+                  lambda h: (F.max_pool2d(h.reshape(1, 1, 4, 6), 2) ** 2).sum(),
+                  lambda h: (F.linear(h.t(), mytorch.ones(3, 4, device=dev,
+                                                          dtype=mytorch.float64)) ** 2).sum()):
+            x = mytorch.tensor(x0, device=dev, requires_grad=True)
+            (g,) = grad(f(x * 1.0), [x], create_graph=True)
+            (gg,) = grad((g * g).sum(), [x])
+            out.append(gg.cpu().numpy())
+        return out
+
+    for a, b in zip(second_order("cpu"), second_order("cuda")):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
