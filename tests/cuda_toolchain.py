@@ -229,7 +229,7 @@ cc = (int(arch[3:-1]), int(arch[-1]))
 # there is no device here: report the target's.
 numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
 results = []
-for name, builds in sorted(cuda_kernels.compile_targets().items()):
+for name, builds in sorted(cuda_kernels.all_compile_targets().items()):
     for kernel, sig in builds:
         try:
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
@@ -241,7 +241,7 @@ print(json.dumps(results))
 
 
 def compile_numba_kernels(archs=ARCHS, timeout=600):
-    """Compile every kernel of mytorch.ops.cuda_kernels.compile_targets() to PTX for `archs`
+    """Compile every kernel of mytorch.ops.cuda_kernels.all_compile_targets() to PTX for `archs`
     through NVVM, in child processes with the real numba.cuda.
 
     Returns [(kernel name, signature, arch, PTX length, error or "", float64 instructions)].

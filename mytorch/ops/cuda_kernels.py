@@ -34,7 +34,7 @@ from mytorch.ops._kernels import (
     softmax_forward_reference,
 )
 
-__all__ = ["THREADS", "GRID", "enabled", "set_enabled", "fits", "softmax_forward",
+__all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled", "fits", "softmax_forward",
            "softmax_backward", "layer_norm_forward", "layer_norm_backward", "rms_norm_forward",
            "rms_norm_backward", "gelu_forward", "gelu_backward", "bias_gelu_forward",
            "bias_gelu_backward", "rms_norm_forward_reference", "rms_norm_backward_reference",
@@ -377,6 +377,24 @@ def _build(threads, acc):
             "rms_norm_fwd": rms_norm_fwd, "rms_norm_bwd": rms_norm_bwd,
             "gelu_fwd": gelu_fwd, "gelu_bwd": gelu_bwd,
             "bias_gelu_fwd": bias_gelu_fwd, "bias_gelu_bwd": bias_gelu_bwd}
+
+
+# Every module of numba-cuda kernels; each has a compile_targets() like this one's, and CI
+# compiles them all for the real targets (tests/cuda/test_sources_compile.py).
+KERNEL_MODULES = ("mytorch.ops.cuda_kernels",)
+
+
+def all_compile_targets():
+    """{name: [(kernel, numba signature), ...]} over every module in KERNEL_MODULES."""
+    import importlib
+
+    out = {}
+    for module in KERNEL_MODULES:
+        for name, builds in importlib.import_module(module).compile_targets().items():
+            if name in out:
+                raise ValueError(f"cuda_kernels: kernel name {name!r} is used by two modules")
+            out[name] = builds
+    return out
 
 
 def compile_targets(threads=THREADS):
