@@ -486,7 +486,8 @@ def kernel_row(case, simulate, torch_device, reps):
 
 
 def kernels(simulate):
-    """Every KernelCase timed against torch: {"fused_available", "torch_device", "rows"}.
+    """Every KernelCase timed against torch: {"fused_available", "torch_device", "rows",
+    "seconds"} (the stage's wall time).
 
     On a GPU host torch runs on the same GPU (and is skipped if its build has no CUDA); in a
     simulated run on the CPU, so that every row computes its ratios. Simulated, the fused
@@ -499,7 +500,7 @@ def kernels(simulate):
         torch_device = "cpu"
     else:
         torch_device = "cuda" if torch.cuda.is_available() else None
-    threads = ck.THREADS
+    start, threads = time.monotonic(), ck.THREADS
     if simulate:
         ck.THREADS = 8  # cuda_kernels reads it at each launch; small blocks for the simulator
     rows = []
@@ -511,7 +512,8 @@ def kernels(simulate):
             _free_memory()
     finally:
         ck.THREADS = threads
-    return {"fused_available": ck.available(), "torch_device": torch_device, "rows": rows}
+    return {"fused_available": ck.available(), "torch_device": torch_device, "rows": rows,
+            "seconds": round(time.monotonic() - start, 1)}
 
 
 def _guard(fn, *args):
@@ -605,7 +607,7 @@ def kernels_markdown(k):
         return ["", f"- Fused kernels: {k['error']}"]
     lines = ["", f"Fused kernels vs torch on {k['torch_device'] or 'no CUDA torch'}, forward + "
              "backward (optimizers: one step over GPT-2's parameters); numba can launch the "
-             f"fused path here: {k['fused_available']}.", "",
+             f"fused path here: {k['fused_available']}; {_num(k.get('seconds'))} s.", "",
              "| kernel | dtype | shape | mytorch calls | mytorch ms | torch ms | ratio | "
              "fused off ms | fused off ratio | target |",
              "|---|---|---|---|---|---|---|---|---|---|"]

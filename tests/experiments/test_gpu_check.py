@@ -49,7 +49,7 @@ def check_kernels_table(k):
     """Every KernelCase has its row: measured on both sides (torch on the CPU when simulated),
     numbers finite and positive, ratios the quotients of the times, the verdict the target's."""
     assert k["fused_available"] is True  # numba's simulator ran the fused path
-    assert k["torch_device"] == "cpu"
+    assert k["torch_device"] == "cpu" and k["seconds"] > 0
     rows = k["rows"]
     assert [(r["name"], r["dtype"]) for r in rows] == [(c.name, c.dtype)
                                                        for c in gpu_check.KERNELS]
@@ -65,6 +65,15 @@ def check_kernels_table(k):
     assert {"softmax", "layer_norm", "rms_norm", "gelu_tanh", "gelu_exact", "bias_gelu_tanh",
             "flash_attention", "cross_entropy", "embedding_backward", "dropout_add",
             "adamw_step", "sgd_step"} <= names
+
+
+def test_the_real_gpt2_step_is_gpt2_124m_at_b8_t1024():
+    from zoo.gpt2 import GPTConfig
+    cfg_over, B, T, _ = gpu_check.SIZES["real"]
+    c = GPTConfig(**cfg_over)
+    assert (B, T) == (8, 1024) and c.block_size >= T
+    assert (c.n_layer, c.n_head, c.n_embd, c.vocab_size) == (12, 12, 768, 50257)
+    assert gpu_check.TARGETS == {"time": 1.0, "memory": 0.9}
 
 
 def test_gpt2_param_shapes_are_gpt2_124m():
@@ -88,7 +97,9 @@ def test_kernels_markdown_shows_errors_and_skipped_torch():
     md = "\n".join(gpu_check.kernels_markdown({"fused_available": False, "torch_device": None,
                                                 "rows": rows}))
     assert "| softmax | float16 | | RuntimeError: boom |" in md
-    assert "| rms_norm | float32 | 2x3 | F.rms_norm | 1.000 | — | — | 2.000 | — | <= 1.0x — |" in md
+    # torch skipped: no torch time, no ratios, no verdict; the fused-off time still shown
+    assert ("| rms_norm | float32 | 2x3 | F.rms_norm | 1.000 | — | — | 2.000 | — | "
+            "<= 1.0x — |") in md
     assert gpu_check.kernels_markdown(None) == []
 
 
