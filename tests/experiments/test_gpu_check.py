@@ -88,6 +88,10 @@ def test_gpt2_targets_judge_the_fp16_ratios():
     assert t["time"] == {"ratio": 0.9, "target": 1.0, "met": True}
     assert t["memory"]["ratio"] == pytest.approx(0.95) and t["memory"]["met"] is False
     assert gpu_check.gpt2_targets({"error": "x"}, {"skipped": "y"})["time"]["met"] is None
+    # torch's reserved peak, where reported, is what mytorch's pool high-water mark is set against
+    r = gpu_check.gpt2_targets({"step_ms": 90.0, "peak_mb": 950.0},
+                               {"step_ms": 100.0, "peak_mb": 800.0, "peak_reserved_mb": 1100.0})
+    assert r["memory"]["ratio"] == pytest.approx(950 / 1100) and r["memory"]["met"] is True
 
 
 def test_kernels_markdown_shows_errors_and_skipped_torch():
