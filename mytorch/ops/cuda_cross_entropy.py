@@ -82,10 +82,11 @@ def cross_entropy_forward_reference(x, target, weight, ignore_index, eps):
     mx = xa.max(axis=1, keepdims=True) if n else xp.zeros((m, 1), acc)
     with _quiet(xp):
         lse = (mx + xp.log(xp.exp(xa - mx).sum(axis=1, keepdims=True)))[:, 0]
-        nll = lse - xa[xp.arange(m), t]
-        smooth = w.sum() * lse - xa @ w
+        loss = (1 - eps) * w[t] * (lse - xa[xp.arange(m), t])
+        if eps:
+            loss += eps / n * (w.sum() * lse - xa @ w)
     wt = xp.where(valid, w[t], 0).astype(acc)
-    loss = xp.where(valid, (1 - eps) * w[t] * nll + eps / n * smooth, 0).astype(acc)
+    loss = xp.where(valid, loss, 0).astype(acc)
     return loss, xp.where(valid, lse, 0).astype(acc), wt, bad
 
 
