@@ -46,12 +46,13 @@ THREADS = 256  # threads per block (a power of two), read at each launch so test
 def fits(x, target, weight=None):
     """Whether cross-entropy of logits x (M, V) and class indices `target` (M,) should take the
     fused kernels: `cuda_kernels.fits(x, weight)` (the switch on, a CUDA float array, weight
-    None or of x's dtype, numba able to launch), V > 0, and integer targets on x's device."""
+    None or of x's dtype, numba able to launch), V > 0, and integer targets (and the weights)
+    on x's device."""
     cp = backend.cupy
     return (x.ndim == 2 and x.shape[1] > 0 and cp is not None
             and isinstance(target, cp.ndarray) and target.dtype.kind in "iu"
             and target.shape == x.shape[:1] and target.device == x.device
-            and ck.fits(x, weight))
+            and (weight is None or weight.device == x.device) and ck.fits(x, weight))
 
 
 # ---------------------------------------------------------------- references
@@ -181,6 +182,8 @@ def _build(threads, acc):
             return
         smooth = eps > zero
         x0 = acc(x[r, 0])  # a shift for the smoothing sum: no cancellation with large logits
+        if x0 == neg_inf:  # a masked first entry: no shift (the smoothing loss is inf, as torch)
+            x0 = zero
         m, s, sx = neg_inf, zero, zero
         for j in range(k, n, threads):
             v = acc(x[r, j])
@@ -336,6 +339,7 @@ class FusedCrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        x = array_module(x).ascontiguousarray(x)  # what the kernels read, saved once
         loss, lse, wt, bad = cross_entropy_forward(x, target, weight, ignore_index,
                                                    label_smoothing)
         ctx.save_for_backward(x, lse)

@@ -143,17 +143,21 @@ def test_float16_logits_of_large_magnitude():
     assert np.isfinite(gx).all()
 
 
-def test_masked_vocabulary_entries():
-    # -inf logits (a masked vocabulary) add nothing to the sum and get a zero gradient
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_masked_vocabulary_entries(eps):
+    # -inf logits (a masked vocabulary) add nothing to the sum; without smoothing they get a
+    # zero gradient, with it the loss is inf (it averages every log-probability), as torch
     x = logits((3, 40), np.float32)
     x[:, ::3] = -np.inf
     x[1, :33] = -np.inf  # a thread whose every entry is -inf
     t = np.array([1, 35, 38])
-    loss, gx = check_against_reference(x, t)
+    loss, gx = check_against_reference(x, t, None, -100, eps)
     xt = torch.tensor(x.astype(np.float64), requires_grad=True)
-    want = torch.nn.functional.cross_entropy(xt, torch.tensor(t), reduction="none")
+    want = torch.nn.functional.cross_entropy(xt, torch.tensor(t), reduction="none",
+                                             label_smoothing=eps)
     np.testing.assert_allclose(loss, want.detach().numpy(), rtol=2e-6)
-    assert np.isfinite(gx).all() and (gx[:, ::3] == 0).all()
+    assert np.isfinite(gx).all() and (eps or (gx[:, ::3] == 0).all())
+    assert np.isinf(loss).all() == bool(eps)
 
 
 def test_out_of_range_targets_raise_the_flag():

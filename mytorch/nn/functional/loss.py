@@ -141,7 +141,12 @@ def _class_last(input, target, op):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0, auto=False):
     """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) with class indices
-    (N, d1, ...) or class probabilities (same shape as input)."""
+    (N, d1, ...) or class probabilities (same shape as input).
+
+    On CUDA float logits with class indices, one fused kernel each way does the work
+    (mytorch.ops.cuda_cross_entropy: no (N, C) temporaries; switched off by MYTORCH_FUSED=0).
+    An out-of-range class index raises IndexError on the CPU; on CUDA it makes the loss and
+    its gradients NaN instead, so that the call never waits for the GPU."""
     input, target, weight = _amp.cast("cross_entropy", input, target, weight)
     op = "cross_entropy"
     reduction = legacy_reduction(size_average, reduce, reduction)
