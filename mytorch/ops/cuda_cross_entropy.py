@@ -359,3 +359,11 @@ class FusedCrossEntropy(Function):
 
     # create_graph: differentiate the reference's composite (a kernel has no graph)
     composite = staticmethod(CrossEntropy.composite)
+
+    @staticmethod
+    def rebuilt_inputs(ctx):  # the saved contiguous logits are the input: keep one copy
+        return (0,)
+
+    @staticmethod
+    def rebuild_input(ctx, i):
+        return ctx.saved_tensors[0]

@@ -230,6 +230,31 @@ def test_double_backward_matches_torch(launches):
     np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
+def test_non_contiguous_logits_first_and_second_order(launches):
+    # a transposed view: the kernels read a contiguous copy, kept once for create_graph too
+    a, t = logits((11, 4), np.float32), class_targets((4,), 11, ignore=(3,))
+    leaf = mytorch.tensor(a, device="cuda", requires_grad=True)
+    x = leaf.transpose(0, 1)  # (4, 11), not contiguous
+    loss = F.cross_entropy(x, mytorch.tensor(t, device="cuda"), label_smoothing=0.1)
+    (g,) = mytorch.autograd.grad(loss, leaf, create_graph=True)
+    (g * g).sum().backward()
+    assert launches == ["cross_entropy_fwd"]
+    at = torch.tensor(a.astype(np.float64), requires_grad=True)
+    lt = torch.nn.functional.cross_entropy(at.T, torch.tensor(t), label_smoothing=0.1)
+    (gt,) = torch.autograd.grad(lt, at, create_graph=True)
+    (gt * gt).sum().backward()
+    np.testing.assert_allclose(loss.item(), lt.item(), rtol=1e-6)
+    np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(leaf.grad.cpu().numpy(), at.grad.numpy(), rtol=1e-4, atol=1e-6)
+    launches.clear()
+    leaf.grad = None
+    F.cross_entropy(leaf.transpose(0, 1), mytorch.tensor(t, device="cuda")).backward()
+    assert launches == KERNELS
+    at.grad = None
+    torch.nn.functional.cross_entropy(at.T, torch.tensor(t)).backward()
+    np.testing.assert_allclose(leaf.grad.cpu().numpy(), at.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_the_reference_path_is_kept_where_the_kernels_do_not_apply(launches):
     x = mytorch.tensor(logits((3, 5), np.float32), device="cuda", requires_grad=True)
     t = mytorch.tensor(np.array([0, 4, 2]), device="cuda")
