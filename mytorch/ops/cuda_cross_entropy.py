@@ -80,7 +80,7 @@ def cross_entropy_forward_reference(x, target, weight, ignore_index, eps):
     valid, t, bad = _row_targets(xp, target, ignore_index, n)
     xa = x.astype(acc)
     w = xp.ones(n, acc) if weight is None else weight.astype(acc)
-    mx = xa.max(axis=1, keepdims=True) if n else xp.zeros((m, 1), acc)
+    mx = xa.max(axis=1, keepdims=True)
     with _quiet(xp):
         lse = (mx + xp.log(xp.exp(xa - mx).sum(axis=1, keepdims=True)))[:, 0]
         loss = (1 - eps) * w[t] * (lse - xa[xp.arange(m), t])
