@@ -259,3 +259,15 @@ def test_fused_true_needs_cuda_params_the_kernels_take():
     with pytest.raises(ValueError, match="float16 with master_weights=True"):
         optim.SGD(half, lr=0.1, fused=True)
     optim.SGD(half, lr=0.1, fused=True, master_weights=True)  # accepted
+
+
+def test_a_group_on_the_second_gpu(launches):
+    if mytorch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs (CUDA_STANDIN_GPUS=2 on the stand-in)")
+    arrays = initial(np.float32)
+    kw = dict(lr=0.05, momentum=0.9)
+    fused, _, ps = train("SGD", arrays, kw, fused=True, steps=2, device="cuda:1")
+    assert launches == [("sgd", len(SHAPES))] * 2 and ps[0].device.index == 1
+    reference, _, _ = train("SGD", arrays, kw, fused=False, steps=2, device="cuda:1")
+    for got, ref in zip(fused, reference):
+        np.testing.assert_array_equal(got, ref)
