@@ -73,13 +73,11 @@ class Adam(Optimizer):
                    for p, state, master in items]
         launches, rest = cuda_multi_tensor.batches(entries)
         for idx in launches.values():
-            def column(j):
-                return [entries[i][2][j] for i in idx]
-
+            states = [list(column) for column in zip(*[entries[i][2] for i in idx])]
             masters = [entries[i][3] for i in idx]
             cuda_multi_tensor.adam(
-                [entries[i][0] for i in idx], [entries[i][1] for i in idx], column(0),
-                column(1), max_exp_avg_sqs=column(2) if len(buffers) > 2 else None,
+                [entries[i][0] for i in idx], [entries[i][1] for i in idx], states[0],
+                states[1], max_exp_avg_sqs=states[2] if len(buffers) > 2 else None,
                 masters=None if masters[0] is None else masters,
                 steps=[items[i][1]["step"] for i in idx], lr=options["lr"],
                 beta1=options["beta1"], beta2=options["beta2"], eps=options["eps"],

@@ -168,7 +168,7 @@ def sgd_reference(params, grads, momentum_buffers=None, *, first, lr, momentum=0
 
 def _bias_corrections(step, lr, beta1, beta2):
     """Adam's step size lr / (1 - beta1^t) and sqrt(1 - beta2^t), as adam.py computes them."""
-    return lr / (1.0 - beta1 ** step), (1.0 - beta2 ** step) ** 0.5
+    return lr / (1.0 - beta1 ** step), math.sqrt(1.0 - beta2 ** step)
 
 
 # ---------------------------------------------------------------- kernels
@@ -185,7 +185,8 @@ def kernels(param_dtype=np.float32, grad_dtype=None):
     key = (pd.str, gd.str)
     if not any((pd, gd) == (np.dtype(p), np.dtype(g)) for p, g in PAIRS):
         raise TypeError(f"cuda_multi_tensor: no kernels for {pd} parameters with {gd} "
-                        f"gradients (built for {[(np.dtype(p).name, np.dtype(g).name) for p, g in PAIRS]})")
+                        f"gradients (float16 with float16/float32 gradients, float32, "
+                        f"float64)")
     if key not in _built:
         _built[key] = _build(pd.type, gd.type, _acc(pd))
     return _built[key]
@@ -259,11 +260,11 @@ def _build(param_dtype, grad_dtype, acc):
         # max v, -).
         c, t = cuda.blockIdx.x, cuda.threadIdx.x
         k, start, stop = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        n = tensors[k, 0]
-        x, g = param_view(tensors[k, 1], n), grad_view(tensors[k, 2], n)
-        w = acc_view(tensors[k, 3], n)
-        m, v, vmax = acc_view(tensors[k, 4], n), acc_view(tensors[k, 5], n), \
-            acc_view(tensors[k, 6], n)
+        n = tensors[k, N]
+        x, g = param_view(tensors[k, PARAM], n), grad_view(tensors[k, GRAD], n)
+        w = acc_view(tensors[k, MASTER], n)
+        m, v = acc_view(tensors[k, STATE0], n), acc_view(tensors[k, STATE1], n)
+        vmax = acc_view(tensors[k, STATE2], n)
         bc2_sqrt, neg_step = scalars[k, 0], scalars[k, 1]
         for i in range(start + t, stop, cuda.blockDim.x):
             xi = w[i] if master else acc(x[i])
@@ -292,10 +293,10 @@ def _build(param_dtype, grad_dtype, acc):
         # tensors[k] = (n, param, grad, master, momentum buffer, -, -, first step)
         c, t = cuda.blockIdx.x, cuda.threadIdx.x
         k, start, stop = chunks[c, 0], chunks[c, 1], chunks[c, 2]
-        n = tensors[k, 0]
-        x, g = param_view(tensors[k, 1], n), grad_view(tensors[k, 2], n)
-        w, buf = acc_view(tensors[k, 3], n), acc_view(tensors[k, 4], n)
-        first = tensors[k, 7] != 0
+        n = tensors[k, N]
+        x, g = param_view(tensors[k, PARAM], n), grad_view(tensors[k, GRAD], n)
+        w, buf = acc_view(tensors[k, MASTER], n), acc_view(tensors[k, STATE0], n)
+        first = tensors[k, FLAG] != 0
         for i in range(start + t, stop, cuda.blockDim.x):
             xi = w[i] if master else acc(x[i])
             gi = add(mul(acc(g[i]), sign), mul(wd, xi))
