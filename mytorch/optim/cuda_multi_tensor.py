@@ -31,10 +31,12 @@ Mixed precision: a float16 parameter takes the kernels only with an fp32 master 
 fp16/fp32 gradient, updates the master and fp32 moments, and writes the master and the fp16
 parameter (rounded to nearest) in the same pass. float32/float64 parameters have no master.
 
-`fits` decides, per parameter: the fused switch on (MYTORCH_FUSED, cuda_kernels.set_enabled),
-a C-contiguous CUDA array numba can launch on, a gradient of the parameter's dtype (or fp32
-for an fp16 parameter) on the same device, state arrays of the compute dtype. A group launches
-once per (device, parameter dtype, gradient dtype); what does not fit takes the reference path.
+The rule: mytorch.optim.Adam, AdamW and SGD call `batches` at every step (unless built with
+`fused=False`), and `fits` decides per parameter: the fused switch on (MYTORCH_FUSED,
+cuda_kernels.set_enabled), a C-contiguous CUDA array numba can launch on, a gradient of the
+parameter's dtype (or fp32 for an fp16 parameter) on the same device, state arrays of the
+compute dtype. A group launches once per (device, parameter dtype, gradient dtype); what does
+not fit (CPU tensors above all) takes the reference path, which computes the same numbers.
 """
 import ctypes
 import math

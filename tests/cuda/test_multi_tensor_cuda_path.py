@@ -271,3 +271,15 @@ def test_a_group_on_the_second_gpu(launches):
     reference, _, _ = train("SGD", arrays, kw, fused=False, steps=2, device="cuda:1")
     for got, ref in zip(fused, reference):
         np.testing.assert_array_equal(got, ref)
+
+
+def test_a_step_does_not_wait_on_the_gpu(launches, host_syncs):
+    # the tables go host -> device; nothing comes back (the stand-in counts device -> host)
+    ps = [mytorch.tensor(a, device="cuda").requires_grad_() for a in initial(np.float16)]
+    opt = optim.AdamW(ps, lr=1e-2, amsgrad=True, master_weights=True)
+    for p in ps:
+        p.grad = mytorch.ones_like(p)
+    before = host_syncs()
+    opt.step()
+    opt.step()
+    assert host_syncs() == before and launches == [("adam", len(SHAPES))] * 2
