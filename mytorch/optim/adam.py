@@ -44,7 +44,7 @@ class Adam(Optimizer):
         buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
         options = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd, decoupled=decoupled,
                        maximize=maximize)
-        items = [(p, state, self._master_param(p, state))
+        items = [(p, state, self._master_param(p, state) if self.master_weights else None)
                  for p, state in self._params_with_state(group, *buffers)]
         if group.get("fused") is not False:
             items = self._multi_tensor(items, buffers, options)
@@ -69,6 +69,8 @@ class Adam(Optimizer):
     def _multi_tensor(self, items, buffers, options):
         """Update the (p, state, master) items the multi-tensor kernel takes, one launch per
         device and dtype pair; returns the others, for the per-tensor path."""
+        if not cuda_multi_tensor.may_fit([item[0] for item in items]):
+            return items  # the CPU's step pays nothing more
         entries = [(p.data, p.grad.data, [state[b].data for b in buffers], master)
                    for p, state, master in items]
         launches, rest = cuda_multi_tensor.batches(entries)

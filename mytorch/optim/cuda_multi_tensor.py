@@ -98,6 +98,14 @@ def fits(param, grad, states=(), master=None):
     return grad.shape == param.shape
 
 
+def may_fit(params):
+    """A quick test before `batches`, so a CPU step pays next to nothing: whether any of the
+    tensors `params` could fit (the switch on, CuPy loaded, a parameter not on the CPU)."""
+    if not ck.enabled() or backend.cupy is None:
+        return False
+    return any(type(p.data) is not np.ndarray for p in params)
+
+
 def batches(entries):
     """Group the indices of `entries` ((param, grad, states, master) tuples) that `fits` into
     {(device id, param dtype, grad dtype): [indices]}, one launch each; returns that dict and

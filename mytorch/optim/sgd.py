@@ -69,6 +69,8 @@ class SGD(Optimizer):
     def _multi_tensor(self, items, options):
         """Update the items the multi-tensor kernel takes, one launch per device and dtype
         pair; returns the others, for the per-tensor path."""
+        if not cuda_multi_tensor.may_fit([item[0] for item in items]):
+            return items  # the CPU's step pays nothing more
         entries = [(p.data, p.grad.data, [] if buf is None else [buf], master)
                    for p, master, buf, _ in items]
         launches, rest = cuda_multi_tensor.batches(entries)
