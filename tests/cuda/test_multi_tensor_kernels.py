@@ -198,24 +198,27 @@ def test_sgd_reference_matches_torch(dtype, options):
 
 
 def test_bad_input_is_refused_with_the_shapes_and_dtypes():
-    t = tensors(np.float32, np.float32)
-    m, v, _ = t["states"]
+    t = on_device(tensors(np.float32, np.float32))
+    ps, gs, (m, v, _) = t["params"], t["grads"], t["states"]
     kw = dict(steps=[1] * 5, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
     with pytest.raises(TypeError, match=r"multi_tensor_adam: expected float16 .* got float32 "
                                         r"parameters with float16 gradients"):
-        mt.adam(t["params"], [g.astype(np.float16) for g in t["grads"]], m, v, **kw)
+        mt.adam(ps, [g.astype(np.float16) for g in gs], m, v, **kw)
     with pytest.raises(ValueError, match=r"tensor 2: exp_avg_sq is \(34,\) float32, expected "
                                          r"\(33,\) float32 for a \(33,\) float32 parameter"):
-        mt.adam(t["params"], t["grads"], m, v[:2] + [np.zeros(34, np.float32)] + v[3:], **kw)
+        mt.adam(ps, gs, m, v[:2] + [dev(np.zeros(34, np.float32))] + v[3:], **kw)
     with pytest.raises(ValueError, match="5 parameters but 4 grads"):
-        mt.adam(t["params"], t["grads"][:4], m, v, **kw)
+        mt.adam(ps, gs[:4], m, v, **kw)
     with pytest.raises(ValueError, match="tensor 1: exp_avg .* is not C-contiguous"):
-        mt.adam(t["params"], t["grads"], m[:1] + [np.zeros(14, np.float32)[::2]] + m[2:], v,
-                **kw)
-    h = tensors(np.float16, np.float16)
+        mt.adam(ps, gs, m[:1] + [dev(np.zeros(14, np.float32))[::2]] + m[2:], v, **kw)
+    h = on_device(tensors(np.float16, np.float16))
     with pytest.raises(ValueError, match="float16 parameters need fp32 master copies"):
         mt.sgd(h["params"], h["grads"], first=[True] * 5, lr=0.1)
     with pytest.raises(ValueError, match=r"tensor 0: master is \(1,\) float16, expected "
                                          r"\(1,\) float32"):
         mt.sgd(h["params"], h["grads"], first=[True] * 5, lr=0.1,
                masters=[p.copy() for p in h["params"]])
+    if SIMULATED:
+        return
+    with pytest.raises(TypeError, match="multi_tensor_sgd: expected CUDA arrays, got NumPy"):
+        mt.sgd([np.ones(3, np.float32)], [np.ones(3, np.float32)], first=[True], lr=0.1)
