@@ -14,7 +14,8 @@ turns an address back into an array: on a GPU with an `inttoptr` intrinsic and n
 `carray`; in numba's CUDA simulator (whose "device memory" is host memory, see
 cuda_kernels._host_view) with a NumPy view of that address. Nothing is copied or packed: the
 parameters, gradients and state stay the separate arrays the optimizer and its state_dict
-know, and the only upload per step is the two small tables. (Packing the parameters into one
+know, and the only uploads per step are the small tables (one int64 copy, and Adam's
+per-tensor bias corrections). (Packing the parameters into one
 flat buffer would need the gradients packed too, a copy per step, and would change what
 `p.data` is.)
 
@@ -48,8 +49,8 @@ from mytorch.backend import array_module
 from mytorch.ops import cuda_kernels as ck
 from mytorch.ops.cuda_kernels import _acc, _host_view, _simulated
 
-__all__ = ["THREADS", "CHUNK", "fits", "batches", "adam", "sgd", "adam_reference",
-           "sgd_reference", "compile_targets"]
+__all__ = ["THREADS", "CHUNK", "PAIRS", "may_fit", "fits", "batches", "kernels", "adam", "sgd",
+           "adam_reference", "sgd_reference", "compile_targets"]
 
 # Read at each launch, so tests on the simulator can use small blocks and chunks.
 THREADS = 256  # threads per block
@@ -428,6 +429,7 @@ def _launch(name, dtypes, grid, threads, *args):
 
 
 def _row(n, param, grad, master=None, s0=None, s1=None, s2=None, flag=0):
+    """One tensor's row of the table (columns N ... FLAG); absent arrays have address 0."""
     return [n, _address(param), _address(grad), _address(master), _address(s0), _address(s1),
             _address(s2), int(flag)]
 
