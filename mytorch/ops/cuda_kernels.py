@@ -34,11 +34,11 @@ from mytorch.ops._kernels import (
     softmax_forward_reference,
 )
 
-__all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled", "fits", "softmax_forward",
-           "softmax_backward", "layer_norm_forward", "layer_norm_backward", "rms_norm_forward",
-           "rms_norm_backward", "gelu_forward", "gelu_backward", "bias_gelu_forward",
-           "bias_gelu_backward", "rms_norm_forward_reference", "rms_norm_backward_reference",
-           "softmax_forward_reference", "softmax_backward_reference",
+__all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled",
+           "fits", "softmax_forward", "softmax_backward", "layer_norm_forward",
+           "layer_norm_backward", "rms_norm_forward", "rms_norm_backward", "gelu_forward",
+           "gelu_backward", "bias_gelu_forward", "bias_gelu_backward", "rms_norm_forward_reference",
+           "rms_norm_backward_reference", "softmax_forward_reference", "softmax_backward_reference",
            "layer_norm_forward_reference", "layer_norm_backward_reference",
            "gelu_forward_reference", "gelu_backward_reference", "bias_gelu_forward_reference",
            "bias_gelu_backward_reference"]
@@ -381,7 +381,8 @@ def _build(threads, acc):
 
 # Every module of numba-cuda kernels; each has a compile_targets() like this one's, and CI
 # compiles them all for the real targets (tests/cuda/test_sources_compile.py).
-KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_cross_entropy")
+KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_cross_entropy",
+                  "mytorch.optim.cuda_multi_tensor")
 
 
 def all_compile_targets():
