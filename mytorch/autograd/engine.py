@@ -80,6 +80,8 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
+    if not retain_graph:
+        node.__dict__["_last_use"] = True  # see Function.saved_last_use
     g0 = grads[0]
     scope = None if type(g0) is np.ndarray else _scope_of_grads(grads)
     if scope is not None:  # backward runs on the gradients' GPU, whichever is current

@@ -100,6 +100,13 @@ class Function:
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
+    def saved_last_use(self):
+        """In backward: True when this is the last use of the saved state (backward without
+        retain_graph: the engine frees it on return), so backward may write its result into a
+        saved buffer instead of allocating one (cross-entropy's gradient goes into the saved
+        softmax). False when the graph is retained, or when create_graph runs the composite."""
+        return self.__dict__.get("_last_use", False)
+
     def mark_non_differentiable(self, *arrays):
         self._non_diff = {id(a) for a in arrays}
 

@@ -760,7 +760,8 @@ class CrossEntropy(Function):
             row = nll_coef * (1.0 - eps) + scale * k
         else:
             row = nll_coef
-        g = p * row[:, None]
+        # the saved softmax is not needed after this: the gradient goes into its buffer
+        g = xp.multiply(p, row[:, None], out=p if ctx.saved_last_use() else None)
         g[xp.arange(m), ctx.t] -= nll_coef * (1.0 - eps)
         if eps:
             if weight is None:
