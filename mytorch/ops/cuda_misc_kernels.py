@@ -12,15 +12,18 @@ sums equal the reference's (`np.add.at`, which adds in index order) on the simul
 index names stay zero, and so does the padding_idx row (its run is skipped).
 
 Dropout + residual add, `dropout_add_forward`: out = residual + x * mask, one pass, where
-mask = 1/(1-p) where kept, 0 where dropped. The mask is never stored: each element's keep
-draw is a counter-based random number, Philox4x32-10 (Salmon et al., "Parallel random
-numbers: as easy as 1, 2, 3", SC 2011; CuPy's and cuRAND's generator), of the key `seed` and
-the counter `flat element index`, so backward (`dropout_backward`: gx = gy * mask) regenerates
-it from the 64-bit seed alone. That saves the mask's memory (a byte, or in the reference path
-a whole float array, per element kept from forward to backward in every layer) for ~20
-integer multiplies per element, which a memory-bound kernel has to spare. The top 24 bits of
-Philox's first word make a uniform u in [0, 1) (float32's resolution); an element is kept
-when u >= p, as mytorch's CPU dropout keeps it. Without a residual it is plain dropout.
+mask = 1/(1-p) where kept, 0 where dropped. The mask is never stored: its draws are a
+counter-based generator, Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as
+1, 2, 3", SC 2011; cuRAND's and CuPy's), keyed by the 64-bit `seed`, so backward
+(`dropout_backward`: gx = gy * mask) regenerates it from the seed alone. That saves the
+mask's memory (a byte, or in the reference path a whole float array, per element kept from
+forward to backward in every layer) for ~5 32-bit integer multiplies per element, which a
+memory-bound kernel has to spare. One Philox call gives four 32-bit words: for L elements
+and S = ceil(L / 4), element e takes word e // S of the call at counter e % S, so a thread
+makes one call for elements g, g + S, g + 2S, g + 3S, and neighbouring threads read
+neighbouring elements. The top 24 bits of a word make a uniform u in [0, 1) (float32's
+resolution); an element is kept when u >= p, as mytorch's CPU dropout keeps it. Without a
+residual it is plain dropout.
 
 The draws cannot match torch's (or the reference path's, which draws a mask with CuPy's
 generator): the seed comes from the device's mytorch generator (`mytorch.random.seed_for`),
@@ -89,7 +92,7 @@ def _dropout_constants(name, p, seed):
     seed = int(seed) % (1 << 64)
     # u = bits / 2^24 >= p  <=>  bits >= ceil(p 2^24) (exact: p 2^24 is exact in float64)
     threshold = math.ceil(p * (1 << UNIFORM_BITS))
-    return (np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), np.uint64(threshold),
+    return (np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), np.uint32(threshold),
             1.0 / (1.0 - p))
 
 
@@ -98,9 +101,10 @@ def dropout_mask_reference(xp, shape, p, seed, dtype=np.float32):
     accumulator type of `dtype` (float32, or float64 for float64)."""
     k0, k1, threshold, scale = _dropout_constants("dropout_mask_reference", p, seed)
     n = math.prod(shape)
-    i = xp.arange(n, dtype=np.uint64)
-    zero = xp.zeros(n, np.uint64)
-    word = philox4x32_reference(xp, (i & _MASK32, i >> _SHIFT32, zero, zero), (k0, k1))[0]
+    g = xp.arange(-(-n // 4), dtype=np.uint64)  # the counters: one call per 4 elements
+    zero = xp.zeros(g.shape[0], np.uint64)
+    words = philox4x32_reference(xp, (g & _MASK32, g >> _SHIFT32, zero, zero), (k0, k1))
+    word = xp.concatenate(words)[:n]  # element e: word e // S of counter e % S
     keep = (word >> np.uint64(32 - UNIFORM_BITS)) >= threshold
     acc = _acc(dtype)
     return xp.where(keep, acc(scale), acc(0)).astype(acc).reshape(shape)
@@ -147,10 +151,14 @@ def _build(acc):
     global cuda
     from numba import cuda
 
-    u64 = np.uint64
+    # Philox in 32-bit words. numba widens integer arithmetic to 64 bits; every word is cast
+    # back with u32(...), so the compiler keeps 32-bit operations (a product u64(a) * u64(b)
+    # of two words becomes one 32x32->64 multiply). No operation overflows: on the simulator
+    # these are NumPy scalars, which warn on overflow.
+    u32, u64 = np.uint32, np.uint64
     mask32, shift32 = _MASK32, _SHIFT32
     m0, m1, w0, w1 = u64(PHILOX_M0), u64(PHILOX_M1), u64(PHILOX_W0), u64(PHILOX_W1)
-    zero_word, drop_shift = u64(0), u64(32 - UNIFORM_BITS)
+    drop_shift = u32(32 - UNIFORM_BITS)
     zero = acc(0)
 
     @cuda.jit
@@ -171,33 +179,48 @@ def _build(acc):
                 gw[r, j] = s
 
     @cuda.jit(device=True)
-    def mask_of(i, k0, k1, threshold, scale):
-        # Philox4x32-10's first word at counter (i mod 2^32, i div 2^32, 0, 0), key (k0, k1);
-        # its top 24 bits are the uniform draw: kept (scale) when >= threshold, else 0.
-        c = u64(i)
-        c0, c1, c2, c3 = c & mask32, c >> shift32, zero_word, zero_word
+    def philox(c0, c1, k0, k1):
+        # Philox4x32-10 at counter (c0, c1, 0, 0), key (k0, k1): four words
+        c2 = u32(0)
+        c3 = u32(0)
         for _ in range(PHILOX_ROUNDS):
-            p0 = c0 * m0
-            p1 = c2 * m1
-            c0, c1, c2, c3 = ((p1 >> shift32) ^ c1 ^ k0, p1 & mask32,
-                              (p0 >> shift32) ^ c3 ^ k1, p0 & mask32)
-            k0 = (k0 + w0) & mask32
-            k1 = (k1 + w1) & mask32
-        return scale if (c0 >> drop_shift) >= threshold else zero
+            p0 = u64(c0) * m0
+            p1 = u64(c2) * m1
+            c0, c1, c2, c3 = (u32((p1 >> shift32) ^ c1 ^ k0), u32(p1 & mask32),
+                              u32((p0 >> shift32) ^ c3 ^ k1), u32(p0 & mask32))
+            k0 = u32((u64(k0) + w0) & mask32)
+            k1 = u32((u64(k1) + w1) & mask32)
+        return c0, c1, c2, c3
+
+    @cuda.jit(device=True)
+    def put(x, residual, has_residual, y, e, word, threshold, scale):
+        # y[e] = residual[e] + x[e] * mask, mask = scale where the word's top bits >= threshold
+        if e < x.shape[0]:
+            v = acc(x[e]) * (scale if word >> drop_shift >= threshold else zero)
+            if has_residual:
+                v = acc(residual[e]) + v
+            y[e] = v
+
+    @cuda.jit(device=True)
+    def dropout_add(x, residual, has_residual, k0, k1, threshold, scale, y):
+        # all flat (L,): one Philox call per thread and step for elements g + j S, j < 4
+        s = (x.shape[0] + 3) // 4
+        for g in range(cuda.grid(1), s, cuda.gridsize(1)):
+            c = u64(g)
+            r0, r1, r2, r3 = philox(u32(c & mask32), u32(c >> shift32), k0, k1)
+            put(x, residual, has_residual, y, g, r0, threshold, scale)
+            put(x, residual, has_residual, y, g + s, r1, threshold, scale)
+            put(x, residual, has_residual, y, g + 2 * s, r2, threshold, scale)
+            put(x, residual, has_residual, y, g + 3 * s, r3, threshold, scale)
 
     @cuda.jit
     def dropout_add_fwd(x, residual, has_residual, k0, k1, threshold, scale, y):
-        # all flat (L,); residual is ignored (x may stand in) when has_residual is False
-        for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-            v = acc(x[i]) * mask_of(i, k0, k1, threshold, scale)
-            if has_residual:
-                v = acc(residual[i]) + v
-            y[i] = v
+        # residual is ignored (x may stand in) when has_residual is False
+        dropout_add(x, residual, has_residual, k0, k1, threshold, scale, y)
 
     @cuda.jit
-    def dropout_bwd(gy, k0, k1, threshold, scale, gx):  # flat (L,): gx = gy * mask
-        for i in range(cuda.grid(1), gy.shape[0], cuda.gridsize(1)):
-            gx[i] = acc(gy[i]) * mask_of(i, k0, k1, threshold, scale)
+    def dropout_bwd(gy, k0, k1, threshold, scale, gx):  # gx = gy * mask
+        dropout_add(gy, gy, False, k0, k1, threshold, scale, gx)
 
     return {"embedding_bwd": embedding_bwd, "dropout_add_fwd": dropout_add_fwd,
             "dropout_bwd": dropout_bwd}
@@ -212,7 +235,7 @@ def compile_targets(threads=None):
     for dtype, t in ((np.float16, types.float16), (np.float32, types.float32),
                      (np.float64, types.float64)):
         a = types.float64 if dtype == np.float64 else types.float32
-        i, w = types.int64, types.uint64
+        i, w = types.int64, types.uint32
         v = t[::1]
         sigs = {"embedding_bwd": (i[::1], i[::1], t[:, ::1], i, t[:, ::1]),
                 "dropout_add_fwd": (v, v, types.boolean, w, w, w, a, v),
@@ -230,7 +253,8 @@ def _launch(name, grid, threads, dtype, *args):
 
 
 def _grid(n, threads, blocks):
-    """Blocks for a grid-stride loop over n items: enough to cover them, GRID at most."""
+    """Blocks for a grid-stride loop over n items (dropout: groups of 4 elements), enough to
+    cover them, GRID (or `blocks`) at most."""
     threads = ck.THREADS if threads is None else threads
     return min(-(-n // threads), ck.GRID if blocks is None else blocks)
 
@@ -277,7 +301,7 @@ def dropout_add_forward(x, residual, p, seed, threads=None, blocks=None):
     k0, k1, threshold, scale = _dropout_constants(name, p, seed)
     xf = _flat(x)
     y = array_module(x).empty(x.size, x.dtype)
-    _launch("dropout_add_fwd", _grid(x.size, threads, blocks), threads, x.dtype, xf,
+    _launch("dropout_add_fwd", _grid(-(-x.size // 4), threads, blocks), threads, x.dtype, xf,
             xf if residual is None else _flat(residual), residual is not None, k0, k1,
             threshold, _acc(x.dtype)(scale), y)
     return y.reshape(x.shape)
@@ -289,6 +313,6 @@ def dropout_backward(gy, p, seed, threads=None, blocks=None):
     _check_float("dropout_backward", gy)
     k0, k1, threshold, scale = _dropout_constants("dropout_backward", p, seed)
     gx = array_module(gy).empty(gy.size, gy.dtype)
-    _launch("dropout_bwd", _grid(gy.size, threads, blocks), threads, gy.dtype, _flat(gy), k0,
-            k1, threshold, _acc(gy.dtype)(scale), gx)
+    _launch("dropout_bwd", _grid(-(-gy.size // 4), threads, blocks), threads, gy.dtype,
+            _flat(gy), k0, k1, threshold, _acc(gy.dtype)(scale), gx)
     return gx.reshape(gy.shape)

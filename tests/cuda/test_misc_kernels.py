@@ -197,14 +197,17 @@ def test_dropout_keep_rate_and_scaling():
         sd = math.sqrt(p * (1 - p) / n)
         assert abs(keep.mean() - (1 - p)) < 5 * sd
         assert (mask[keep] == np.float32(1 / (1 - p))).all()
-    # neighbours are independent: P(both kept) = (1 - p)^2
-    big = cmk.dropout_mask_reference(np, (1 << 20,), p, 13) != 0
-    both = (big[1:] & big[:-1]).mean()
-    assert abs(both - (1 - p) ** 2) < 5 * math.sqrt((1 - p) ** 2 * (1 - (1 - p) ** 2) / big.size)
-    # another seed, another mask; the same seed, the same one
-    assert (cmk.dropout_mask_reference(np, (1000,), p, 13) != big[:1000]).any()
-    np.testing.assert_array_equal(cmk.dropout_mask_reference(np, (1000,), p, 13) != 0,
-                                  big[:1000])
+    # neighbours, and the four words of one Philox call (elements S apart, S = n / 4), are
+    # independent: P(both kept) = (1 - p)^2
+    n = 1 << 20
+    big = cmk.dropout_mask_reference(np, (n,), p, 13) != 0
+    sd = math.sqrt((1 - p) ** 2 * (1 - (1 - p) ** 2) / n)
+    for step in (1, n // 4):
+        both = (big[step:] & big[:-step]).mean()
+        assert abs(both - (1 - p) ** 2) < 5 * sd
+    # the same seed, the same mask; another seed, another one
+    np.testing.assert_array_equal(cmk.dropout_mask_reference(np, (n,), p, 13) != 0, big)
+    assert (big != (cmk.dropout_mask_reference(np, (n,), p, 14) != 0)).mean() > 0.3
 
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 0.9])
