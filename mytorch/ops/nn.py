@@ -178,7 +178,9 @@ class DropoutAdd(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        if ck.fits(gy):
+        if not ctx.needs_input_grad[0]:
+            gx = None
+        elif ck.fits(gy):
             gx = cmk.dropout_backward(gy, ctx.p, ctx.seed)
         else:
             gx = cmk.dropout_backward_reference(gy, ctx.p, ctx.seed)

@@ -263,3 +263,12 @@ def test_gpt2_blocks_take_the_fused_dropout_add(launches):
     assert launches.count("dropout_bwd") == 3
     assert launches.count("embedding_bwd") == 2  # wte and wpe
     assert np.isfinite(host(model.transformer.wte.weight.grad)).all()
+
+
+def test_dropout_add_backward_skips_an_unneeded_gx(launches):
+    # only the residual needs a gradient: backward launches nothing (its grad is gy)
+    x, r, gy = (data((3, 4), np.float32, s) for s in range(3))
+    rt = cuda(r, grad=True)
+    F.dropout_add(cuda(x), rt, 0.5).backward(cuda(gy))
+    assert launches == ["dropout_add_fwd"]
+    np.testing.assert_array_equal(host(rt.grad), gy)

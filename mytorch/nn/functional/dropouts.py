@@ -14,7 +14,8 @@ __all__ = ["dropout", "dropout_add", "dropout1d", "dropout2d"]
 
 def dropout(input, p=0.5, training=True, inplace=False, auto=False, generator=None):
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when
-    not training or p == 0)."""
+    not training or p == 0). On CUDA float tensors (fused kernels on) the mask is drawn by
+    dropout_add's kernel and made again in backward instead of kept (see dropout_add)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
