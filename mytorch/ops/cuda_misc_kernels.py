@@ -48,9 +48,9 @@ PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
 PHILOX_ROUNDS = 10
 UNIFORM_BITS = 24  # bits of the uniform draw that decides keep / drop
 
-# 32-bit words live in uint64 values: a product of two of them fits, a sum of two fits, so no
-# operation overflows (numba's simulator, on NumPy scalars, would warn) and nothing needs
-# uint32 wrap-around; masks keep the words 32-bit.
+# Philox's arithmetic on 32-bit words is done in uint64 (the reference's arrays, the kernel's
+# products and sums): a product of two words fits, and so does a sum, so nothing overflows
+# (numba's simulator, on NumPy scalars, would warn) and masks bring results back to 32 bits.
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
 
@@ -86,7 +86,8 @@ def philox4x32_reference(xp, counter, key):
 
 
 def _dropout_constants(name, p, seed):
-    """Checks p, and gives the kernel's uint64 key words, keep threshold and scale 1/(1-p)."""
+    """Checks p, and gives the kernel's uint32 key words and keep threshold, and the scale
+    1/(1-p)."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"{name}: dropout probability must be in [0, 1), got {p}")
     seed = int(seed) % (1 << 64)
