@@ -272,3 +272,20 @@ def test_dropout_add_backward_skips_an_unneeded_gx(launches):
     F.dropout_add(cuda(x), rt, 0.5).backward(cuda(gy))
     assert launches == ["dropout_add_fwd"]
     np.testing.assert_array_equal(host(rt.grad), gy)
+
+
+def test_gradcheck_in_float64_through_the_kernels(launches):
+    # float64 numerical gradients: dropout_add's mask fixed by re-seeding before each call
+    from mytorch.autograd import gradcheck, gradgradcheck
+
+    def dropout_add(x, r):
+        mytorch.manual_seed(4)
+        return F.dropout_add(x * x, r, 0.4)
+
+    x, r = (cuda(data((2, 5), np.float64, s), grad=True) for s in range(2))
+    assert gradcheck(dropout_add, [x, r])
+    assert gradgradcheck(dropout_add, [x, r])
+    w = cuda(data((4, 3), np.float64, 2), grad=True)
+    idx = cuda(np.array([[3, 0, 3], [1, 3, 2]]))
+    assert gradcheck(lambda t: F.embedding(idx, t) ** 2, [w])  # (padding rows differ by design)
+    assert {"dropout_add_fwd", "dropout_bwd", "embedding_bwd"} <= set(launches)
