@@ -603,13 +603,12 @@ def gelu_backward(x, gy, approximate="none", threads=None, blocks=None):
     return _elementwise("gelu_bwd", x, tanh, threads, blocks, gy)
 
 
-# bias + GELU: nothing in mytorch calls these yet (a Linear followed by GELU is not fused in
-# mytorch.nn); they are written, tested and compiled for that fusion.
+# bias + GELU: F.bias_gelu (mytorch.ops.nn.BiasGelu) launches these; the zoo's GPT-2 MLP calls
+# it on CUDA after a bias-free Linear.
 
 
 def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
-    """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored). Not used by
-    mytorch.nn yet."""
+    """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored)."""
     _check("bias_gelu_forward", x, b)
     tanh = _check_approximate("bias_gelu_forward", approximate)
     b = _weights(array_module(x), b, x.shape[-1], x.dtype, 0)
@@ -618,7 +617,7 @@ def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
 
 def bias_gelu_backward(x, b, gy, approximate="none", threads=None, blocks=None):
     """Grads of bias_gelu_forward: gx like x (one kernel) and gb (N,), gx summed over the rows
-    in float32 (float64 for float64 x). Not used by mytorch.nn yet."""
+    in float32 (float64 for float64 x)."""
     _check("bias_gelu_backward", x, b, like=(gy,))
     tanh = _check_approximate("bias_gelu_backward", approximate)
     xp, n = array_module(x), x.shape[-1]
