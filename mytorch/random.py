@@ -54,10 +54,22 @@ class Generator:
         if self.device.type == "cpu":
             return self._rng
         xp = backend.module_for(self.device)
+        with xp.cuda.Device(self.device.index):
+            return xp.random.Generator(xp.random.Philox4x3210(self._next_key()))
+
+    def _next_key(self):
+        # draw number `offset` of this seed, as a 64-bit key; the next draw gets the next one
         key = np.random.SeedSequence([self._seed, self._offset]).generate_state(1, np.uint64)
         self._offset += 1
-        with xp.cuda.Device(self.device.index):
-            return xp.random.Generator(xp.random.Philox4x3210(int(key[0])))
+        return int(key[0])
+
+    def next_seed(self):
+        """A 64-bit seed for a kernel that makes its own random numbers from (seed, element
+        index), such as the fused CUDA dropout: the next draw of this stream, so manual_seed
+        makes it reproducible. On the CPU it is drawn from the stream itself."""
+        if self.device.type == "cpu":
+            return int(self._rng.integers(0, 1 << 63))
+        return self._next_key()
 
 
 default_generator = Generator()
@@ -74,18 +86,28 @@ def cuda_generator(index):
     return gen
 
 
-def generator_for(dev, generator=None):
-    """The stream to draw from on device `dev` (an explicit generator wins; it must live on
-    `dev`, as in PyTorch)."""
+def _generator(dev, generator):
+    """The Generator for device `dev`: `generator` if given (it must live on `dev`, as in
+    PyTorch), else the device's default one."""
     dev = backend.resolve(dev)
     if generator is not None:
         if generator.device != dev:
             raise RuntimeError(f"generator on {generator.device} cannot draw for a tensor on "
                                f"{dev}")
-        return generator.rng
-    if dev.type == "cpu":
-        return default_generator.rng
-    return cuda_generator(dev.index).rng
+        return generator
+    return default_generator if dev.type == "cpu" else cuda_generator(dev.index)
+
+
+def generator_for(dev, generator=None):
+    """The stream to draw from on device `dev` (an explicit generator wins; it must live on
+    `dev`, as in PyTorch)."""
+    return _generator(dev, generator).rng
+
+
+def seed_for(dev, generator=None):
+    """A 64-bit seed from the stream of device `dev` (chosen as in generator_for), for a
+    kernel with its own counter-based random numbers (see Generator.next_seed)."""
+    return _generator(dev, generator).next_seed()
 
 
 def manual_seed(seed):

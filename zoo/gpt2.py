@@ -66,7 +66,6 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.dropout = config.n_head, config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, cache=None):
         B, T, C = x.shape
@@ -82,7 +81,7 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask(T, past, x.device),
                                            dropout_p=p, is_causal=past == 0)
         y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads
-        return self.resid_dropout(self.c_proj(y))
+        return self.c_proj(y)  # its residual dropout is in Block, fused with the add
 
 
 class MLP(nn.Module):
@@ -91,7 +90,6 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU(approximate="tanh")  # GPT-2's "gelu_new"
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
         fc = self.c_fc
@@ -102,7 +100,7 @@ class MLP(nn.Module):
             h = F.bias_gelu(h, fc.bias.to(h.dtype), approximate="tanh")
         else:
             h = self.gelu(fc(x))
-        return self.dropout(self.c_proj(h))
+        return self.c_proj(h)  # its residual dropout is in Block, fused with the add
 
 
 class Block(nn.Module):
@@ -113,10 +111,12 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=eps, bias=config.bias)
         self.mlp = MLP(config)
+        self.dropout = config.dropout  # on both residual branches
 
     def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache)
-        return x + self.mlp(self.ln_2(x))
+        # x + dropout(branch): one kernel each way on CUDA; on the CPU, x + F.dropout(branch)
+        x = F.dropout_add(self.attn(self.ln_1(x), cache), x, self.dropout, self.training)
+        return F.dropout_add(self.mlp(self.ln_2(x)), x, self.dropout, self.training)
 
 
 class GPT2(nn.Module):

@@ -265,12 +265,9 @@ def compile_targets(threads=THREADS):
 
 
 def _launch(name, grid, threads, dtype, *args):
-    """Launch this module's kernel `name` on `grid` blocks, as cuda_kernels' _launch does
-    (its _host_view hands the simulator NumPy views of device arrays)."""
-    if grid:
-        threads = THREADS if threads is None else threads
-        kernel = kernels(threads, dtype)[name]
-        kernel[grid, threads](*(map(ck._host_view, args) if ck._simulated() else args))
+    """Launch this module's kernel `name` on `grid` blocks of `threads` (None: this module's
+    THREADS) through cuda_kernels.launch."""
+    ck.launch(kernels, name, grid, THREADS if threads is None else threads, dtype, *args)
 
 
 def _check(name, x, target, weight):

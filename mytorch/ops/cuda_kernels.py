@@ -35,7 +35,7 @@ from mytorch.ops._kernels import (
 )
 
 __all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled",
-           "fits", "softmax_forward", "softmax_backward", "layer_norm_forward",
+           "fits", "launch", "softmax_forward", "softmax_backward", "layer_norm_forward",
            "layer_norm_backward", "rms_norm_forward", "rms_norm_backward", "gelu_forward",
            "gelu_backward", "bias_gelu_forward", "bias_gelu_backward", "rms_norm_forward_reference",
            "rms_norm_backward_reference", "softmax_forward_reference", "softmax_backward_reference",
@@ -382,7 +382,7 @@ def _build(threads, acc):
 # Every module of numba-cuda kernels; each has a compile_targets() like this one's, and CI
 # compiles them all for the real targets (tests/cuda/test_sources_compile.py).
 KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_cross_entropy",
-                  "mytorch.optim.cuda_multi_tensor")
+                  "mytorch.ops.cuda_misc_kernels", "mytorch.optim.cuda_multi_tensor")
 
 
 def all_compile_targets():
@@ -475,11 +475,18 @@ def _host_view(a):
                                             owner=a))
 
 
-def _launch(name, grid, threads, dtype, *args):
+def launch(build, name, grid, threads, dtype, *args):
+    """Launch kernel `name` of `build(threads, dtype)` (a module's `kernels`) on `grid` blocks
+    of `threads` (None: THREADS) threads; nothing when grid is 0. Every kernel module launches
+    through here, so the simulator gets its NumPy views in one place."""
     if grid:
         threads = _threads(threads)
-        kernel = kernels(threads, dtype)[name]
+        kernel = build(threads, dtype)[name]
         kernel[grid, threads](*(map(_host_view, args) if _simulated() else args))
+
+
+def _launch(name, grid, threads, dtype, *args):
+    launch(kernels, name, grid, threads, dtype, *args)
 
 
 def _threads(threads):

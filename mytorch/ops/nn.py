@@ -11,6 +11,7 @@ import numpy as np
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import cuda_kernels as ck
+from mytorch.ops import cuda_misc_kernels as cmk
 from mytorch.ops._kernels import (
     BLOCK,
     _fits_row_kernel,
@@ -129,7 +130,8 @@ class Linear(Function):
 
 
 class Embedding(Function):
-    """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot)."""
+    """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot); on
+    CUDA float arrays that is one deterministic kernel (mytorch.ops.cuda_misc_kernels)."""
 
     linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
@@ -140,6 +142,8 @@ class Embedding(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        if ck.fits(gy) and gy.size:
+            return cmk.embedding_backward(ctx.n_rows, ctx.idx, gy, ctx.padding_idx), None
         dim = gy.shape[-1]
         gw = embedding_grad(ctx.n_rows, ctx.idx.reshape(-1), gy.reshape(-1, dim))
         if ctx.padding_idx is not None:
@@ -158,6 +162,36 @@ class Dropout(Function):
     @staticmethod
     def backward(ctx, gy):
         return gy * ctx.mask, None
+
+
+class DropoutAdd(Function):
+    """residual + x * mask (residual may be None), the mask made from (seed, element index)
+    by a counter-based generator (mytorch.ops.cuda_misc_kernels): one kernel each way on CUDA,
+    and backward regenerates the mask instead of keeping it (saves its memory)."""
+
+    @staticmethod
+    def forward(ctx, x, residual, p, seed):
+        ctx.p, ctx.seed = p, seed
+        if ck.fits(x, residual):
+            return cmk.dropout_add_forward(x, residual, p, seed)
+        return cmk.dropout_add_reference(x, residual, p, seed)
+
+    @staticmethod
+    def backward(ctx, gy):
+        if not ctx.needs_input_grad[0]:
+            gx = None
+        elif ck.fits(gy):
+            gx = cmk.dropout_backward(gy, ctx.p, ctx.seed)
+        else:
+            gx = cmk.dropout_backward_reference(gy, ctx.p, ctx.seed)
+        return gx, gy
+
+    @staticmethod
+    def composite(x, residual, p, seed):  # create_graph: backward is a kernel
+        a = x.data
+        mask = cmk.dropout_mask_reference(array_module(a), a.shape, p, seed, a.dtype)
+        y = x * type(x)._wrap(mask.astype(a.dtype))  # a constant: no gradient
+        return y if residual is None else residual + y
 
 
 def dropout_mask(x, p, rng):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import mytorch
+import mytorch.nn.functional as F
 from zoo.gpt2 import GPT2, GPTConfig, KVCache
 
 transformers = pytest.importorskip("transformers")
@@ -129,3 +130,24 @@ def test_configure_optimizers_groups():
     n = len(list(model.parameters()))  # wte/lm_head counted once
     assert len(decay["params"]) + len(no_decay["params"]) == n
     assert n == 2 + 2 * 12 + 2  # wte, wpe; 12 per block; ln_f
+
+
+def test_fused_residual_dropout_leaves_cpu_training_unchanged(monkeypatch):
+    # the blocks add their dropped-out branches with F.dropout_add, which on the CPU must be
+    # x + F.dropout(branch), draws included: a training step matches it bit for bit
+    def step(dropout=0.3):
+        mytorch.manual_seed(0)
+        model = GPT2(GPTConfig(block_size=8, vocab_size=20, n_layer=2, n_head=2, n_embd=8,
+                               dropout=dropout))
+        idx = mytorch.tensor(np.random.default_rng(0).integers(0, 20, (2, 8)))
+        _, loss = model(idx, idx)
+        loss.backward()
+        return [loss.detach().numpy()] + [p.grad.numpy() for p in model.parameters()]
+
+    fused = step()
+    assert fused[0] != step(0.0)[0]  # dropout is on: the draws matter
+    monkeypatch.setattr(F, "dropout_add", lambda x, residual, p, training:
+                        residual + F.dropout(x, p, training))
+    unfused = step()
+    for a, b in zip(fused, unfused):
+        np.testing.assert_array_equal(a, b)

@@ -4,7 +4,7 @@ One module per family; every public name is imported here by name:
 
     activation      relu, gelu, softmax, ... and the in-place spellings (relu_, ...)
     dense           linear, bilinear
-    dropouts        dropout, dropout1d, dropout2d
+    dropouts        dropout, dropout1d, dropout2d, dropout_add (mytorch's residual + dropout)
     sparse          embedding, one_hot
     normalization   layer_norm, batch_norm, group_norm, instance_norm, rms_norm, normalize, ...
     loss            cross_entropy, nll_loss, mse_loss, ... (every torch loss we have)
@@ -30,7 +30,7 @@ from mytorch.nn.functional.attention import scaled_dot_product_attention
 from mytorch.nn.functional.convolution import (conv1d, conv2d, conv3d, conv_transpose1d,
                                                conv_transpose2d, conv_transpose3d)
 from mytorch.nn.functional.distance import cosine_similarity, pairwise_distance
-from mytorch.nn.functional.dropouts import dropout, dropout1d, dropout2d
+from mytorch.nn.functional.dropouts import dropout, dropout1d, dropout2d, dropout_add
 from mytorch.nn.functional.dense import bilinear, linear
 from mytorch.nn.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
                                         cosine_embedding_loss, cross_entropy, gaussian_nll_loss,
