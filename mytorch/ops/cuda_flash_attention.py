@@ -79,8 +79,10 @@ def fits(q, k, v, mask=None):
 
 
 def dropout_threshold(dropout_p):
-    """The integer threshold of the keep test: keep when hash >= it (keep rate 1 - p)."""
-    return int(round(float(dropout_p) * 2.0 ** 32))
+    """The integer threshold of the keep test: keep when hash >= it (keep rate 1 - p); at
+    least 1 for any p > 0, so that the kernels take their dropout branch (and scale)."""
+    thr = int(round(float(dropout_p) * 2.0 ** 32))
+    return max(thr, 1) if dropout_p > 0 else 0
 
 
 # ---------------------------------------------------------------- references

@@ -6,6 +6,12 @@ NUMBA_ENABLE_CUDASIM=1) on NumPy arrays; on a GPU host the same tests launch the
 device. Tiles of 4 rows and blocks of 8 threads keep the simulator quick; the sequence lengths
 (1, 5, 6, 7, 9) are below, above and not multiples of the tile.
 """
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +27,7 @@ SIMULATED = bool(numba_cuda_config.ENABLE_CUDASIM)
 if not SIMULATED and not mytorch.cuda.is_available():
     pytest.skip("numba.cuda is the real one but no GPU is usable", allow_module_level=True)
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TILE, THREADS = 4, 8
 TOL = {np.float32: 2e-6, np.float16: 3e-3}  # vs the float64 reference, relative to the scale
 
@@ -302,3 +309,34 @@ def test_fits_only_cuda_float16_32_four_d_arrays():
         assert not fa.fits(d, d, d)
     finally:
         ck.set_enabled(previous)
+
+
+SHARED = """
+    import json, re, types
+    import numba.cuda
+    numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(
+        compute_capability=(8, 0))
+    from mytorch.ops import cuda_flash_attention as fa
+    out = {}
+    for name, builds in fa.compile_targets().items():
+        for kernel, sig in builds:
+            ptx, _ = numba.cuda.compile_ptx(kernel.py_func, sig, cc=(8, 0))
+            sizes = re.findall(r"\\.shared \\.align \\d+ \\.b8 \\S+\\[(\\d+)\\]", ptx)
+            out[f"{name} {sig}"] = sum(int(n) for n in sizes)
+    print(json.dumps(out))
+"""
+
+
+def test_static_shared_memory_fits_in_48_kib():
+    # a launch with more than 48 KiB of static shared memory fails on every target; the
+    # production tile (16 rows of up to 128 float32s) must stay under it. Compiled to PTX
+    # through NVVM in a child process (this one runs the simulator), as test_sources_compile.
+    pytest.importorskip("nvidia.cuda_nvrtc")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(SHARED)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sizes = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(sizes) == 8  # 4 kernels x float16, float32
+    assert all(n < 48 * 1024 for n in sizes.values()), sizes
+    assert min(n for k, n in sizes.items() if "fwd" in k) >= 3 * 16 * 128 * 4  # q, k, v tiles

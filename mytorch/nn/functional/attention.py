@@ -9,8 +9,12 @@ from mytorch import random as _random
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
 from mytorch.ops import cuda_flash_attention as fa
-from mytorch.ops.attention import (AttentionFunction, FlashAttentionFunction, attention_auto,
-                                   causal_mask)
+from mytorch.ops.attention import (
+    AttentionFunction,
+    FlashAttentionFunction,
+    attention_auto,
+    causal_mask,
+)
 from mytorch.tensor import Tensor
 
 __all__ = ["attention", "scaled_dot_product_attention"]
