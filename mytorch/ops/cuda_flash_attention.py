@@ -189,6 +189,9 @@ def _build(tile, threads, acc):
     from numba import cuda
 
     per_thread = -(-tile * DMAX // threads)  # accumulator elements of a (tile, DMAX) tile each
+    # Shared tiles are (tile, DMAX + 1): the threads of a warp reading k[j, d] for 16 rows j
+    # then hit 16 different banks (a row of 128 words would put them all in one bank).
+    ROW = DMAX + 1
     zero, ninf, inf = acc(0), acc(-math.inf), acc(math.inf)
 
     @cuda.jit(device=True)
@@ -259,10 +262,11 @@ def _build(tile, threads, acc):
     def flash_attn_fwd(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, o, lse):
         # q (B, H, T, E), k (B, H, S, E), v (B, H, S, Ev), mask viewed as (B, H, T, S);
         # o (B, H, T, Ev), lse (B, H, T). Grid (B * H, tiles of T).
-        sq = cuda.shared.array((tile, DMAX), acc)
-        sk = cuda.shared.array((tile, DMAX), acc)
-        sv = cuda.shared.array((tile, DMAX), acc)
+        sq = cuda.shared.array((tile, ROW), acc)
+        sk = cuda.shared.array((tile, ROW), acc)
+        sv = cuda.shared.array((tile, ROW), acc)
         sp = cuda.shared.array((tile, tile), acc)  # scores, then probabilities
+        spd = cuda.shared.array((tile, tile), acc)  # probabilities after dropout
         sm = cuda.shared.array(tile, acc)  # running row max
         sl = cuda.shared.array(tile, acc)  # running row sum of exp(s - max), before dropout
         sa = cuda.shared.array(tile, acc)  # this step's rescale of the rows' output so far
@@ -282,7 +286,7 @@ def _build(tile, threads, acc):
             load(sk, k, b, h, k0)
             load(sv, v, b, h, k0)
             cuda.syncthreads()
-            for e in range(t, tile * tile, threads):
+            for e in range(t, tile * tile, threads):  # the scores, every thread
                 i = e // tile
                 j = e - i * tile
                 s = ninf
@@ -291,28 +295,29 @@ def _build(tile, threads, acc):
                               k0 + j)
                 sp[i, j] = s
             cuda.syncthreads()
-            for i in range(t, tile, threads):  # online softmax, one thread per row
+            for i in range(t, tile, threads):  # the new row max, one thread per row
                 m_old = sm[i]
                 m_new = m_old
                 for j in range(tile):
                     m_new = max(m_new, sp[i, j])
-                alpha = acc(1)
-                if m_new == ninf:  # nothing visible in this row yet
-                    for j in range(tile):
-                        sp[i, j] = zero
-                else:
-                    alpha = math.exp(m_old - m_new)
-                    total = zero
-                    for j in range(tile):
-                        p = math.exp(sp[i, j] - m_new)
-                        total += p
-                        if thr > 0:
-                            p = p * inv_keep if kept(seed, b, h, q0 + i, k0 + j, thr) else zero
-                        sp[i, j] = p
-                    sl[i] = sl[i] * alpha + total
-                    sm[i] = m_new
-                sa[i] = alpha
+                # a row with nothing visible yet keeps max -inf, its output 0 and alpha 1
+                sa[i] = acc(1) if m_new == ninf else math.exp(m_old - m_new)
+                sm[i] = m_new
             cuda.syncthreads()
+            for e in range(t, tile * tile, threads):  # exp(s - max) and dropout, every thread
+                i = e // tile
+                j = e - i * tile
+                p = zero if sm[i] == ninf else math.exp(sp[i, j] - sm[i])
+                sp[i, j] = p
+                if thr > 0:
+                    p = p * inv_keep if kept(seed, b, h, q0 + i, k0 + j, thr) else zero
+                spd[i, j] = p
+            cuda.syncthreads()
+            for i in range(t, tile, threads):  # running sums; the loop below reads no sl
+                total = zero
+                for j in range(tile):
+                    total += sp[i, j]
+                sl[i] = sl[i] * sa[i] + total
             for r in range(per_thread):  # out = out * alpha + p @ v
                 e = t + r * threads
                 if e >= tile * ev:
@@ -321,7 +326,7 @@ def _build(tile, threads, acc):
                 d = e - i * ev
                 a = out[r] * sa[i]
                 for j in range(tile):
-                    a += sp[i, j] * sv[j, d]
+                    a += spd[i, j] * sv[j, d]
                 out[r] = a
             cuda.syncthreads()  # the tiles are reloaded next step
         for r in range(per_thread):
@@ -348,10 +353,10 @@ def _build(tile, threads, acc):
     def flash_attn_bwd_kv(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, go, lse,
                           delta, gk, gv):
         # One block per (b * H + h, key tile): walks the query tiles. Grid (B * H, tiles of S).
-        sq = cuda.shared.array((tile, DMAX), acc)
-        sgo = cuda.shared.array((tile, DMAX), acc)
-        sk = cuda.shared.array((tile, DMAX), acc)
-        sv = cuda.shared.array((tile, DMAX), acc)
+        sq = cuda.shared.array((tile, ROW), acc)
+        sgo = cuda.shared.array((tile, ROW), acc)
+        sk = cuda.shared.array((tile, ROW), acc)
+        sv = cuda.shared.array((tile, ROW), acc)
         sp = cuda.shared.array((tile, tile), acc)  # probabilities after dropout
         sds = cuda.shared.array((tile, tile), acc)  # grads of the scores
         slse = cuda.shared.array(tile, acc)
@@ -410,10 +415,10 @@ def _build(tile, threads, acc):
     def flash_attn_bwd_q(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, go, lse,
                          delta, gq):
         # One block per (b * H + h, query tile): walks the key tiles. Grid (B * H, tiles of T).
-        sq = cuda.shared.array((tile, DMAX), acc)
-        sgo = cuda.shared.array((tile, DMAX), acc)
-        sk = cuda.shared.array((tile, DMAX), acc)
-        sv = cuda.shared.array((tile, DMAX), acc)
+        sq = cuda.shared.array((tile, ROW), acc)
+        sgo = cuda.shared.array((tile, ROW), acc)
+        sk = cuda.shared.array((tile, ROW), acc)
+        sv = cuda.shared.array((tile, ROW), acc)
         sds = cuda.shared.array((tile, tile), acc)
         slse = cuda.shared.array(tile, acc)
         sdelta = cuda.shared.array(tile, acc)
