@@ -6,7 +6,9 @@ its query tile in shared memory and walks the keys TILE rows at a time: it compu
 (TILE, TILE) scores, updates each row's running max m and running sum l in float32 (the
 "online softmax": the output accumulated so far is rescaled by exp(m_old - m_new)), and adds
 p @ v into per-thread accumulators. Only the output (B, H, T, Ev) and the row log-sum-exp
-lse = m + log(l) (B, H, T) go to global memory; the (T, S) scores never do.
+lse = m + log(l) (B, H, T) go to global memory; the (T, S) scores never do. Scores, exps and
+dropout draws are spread over every thread of the block; one thread per row keeps its max and
+sum.
 
 Backward (flash-attention-2 style), three launches and no atomics:
   1. `flash_attn_bwd_pre`: delta = rowsum(dO * O), one value per query row.
@@ -36,6 +38,11 @@ tile size. bfloat16: CuPy has no bfloat16 dtype, and mytorch's scaled_dot_produc
 (an autocast `low_precision_op`) computes a bfloat16 call in float32 and rounds the result back
 to bfloat16, so bfloat16 tensors reach these kernels as float32. Head dims up to DMAX = 128
 (any value, not only powers of two; the value head dim may differ from the query's).
+
+Speed: the products are scalar float32 FMAs on CUDA cores from shared memory (numba-cuda
+exposes no tensor-core instructions), so on float16 these kernels cannot reach a tensor-core
+flash attention such as torch's; what they save is the (T, S) memory and its traffic. Their
+speed has not been measured on a GPU yet.
 """
 import math
 
