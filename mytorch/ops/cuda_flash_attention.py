@@ -59,7 +59,7 @@ __all__ = ["TILE", "THREADS", "DMAX", "fits", "compile_targets", "flash_attentio
 # small tiles and blocks by setting them.
 TILE = 16  # query rows and key rows per tile
 THREADS = 128  # threads per block
-DMAX = 128  # the largest head dim: shared tiles are (TILE, DMAX)
+DMAX = 128  # the largest head dim: shared tiles are (TILE, DMAX + 1)
 
 _KERNEL_DTYPES = (np.float16, np.float32)
 
@@ -180,8 +180,10 @@ def kernels(tile=None, threads=None, dtype=np.float32):
     `dtype` (float16/32: float32 accumulators), built once per combination."""
     tile = TILE if tile is None else tile
     threads = THREADS if threads is None else threads
-    if not 1 <= tile <= 64 or not 1 <= threads <= 1024:
-        raise ValueError(f"cuda_flash_attention: need 1 <= tile <= 64 and 1 <= threads <= 1024, "
+    # tile 16: the backward's four (tile, DMAX + 1) float32 tiles take 34 KiB of the 48 KiB of
+    # static shared memory a block may have; a larger tile would not launch
+    if not 1 <= tile <= 16 or not 1 <= threads <= 1024:
+        raise ValueError(f"cuda_flash_attention: need 1 <= tile <= 16 and 1 <= threads <= 1024, "
                          f"got tile {tile}, threads {threads}")
     acc = ck._acc(dtype)
     if (tile, threads, acc) not in _built:
@@ -198,7 +200,7 @@ def _build(tile, threads, acc):
     per_thread = -(-tile * DMAX // threads)  # accumulator elements of a (tile, DMAX) tile each
     # Shared tiles are (tile, DMAX + 1): the threads of a warp reading k[j, d] for 16 rows j
     # then hit 16 different banks (a row of 128 words would put them all in one bank).
-    ROW = DMAX + 1
+    padded = DMAX + 1
     zero, ninf, inf = acc(0), acc(-math.inf), acc(math.inf)
 
     @cuda.jit(device=True)
@@ -216,7 +218,7 @@ def _build(tile, threads, acc):
 
     @cuda.jit(device=True)
     def load(dst, src, b, h, r0):
-        # rows r0 .. r0 + tile of src[b, h] into the shared (tile, DMAX) dst; zeros past the end
+        # rows r0 .. r0 + tile of src[b, h] into the shared (tile, DMAX + 1) dst; 0 past the end
         rows, width = src.shape[2], src.shape[3]
         for e in range(cuda.threadIdx.x, tile * width, threads):
             i = e // width
@@ -269,9 +271,9 @@ def _build(tile, threads, acc):
     def flash_attn_fwd(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, o, lse):
         # q (B, H, T, E), k (B, H, S, E), v (B, H, S, Ev), mask viewed as (B, H, T, S);
         # o (B, H, T, Ev), lse (B, H, T). Grid (B * H, tiles of T).
-        sq = cuda.shared.array((tile, ROW), acc)
-        sk = cuda.shared.array((tile, ROW), acc)
-        sv = cuda.shared.array((tile, ROW), acc)
+        sq = cuda.shared.array((tile, padded), acc)
+        sk = cuda.shared.array((tile, padded), acc)
+        sv = cuda.shared.array((tile, padded), acc)
         sp = cuda.shared.array((tile, tile), acc)  # scores, then probabilities
         spd = cuda.shared.array((tile, tile), acc)  # probabilities after dropout
         sm = cuda.shared.array(tile, acc)  # running row max
@@ -360,10 +362,10 @@ def _build(tile, threads, acc):
     def flash_attn_bwd_kv(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, go, lse,
                           delta, gk, gv):
         # One block per (b * H + h, key tile): walks the query tiles. Grid (B * H, tiles of S).
-        sq = cuda.shared.array((tile, ROW), acc)
-        sgo = cuda.shared.array((tile, ROW), acc)
-        sk = cuda.shared.array((tile, ROW), acc)
-        sv = cuda.shared.array((tile, ROW), acc)
+        sq = cuda.shared.array((tile, padded), acc)
+        sgo = cuda.shared.array((tile, padded), acc)
+        sk = cuda.shared.array((tile, padded), acc)
+        sv = cuda.shared.array((tile, padded), acc)
         sp = cuda.shared.array((tile, tile), acc)  # probabilities after dropout
         sds = cuda.shared.array((tile, tile), acc)  # grads of the scores
         slse = cuda.shared.array(tile, acc)
@@ -422,10 +424,10 @@ def _build(tile, threads, acc):
     def flash_attn_bwd_q(q, k, v, mask, has_mask, causal, scale, thr, inv_keep, seed, go, lse,
                          delta, gq):
         # One block per (b * H + h, query tile): walks the key tiles. Grid (B * H, tiles of T).
-        sq = cuda.shared.array((tile, ROW), acc)
-        sgo = cuda.shared.array((tile, ROW), acc)
-        sk = cuda.shared.array((tile, ROW), acc)
-        sv = cuda.shared.array((tile, ROW), acc)
+        sq = cuda.shared.array((tile, padded), acc)
+        sgo = cuda.shared.array((tile, padded), acc)
+        sk = cuda.shared.array((tile, padded), acc)
+        sv = cuda.shared.array((tile, padded), acc)
         sds = cuda.shared.array((tile, tile), acc)
         slse = cuda.shared.array(tile, acc)
         sdelta = cuda.shared.array(tile, acc)

@@ -284,6 +284,8 @@ def test_bad_inputs_are_named_errors():
         fa.flash_attention_forward(q, k, v, np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"dropout_p must be in \[0, 1\), got 1.0"):
         fa.flash_attention_forward(q, k, v, dropout_p=1.0)
+    with pytest.raises(ValueError, match=r"need 1 <= tile <= 16 .* got tile 17"):
+        fa.flash_attention_forward(q, k, v, tile=17)  # would not fit in shared memory
     with pytest.raises(ValueError, match=r"flash_attention_backward: expected output and grad "
                                          r"of shape \(1, 2, 3, 3\) float32"):
         fa.flash_attention_backward(q, k, v, q, np.zeros((1, 2, 3), np.float32), q[..., :2])
