@@ -19,9 +19,13 @@ def main():
     args = p.parse_args()
     simulate = os.environ.get("GPU_CHECK_SIMULATE") == "1"
     if simulate and not os.environ.get("CUDA_STANDIN_GPUS"):
-        # the stand-in must come first on the path of this process and of every child
+        # the stand-in must come first on the path of this process and of every child; the
+        # fused kernels run in numba's CUDA simulator, and only in the kernels stage (which
+        # turns them on itself): elsewhere they would take minutes, as in the tests
         env = dict(os.environ, CUDA_STANDIN_GPUS="2", PYTHONPATH=os.pathsep.join(
             [str(STANDIN), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+        env.setdefault("MYTORCH_FUSED", "0")
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
     sys.path.insert(0, str(ROOT))
     from experiments import gpu_check

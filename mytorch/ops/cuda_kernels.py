@@ -34,11 +34,11 @@ from mytorch.ops._kernels import (
     softmax_forward_reference,
 )
 
-__all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled", "fits", "softmax_forward",
-           "softmax_backward", "layer_norm_forward", "layer_norm_backward", "rms_norm_forward",
-           "rms_norm_backward", "gelu_forward", "gelu_backward", "bias_gelu_forward",
-           "bias_gelu_backward", "rms_norm_forward_reference", "rms_norm_backward_reference",
-           "softmax_forward_reference", "softmax_backward_reference",
+__all__ = ["THREADS", "GRID", "KERNEL_MODULES", "all_compile_targets", "enabled", "set_enabled",
+           "fits", "softmax_forward", "softmax_backward", "layer_norm_forward",
+           "layer_norm_backward", "rms_norm_forward", "rms_norm_backward", "gelu_forward",
+           "gelu_backward", "bias_gelu_forward", "bias_gelu_backward", "rms_norm_forward_reference",
+           "rms_norm_backward_reference", "softmax_forward_reference", "softmax_backward_reference",
            "layer_norm_forward_reference", "layer_norm_backward_reference",
            "gelu_forward_reference", "gelu_backward_reference", "bias_gelu_forward_reference",
            "bias_gelu_backward_reference"]
@@ -381,7 +381,8 @@ def _build(threads, acc):
 
 # Every module of numba-cuda kernels; each has a compile_targets() like this one's, and CI
 # compiles them all for the real targets (tests/cuda/test_sources_compile.py).
-KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_flash_attention")
+KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_cross_entropy",
+                  "mytorch.optim.cuda_multi_tensor", "mytorch.ops.cuda_flash_attention")
 
 
 def all_compile_targets():
@@ -595,13 +596,12 @@ def gelu_backward(x, gy, approximate="none", threads=None, blocks=None):
     return _elementwise("gelu_bwd", x, tanh, threads, blocks, gy)
 
 
-# bias + GELU: nothing in mytorch calls these yet (a Linear followed by GELU is not fused in
-# mytorch.nn); they are written, tested and compiled for that fusion.
+# bias + GELU: F.bias_gelu (mytorch.ops.nn.BiasGelu) launches these; the zoo's GPT-2 MLP calls
+# it on CUDA after a bias-free Linear.
 
 
 def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
-    """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored). Not used by
-    mytorch.nn yet."""
+    """GELU(x + b) for x (..., N) and b (N,), one kernel (x + b is never stored)."""
     _check("bias_gelu_forward", x, b)
     tanh = _check_approximate("bias_gelu_forward", approximate)
     b = _weights(array_module(x), b, x.shape[-1], x.dtype, 0)
@@ -610,7 +610,7 @@ def bias_gelu_forward(x, b, approximate="none", threads=None, blocks=None):
 
 def bias_gelu_backward(x, b, gy, approximate="none", threads=None, blocks=None):
     """Grads of bias_gelu_forward: gx like x (one kernel) and gb (N,), gx summed over the rows
-    in float32 (float64 for float64 x). Not used by mytorch.nn yet."""
+    in float32 (float64 for float64 x)."""
     _check("bias_gelu_backward", x, b, like=(gy,))
     tanh = _check_approximate("bias_gelu_backward", approximate)
     xp, n = array_module(x), x.shape[-1]

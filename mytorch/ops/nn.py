@@ -367,6 +367,30 @@ class GeluTanh(Function):
         return x * 0.5 * (1.0 + inner.tanh())
 
 
+class BiasGelu(Function):
+    """GELU(x + b) for x (..., N) and a bias b (N,), as one fused CUDA kernel each way
+    (mytorch.ops.cuda_kernels.bias_gelu_*): x + b is never stored. Only for CUDA float arrays
+    that `ck.fits`; F.bias_gelu runs `composite` (the reference) everywhere else."""
+
+    @staticmethod
+    def forward(ctx, x, b, approximate):
+        ctx.save_for_backward(x, b)
+        ctx.approximate = approximate
+        return ck.bias_gelu_forward(x, b, approximate)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, b = ctx.saved_tensors
+        gy = array_module(x).broadcast_to(gy, x.shape)
+        gx, gb = ck.bias_gelu_backward(x, b, gy, ctx.approximate)
+        return gx, gb, None
+
+    @staticmethod
+    def composite(x, b, approximate):  # create_graph, and every path but the fused one
+        from mytorch.nn import functional as F
+        return F.gelu(x + b, approximate=approximate)
+
+
 def _logits_rebuildable(p):
     """(0,) where `_logits_of(p)` is exact enough for second derivatives: float32 and
     float64 (a 16-bit log would move the probabilities by its rounding)."""

@@ -32,6 +32,10 @@ class Optimizer:
     ...            {"params": model.head.parameters(), "lr": 1e-3}], lr=1e-2, momentum=0.9)
     """
 
+    # fp32 master copies of float16/bfloat16 parameters (Adam, AdamW and SGD take a
+    # `master_weights` argument; see `_master_param`)
+    master_weights = False
+
     def __init__(self, params, defaults):
         self.defaults = defaults
         self.state = defaultdict(dict)
@@ -113,6 +117,25 @@ class Optimizer:
     def _update_group(self, group):
         raise NotImplementedError
 
+    def _check_fused(self):
+        """torch's `fused` argument, for Adam, AdamW and SGD: None takes the multi-tensor CUDA
+        kernels (mytorch.optim.cuda_multi_tensor) for the parameters they fit, False never,
+        True demands parameters they can take: CUDA float16/32/64 tensors (float16 with
+        master_weights=True). The fused switch (MYTORCH_FUSED=0) still turns them off."""
+        fused = self.defaults.get("fused")
+        if not fused:
+            return
+        name = type(self).__name__
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                ok = p.device.type == "cuda" and p.dtype in (np.float16, np.float32, np.float64)
+                if not ok or (p.dtype == np.float16 and not self.master_weights):
+                    raise ValueError(f"{name}: fused=True needs CUDA float16/32/64 parameters "
+                                     f"(float16 with master_weights=True); parameter {i} is "
+                                     f"{p.dtype} on {p.device}")
+                i += 1
+
     def _update_blocks(self, arrays, **options):
         """self._block(*arrays, **options) one block at a time (see `_blocks`), on matching
         blocks of the arrays; a None in `arrays` (an optional buffer that is off) stays None."""
@@ -125,16 +148,39 @@ class Optimizer:
 
     def _state_for(self, p, *buffers, fill=0.0, **scalars):
         """p's state. A new one gets 'step' = 0, then `scalars`, then `buffers` (in torch's
-        key order); a buffer is an array like p filled with `fill`, added also when an existing
-        state lacks it (an option switched on after the first step)."""
+        key order); a buffer is an array like p filled with `fill` (float32 for a parameter
+        with a master copy), added also when an existing state lacks it (an option switched
+        on after the first step)."""
         state = self.state[p]
         if not state:
             state["step"] = 0
             state.update(scalars)
         for name in buffers:
             if name not in state:
-                state[name] = Tensor._wrap(backend.array_module(p.data).full_like(p.data, fill))
+                state[name] = Tensor._wrap(backend.array_module(p.data).full_like(
+                    p.data, fill, dtype=self._state_dtype(p)))
         return state
+
+    # ---- fp32 master weights ----
+
+    def _has_master(self, p):
+        """Whether p is updated through an fp32 master copy: `master_weights` is on and p is
+        float16 or bfloat16."""
+        return self.master_weights and p.dtype in (np.float16, dtypes.bfloat16)
+
+    def _state_dtype(self, p):
+        """The dtype of p's floating state: float32 with a master copy, else p's."""
+        return np.dtype(np.float32) if self._has_master(p) else p.dtype
+
+    def _master_param(self, p, state):
+        """p's fp32 master copy, state['master_param'] (made from p at its first step), or
+        None when p has none. The update runs on it in fp32, and p receives it rounded to
+        p's dtype, so updates smaller than half an fp16 ulp of p still add up."""
+        if not self._has_master(p):
+            return None
+        if "master_param" not in state:
+            state["master_param"] = Tensor._wrap(p.data.astype(np.float32))
+        return state["master_param"].data
 
     def _params_with_state(self, group, *buffers, fill=0.0, **scalars):
         """(p, state) for each parameter of `group` that has a gradient, its state from
@@ -224,7 +270,8 @@ class Optimizer:
         """Load a state dict from `state_dict()` (this library's or PyTorch's layout).
 
         Everything is checked before anything changes; tensors are copied, cast to the
-        parameter's dtype (floating state) and moved to its device.
+        parameter's dtype (floating state; float32 for a parameter with an fp32 master copy)
+        and moved to its device.
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
@@ -276,13 +323,13 @@ class Optimizer:
                                  f"parameter has shape {tuple(p.shape)}")
             arr = backend.to_device(value, p.device)
             xp = backend.array_module(arr)
-            dtype = p.dtype if dtypes.is_floating(arr.dtype) else arr.dtype
+            dtype = self._state_dtype(p) if dtypes.is_floating(arr.dtype) else arr.dtype
             return Tensor._wrap(xp.array(arr, dtype=dtype, order="C", copy=True))
         return deepcopy(value)
 
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state,
-                "param_groups": self.param_groups}
+                "param_groups": self.param_groups, "master_weights": self.master_weights}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -172,6 +172,69 @@ def test_nn_gelu_takes_the_fused_kernels(launches):
           [data((4, 6), np.float32, 0)], launches, ["gelu_fwd", "gelu_bwd"])
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("shape, dtype", [((5, 13), np.float32), ((1, 1), np.float32),
+                                          ((2, 3, 7), np.float32), ((3, 7), np.float16)])
+def test_bias_gelu_takes_the_fused_kernels(launches, approximate, shape, dtype):
+    check(lambda x, b: F.bias_gelu(x, b, approximate),
+          lambda x, b: torch.nn.functional.gelu(x + b, approximate=approximate),
+          [data(shape, dtype, 0), data(shape[-1:], dtype, 1)], launches,
+          ["bias_gelu_fwd", "bias_gelu_bwd"])
+
+
+def test_bias_gelu_double_backward_differentiates_its_composite(launches):
+    a, b, gy = (data(s, np.float32, i) for i, s in enumerate([(3, 6), (6,), (3, 6)]))
+    x, bias = (mytorch.tensor(v, device="cuda", requires_grad=True) for v in (a, b))
+    gx, gb = mytorch.autograd.grad(F.bias_gelu(x, bias, "tanh"), (x, bias),
+                                   mytorch.tensor(gy, device="cuda"), create_graph=True)
+    ((gx * gx).sum() + (gb * gb).sum()).backward()
+    assert launches[0] == "bias_gelu_fwd"
+    xt, bt = (torch.tensor(v.astype(np.float64), requires_grad=True) for v in (a, b))
+    gxt, gbt = torch.autograd.grad(torch.nn.functional.gelu(xt + bt, approximate="tanh"),
+                                   (xt, bt), torch.tensor(gy.astype(np.float64)),
+                                   create_graph=True)
+    ((gxt * gxt).sum() + (gbt * gbt).sum()).backward()
+    for got, want in ((gx, gxt), (gb, gbt), (x.grad, xt.grad), (bias.grad, bt.grad)):
+        np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().numpy(),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_bias_gelu_checks_its_input():
+    x = mytorch.tensor(data((2, 5), np.float32, 0), device="cuda")
+    with pytest.raises(ValueError, match=r"bias_gelu: expected input \(\.\.\., N\) and bias "
+                                         r"\(N,\), got \(2, 5\) and \(4,\)"):
+        F.bias_gelu(x, mytorch.zeros(4, device="cuda"))
+    with pytest.raises(RuntimeError, match="bias_gelu: input is on cuda:0 but bias is on cpu"):
+        F.bias_gelu(x, mytorch.zeros(5))
+    with pytest.raises(ValueError, match="bias_gelu: approximate must be"):
+        F.bias_gelu(x, mytorch.zeros(5, device="cuda"), approximate="erf")
+
+
+def test_gpt2_mlp_on_cuda_fuses_bias_and_gelu(launches):
+    # the zoo's GPT-2 MLP: c_fc's bias add and the tanh GELU are one kernel each way on CUDA,
+    # with the same output and grads as the module path (fused off)
+    from zoo.gpt2 import MLP, GPTConfig
+    mytorch.manual_seed(0)
+    mlp = MLP(GPTConfig(n_embd=8, n_head=2, n_layer=1, vocab_size=11, block_size=4,
+                        dropout=0.0)).to("cuda")
+    a = data((2, 3, 8), np.float32, 0)
+    outs = []
+    for fused in (True, False):
+        previous = ck.set_enabled(fused)
+        try:
+            x = mytorch.tensor(a, device="cuda", requires_grad=True)
+            mlp.zero_grad()
+            y = mlp(x)
+            y.backward(mytorch.ones_like(y))
+            outs.append([t.detach().cpu().numpy() for t in (y, x.grad, mlp.c_fc.weight.grad,
+                                                            mlp.c_fc.bias.grad)])
+        finally:
+            ck.set_enabled(previous)
+    assert launches == ["bias_gelu_fwd", "bias_gelu_bwd"]
+    for got, want in zip(*outs):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("op", ["softmax", "layer_norm", "rms_norm", "gelu"])
 def test_double_backward_through_the_fused_path(launches, op):
     # create_graph differentiates each op's composite; the first forward is still fused

@@ -57,6 +57,27 @@ def test_gelu_wide_range_accuracy(approximate):
                                atol=1e-9, rtol=1e-6)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("shape", [(5,), (3, 7), (2, 3, 4)])
+def test_bias_gelu_is_gelu_of_the_sum(approximate, shape):
+    # mytorch's fused spelling of gelu(x + b); off CUDA it is exactly that, so torch is the test
+    rng = np.random.default_rng(0)
+    x, b, gy = (rng.standard_normal(s) for s in (shape, shape[-1:], shape))
+    for dtype in (np.float32, np.float64):
+        tx, tb = (mytorch.tensor(a.astype(dtype), requires_grad=True) for a in (x, b))
+        y = F.bias_gelu(tx, tb, approximate)
+        y.backward(mytorch.tensor(gy.astype(dtype)))
+        px, pb = (torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, b))
+        py = TF.gelu(px + pb, approximate=approximate)
+        py.backward(torch.tensor(gy.astype(dtype)))
+        tol = 1e-6  # the exact form's erf is a float-accurate fit, in float64 too
+        for got, want in ((y, py), (tx.grad, px.grad), (tb.grad, pb.grad)):
+            np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol,
+                                       atol=tol)
+    assert gradcheck(lambda a, c: F.bias_gelu(a, c, approximate),
+                     [mytorch.tensor(x, requires_grad=True), mytorch.tensor(b, requires_grad=True)])
+
+
 def test_softmax_extreme_values_are_stable():
     x = np.array([[1000.0, 0.0, -1000.0], [-1e4, -1e4, -1e4]], np.float32)
     for auto in (False, True):

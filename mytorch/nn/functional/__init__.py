@@ -19,12 +19,13 @@ The array-level Functions they run live in mytorch.ops; window geometry in mytor
 Layers with two paths take `auto=`: `auto=False` (default) runs the hand-written Function,
 `auto=True` composes Tensor ops and lets autograd differentiate.
 """
-from mytorch.nn.functional.activation import (celu, elu, elu_, gelu, glu, gumbel_softmax,
-                                              hardshrink, hardsigmoid, hardswish, hardtanh,
-                                              hardtanh_, leaky_relu, leaky_relu_, log_softmax,
-                                              logsigmoid, mish, prelu, relu, relu6, relu_, selu,
-                                              sigmoid, silu, softmax, softmin, softplus, softshrink,
-                                              softsign, tanh, tanhshrink, threshold)
+from mytorch.nn.functional.activation import (bias_gelu, celu, elu, elu_, gelu, glu,
+                                              gumbel_softmax, hardshrink, hardsigmoid, hardswish,
+                                              hardtanh, hardtanh_, leaky_relu, leaky_relu_,
+                                              log_softmax, logsigmoid, mish, prelu, relu, relu6,
+                                              relu_, selu, sigmoid, silu, softmax, softmin,
+                                              softplus, softshrink, softsign, tanh, tanhshrink,
+                                              threshold)
 from mytorch.nn.functional.attention import scaled_dot_product_attention
 from mytorch.nn.functional.convolution import (conv1d, conv2d, conv3d, conv_transpose1d,
                                                conv_transpose2d, conv_transpose3d)

@@ -10,15 +10,16 @@ from mytorch import random as _random
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
 from mytorch.nn.functional._util import check_float, dim_of, maybe_inplace, mytorch_where
+from mytorch.ops import cuda_kernels as ck
 from mytorch.ops import elementwise as E
 from mytorch.ops import nn as N
 from mytorch.tensor import Tensor
 
-__all__ = ["celu", "elu", "elu_", "gelu", "glu", "gumbel_softmax", "hardshrink", "hardsigmoid",
-           "hardswish", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "log_softmax",
-           "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu", "sigmoid", "silu",
-           "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
-           "threshold"]
+__all__ = ["bias_gelu", "celu", "elu", "elu_", "gelu", "glu", "gumbel_softmax", "hardshrink",
+           "hardsigmoid", "hardswish", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
+           "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu",
+           "sigmoid", "silu", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
+           "tanhshrink", "threshold"]
 
 
 def relu(input, inplace=False, auto=False):
@@ -94,6 +95,26 @@ def gelu(input, approximate="none", auto=False):
         h = _erfc_nonneg(input.abs() * N.SQRT1_2) * 0.5
         return input * mytorch_where(input.data < 0, h, 1.0 - h)
     return N.Gelu.apply(input)
+
+
+def bias_gelu(input, bias, approximate="none"):
+    """GELU(input + bias) for input (..., N) and bias (N,): mytorch's fused form of
+    `F.gelu(input + bias)` (torch has no such function; the two give the same values). On CUDA
+    float tensors it is one kernel each way that never stores input + bias
+    (mytorch.ops.cuda_kernels.bias_gelu_*); elsewhere, or with MYTORCH_FUSED=0, it is exactly
+    `gelu(input + bias, approximate)`. The zoo's GPT-2 MLP uses it on CUDA after a bias-free
+    Linear."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"bias_gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_float(input, "bias_gelu")
+    if bias.dim() != 1 or input.dim() < 1 or bias.shape[0] != input.shape[-1]:
+        raise ValueError(f"bias_gelu: expected input (..., N) and bias (N,), got "
+                         f"{tuple(input.shape)} and {tuple(bias.shape)}")
+    if input.device != bias.device:
+        raise RuntimeError(f"bias_gelu: input is on {input.device} but bias is on {bias.device}")
+    if ck.fits(input.data, bias.data) and input.numel() > 0:
+        return N.BiasGelu.apply(input, bias, approximate)
+    return gelu(input + bias, approximate)
 
 
 def _clip_strict(x, lo, hi):

@@ -14,6 +14,7 @@ from mytorch.backend import array_module
 from mytorch.nn.functional._util import check_float, mytorch_where
 from mytorch.nn.functional.activation import log_softmax, logsigmoid
 from mytorch.nn.functional.distance import pairwise_distance
+from mytorch.ops import cuda_cross_entropy
 from mytorch.ops import nn as N
 from mytorch.tensor import Tensor
 
@@ -140,7 +141,12 @@ def _class_last(input, target, op):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0, auto=False):
     """Cross-entropy of logits `input` (N, C) or (N, C, d1, ...) with class indices
-    (N, d1, ...) or class probabilities (same shape as input)."""
+    (N, d1, ...) or class probabilities (same shape as input).
+
+    On CUDA float logits with class indices, one fused kernel each way does the work
+    (mytorch.ops.cuda_cross_entropy: no (N, C) temporaries; switched off by MYTORCH_FUSED=0).
+    An out-of-range class index raises IndexError on the CPU; on CUDA it makes the loss and
+    its gradients NaN instead, so that the call never waits for the GPU."""
     input, target, weight = _amp.cast("cross_entropy", input, target, weight)
     op = "cross_entropy"
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -155,9 +161,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if isinstance(target, Tensor) and target.dtype.kind == "f":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, auto)
     x, t, out_shape = _class_last(input, target, op)
+    w = None if weight is None else weight.data
+    if not auto and cuda_cross_entropy.fits(x.data, t, w):
+        # CUDA: one kernel each way, no (M, C) temporaries; the kernel flags bad targets
+        loss, bad = cuda_cross_entropy.FusedCrossEntropy.apply(
+            x, t, w, ignore_index, float(label_smoothing), reduction)
+        return _poison(loss.reshape(out_shape) if reduction == "none" else loss, bad.data)
     with backend.device_scope(t):
         t, bad = _check_targets(t, c, ignore_index, "CrossEntropyLoss")
-    w = None if weight is None else weight.data
     if auto:
         logp = log_softmax(x, 1, auto=True)
         loss = _nll(logp, t, weight, ignore_index, reduction, out_shape, label_smoothing)
