@@ -3,7 +3,8 @@
 The default path is one hand-written Function whose backward recomputes the attention
 probabilities from Q, K and the saved row log-sum-exp instead of keeping the (L, S)
 probability matrix alive between forward and backward (less memory). `auto=True` composes
-the same math from Tensor ops.
+the same math from Tensor ops. On CUDA, `FlashAttentionFunction` runs the flash-attention
+kernels of mytorch.ops.cuda_flash_attention, which never store the (L, S) matrix at all.
 """
 import math
 
@@ -12,9 +13,10 @@ import numpy as np
 from mytorch import random as _random
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops import cuda_flash_attention as fa
 from mytorch.tensor import Tensor
 
-__all__ = ["AttentionFunction", "attention_auto"]
+__all__ = ["AttentionFunction", "FlashAttentionFunction", "attention_auto", "causal_mask"]
 
 
 def _mT(xp, a):
@@ -123,6 +125,49 @@ class AttentionFunction(Function):
         if dropout_p > 0:
             raise NotImplementedError("dropout_p > 0 (the dropout mask is not kept for it)")
         return attention_auto(q, k, v, mask, scale, 0.0, return_weights)
+
+
+class FlashAttentionFunction(Function):
+    """Attention in the fused flash-attention kernels (CUDA float16/32 arrays that
+    `cuda_flash_attention.fits`): forward saves q, k, v, the output and the float32 row
+    log-sum-exp; backward is the kernels' (it recomputes the probabilities, and regenerates
+    the dropout mask from `seed`). The mask (None or an additive float mask) takes no
+    gradient: a mask that requires one goes to AttentionFunction.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, is_causal=False, scale=1.0, dropout_p=0.0, seed=0):
+        y, lse = fa.flash_attention_forward(q, k, v, mask, is_causal, scale, dropout_p, seed)
+        ctx.save_for_backward(q, k, v, mask, y, lse)
+        ctx.is_causal, ctx.scale, ctx.dropout_p, ctx.seed = is_causal, scale, dropout_p, seed
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        q, k, v, mask, y, lse = ctx.saved_tensors
+        gy = gy.astype(y.dtype, copy=False)
+        gq, gk, gv = fa.flash_attention_backward(q, k, v, y, lse, gy, mask, ctx.is_causal,
+                                                 ctx.scale, ctx.dropout_p, ctx.seed)
+        return gq, gk, gv, None
+
+    @staticmethod
+    def composite(q, k, v, mask, is_causal=False, scale=1.0, dropout_p=0.0, seed=0):
+        # create_graph: the kernels' backward is not differentiable; the same math in Tensor ops
+        if dropout_p > 0:
+            raise NotImplementedError("dropout_p > 0 (the kernels' dropout draws are not "
+                                      "available to Tensor ops)")
+        if is_causal:
+            causal = causal_mask(q.shape[-2], k.shape[-2], q)
+            mask = causal if mask is None else mask + causal
+        return attention_auto(q, k, v, mask, scale, 0.0)
+
+
+def causal_mask(L, S, q):
+    """The (L, S) additive causal mask of q's dtype and device: 0 where key j <= query i (top-left
+    aligned, as torch's is_causal), -inf elsewhere."""
+    xp = array_module(q.data)
+    allowed = xp.tril(xp.ones((L, S), dtype=bool))
+    return Tensor._wrap(xp.where(allowed, 0, -xp.inf).astype(q.dtype))
 
 
 def attention_auto(q, k, v, mask, scale, dropout_p, return_weights=False):

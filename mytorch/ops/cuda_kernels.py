@@ -382,7 +382,8 @@ def _build(threads, acc):
 # Every module of numba-cuda kernels; each has a compile_targets() like this one's, and CI
 # compiles them all for the real targets (tests/cuda/test_sources_compile.py).
 KERNEL_MODULES = ("mytorch.ops.cuda_kernels", "mytorch.ops.cuda_cross_entropy",
-                  "mytorch.ops.cuda_misc_kernels", "mytorch.optim.cuda_multi_tensor")
+                  "mytorch.ops.cuda_misc_kernels", "mytorch.optim.cuda_multi_tensor",
+                  "mytorch.ops.cuda_flash_attention")
 
 
 def all_compile_targets():

@@ -4,10 +4,17 @@ import math
 
 import numpy as np
 
+from mytorch import backend
 from mytorch import random as _random
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
-from mytorch.ops.attention import AttentionFunction, attention_auto
+from mytorch.ops import cuda_flash_attention as fa
+from mytorch.ops.attention import (
+    AttentionFunction,
+    FlashAttentionFunction,
+    attention_auto,
+    causal_mask,
+)
 from mytorch.tensor import Tensor
 
 __all__ = ["attention", "scaled_dot_product_attention"]
@@ -21,7 +28,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
     attn_mask: bool (True = take part) or float (added to the scores), broadcastable to
     (..., L, S). is_causal: the top-left lower-triangular mask. scale defaults to 1/sqrt(E).
-    Rows whose keys are all masked give zeros.
+    Rows whose keys are all masked give zeros (and zero gradients), as torch 2.13.
+
+    CUDA float16/32 (B, H, L, E) tensors take the flash-attention kernels of
+    mytorch.ops.cuda_flash_attention (unless MYTORCH_FUSED=0, a mask needs a gradient, or
+    auto=True); their dropout draws come from a hash of a seed taken from mytorch's CUDA
+    generator, so they differ from the reference path's (and from torch's) draws.
 
     >>> y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     """
@@ -40,7 +52,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                         f"{key.dtype}, {value.dtype}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
-    mask = _additive_mask(attn_mask, is_causal, L, S, query)
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    mask = _additive_mask(attn_mask, query)
     if mask is not None:
         try:
             np.broadcast_shapes(tuple(mask.shape), tuple(query.shape[:-1]) + (S,))
@@ -48,19 +62,34 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise RuntimeError(f"{op}: attn_mask of shape {tuple(mask.shape)} does not broadcast "
                                f"to the scores' shape {tuple(query.shape[:-1]) + (S,)}") from None
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    if not auto and _flash_fits(query, key, value, mask):
+        seed = _dropout_seed(query) if dropout_p > 0 else 0
+        return FlashAttentionFunction.apply(query, key, value, mask, is_causal=is_causal,
+                                            scale=scale, dropout_p=dropout_p, seed=seed)
+    if is_causal:
+        mask = causal_mask(L, S, query)
     return attention(query, key, value, mask, scale, dropout_p, auto=auto)
 
 
-def _additive_mask(attn_mask, is_causal, L, S, q):
-    """Turn a bool (True = take part) or float mask, and/or the causal flag, into one float
-    mask Tensor to add to the scores (or None)."""
+def _flash_fits(q, k, v, mask):
+    """Whether the flash-attention kernels take this call (a mask that needs a gradient does
+    not: the kernels give none)."""
+    if mask is not None and mask.requires_grad:
+        return False
+    return fa.fits(q.data, k.data, v.data, None if mask is None else mask.data)
+
+
+def _dropout_seed(q):
+    """A 32-bit seed for the kernels' dropout hash, drawn from q's device generator (so
+    mytorch.manual_seed makes the draws reproducible)."""
+    draw = _random.generator_for(q.device).integers(0, 2 ** 32, size=1)
+    return int(backend.to_device(draw, "cpu")[0])
+
+
+def _additive_mask(attn_mask, q):
+    """Turn a bool (True = take part) or float mask into a float mask Tensor to add to the
+    scores (or None)."""
     xp = array_module(q.data)
-    if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or "
-                               "is_causal=True, not both")
-        allowed = xp.tril(xp.ones((L, S), dtype=bool))
-        return Tensor._wrap(xp.where(allowed, 0, -xp.inf).astype(q.dtype))
     if attn_mask is None:
         return None
     if not isinstance(attn_mask, Tensor):
