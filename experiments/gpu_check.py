@@ -506,9 +506,17 @@ def kernels(simulate):
         torch_device = "cpu"
     else:
         torch_device = "cuda" if torch.cuda.is_available() else None
-    start, threads = time.monotonic(), ck.THREADS
-    if simulate:
-        ck.THREADS = 8  # cuda_kernels reads it at each launch; small blocks for the simulator
+    from mytorch.ops import cuda_cross_entropy, cuda_flash_attention
+    from mytorch.optim import cuda_multi_tensor
+    # each module reads these at each launch: small blocks and tiles for the simulator
+    small = {ck: {"THREADS": 8}, cuda_cross_entropy: {"THREADS": 8},
+             cuda_flash_attention: {"THREADS": 8, "TILE": 4},
+             cuda_multi_tensor: {"THREADS": 8}} if simulate else {}
+    saved = {m: {k: getattr(m, k) for k in kv} for m, kv in small.items()}
+    start = time.monotonic()
+    for m, kv in small.items():
+        for k, v in kv.items():
+            setattr(m, k, v)
     rows = []
     try:
         for case in KERNELS:
@@ -517,7 +525,9 @@ def kernels(simulate):
             rows[-1].setdefault("dtype", case.dtype)
             _free_memory()
     finally:
-        ck.THREADS = threads
+        for m, kv in saved.items():
+            for k, v in kv.items():
+                setattr(m, k, v)
     return {"fused_available": ck.available(), "torch_device": torch_device, "rows": rows,
             "seconds": round(time.monotonic() - start, 1)}
 
