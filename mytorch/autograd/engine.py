@@ -503,13 +503,25 @@ def _memory(a):
 
 
 def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
-    # A leaf's buffer is [grad, owned]; a sum of two contributions is always a fresh array.
+    # A leaf's buffer is [grad, owned]. A second contribution is added into whichever of the
+    # two arrays this engine owns (a tied weight's two (V, D) gradients need no third array);
+    # otherwise their sum is a fresh array, which the buffer then owns.
     buf = buffers.get(leaf_node)
     if buf is None or buf[0] is None:
         buffers[leaf_node] = [g, not retain_graph and _owns(g, gx, incoming)]
+        return
+    a = buf[0]
+    if type(a) is DArray or type(g) is DArray or a.shape != g.shape or a.dtype != g.dtype:
+        buf[0] = a + g
+    elif buf[1]:
+        a += g
+        buf[0] = a  # a 0-d sum may be a NumPy scalar, which += rebinds
+    elif not retain_graph and _owns(g, gx, incoming):
+        g += a
+        buf[0] = g
     else:
-        buf[0] = buf[0] + g
-        buf[1:] = [True]
+        buf[0] = a + g
+    buf[1:] = [True]
 
 
 def _topological(roots, deps, buffers, retain_graph, capture, captured, run_node):
