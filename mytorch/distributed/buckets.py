@@ -1,5 +1,7 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
-megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+megabytes and each buffer is reduced with one collective, instead of one call per parameter.
+The collectives are nonblocking: attached to backward, a bucket leaves as soon as its last
+gradient is ready and travels while backward computes the rest (issue #14)."""
 import numpy as np
 
 from mytorch import backend
@@ -27,6 +29,8 @@ class GradBuckets:
 
     >>> buckets = GradBuckets(model.parameters(), bucket_mb=25)
     >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
+    >>> buckets.attach(comm)                    # or: buckets leave during every backward
+    >>> loss.backward()                         # ... and .grad holds the mean when it returns
     """
 
     def __init__(self, params, bucket_mb=25.0):
@@ -67,7 +71,8 @@ class GradBuckets:
         are finite when `check_finite` (then the same answer on every rank), else None.
 
         Host syncs on a GPU: none when every parameter had a gradient on this rank and
-        `check_finite` is False; otherwise one (per device), however many buckets."""
+        `check_finite` is False; otherwise one (per device), however many buckets. Every
+        bucket is started before the first is waited for."""
         self.reset()
         self._in_flight = [self._send(b, comm) for b in self.buckets]
         return self.finish(comm, average, scale, check_finite)
