@@ -315,6 +315,7 @@ class NCCLCommunicator(MPICommunicator):
                        np.dtype(np.uint8): nccl.NCCL_UINT8,
                        np.dtype(np.int8): nccl.NCCL_INT8}
         self._side = None  # the stream of nonblocking allreduces, made on first use
+        self._side_done = None  # an event after the last one started there
 
     def _gpu(self, x, op):
         if not isinstance(x, self._cp.ndarray):
@@ -323,7 +324,13 @@ class NCCLCommunicator(MPICommunicator):
         return x if x.flags.c_contiguous else self._cp.ascontiguousarray(x)
 
     def _stream(self):
-        return self._cp.cuda.get_current_stream().ptr
+        """The current stream, made to wait for the nonblocking allreduces started before: NCCL
+        kernels of one communicator on two streams could otherwise run in another order than
+        they were started, which may differ by rank, and wait on each other forever."""
+        stream = self._cp.cuda.get_current_stream()
+        if self._side_done is not None:
+            stream.wait_event(self._side_done)
+        return stream.ptr
 
     def allreduce(self, x, op="sum"):
         buf = self._gpu(x, "allreduce")
@@ -352,7 +359,7 @@ class NCCLCommunicator(MPICommunicator):
         side.wait_event(cuda.get_current_stream().record())
         self.nccl.allReduce(wide.data.ptr, wide.data.ptr, wide.size, self._types[wide.dtype],
                             self._nccl_ops[op], side.ptr)
-        done = side.record()
+        done = self._side_done = side.record()
 
         def finish():
             cuda.get_current_stream().wait_event(done)
