@@ -5,6 +5,8 @@ tests/distributed/test_overlap.py under `python -m miniddp.launch`. Each check p
 The reference is the blocking path: a plain backward, then one blocking allreduce per bucket
 (`GradBuckets.reduce` on a communicator without a nonblocking allreduce). The overlapped
 buckets (the Accelerator's and DistributedDataParallel's) must give the same bits.
+OVERLAP_DEVICE=cuda runs it on a GPU per rank over NCCL (the CuPy stand-in's 2 pretend GPUs in
+CI), where the buckets travel on a side stream.
 """
 import os
 
@@ -19,6 +21,7 @@ from mytorch.distributed.buckets import GradBuckets
 from mytorch.distributed.comm import Communicator
 from mytorch.nn.parallel import DistributedDataParallel as DDP
 
+DEVICE = os.environ.get("OVERLAP_DEVICE", "cpu")
 BUCKET_MB = 4400 / 2 ** 20  # about one 32x32 weight per bucket: many buckets
 STEPS = 4
 
@@ -46,15 +49,15 @@ class Net(nn.Module):
         return y + self.side(h) if use_side else y
 
 
-def make_model():
+def make_model(device):
     mytorch.manual_seed(0)
-    return Net()
+    return Net().to(device)
 
 
-def batches(rank):
+def batches(rank, device):
     g = np.random.default_rng(100 + rank)  # each rank its own data
-    return [(mytorch.tensor(g.integers(0, 50, 6)), mytorch.tensor(g.integers(0, 8, 6)))
-            for _ in range(STEPS)]
+    return [(mytorch.tensor(g.integers(0, 50, 6), device=device),
+             mytorch.tensor(g.integers(0, 8, 6), device=device)) for _ in range(STEPS)]
 
 
 class Blocking(Communicator):
@@ -110,14 +113,15 @@ def check_order(comm, log, buckets, rank):
         assert sent[0][1] is False and sent[-1][1] is True, (step, sent)
 
 
-def check_accelerator(rank, world, comm):
-    acc = Accelerator(device="cpu", bucket_mb=BUCKET_MB, comm=comm)
-    model = acc.prepare(make_model())
+def check_accelerator(rank, world, comm, device):
+    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm)
+    assert acc.device == device, (acc.device, device)
+    model = acc.prepare(make_model(device))
     opt = acc.prepare(mytorch.optim.AdamW(model.parameters(), lr=1e-2))
-    ref = make_model()
+    ref = make_model(device)
     ref_opt = mytorch.optim.AdamW(ref.parameters(), lr=1e-2)
     log = record_sends(comm, acc.unwrap_model(model))
-    for step, (idx, y) in enumerate(batches(rank)):
+    for step, (idx, y) in enumerate(batches(rank, device)):
         use_side = rank == 0 and step % 2 == 1
         acc.backward(F.cross_entropy(model(idx, use_side), y))
         same_bits(acc.unwrap_model(model), ref, reference_grads(ref, comm, idx, y, use_side))
@@ -130,13 +134,13 @@ def check_accelerator(rank, world, comm):
     del comm.iallreduce
 
 
-def check_ddp(rank, world, comm):
-    model = DDP(make_model(), bucket_cap_mb=BUCKET_MB)
+def check_ddp(rank, world, comm, device):
+    model = DDP(make_model(device), bucket_cap_mb=BUCKET_MB)
     opt = mytorch.optim.AdamW(model.parameters(), lr=1e-2)
-    ref = make_model()
+    ref = make_model(device)
     ref_opt = mytorch.optim.AdamW(ref.parameters(), lr=1e-2)
     log = record_sends(comm, model.module)
-    for step, (idx, y) in enumerate(batches(rank)):
+    for step, (idx, y) in enumerate(batches(rank, device)):
         use_side = rank == 0 and step % 2 == 1
         F.cross_entropy(model(idx, use_side), y).backward()
         same_bits(model.module, ref, reference_grads(ref, comm, idx, y, use_side))
@@ -148,11 +152,12 @@ def check_ddp(rank, world, comm):
 
 
 def main():
-    dist.init_process_group("gloo")
+    dist.init_process_group("nccl" if DEVICE == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     comm = dist.default_comm()
-    check_accelerator(rank, world, comm)
-    check_ddp(rank, world, comm)
+    device = f"cuda:{comm.device_id}" if DEVICE == "cuda" else "cpu"
+    check_accelerator(rank, world, comm, device)
+    check_ddp(rank, world, comm, device)
     dist.destroy_process_group()
 
 
