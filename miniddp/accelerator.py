@@ -85,14 +85,15 @@ class GradientState:
 
 class DistributedModel(Module):
     """The prepared model: calls the user's module (in fp16 when asked) and owns its gradient
-    buckets. `state_dict` keys carry a `module.` prefix as in PyTorch's DDP; `unwrap_model` gives
-    the user's module back."""
+    buckets (and their backward hooks while they leave during backward). `state_dict` keys carry
+    a `module.` prefix as in PyTorch's DDP; `unwrap_model` gives the user's module back."""
 
     def __init__(self, module, accelerator, bucket_mb):
         super().__init__()
         self.module = module
         self.accelerator = accelerator
         self.buckets = GradBuckets(module.parameters(), bucket_mb)
+        self.bucket_hooks = []
         self._fp16 = accelerator.mixed_precision == "fp16"
         self._params = list(module.parameters())
         self._grad_nodes = amp.fp32_grad_hooks(self._params) if self._fp16 else []
@@ -217,6 +218,7 @@ class Accelerator:
         self._models, self._optimizers, self._schedulers = [], [], []
         self._dataloaders, self._custom = [], []
         self._no_sync_depth = 0
+        self._sending = False  # True during a backward whose gradient buckets leave as they fill
         self._found_inf = False
         self._data_seed = None
 
@@ -304,7 +306,23 @@ class Accelerator:
             self.comm.broadcast(t.data, root=0)
         wrapped = DistributedModel(model, self, self.bucket_mb)
         self._models.append(wrapped)
+        self._hook_buckets()
         return wrapped
+
+    def _hook_buckets(self):
+        """On many ranks with one prepared model, its gradient buckets leave during backward as
+        soon as they are full (each rank sends them in the same fixed order) and are waited for
+        at its end. With several models the buckets of one backward through both could become
+        ready in an order that differs by rank; they are then reduced after backward, model by
+        model, as on one rank."""
+        for m in self._models:
+            for h in m.bucket_hooks:
+                h.remove()
+            m.bucket_hooks = []
+        if self.num_processes > 1 and len(self._models) == 1:
+            m = self._models[0]
+            m.bucket_hooks = m.buckets.attach(self.comm, enabled=lambda: self._sending,
+                                              unpack=False)
 
     def prepare_optimizer(self, optimizer):
         wrapped = AcceleratedOptimizer(optimizer, self)
@@ -370,12 +388,19 @@ class Accelerator:
         self.comm.set_step(self._backward_calls)
         if self.gradient_accumulation_steps > 1:
             loss = loss / self.gradient_accumulation_steps
-        if self.scaler is None:
-            loss.backward(**kwargs)
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled by skipping
-                (loss * self.scaler.scale).backward(**kwargs)
-        if self.sync_gradients and self._no_sync_depth == 0:
+        sync = self.sync_gradients and self._no_sync_depth == 0
+        for m in self._models:
+            m.buckets.reset()  # a backward that raised may have left buckets in flight
+        self._sending = sync  # the bucket hooks send only now, not in a user's own backward
+        try:
+            if self.scaler is None:
+                loss.backward(**kwargs)
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow: the step is skipped
+                    (loss * self.scaler.scale).backward(**kwargs)
+        finally:
+            self._sending = False
+        if sync:
             self._sync_gradients()
 
     def _sync_gradients(self):
@@ -387,8 +412,10 @@ class Accelerator:
         for m in self._models:
             # the finite check reads the summed buckets (the same on every rank, so every rank
             # skips alike) and comes back with the gradient flags: one host sync per step in
-            # fp16, none in fp32 when every parameter has a gradient
-            finite = m.buckets.reduce(self.comm, average=True, scale=scale, check_finite=fp16)
+            # fp16, none in fp32 when every parameter has a gradient. Buckets that left during
+            # backward are waited for here, the others sent now.
+            reduce = m.buckets.finish if m.bucket_hooks else m.buckets.reduce
+            finite = reduce(self.comm, average=True, scale=scale, check_finite=fp16)
             found_inf = found_inf or (fp16 and not finite)
         self._found_inf = found_inf
 

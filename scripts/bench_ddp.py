@@ -59,14 +59,22 @@ def worker(args):
     model, opt = acc.prepare(model, opt)
     rng = np.random.default_rng(acc.process_index)
     batches = [make(rng) for _ in range(4)]
-    comm_time = [0.0]
-    sync = acc._sync_gradients
+    # Time the training thread spends on gradient communication: packing and starting buckets
+    # during backward (on many ranks they leave as they fill), then waiting for them and
+    # unpacking after it.
+    comm_time = {"during": 0.0, "after": 0.0}
 
-    def timed_sync():
-        t = time.perf_counter()
-        sync()
-        comm_time[0] += time.perf_counter() - t
-    acc._sync_gradients = timed_sync
+    def timed(fn, when):
+        def run(*a, **kw):
+            t = time.perf_counter()
+            out = fn(*a, **kw)
+            comm_time[when] += time.perf_counter() - t
+            return out
+        return run
+    if model.bucket_hooks:
+        model.buckets._send = timed(model.buckets._send, "during")
+        model.buckets._progress = timed(model.buckets._progress, "during")
+    acc._sync_gradients = timed(acc._sync_gradients, "after")
 
     def step(i):
         acc.backward(loss_of(model, batches[i % len(batches)]))
@@ -75,7 +83,7 @@ def worker(args):
     for i in range(args.warmup):
         step(i)
     acc.wait_for_everyone()
-    comm_time[0] = 0.0
+    comm_time.update(during=0.0, after=0.0)
     t0 = time.perf_counter()
     for i in range(args.steps):
         step(i)
@@ -84,7 +92,8 @@ def worker(args):
     result = {"model": args.model, "ranks": acc.num_processes, "params": n_params,
               "samples_per_s": acc.num_processes * args.batch * args.steps / elapsed,
               "step_ms": 1000 * elapsed / args.steps,
-              "sync_ms": 1000 * comm_time[0] / args.steps}
+              "sync_ms": 1000 * (comm_time["during"] + comm_time["after"]) / args.steps,
+              "sync_after_ms": 1000 * comm_time["after"] / args.steps}
     if args.allreduce and acc.num_processes > 1:
         result["allreduce"] = _allreduce_bandwidth(acc.comm)
         params = list(acc.unwrap_model(model).parameters())
@@ -151,8 +160,10 @@ def _report(results, models, ranks):
           "machine slows the ranks down)")
     print("efficiency = samples/s(R) / (R x samples/s(1)); est. idle = step(1) / (step(1) + "
           "sync(R)), what it would be with a free core per rank")
+    print("sync ms: gradient communication on the training thread per step (packing, starting, "
+          "waiting, unpacking); after bwd: the part left once backward has ended")
     print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
-          f"{'sync ms':>8} {'efficiency':>10} {'est. idle':>9}")
+          f"{'sync ms':>8} {'after bwd':>9} {'efficiency':>10} {'est. idle':>9}")
     for model in models:
         first = results[(model, ranks[0])]
         base = first["samples_per_s"] / ranks[0]
@@ -161,8 +172,8 @@ def _report(results, models, ranks):
             eff = res["samples_per_s"] / (r * base)
             idle = first["step_ms"] / (first["step_ms"] + res["sync_ms"])
             print(f"{model:6} {res['params']:>9,} {r:>5} {res['samples_per_s']:>10.1f} "
-                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} {100 * eff:>9.0f}% "
-                  f"{100 * idle:>8.0f}%")
+                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} "
+                  f"{res['sync_after_ms']:>9.1f} {100 * eff:>9.0f}% {100 * idle:>8.0f}%")
     for res in results.values():
         if "allreduce" in res:
             print(f"\nallreduce on {res['ranks']} ranks (float32, one buffer):")

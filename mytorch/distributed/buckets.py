@@ -1,5 +1,7 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
-megabytes and each buffer is reduced with one collective, instead of one call per parameter."""
+megabytes and each buffer is reduced with one collective, instead of one call per parameter.
+The collectives are nonblocking: attached to backward, a bucket leaves as soon as its last
+gradient is ready and travels while backward computes the rest (issue #14)."""
 import numpy as np
 
 from mytorch import backend
@@ -27,6 +29,8 @@ class GradBuckets:
 
     >>> buckets = GradBuckets(model.parameters(), bucket_mb=25)
     >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
+    >>> buckets.attach(comm)                    # or: buckets leave during every backward
+    >>> loss.backward()                         # ... and .grad holds the mean when it returns
     """
 
     def __init__(self, params, bucket_mb=25.0):
@@ -49,6 +53,9 @@ class GradBuckets:
                 b = open_buckets[key] = _Bucket(p.dtype, p.device)
                 self.buckets.append(b)
             b.add(p)
+        self._left = None      # while a backward sends: gradients each bucket still waits for
+        self._next = 0         # the next bucket to leave
+        self._in_flight = []   # Requests of the buckets sent and not yet waited for
 
     @property
     def params(self):
@@ -64,33 +71,37 @@ class GradBuckets:
         are finite when `check_finite` (then the same answer on every rank), else None.
 
         Host syncs on a GPU: none when every parameter had a gradient on this rank and
-        `check_finite` is False; otherwise one (per device), however many buckets."""
-        for b in self.buckets:
-            self._send(b, comm)
-        return self._unpack(self.buckets, scale / comm.size if average else scale,
-                            check_finite)
+        `check_finite` is False; otherwise one (per device), however many buckets. Every
+        bucket is started before the first is waited for."""
+        self.reset()
+        self._in_flight = [self._send(b, comm) for b in self.buckets]
+        return self.finish(comm, average, scale, check_finite)
 
     # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
 
-    def attach(self, comm, enabled=lambda: True):
-        """Reduce (average) each bucket during backward, as soon as all its parameters' gradients
-        have been accumulated; buckets still waiting when backward ends (parameters that got no
-        gradient on this rank) are reduced then. `enabled()` False skips a backward (no_sync).
-        Returns the hook handles."""
+    def attach(self, comm, enabled=lambda: True, unpack=True):
+        """Reduce (average) each bucket during backward: it leaves, without waiting, as soon as
+        all its parameters' gradients have been accumulated, and travels while backward goes
+        on. Buckets still waiting when backward ends (parameters that got no gradient on this
+        rank) leave then. With `unpack`, the end of backward also waits for every bucket and
+        averages the gradients into `.grad`; without, `finish` does (with a scale, a finite
+        check). `enabled()` False skips a backward (no_sync). Returns the hook handles.
+
+        The order of collectives is the same on every rank: buckets always leave in their
+        fixed order (a full bucket waits for the ones before it), whatever order this rank's
+        gradients came in."""
         index = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
 
         def send(everything):
-            # Buckets leave in order, so that every rank issues the same collectives: a full
-            # bucket waits for the ones before it.
             left = self._left
             while self._next < len(self.buckets) and (everything or left[self._next] == 0):
-                self._send(self.buckets[self._next], comm)
+                self._in_flight.append(self._send(self.buckets[self._next], comm))
                 self._next += 1
 
         def flush():
             send(everything=True)
-            self._left = None
-            self._unpack(self.buckets, 1.0 / comm.size)
+            if unpack:
+                self.finish(comm)
 
         def ready(p):
             if not enabled():
@@ -100,17 +111,41 @@ class GradBuckets:
                 engine.queue_callback(flush)
             self._left[index[id(p)]] -= 1
             send(everything=False)
+            self._progress()
 
-        self._left = None
+        self._left, self._in_flight = None, []
         return [p.register_post_accumulate_grad_hook(ready) for p in self.params]
 
+    def finish(self, comm, average=True, scale=1.0, check_finite=False):
+        """Wait for the buckets in flight and copy the gradients out as `reduce` does (same
+        arguments, same return). When this rank's backward gave no parameter a gradient (the
+        hooks never ran) every bucket is sent now, so that the ranks still match."""
+        if self._left is None and not self._in_flight:
+            self._in_flight = [self._send(b, comm) for b in self.buckets]
+        for req in self._in_flight:
+            req.wait()
+        self._left, self._in_flight = None, []
+        return self._unpack(self.buckets, scale / comm.size if average else scale,
+                            check_finite)
+
     def reset(self):
-        """Forget a backward that failed half-way (its buckets are not sent)."""
-        self._left = None
+        """Forget a backward that failed half-way. Buckets it had sent are waited for first:
+        their buffers cannot be reused while a collective works on them, and the other ranks
+        sent them too."""
+        for req in self._in_flight:
+            req.wait()
+        self._left, self._in_flight = None, []
+
+    def _progress(self):
+        """Let the oldest unfinished bucket progress: MPICH moves a nonblocking collective's
+        data only inside MPI calls (one test drives them all)."""
+        for req in self._in_flight:
+            if not req.test():
+                return
 
     def _send(self, b, comm):
         """Pack the bucket's gradients (and a had-a-gradient flag per parameter) into its buffer
-        and sum it over ranks."""
+        and start summing it over ranks; returns the `Request`."""
         xp = backend.module_for(b.device)
         if b.buffer is None:
             with _on(b.device, xp):
@@ -126,7 +161,7 @@ class GradBuckets:
             else:
                 buf[off:off + n] = p.grad.data.reshape(-1)
                 flags[i] = 1
-        comm.allreduce(buf, "sum")
+        return comm.iallreduce(buf, "sum")
 
     def _unpack(self, buckets, factor, check_finite=False):
         """Copy the summed gradients out, times `factor`. The had-a-gradient flags are only

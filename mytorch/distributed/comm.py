@@ -6,7 +6,10 @@
   pattern) and Python objects keep going over MPI.
 
 Array collectives work in place on contiguous arrays where they can and return the result.
-Every collective bumps `calls[name]`, so tests can check that a step did not communicate.
+`iallreduce` starts an allreduce and returns a `Request` at once, so that gradient buckets can
+travel while backward goes on; its `wait()` finishes it. Every collective bumps `calls[name]`
+(a nonblocking allreduce counts as an "allreduce"), so tests can check that a step did not
+communicate.
 On more than one rank every collective runs under the watchdog (`watchdog.py`): one that
 cannot complete aborts the job with a message instead of hanging.
 """
@@ -19,6 +22,39 @@ import numpy as np
 from mytorch.distributed.watchdog import Watchdog
 
 _OPS = ("sum", "mean", "max", "min")
+
+
+class Request:
+    """A collective in flight, as `Communicator.iallreduce` returns it. `wait()` blocks until it
+    has completed and returns its result (the reduced array); `test()` lets it progress and
+    says whether it has completed. The array must not be touched until `wait()` returns.
+
+    >>> req = comm.iallreduce(buf)   # returns at once
+    >>> ...                          # other work; req.test() now and then
+    >>> req.wait()                   # buf now holds the sum over ranks
+    """
+
+    __slots__ = ("result", "_finish", "_poll", "_done")
+
+    def __init__(self, result, finish=None, poll=None):
+        # finish(): blocks until the collective has completed and completes the result (copies
+        # back, divides for a mean); poll(): progress, True once the collective has completed.
+        # Neither: it completed already (one rank, or a blocking fallback).
+        self.result = result
+        self._finish, self._poll = finish, poll
+        self._done = finish is None
+
+    def test(self):
+        if not self._done and self._poll is not None:
+            self._done = bool(self._poll())
+        return self._done
+
+    def wait(self):
+        if self._finish is not None:
+            finish, self._finish = self._finish, None
+            finish()
+            self._done = True
+        return self.result
 
 
 class Communicator:
@@ -48,6 +84,12 @@ class Communicator:
     def allreduce(self, x, op="sum"):
         """Reduce `x` (same shape on every rank) over ranks; "sum", "mean", "max" or "min"."""
         raise NotImplementedError
+
+    def iallreduce(self, x, op="sum"):
+        """Start `allreduce(x, op)` and return a `Request` at once; its `wait()` gives the result
+        (x, reduced in place when it can be). Every rank must start its collectives, blocking or
+        not, in the same order. This default runs the blocking one."""
+        return Request(self.allreduce(x, op))
 
     def broadcast(self, x, root=0):
         """Overwrite `x` with root's values (shapes must agree); returns x."""
@@ -109,6 +151,11 @@ class LocalCommunicator(Communicator):
         return [obj]
 
 
+def _widen(buf):
+    """float16 is reduced in float32 (a copy); other dtypes as they are."""
+    return buf.astype(np.float32) if buf.dtype == np.float16 else buf
+
+
 def _local_comm(mpi, comm):
     """The ranks sharing this node (to pick one GPU per local rank)."""
     return comm.Split_type(mpi.COMM_TYPE_SHARED, key=comm.Get_rank())
@@ -144,16 +191,44 @@ class MPICommunicator(Communicator):
         return x
 
     def _allreduce(self, x, op):
-        buf = x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
+        buf = self._contiguous(x)
         self._reduce_widened(x, buf, op, lambda a: self.comm.Allreduce(self._mpi.IN_PLACE, a,
                                                                         op=self._ops[op]))
+
+    def iallreduce(self, x, op="sum"):
+        """MPI's Iallreduce in place on x (or on a contiguous copy, copied back by `wait()`).
+        MPICH moves the data only inside MPI calls: `Request.test()` now and then lets it
+        progress. The wait runs under the watchdog."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"MPICommunicator.iallreduce: expected a numpy array, got "
+                            f"{type(x).__name__} (use NCCLCommunicator for GPU arrays)")
+        _check_op(op, x)
+        self._count("allreduce")
+        buf = self._contiguous(x)
+        wide = _widen(buf)
+        req = self.comm.Iallreduce(self._mpi.IN_PLACE, wide, op=self._ops[op])
+
+        def finish():
+            with self._watch("allreduce"):
+                req.Wait()
+            self._complete(x, buf, wide, op)
+        return Request(x, finish, poll=req.Test)
+
+    @staticmethod
+    def _contiguous(x):
+        return x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
 
     def _reduce_widened(self, x, buf, op, reduce_):
         """reduce_(a) sums (or takes the max or min of) the contiguous `a` in place over ranks;
         `buf` is x or its contiguous copy. float16 is reduced and averaged in float32: MPI has
         no standard half type, and half sums lose digits rank by rank. Returns x."""
-        wide = buf.astype(np.float32) if buf.dtype == np.float16 else buf
+        wide = _widen(buf)
         reduce_(wide)
+        return self._complete(x, buf, wide, op)
+
+    def _complete(self, x, buf, wide, op):
+        """After the reduction of `wide` (buf, or its float32 copy): divide for a mean and copy
+        back into buf, then x. Returns x."""
         if op == "mean":
             wide /= wide.dtype.type(self.size)
         if wide is not buf:
@@ -239,6 +314,8 @@ class NCCLCommunicator(MPICommunicator):
                        np.dtype(np.int64): nccl.NCCL_INT64,
                        np.dtype(np.uint8): nccl.NCCL_UINT8,
                        np.dtype(np.int8): nccl.NCCL_INT8}
+        self._side = None  # the stream of nonblocking allreduces, made on first use
+        self._side_done = None  # an event after the last one started there
 
     def _gpu(self, x, op):
         if not isinstance(x, self._cp.ndarray):
@@ -247,7 +324,13 @@ class NCCLCommunicator(MPICommunicator):
         return x if x.flags.c_contiguous else self._cp.ascontiguousarray(x)
 
     def _stream(self):
-        return self._cp.cuda.get_current_stream().ptr
+        """The current stream, made to wait for the nonblocking allreduces started before: NCCL
+        kernels of one communicator on two streams could otherwise run in another order than
+        they were started, which may differ by rank, and wait on each other forever."""
+        stream = self._cp.cuda.get_current_stream()
+        if self._side_done is not None:
+            stream.wait_event(self._side_done)
+        return stream.ptr
 
     def allreduce(self, x, op="sum"):
         buf = self._gpu(x, "allreduce")
@@ -258,6 +341,36 @@ class NCCLCommunicator(MPICommunicator):
         return self._reduce_widened(x, buf, op, lambda a: self.nccl.allReduce(
             a.data.ptr, a.data.ptr, a.size, self._types[a.dtype], self._nccl_ops[op],
             self._stream()))
+
+    def iallreduce(self, x, op="sum"):
+        """The allreduce on a side stream, so that it runs beside the kernels queued after it on
+        the current stream. The side stream first waits for the work queued so far (what
+        wrote x); `wait()` makes the current stream wait for the allreduce: the host never
+        waits. x (and any float32 copy of a float16 x) is allocated on the current stream and
+        only freed after that stream has waited, so the memory pool cannot reuse it early."""
+        buf = self._gpu(x, "allreduce")
+        _check_op(op, buf)
+        self._count("allreduce")
+        if buf.dtype not in self._types:
+            raise TypeError(f"NCCLCommunicator.iallreduce: unsupported dtype {buf.dtype}")
+        wide = _widen(buf)
+        cuda = self._cp.cuda
+        side = self._side_stream()
+        side.wait_event(cuda.get_current_stream().record())
+        self.nccl.allReduce(wide.data.ptr, wide.data.ptr, wide.size, self._types[wide.dtype],
+                            self._nccl_ops[op], side.ptr)
+        done = self._side_done = side.record()
+
+        def finish():
+            cuda.get_current_stream().wait_event(done)
+            self._complete(x, buf, wide, op)
+        return Request(x, finish, poll=lambda: done.done)
+
+    def _side_stream(self):
+        if self._side is None:
+            with self._cp.cuda.Device(self.device_id):
+                self._side = self._cp.cuda.Stream(non_blocking=True)
+        return self._side
 
     def broadcast(self, x, root=0):
         self._count("broadcast")

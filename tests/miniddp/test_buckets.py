@@ -4,6 +4,7 @@ import pytest
 import mytorch
 from miniddp import GradBuckets, LocalCommunicator
 from mytorch import backend
+from mytorch.distributed.comm import Request
 from mytorch.nn import Parameter
 
 
@@ -83,3 +84,93 @@ def test_reduce_on_cuda_waits_for_the_gpu_once_for_all_buckets():
     assert backend.cupy._core.syncs - before == 1
     assert ps[3].grad is None and ps[0].grad.device.type == "cuda"
     np.testing.assert_array_equal(ps[0].grad.cpu().numpy(), np.ones(300, np.float32))
+
+
+class PendingTwoRanks(LocalCommunicator):
+    """A pretend second rank whose nonblocking allreduces stay in flight until waited for:
+    wait() adds `other(x)`. `log` records (event, bucket size, first layer has a gradient)."""
+    size = 2
+
+    def __init__(self, first_weight):
+        super().__init__()
+        self.first_weight, self.log = first_weight, []
+
+    def iallreduce(self, x, op="sum"):
+        self._count("allreduce")
+        self.log.append(("start", x.size, self.first_weight.grad is not None))
+
+        def finish():
+            self.log.append(("wait", x.size, self.first_weight.grad is not None))
+            x[...] += np.full_like(x, 3.0)  # the other rank: every gradient 3, every flag set
+        return Request(x, finish, poll=lambda: False)
+
+
+def _mlp_and_grads():
+    mytorch.manual_seed(0)
+    net = mytorch.nn.Sequential(mytorch.nn.Linear(4, 8), mytorch.nn.Tanh(),
+                                mytorch.nn.Linear(8, 8), mytorch.nn.Tanh(),
+                                mytorch.nn.Linear(8, 2))
+    x = mytorch.randn(5, 4)
+    net(x).sum().backward()
+    local = [p.grad.numpy().copy() for p in net.parameters()]
+    net.zero_grad(set_to_none=True)
+    return net, x, local
+
+
+@pytest.mark.parametrize("unpack", [True, False])
+def test_attached_buckets_leave_during_backward_and_are_waited_for_at_its_end(unpack):
+    net, x, local = _mlp_and_grads()
+    b = GradBuckets(net.parameters(), bucket_mb=40 / 2 ** 20)  # a bucket per parameter
+    comm = PendingTwoRanks(net[0].weight)
+    b.attach(comm, unpack=unpack)
+    net(x).sum().backward()
+    sizes = [bk.numel + len(bk.params) for bk in b.buckets]
+    starts = [e for e in comm.log if e[0] == "start"]
+    assert [n for _, n, _ in starts] == sizes  # every bucket, in the fixed order
+    assert starts[0][2] is False  # the first left before backward reached the first layer
+    if unpack:  # DDP: waited for at the end of backward, after every bucket had left
+        assert [e[0] for e in comm.log] == ["start"] * len(sizes) + ["wait"] * len(sizes)
+        assert comm.calls["allreduce"] == len(sizes)
+    else:  # the Accelerator: still in flight, .grad untouched until finish()
+        assert [e[0] for e in comm.log] == ["start"] * len(sizes)
+        for p, g in zip(net.parameters(), local):
+            np.testing.assert_array_equal(p.grad.numpy(), g)
+        assert b.finish(comm, scale=0.5, check_finite=True) is True
+    for p, g in zip(net.parameters(), local):
+        factor = 0.5 if unpack else 0.25
+        np.testing.assert_allclose(p.grad.numpy(), (g + 3.0) * factor, rtol=1e-6)
+
+
+def test_finish_sends_every_bucket_when_backward_gave_no_gradient():
+    # this rank's loss did not reach the model: the hooks never ran, the other ranks' buckets
+    # must still be matched
+    net, _, _ = _mlp_and_grads()
+    b = GradBuckets(net.parameters(), bucket_mb=40 / 2 ** 20)
+    comm = PendingTwoRanks(net[0].weight)
+    b.attach(comm, unpack=False)
+    b.finish(comm)
+    assert comm.calls["allreduce"] == len(b)
+    np.testing.assert_allclose(net[0].weight.grad.numpy(), np.full((8, 4), 1.5))
+
+
+def test_reset_waits_for_the_buckets_of_a_backward_that_failed():
+    class Boom(mytorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, gy):
+            raise RuntimeError("boom")
+
+    net, x, _ = _mlp_and_grads()
+    b = GradBuckets(net.parameters(), bucket_mb=40 / 2 ** 20)
+    comm = PendingTwoRanks(net[0].weight)
+    b.attach(comm)
+    h = Boom.apply(net[1](net[0](x)))  # fails after the last two Linear layers (4 buckets)
+    with pytest.raises(RuntimeError, match="boom"):
+        net[4](net[3](net[2](h))).sum().backward()
+    started = sum(e[0] == "start" for e in comm.log)
+    assert started == 4 and not any(e[0] == "wait" for e in comm.log)
+    b.reset()  # what DDP's next forward does: nothing may stay in flight on the buffers
+    assert sum(e[0] == "wait" for e in comm.log) == started

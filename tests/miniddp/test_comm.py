@@ -30,6 +30,33 @@ def test_mpi_communicator_rejects_gpu_style_input():
     assert parts[0].dtype == np.float16 and parts[0].shape == (2, 2)
 
 
+def test_nonblocking_allreduce_on_one_process():
+    # the Request protocol: wait() gives the reduced array (float16 through float32, a
+    # non-contiguous array through a copy written back), test() says it has completed
+    c = LocalCommunicator()
+    x = np.arange(3.0)
+    req = c.iallreduce(x, "mean")
+    assert req.test() and req.wait() is x and c.calls["allreduce"] == 1
+    with pytest.raises(ValueError, match="unknown op 'prod'"):
+        c.iallreduce(x, "prod")
+    pytest.importorskip("mpi4py")
+    from miniddp import MPICommunicator
+    c = MPICommunicator()
+    half = np.array([1.5, -2.0, 65504.0], np.float16)
+    req = c.iallreduce(half, "mean")
+    assert req.wait() is half and half.tolist() == [1.5, -2.0, 65504.0]
+    assert req.test() and req.wait() is half  # a second wait returns at once
+    grid = np.arange(12.0).reshape(3, 4)
+    column = grid[:, 1]  # not contiguous
+    assert c.iallreduce(column, "max").wait() is column
+    np.testing.assert_array_equal(grid, np.arange(12.0).reshape(3, 4))
+    assert c.calls["allreduce"] == 2
+    with pytest.raises(TypeError, match="iallreduce: expected a numpy array"):
+        c.iallreduce([1.0, 2.0])
+    with pytest.raises(TypeError, match="floating"):
+        c.iallreduce(np.arange(3), "mean")
+
+
 @pytest.mark.cuda
 def test_nccl_communicator_on_one_gpu():
     if not mytorch.cuda.is_available():
@@ -41,6 +68,9 @@ def test_nccl_communicator_on_one_gpu():
     c = NCCLCommunicator()
     x = cp.arange(6, dtype=cp.float32).reshape(2, 3)
     cp.testing.assert_allclose(c.allreduce(x.copy(), "mean"), x)
+    cp.testing.assert_allclose(c.iallreduce(x.copy(), "mean").wait(), x)  # on a side stream
+    half = x[:, 1].astype(cp.float16)
+    cp.testing.assert_allclose(c.iallreduce(half, "sum").wait(), x[:, 1])
     cp.testing.assert_allclose(c.broadcast(x.copy()), x)
     (part,) = c.allgather(cp.ones(5, cp.float16))
     assert part.dtype == cp.float16 and part.shape == (5,)
