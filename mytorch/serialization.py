@@ -228,10 +228,14 @@ def load(path, map_location=None, *, weights_only=True):
     if not os.path.exists(path):
         raise FileNotFoundError(f"mytorch.load: no such checkpoint file: '{path}'")
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
     if head.startswith(b"PK"):
         return _load_torch(path, map_location)
-    if head.startswith(b"\x80"):
+    # A safetensors file starts with its header's length (8 bytes, little-endian) and then
+    # the header's "{"; a length like 0x180 also starts with the byte a pickle starts with.
+    is_safetensors = len(head) == 9 and head[8:] == b"{" and \
+        8 + int.from_bytes(head[:8], "little") <= os.path.getsize(path)
+    if head.startswith(b"\x80") and not is_safetensors:
         raise CheckpointError(f"mytorch.load: '{path}' is a pickle, not a zip: a PyTorch pickle "
                               f"in the legacy (pre-1.6) format or a plain pickle, which mytorch "
                               f"does not read; re-save it with a current torch.save")

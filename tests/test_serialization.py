@@ -1,5 +1,6 @@
 """Checkpoints: round trips, interchange with PyTorch through safetensors, corruption, atomicity."""
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -253,3 +254,22 @@ def test_state_dict_layout_versions_match_torch(tmp_path):
     mytorch.save(ours.state_dict(), tmp_path / "m.pt")  # the versions reach torch too
     assert torch.load(tmp_path / "m.pt", weights_only=True)._metadata == \
         theirs.state_dict()._metadata
+
+
+def test_a_safetensors_header_length_that_starts_like_a_pickle_loads(tmp_path):
+    # the header's length is the file's first 8 bytes, little-endian: a length of 0x..80
+    # starts with the byte a pickle starts with, and must still load as safetensors
+    from safetensors.numpy import save_file
+    for n in range(1, 300):
+        path = tmp_path / f"f{n}.safetensors"
+        save_file({"w" * n: np.arange(3, dtype=np.float32)}, str(path))
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no key length gave a header length ending in 0x80")
+    loaded = mytorch.load(path)
+    assert loaded["w" * n].tolist() == [0.0, 1.0, 2.0]
+    pickled = tmp_path / "plain.pt"
+    pickled.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(CheckpointError, match="is a pickle, not a zip"):
+        mytorch.load(pickled)
