@@ -88,10 +88,11 @@ def test_readme_table_when_compile_timed_out(tmp_path):
     result = _result()
     gpt = result["scale"]["gpt2_step"]
     del gpt["sides"]["torch.compile"]
-    gpt["compile"] = {"status": "timed out after 240 s"}
+    gpt["compile"] = {"status": "compile timed out after 240 s"}
     text = bench.readme_tables(result)
     assert "| 4.00 | 5.00 | - | 0.80 / - |" in text and "| 50% | 40% | - | |" in text
-    assert "| torch.compile | | | timed out after 240 s | |" in text and "nan" not in text
+    assert "| torch.compile | | | compile timed out after 240 s | |" in text
+    assert "nan" not in text
 
 
 def test_readme_without_markers_is_an_error(tmp_path):
@@ -207,3 +208,37 @@ def test_driver_keeps_partial_runs_out_of_the_readme():
     """--readme without a PATH writes README.md, which only a full run may do."""
     run = _run_bench("core/tiny_add", "--readme", timeout=120)
     assert run.returncode == 2 and "takes a full run" in run.stderr
+
+
+def _gone(pid):
+    """True once `pid` has exited (a zombie waiting for its new parent counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[1] == "Z" for line in f if line.startswith("State:"))
+    except FileNotFoundError:
+        return True
+
+
+def test_a_child_past_its_time_limit_is_killed_with_its_group():
+    """The bounded torch.compile child: past its limit, _wait_child returns None and kills the
+    child's whole process group, so workers it started (inductor's compile pool) die too."""
+    code = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', "
+            "'import time; time.sleep(120)']); print(p.pid, flush=True); p.wait()")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    worker = int(proc.stdout.readline())
+    assert scale._wait_child(proc, 0.5, "sleeper") is None
+    assert proc.returncode is not None
+    for _ in range(100):  # the kill is delivered at once; give the kernel a moment
+        if _gone(worker):
+            break
+        time.sleep(0.1)
+    assert _gone(worker)
+
+
+def test_a_failing_child_raises_with_its_stderr():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('no cache dir')"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    with pytest.raises(RuntimeError, match=r"probe failed \(exit 1\):\n.*no cache dir"):
+        scale._wait_child(proc, 60, "probe")
