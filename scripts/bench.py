@@ -196,10 +196,11 @@ def readme_tables(result):
     if result.get("full", True):
         what = "Last full run"
     else:
-        filters = result.get("filters")
+        filters, preset = result.get("filters"), result.get("gpt2_preset", "gpt2")
         what = "Partial run (" + "; ".join(
             (["--quick"] if result.get("quick") else []) +
-            ([f"filters {', '.join(filters)}"] if filters else [])) + ")"
+            ([f"filters {', '.join(filters)}"] if filters else []) +
+            ([f"--gpt2 {preset}"] if preset != "gpt2" else [])) + ")"
     lines = [f"{what}: {result['date']}, commit {result['commit']}, "
              f"{result['threads']} thread(s) each side, {result['machine']}{load}{took}; "
              "fwd+bwd unless noted, mytorch time / PyTorch time:", "",
@@ -229,8 +230,9 @@ def readme_tables(result):
                      f"{m['s_per_step']:.2f} | "
                      f"{e['s_per_step']:.2f} | {_cell(c_s, '.2f')} | "
                      f"{m['s_per_step'] / e['s_per_step']:.2f} / {vs_c} |")
-        lines.append(f"| model FLOP utilisation | {m['mfu']:.0%} | {e['mfu']:.0%} "
-                     f"| {_cell(c.get('mfu'), '.0%')} | |")
+        over = any(side["mfu"] > 1 for side in sides.values())
+        lines.append(f"| model FLOP utilisation{' (over 100%: roof mismeasured)' if over else ''} "
+                     f"| {m['mfu']:.0%} | {e['mfu']:.0%} | {_cell(c.get('mfu'), '.0%')} | |")
         status = gpt.get("compile", {}).get("status", "ok")
         if status != "ok":
             lines.append(f"| torch.compile | | | {status} | |")
@@ -312,9 +314,8 @@ def main(argv=None):
                           os.path.join(ROOT, "runs", "bench", "inductor-cache"))
     import numpy as np
     import torch
-    from threadpoolctl import threadpool_limits
-
     from bench_cases import scale
+    from threadpoolctl import threadpool_limits
 
     # after the imports: threadpoolctl only sees libraries already loaded
     threadpool_limits(args.threads, user_api="blas")
@@ -333,7 +334,7 @@ def main(argv=None):
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "commit": git_commit(), "threads": args.threads, "machine": machine,
               "load_average": os.getloadavg()[0], "quick": args.quick, "filters": filters,
-              "full": full, "cases": []}
+              "full": full, "gpt2_preset": args.gpt2, "cases": []}
     print(f"# mytorch (numpy {np.__version__}, BLAS threads: {numpy_threads()}) vs "
           f"torch {torch.__version__} (intra-op threads: {torch.get_num_threads()}); "
           f"{os.cpu_count()} CPUs; median of {args.repeat}; load average "

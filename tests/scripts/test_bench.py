@@ -199,7 +199,8 @@ def test_driver_on_a_tiny_filter_writes_json_and_readme(tmp_path):
     assert "of the 120 s budget" in run.stdout and "fp32 matmul roof" in run.stdout
     text = readme.read_text()
     assert text.startswith(f"# title\n{bench.README_START}\nPartial run (--quick; filters "
-                           "core/tiny_add, scale)") and text.endswith(f"{bench.README_END}\ntail\n")
+                           "core/tiny_add, scale; --gpt2 tiny)")
+    assert text.endswith(f"{bench.README_END}\ntail\n")
     assert "old table" not in text and "| tiny_add_fwd_bwd | " in text
     assert "| model FLOP utilisation |" in text and "not run (--quick)" in text
 
@@ -242,3 +243,12 @@ def test_a_failing_child_raises_with_its_stderr():
                             start_new_session=True)
     with pytest.raises(RuntimeError, match=r"probe failed \(exit 1\):\n.*no cache dir"):
         scale._wait_child(proc, 60, "probe")
+
+
+def test_readme_flags_an_mfu_over_100_percent():
+    result = _result()
+    result["scale"]["gpt2_step"]["sides"]["mytorch"]["mfu"] = 1.05
+    assert "| model FLOP utilisation (over 100%: roof mismeasured) | 105% |" \
+        in bench.readme_tables(result)
+    result["full"], result["gpt2_preset"] = False, "tiny"
+    assert bench.readme_tables(result).startswith("Partial run (--gpt2 tiny): ")
