@@ -7,7 +7,7 @@ intra-op pool via torch.set_num_threads.
 
 Then the "scale" section (scripts/bench_cases/scale.py; run when there is no filter, or the
 filter "scale"): GPT-2 124M training steps against torch eager and torch.compile with MFU
-against a matmul roof timed around each step, each side's peak RSS in its own process,
+against a matmul roof timed between the steps, each side's peak RSS in its own process,
 generation tokens/s, and the MNIST example network. `--quick` runs a short subset. Results go
 to --json (default runs/bench/last.json); `--readme` rewrites README.md's performance tables
 from a full run (`--readme PATH` writes any run's tables into another file).
@@ -145,7 +145,7 @@ def run_scale(threads, quick, clock, compile_timeout):
         out["gpt2_generate_tok_s"] = scale.gpt2_generation()
         clock.lap("scale: generation")
     print(f"fp32 matmul roof {roof['interleaved']:.1f} GFLOP/s (median of 2048^3 NumPy matmuls "
-          f"timed around the steps; {roof['before']:.1f} before the steps, {roof['after']:.1f} "
+          f"timed between the steps; {roof['before']:.1f} before the steps, {roof['after']:.1f} "
           f"after, samples {min(roof['samples']):.1f}-{max(roof['samples']):.1f})")
     print(f"{gpt['model']} train step B={gpt['batch']} T={gpt['seq']} AdamW, "
           f"{gpt['flops_per_step'] / 1e9:.1f} GFLOP/step; torch.compile: {comp['status']}"
@@ -219,7 +219,7 @@ def readme_tables(result):
         drift = f"; {roof['before']:.1f} before the steps, {roof['after']:.1f} after" \
             if "before" in roof else ""
         lines += ["", f"Scale (fp32 matmul roof {sc['matmul_roof_gflops']:.1f} GFLOP/s, median "
-                  f"of samples timed around the GPT-2 steps{drift}; MFU = model FLOPs per "
+                  f"of samples timed between the GPT-2 steps{drift}; MFU = model FLOPs per "
                   "second / roof):", "",
                   "| workload | mytorch | torch eager | torch.compile | ratio vs eager / compile |",
                   "|---|---|---|---|---|"]
