@@ -253,3 +253,21 @@ def test_readme_flags_an_mfu_over_100_percent():
         in bench.readme_tables(result)
     result["full"], result["gpt2_preset"] = False, "tiny"
     assert bench.readme_tables(result).startswith("Partial run (--gpt2 tiny): ")
+
+
+@pytest.mark.parametrize("child, timeout, status", [
+    ("import time; time.sleep(120)", 1, "compile timed out after 1 s (raise --compile-timeout)"),
+    ("raise SystemExit('InductorError: no C++ compiler')", 120,
+     "compile failed: InductorError: no C++ compiler")])
+def test_gpt2_training_without_a_compile(monkeypatch, child, timeout, status):
+    """A compile child that runs out of time or fails leaves the torch.compile side out and
+    says why; mytorch and torch eager are still timed."""
+    monkeypatch.setattr(scale, "PRESET", "tiny")
+    roof = scale.matmul_roof_step
+    monkeypatch.setattr(scale, "matmul_roof_step", lambda: roof(64, 1))
+    monkeypatch.setattr(scale, "_start_child", lambda *args: subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True))
+    gpt = scale.gpt2_training(rounds=1, compiled=True, compile_timeout=timeout)
+    assert gpt["compile"] == {"status": status}
+    assert set(gpt["sides"]) == {"mytorch", "torch eager"}
