@@ -71,7 +71,7 @@ lint: setup  ## ruff over the packages and tests
 	$(PYTHON) -m pip install -q "ruff==0.17.6"
 	$(PYTHON) -m ruff check mytorch miniddp zoo experiments scripts tests
 
-bench: setup  ## mytorch vs PyTorch timings and ratios (ops and layers), measured in one run
+bench: setup  ## mytorch vs PyTorch ratios (ops, layers, GPT-2 124M scale section), ~10 min; BENCH=--quick ~2
 	$(PYTHON) scripts/bench.py $(BENCH)
 
 bench-ddp: setup  ## samples/s on 1 and 2 CPU ranks, scaling efficiency, allreduce bandwidth
