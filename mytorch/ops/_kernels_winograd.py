@@ -1,4 +1,5 @@
-"""numba loops for the Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms in mytorch.ops.winograd.
+"""numba loops for the Winograd transforms in mytorch.ops.winograd: F(2x2, 3x3) and F(4x4, 3x3)
+at stride 1, F(2x2, 3x3) at stride 2.
 
 Each loop has an array-module reference in winograd.py (`input_transform_reference`, ...) that
 CuPy and the tests use. The references are einsums over strided tile views (several passes and
@@ -7,9 +8,9 @@ input transform done column by column so the inner loop runs over one row of til
 
 Layouts: transformed tensors are (a*a, channels, tiles) with tiles ordered (n, tile row, tile
 column); position i*a+j holds row i, column j of the a x a transform (a = 4 for F(2x2), 6 for
-F(4x4)). The F(4x4) loops apply a 1-D transform (`_bt6` ...: the matrices of winograd.F4 written
-out, so the zeros and unit entries cost nothing) first along one axis of the tile, into a small
-scratch array, then along the other. The tile axis may be longer
+F(4x4), 5 for F(2x2) at stride 2). The F(4x4) and stride-2 loops apply a 1-D transform (`_bt6`,
+`_bt5` ...: the matrices of winograd.F4 and F2S2 written out, so the zeros and unit entries cost
+nothing) first along one axis of the tile, into a small scratch array, then along the other. The tile axis may be longer
 than the tiles (the drivers keep it odd, see winograd.py); the loops leave the rest alone.
 """
 import functools
@@ -325,42 +326,169 @@ def _compiled():
                             row[s + 4] += z[4]
                             row[s + 5] += z[5]
 
-    return {2: {"input_transform": input_transform, "output_transform": output_transform,
-                "output_adjoint": output_adjoint, "input_adjoint": input_adjoint},
-            4: {"input_transform": input_transform4, "output_transform": output_transform4,
-                "output_adjoint": output_adjoint4, "input_adjoint": input_adjoint4}}
+    # F(2x2, 3x3) at stride 2: 5x5 input tiles 4 apart; the 1-D maps of winograd.F2S2
+    @njit(inline="always")
+    def _bt5(d0, d1, d2, d3, d4):
+        return d0 - d2, d2, d4 - d2, d1, d3
+
+    @njit(inline="always")
+    def _b5(e0, e1, e2, e3, e4):
+        return e0, e3, e1 - e0 - e2, e4, e2
+
+    @njit(inline="always")
+    def _at5(m0, m1, m2, m3, m4):
+        return m0 + m1 + m3, m1 + m2 + m4
+
+    @njit(inline="always")
+    def _a2(g0, g1):
+        return g0, g0 + g1, g1, g0, g1
+
+    @njit(cache=True, nogil=True)
+    def input_transform_s2(q, v):
+        # padded q (n, C, 4th+1, 4tw+1) -> v (25, C, n*th*tw) = B^T d B per tile
+        n, c, hq, wq = q.shape
+        th, tw = (hq - 1) // 4, (wq - 1) // 4
+        rows = np.empty((5, wq), q.dtype)  # B^T applied down the 5 rows of one tile row
+        for b in range(n):
+            for ci in range(c):
+                plane = q[b, ci]
+                for a in range(th):
+                    r0, r1, r2, r3, r4 = plane[4 * a], plane[4 * a + 1], plane[4 * a + 2], \
+                        plane[4 * a + 3], plane[4 * a + 4]
+                    for s in range(wq):  # whole rows: contiguous, vectorizes
+                        z = _bt5(r0[s], r1[s], r2[s], r3[s], r4[s])
+                        rows[0, s], rows[1, s], rows[2, s], rows[3, s], rows[4, s] = z
+                    t0 = (b * th + a) * tw
+                    for u in range(tw):
+                        t = t0 + u
+                        s = 4 * u
+                        for i in range(5):
+                            row = rows[i]
+                            z = _bt5(row[s], row[s + 1], row[s + 2], row[s + 3], row[s + 4])
+                            k = 5 * i
+                            v[k, ci, t], v[k + 1, ci, t], v[k + 2, ci, t] = z[0], z[1], z[2]
+                            v[k + 3, ci, t], v[k + 4, ci, t] = z[3], z[4]
+
+    @njit(cache=True, nogil=True)
+    def output_transform_s2(m, y):
+        # m (25, O, n*th*tw) -> y (n, O, 2th, 2tw) = A^T m A per tile
+        n, o, h2, w2 = y.shape
+        th, tw = h2 // 2, w2 // 2
+        for b in range(n):
+            for oc in range(o):
+                plane = y[b, oc]
+                for a in range(th):
+                    y0, y1 = plane[2 * a], plane[2 * a + 1]
+                    t0 = (b * th + a) * tw
+                    for u in range(tw):
+                        t = t0 + u
+                        # A^T down each of the 5 columns, then along the 2 rows
+                        p0, q0 = _at5(m[0, oc, t], m[5, oc, t], m[10, oc, t], m[15, oc, t],
+                                      m[20, oc, t])
+                        p1, q1 = _at5(m[1, oc, t], m[6, oc, t], m[11, oc, t], m[16, oc, t],
+                                      m[21, oc, t])
+                        p2, q2 = _at5(m[2, oc, t], m[7, oc, t], m[12, oc, t], m[17, oc, t],
+                                      m[22, oc, t])
+                        p3, q3 = _at5(m[3, oc, t], m[8, oc, t], m[13, oc, t], m[18, oc, t],
+                                      m[23, oc, t])
+                        p4, q4 = _at5(m[4, oc, t], m[9, oc, t], m[14, oc, t], m[19, oc, t],
+                                      m[24, oc, t])
+                        y0[2 * u], y0[2 * u + 1] = _at5(p0, p1, p2, p3, p4)
+                        y1[2 * u], y1[2 * u + 1] = _at5(q0, q1, q2, q3, q4)
+
+    @njit(cache=True, nogil=True)
+    def output_adjoint_s2(gy, dm):
+        # gy (n, O, 2th, 2tw) -> dm (25, O, n*th*tw) = A g A^T per 2x2 tile g
+        n, o, h2, w2 = gy.shape
+        th, tw = h2 // 2, w2 // 2
+        for b in range(n):
+            for oc in range(o):
+                plane = gy[b, oc]
+                for a in range(th):
+                    g0, g1 = plane[2 * a], plane[2 * a + 1]
+                    t0 = (b * th + a) * tw
+                    for u in range(tw):
+                        t = t0 + u
+                        # A down both columns, then A along each of the 5 rows
+                        c0 = _a2(g0[2 * u], g1[2 * u])
+                        c1 = _a2(g0[2 * u + 1], g1[2 * u + 1])
+                        for i in range(5):
+                            z = _a2(c0[i], c1[i])
+                            k = 5 * i
+                            dm[k, oc, t], dm[k + 1, oc, t], dm[k + 2, oc, t] = z[0], z[1], z[2]
+                            dm[k + 3, oc, t], dm[k + 4, oc, t] = z[3], z[4]
+
+    @njit(cache=True, nogil=True)
+    def input_adjoint_s2(dv, q):
+        # dv (25, C, n*th*tw) -> q (n, C, 4th+1, 4tw+1) = sum over tiles of B dv B^T
+        n, c, hq, wq = q.shape
+        th, tw = (hq - 1) // 4, (wq - 1) // 4
+        zero = q.dtype.type(0)
+        cols = np.empty((5, 5), dv.dtype)  # B applied down each of the 5 columns
+        for b in range(n):
+            for ci in range(c):
+                plane = q[b, ci]
+                plane[:, :] = zero
+                for a in range(th):
+                    t0 = (b * th + a) * tw
+                    for u in range(tw):
+                        t = t0 + u
+                        for j in range(5):
+                            z = _b5(dv[j, ci, t], dv[5 + j, ci, t], dv[10 + j, ci, t],
+                                    dv[15 + j, ci, t], dv[20 + j, ci, t])
+                            cols[0, j], cols[1, j], cols[2, j], cols[3, j], cols[4, j] = z
+                        s = 4 * u
+                        for i in range(5):
+                            row = plane[4 * a + i]
+                            z = _b5(cols[i, 0], cols[i, 1], cols[i, 2], cols[i, 3], cols[i, 4])
+                            row[s] += z[0]
+                            row[s + 1] += z[1]
+                            row[s + 2] += z[2]
+                            row[s + 3] += z[3]
+                            row[s + 4] += z[4]
+
+    # by (tile size m, stride)
+    return {(2, 1): {"input_transform": input_transform, "output_transform": output_transform,
+                     "output_adjoint": output_adjoint, "input_adjoint": input_adjoint},
+            (4, 1): {"input_transform": input_transform4, "output_transform": output_transform4,
+                     "output_adjoint": output_adjoint4, "input_adjoint": input_adjoint4},
+            (2, 2): {"input_transform": input_transform_s2,
+                     "output_transform": output_transform_s2,
+                     "output_adjoint": output_adjoint_s2, "input_adjoint": input_adjoint_s2}}
 
 
-def input_transform(q, v, m):
-    """Zero-padded q (n, C, m*th+2, m*tw+2) -> v (a*a, C, n*th*tw), a = m + 2."""
-    _compiled()[m]["input_transform"](q, v)
+def input_transform(q, v, m, stride=1):
+    """Zero-padded q (n, C, step*th + a - step, ...) -> v (a*a, C, n*th*tw) for the scheme of
+    tile size m at `stride` (step = m * stride, a = (m - 1) * stride + 3)."""
+    _compiled()[m, stride]["input_transform"](q, v)
     return v
 
 
-def output_transform(mt, y, m):
+def output_transform(mt, y, m, stride=1):
     """mt (a*a, O, n*th*tw) -> y (n, O, Ho, Wo), the m x m tiles cropped to Ho x Wo."""
     th, tw = -(-y.shape[2] // m), -(-y.shape[3] // m)
     if m * th == y.shape[2] and m * tw == y.shape[3]:
-        _compiled()[m]["output_transform"](mt, y)
+        _compiled()[m, stride]["output_transform"](mt, y)
     else:
         full = np.empty(y.shape[:2] + (m * th, m * tw), y.dtype)
-        _compiled()[m]["output_transform"](mt, full)
+        _compiled()[m, stride]["output_transform"](mt, full)
         y[...] = full[:, :, :y.shape[2], :y.shape[3]]
     return y
 
 
-def output_adjoint(gy, dm, m):
+def output_adjoint(gy, dm, m, stride=1):
     """gy (n, O, Ho, Wo) -> dm (a*a, O, n*th*tw), gy zero-extended to whole m x m tiles."""
     th, tw = -(-gy.shape[2] // m), -(-gy.shape[3] // m)
     if m * th != gy.shape[2] or m * tw != gy.shape[3]:
         full = np.zeros(gy.shape[:2] + (m * th, m * tw), gy.dtype)
         full[:, :, :gy.shape[2], :gy.shape[3]] = gy
         gy = full
-    _compiled()[m]["output_adjoint"](gy, dm)
+    _compiled()[m, stride]["output_adjoint"](gy, dm)
     return dm
 
 
-def input_adjoint(dv, q, m):
-    """dv (a*a, C, n*th*tw) -> q (n, C, m*th+2, m*tw+2) (overwritten): padded input gradient."""
-    _compiled()[m]["input_adjoint"](dv, q)
+def input_adjoint(dv, q, m, stride=1):
+    """dv (a*a, C, n*th*tw) -> q (n, C, step*th + a - step, ...) (overwritten): the padded
+    input gradient."""
+    _compiled()[m, stride]["input_adjoint"](dv, q)
     return q

@@ -5,9 +5,9 @@ one GEMM per group, and its input gradient is col2im of the transposed product. 
 geometries (1-D runs as height 1) im2col and col2im run as numba loops
 (mytorch.ops._kernels_conv) on NumPy float arrays; the array-module references here (strided
 window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy, 3-D geometries
-and the tests. 3x3 stride-1 convolutions may take Winograd F(2x2, 3x3) or F(4x4, 3x3) instead
-of im2col (mytorch.ops.winograd: 4 or 2.25 multiplies per output and channel pair instead of 9);
-mytorch.ops.conv_select picks one per shape by timing them.
+and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops.winograd): at
+stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
+9), at stride 2 F(2x2, 3x3) (6.25); mytorch.ops.conv_select picks one per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -91,12 +91,12 @@ def _conv_forward(x, w, g, groups, keep_cols=False):
     more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, cols),
     cols being im2col's column matrix or None (see `_im2col_forward`).
 
-    3x3 stride-1 convolutions may run as Winograd instead (conv_select times the candidates).
+    3x3 convolutions of stride 1 or 2 may run as Winograd instead (conv_select times the
+    candidates).
     """
     candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
-    if winograd.fits(g, groups):  # 3x3 stride 1: fewer multiplies than im2col
-        for name, s in winograd.SCHEMES.items():
-            candidates[name] = lambda s=s: _winograd_forward(x, w, g, s, keep_cols)
+    for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
+        candidates[name] = lambda s=s: _winograd_forward(x, w, g, s, keep_cols)
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
 
@@ -145,12 +145,11 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
 
     `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: the
     forward's column matrix of the whole batch (see `_im2col_forward`), which im2col uses
-    instead of rebuilding it. 3x3 stride-1 convolutions may run as Winograd instead.
+    instead of rebuilding it. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
     """
     candidates = {"im2col": lambda: _im2col_backward(gy, w, g, groups, x, need_x, cols)}
-    if winograd.fits(g, groups):
-        for name, s in winograd.SCHEMES.items():
-            candidates[name] = lambda s=s: winograd.conv_backward(gy, w, g, x, need_x, s)
+    for name, s in winograd.schemes(g, groups).items():
+        candidates[name] = lambda s=s: winograd.conv_backward(gy, w, g, x, need_x, s)
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x,
            cols is not None)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))

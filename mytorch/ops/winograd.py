@@ -29,16 +29,22 @@ _CHUNK_ELEMS = 1 << 20
 
 
 class Scheme(NamedTuple):
-    """One Winograd algorithm F(m x m, 3 x 3): input transform `bt` (a, a), weight transform
-    `g` (a, 3), output transform `at` (m, a), where a = m + 2 is the input tile's side."""
+    """One Winograd algorithm F(m x m, 3 x 3) for a convolution of `stride`: input transform
+    `bt` (a, a), weight transform `g` (a, 3), output transform `at` (m, a), where
+    a = (m - 1) * stride + 3 is the input tile's side; tiles start `step` = m * stride apart."""
     m: int
     bt: tuple
     g: tuple
     at: tuple
+    stride: int = 1
 
     @property
     def a(self):
-        return self.m + 2
+        return len(self.bt)
+
+    @property
+    def step(self):
+        return self.m * self.stride
 
     @property
     def positions(self):  # transform positions, the batch of the GEMM
@@ -60,7 +66,19 @@ F4 = Scheme(4,
             at=((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0),
                 (0, 1, -1, 8, -8, 1)))
 
-SCHEMES = {"winograd2": F2, "winograd4": F4}  # by the algorithm names of conv_select
+# F(2x2, 3x3) at stride 2. Along each axis the 2 outputs read 5 inputs d0..d4: the even taps
+# (w0, w2 on d0, d2, d4) are a stride-1 2-tap correlation, done as F(2, 2) at the points 0, 1
+# (3 multiplies), the odd tap (w1 on d1, d3) directly (2 multiplies): 5 instead of 6 per axis,
+# 25 instead of 36 per 2x2 output tile. Transforms are exact (adds only).
+F2S2 = Scheme(2,
+              bt=((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1), (0, 1, 0, 0, 0),
+                  (0, 0, 0, 1, 0)),
+              g=((1, 0, 0), (1, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0)),
+              at=((1, 1, 0, 1, 0), (0, 1, 1, 0, 1)),
+              stride=2)
+
+# By the algorithm names of conv_select, for each stride Winograd runs at.
+SCHEMES = {1: {"winograd2": F2, "winograd4": F4}, 2: {"winograd2": F2S2}}
 
 
 # Fewest input channels for Winograd where the choice is by rule instead of measurement (CuPy,
@@ -70,16 +88,19 @@ SCHEMES = {"winograd2": F2, "winograd4": F4}  # by the algorithm names of conv_s
 _MIN_C = 8
 
 
-def fits(g, groups):
-    """Whether Winograd can run this convolution at all (a 2-D geometry `g`, see
-    mytorch.ops.window): 3x3 kernel, stride 1, dilation 1, one group."""
-    return (len(g.kernel) == 2 and g.kernel == (3, 3) and groups == 1
-            and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1)
+def schemes(g, groups):
+    """{algorithm name: Scheme} that can run this convolution (a geometry `g`, see
+    mytorch.ops.window): 3x3 kernel, equal strides of 1 or 2, dilation 1, one group."""
+    if not (len(g.kernel) == 2 and g.kernel == (3, 3) and groups == 1 and g.sh == g.sw
+            and g.dh == 1 and g.dw == 1):
+        return {}
+    return SCHEMES.get(g.sh, {})
 
 
 def applies(g, groups, c_in):
-    """The rule-based choice: F(2x2) for convolutions it fits with C_in >= _MIN_C."""
-    return fits(g, groups) and c_in >= _MIN_C
+    """The rule-based choice: F(2x2) for stride-1 convolutions with C_in >= _MIN_C (the
+    stride-2 scheme is only ever chosen by timing)."""
+    return g.stride == (1, 1) and bool(schemes(g, groups)) and c_in >= _MIN_C
 
 
 def _tiles(g, s=F2):
@@ -95,44 +116,73 @@ def _matrices(xp, dtype, s):
     return (xp.asarray(s.bt, dtype), xp.asarray(s.g, dtype), xp.asarray(s.at, dtype))
 
 
+# Both weight transforms are one GEMM with K = G (x) G (P, 9), the Kronecker product that maps a
+# flattened 3x3 kernel to its a x a transform: a three-operand einsum took 2 ms for the adjoint
+# at 64 x 32 channels, as long as a transform of the whole input.
+
+def _kron(xp, dtype, s):
+    _, gm, _ = _matrices(xp, dtype, s)
+    return xp.kron(gm, gm)  # (P, 9): K[i*a+j, k*3+l] = G[i, k] G[j, l]
+
+
 def weight_transform(w, s=F2):
     """w (O, C, 3, 3) -> U (P, O, C) = G w G^T at each of the a x a positions."""
     xp = array_module(w)
-    _, gm, _ = _matrices(xp, w.dtype, s)
-    u = xp.einsum("ik,ockl,jl->ijoc", gm, w, gm)
-    return xp.ascontiguousarray(u.reshape((s.positions,) + w.shape[:2]))
+    u = _kron(xp, w.dtype, s) @ w.reshape(-1, 9).T  # (P, O*C)
+    return u.reshape((s.positions,) + w.shape[:2])
 
 
 def weight_transform_adjoint(du, s=F2):
     """dU (P, O, C) -> gw (O, C, 3, 3) = G^T dU G."""
     xp = array_module(du)
-    _, gm, _ = _matrices(xp, du.dtype, s)
-    return xp.einsum("ik,ijoc,jl->ockl", gm, du.reshape((s.a, s.a) + du.shape[1:]), gm)
+    gw = du.reshape(s.positions, -1).T @ _kron(xp, du.dtype, s)  # (O*C, 9)
+    return gw.reshape(du.shape[1:] + (3, 3))
 
 
 # ---------------------------------------------------------------------------------------
 # transform references on the array module (CuPy, and the tests of the numba loops)
 
+def _padded_size(th, tw, s):
+    """Input extent the tiles read: (step*th + a - step, step*tw + a - step)."""
+    return s.step * th + s.a - s.step, s.step * tw + s.a - s.step
+
+
 def _padded(x, g, th, tw, s=F2):
-    """x (n, C, H, W) -> (n, C, m*th+2, m*tw+2): x at (pt, pl), zeros elsewhere."""
-    shape = (s.m * th + 2, s.m * tw + 2)
+    """x (n, C, H, W) -> (n, C, *_padded_size): x at (pt, pl), zeros elsewhere."""
+    shape = _padded_size(th, tw, s)
     if x.shape[2:] == shape and g.pt == g.pl == 0:
         return x  # 'valid' input the tiles cover exactly
     xp = array_module(x)
     q = xp.zeros(x.shape[:2] + shape, x.dtype)
-    q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x
+    h, w = _covered(g, shape)
+    q[:, :, g.pt:g.pt + h, g.pl:g.pl + w] = x[:, :, :h, :w]
     return q
 
 
+def _covered(g, shape):
+    """Rows and columns of the input inside a padded extent `shape`: at stride 2 the last
+    input row or column may be read by no window (then it is dropped, its gradient zero)."""
+    return min(g.H, shape[0] - g.pt), min(g.W, shape[1] - g.pl)
+
+
+def _crop(q, g, out):
+    """The input gradient: out (n, C, H, W) = q's interior (q padded as by `_padded`)."""
+    h, w = _covered(g, q.shape[2:])
+    out[:, :, :h, :w] = q[:, :, g.pt:g.pt + h, g.pl:g.pl + w]
+    out[:, :, h:] = 0
+    out[:, :, :, w:] = 0
+    return out
+
+
 def input_transform_reference(x, g, out, s=F2):
-    """x (n, C, H, W) -> out (P, C, n*th*tw) = B^T d B for each a x a tile d (stride m)."""
+    """x (n, C, H, W) -> out (P, C, n*th*tw) = B^T d B for each a x a tile d (`step` apart)."""
     xp = array_module(x)
     n, c = x.shape[:2]
     th, tw = _tiles(g, s)
     q = _padded(x, g, th, tw, s)
     st = q.strides
     d = xp.lib.stride_tricks.as_strided(
-        q, (n, c, th, tw, s.a, s.a), (st[0], st[1], s.m * st[2], s.m * st[3], st[2], st[3]))
+        q, (n, c, th, tw, s.a, s.a), (st[0], st[1], s.step * st[2], s.step * st[3], st[2], st[3]))
     bt, _, _ = _matrices(xp, x.dtype, s)
     v = xp.einsum("ik,nctukl,jl->ijcntu", bt, d, bt)
     out[...] = v.reshape(out.shape)
@@ -171,12 +221,12 @@ def input_adjoint_reference(dv, g, out, s=F2):
     th, tw = _tiles(g, s)
     bt, _, _ = _matrices(xp, dv.dtype, s)
     dd = xp.einsum("ik,ijcntu,jl->nctukl", bt, dv.reshape(s.a, s.a, c, n, th, tw), bt)
-    q = xp.zeros((n, c, s.m * th + 2, s.m * tw + 2), dv.dtype)
+    q = xp.zeros((n, c) + _padded_size(th, tw, s), dv.dtype)
+    st = s.step
     for i in range(s.a):  # add each tile row/column offset as one strided slice
         for j in range(s.a):
-            q[:, :, i:i + s.m * th:s.m, j:j + s.m * tw:s.m] += dd[:, :, :, :, i, j]
-    out[...] = q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
-    return out
+            q[:, :, i:i + st * th:st, j:j + st * tw:st] += dd[:, :, :, :, i, j]
+    return _crop(q, g, out)
 
 
 # The dispatchers take transformed buffers (P, channels, tp) whose tile axis may be longer than
@@ -185,13 +235,13 @@ def input_adjoint_reference(dv, g, out, s=F2):
 def _input_transform(x, g, out, s=F2):
     th, tw = _tiles(g, s)
     if _kw.available(x, out):
-        return _kw.input_transform(_padded(x, g, th, tw, s), out, s.m)
+        return _kw.input_transform(_padded(x, g, th, tw, s), out, s.m, s.stride)
     return input_transform_reference(x, g, out[:, :, :x.shape[0] * th * tw], s)
 
 
 def _output_transform(m, g, out, s=F2):
     if _kw.available(m, out):
-        return _kw.output_transform(m, out, s.m)
+        return _kw.output_transform(m, out, s.m, s.stride)
     th, tw = _tiles(g, s)
     return output_transform_reference(m[:, :, :out.shape[0] * th * tw], g, out, s)
 
@@ -199,7 +249,7 @@ def _output_transform(m, g, out, s=F2):
 def _output_adjoint(gy, g, out, s=F2):
     th, tw = _tiles(g, s)
     if _kw.available(gy, out):
-        return _kw.output_adjoint(gy, out, s.m)
+        return _kw.output_adjoint(gy, out, s.m, s.stride)
     return output_adjoint_reference(gy, g, out[:, :, :gy.shape[0] * th * tw], s)
 
 
@@ -207,9 +257,8 @@ def _input_adjoint(dv, g, out, s=F2):
     th, tw = _tiles(g, s)
     if _kw.available(dv, out):
         q = _kw.input_adjoint(dv, array_module(dv).empty(
-            out.shape[:2] + (s.m * th + 2, s.m * tw + 2), dv.dtype), s.m)
-        out[...] = q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
-        return out
+            out.shape[:2] + _padded_size(th, tw, s), dv.dtype), s.m, s.stride)
+        return _crop(q, g, out)
     return input_adjoint_reference(dv[:, :, :out.shape[0] * th * tw], g, out, s)
 
 

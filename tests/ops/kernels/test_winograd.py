@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution (mytorch.ops.winograd): numba transforms
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution and F(2x2, 3x3) at stride 2
+(mytorch.ops.winograd): numba transforms
 against their array-module references, the conv layers on each Winograd path (forced by
 MYTORCH_CONV_ALGO) against PyTorch (forward and backward, chunked batches, odd sizes, padding
 0/1/2 and asymmetric, batch 1, 1/3/17 channels), float64 gradcheck, F(4x4)'s float32 error
@@ -19,8 +20,12 @@ from mytorch.ops import winograd as W
 from mytorch.ops.window import geom
 from tests.helpers import check
 
-SCHEMES = [W.F2, W.F4]
-WINOGRAD = list(W.SCHEMES)  # algorithm names: winograd2, winograd4
+SCHEMES = [W.F2, W.F4, W.F2S2]
+WINOGRAD = ["winograd2", "winograd4"]  # the algorithm names of the stride-1 schemes
+
+
+def _id(s):
+    return f"F{s.m}s{s.stride}"
 
 # (N, C, H, W), padding ((pt, pb), (pl, pr)): even and odd outputs, no / asymmetric padding
 GEOMS = [((2, 3, 8, 8), ((1, 1), (1, 1))), ((3, 2, 7, 9), ((1, 1), (1, 1))),
@@ -37,18 +42,18 @@ def algo(request, monkeypatch):
     return request.param
 
 
-def _geom(shape, pads):
-    return geom("test", shape[2:], (3, 3), (1, 1), pads, (1, 1))
+def _geom(shape, pads, stride=1):
+    return geom("test", shape[2:], (3, 3), (stride, stride), pads, (1, 1))
 
 
-@pytest.mark.parametrize("s", SCHEMES, ids=lambda s: f"F{s.m}")
+@pytest.mark.parametrize("s", SCHEMES, ids=_id)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, pads", GEOMS)
 def test_transforms_match_reference(shape, pads, dtype, s):
     """The numba loops equal the einsum references; on a tile axis longer than the tiles (as
     the drivers use) they leave the extra column alone."""
     rng = np.random.default_rng(0)
-    g = _geom(shape, pads)
+    g = _geom(shape, pads, s.stride)
     n, c = shape[:2]
     o = 5
     th, tw = W._tiles(g, s)
@@ -80,23 +85,23 @@ def test_transforms_match_reference(shape, pads, dtype, s):
     np.testing.assert_allclose(got, want, **tol)
 
 
-@pytest.mark.parametrize("s", SCHEMES, ids=lambda s: f"F{s.m}")
+@pytest.mark.parametrize("s", SCHEMES, ids=_id)
 def test_matrices_compute_a_3_tap_correlation(s):
-    """A^T [(G w) * (B^T d)] = the 'valid' correlation of d (length m+2) with w (length 3):
-    the named matrices of each scheme are a Winograd algorithm."""
+    """A^T [(G w) * (B^T d)] = the 'valid' correlation of d (length a) with w (length 3) at the
+    scheme's stride: the named matrices of each scheme are a Winograd algorithm."""
     rng = np.random.default_rng(7)
     d, w = rng.standard_normal(s.a), rng.standard_normal(3)
     bt, gm, at = (np.array(a, np.float64) for a in (s.bt, s.g, s.at))
-    want = np.array([d[i:i + 3] @ w for i in range(s.m)])
+    want = np.array([d[i * s.stride:i * s.stride + 3] @ w for i in range(s.m)])
     np.testing.assert_allclose(at @ ((gm @ w) * (bt @ d)), want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("s", SCHEMES, ids=lambda s: f"F{s.m}")
+@pytest.mark.parametrize("s", SCHEMES, ids=_id)
 @pytest.mark.parametrize("shape, pads", GEOMS)
 def test_adjoints_are_transposes(shape, pads, s):
     """<T a, b> == <a, T* b> for the input and output transforms (the backward is exact)."""
     rng = np.random.default_rng(2)
-    g = _geom(shape, pads)
+    g = _geom(shape, pads, s.stride)
     n, c = shape[:2]
     th, tw = W._tiles(g, s)
     t = n * th * tw
@@ -113,14 +118,14 @@ def test_adjoints_are_transposes(shape, pads, s):
                                rtol=1e-12)
 
 
-@pytest.mark.parametrize("s", SCHEMES, ids=lambda s: f"F{s.m}")
+@pytest.mark.parametrize("s", SCHEMES, ids=_id)
 def test_reference_drivers_match_numba(s, monkeypatch):
     """The whole conv through the array-module references (the CuPy path) equals the numba one."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 8, 7, 6)).astype(np.float32)
     w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((3, 4, 7, 6)).astype(np.float32)
-    g = _geom(x.shape, ((1, 1), (1, 1)))
+    g = _geom(x.shape, ((1, 1), (1, 1)), s.stride)
+    gy = rng.standard_normal((3, 4) + g.out).astype(np.float32)
     y = W.conv_forward(x, w, g, s)
     gx, gw = W.conv_backward(gy, w, g, x, True, s)
     monkeypatch.setattr(W._kw, "available", lambda *arrays: False)
@@ -130,15 +135,18 @@ def test_reference_drivers_match_numba(s, monkeypatch):
         np.testing.assert_allclose(got, want, **tol)
 
 
-def test_winograd_fits_3x3_stride_1_only():
+def test_winograd_schemes_fit_3x3_stride_1_and_2_only():
     g = _geom((2, 8, 9, 9), ((1, 1), (1, 1)))
-    assert W.fits(g, 1) and W.applies(g, 1, 16)
-    assert W.fits(g, 1) and not W.applies(g, 1, 1)  # the rule: too few input channels
-    assert not W.fits(g, 2)      # groups
-    assert not W.fits(geom("t", (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), 1)
-    assert not W.fits(geom("t", (9, 9), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)), 1)
-    assert not W.fits(geom("t", (9, 9), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)), 1)
-    assert not W.fits(geom("t", (1, 9), (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1)), 1)
+    assert W.schemes(g, 1) == {"winograd2": W.F2, "winograd4": W.F4} and W.applies(g, 1, 16)
+    assert not W.applies(g, 1, 1)  # the rule: too few input channels
+    assert not W.schemes(g, 2)      # groups
+    g2 = geom("t", (9, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1))
+    assert W.schemes(g2, 1) == {"winograd2": W.F2S2} and not W.applies(g2, 1, 16)
+    assert not W.schemes(geom("t", (9, 9), (3, 3), (3, 3), ((1, 1), (1, 1)), (1, 1)), 1)
+    assert not W.schemes(geom("t", (9, 9), (3, 3), (1, 2), ((1, 1), (1, 1)), (1, 1)), 1)
+    assert not W.schemes(geom("t", (9, 9), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)), 1)
+    assert not W.schemes(geom("t", (9, 9), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)), 1)
+    assert not W.schemes(geom("t", (1, 9), (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1)), 1)
 
 
 # (x shape, out channels, padding, bias): odd and even sizes, padding 0/1/2/asymmetric/'same',
@@ -179,6 +187,16 @@ def test_conv_transpose2d_matches_torch(case, algo, device):
           dtype=np.float64 if algo == "winograd4" else np.float32)
 
 
+@pytest.mark.parametrize("algo", ["im2col", "winograd2"], indirect=True)
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_conv2d_stride_2_matches_torch(case, algo, device):
+    xs, o, p, bias = case
+    p = 1 if p == "same" else p  # torch allows 'same' at stride 1 only
+    shapes = [xs, (o, xs[1], 3, 3)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv2d(x, w, b, 2, p), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv2d(x, w, b, 2, p), device=device)
+
+
 @pytest.mark.parametrize("algo", WINOGRAD, indirect=True)
 def test_chunked_batches_and_float64(algo, monkeypatch):
     monkeypatch.setattr(W, "_CHUNK_ELEMS", 3000)  # several batch chunks
@@ -186,6 +204,8 @@ def test_chunked_batches_and_float64(algo, monkeypatch):
           torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 1, 1), dtype=np.float64)
     check(lambda x, w: F.conv_transpose2d(x, w, None, 1, 1), [(5, 8, 6, 6), (8, 3, 3, 3)],
           torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 1, 1), dtype=np.float64)
+    check(lambda x, w: F.conv2d(x, w, None, 2, 1), [(5, 8, 9, 7), (4, 8, 3, 3)],
+          torch_fn=lambda x, w: TF.conv2d(x, w, None, 2, 1), dtype=np.float64)
 
 
 @pytest.mark.parametrize("algo", ["winograd2"], indirect=True)
@@ -238,3 +258,4 @@ def test_gradcheck(algo):
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, 1), (x, w, b))
     wt = mytorch.tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
     assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 1, 0), (x, wt))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, 2, 1), (x, w, b))  # stride 2
