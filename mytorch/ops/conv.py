@@ -88,22 +88,25 @@ def _rule(g, groups, c):
 
 def _conv_forward(x, w, g, groups, keep_cols=False):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias (with one
-    more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, cols),
-    cols being im2col's column matrix or None (see `_im2col_forward`).
+    more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, kept):
+    what the algorithm that ran keeps for the weight gradient, or None: im2col's column matrix
+    (see `_im2col_forward`) or (Winograd algorithm name, transformed input chunks).
 
     3x3 convolutions of stride 1 or 2 may run as Winograd instead (conv_select times the
     candidates).
     """
     candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
-        candidates[name] = lambda s=s: _winograd_forward(x, w, g, s, keep_cols)
+        candidates[name] = lambda s=s, name=name: _winograd_forward(x, w, g, s, name, keep_cols)
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
 
 
-def _winograd_forward(x, w, g, s, keep_cols):
-    y = winograd.conv_forward(x, w, g, s)
-    return (y, None) if keep_cols else y
+def _winograd_forward(x, w, g, s, name, keep_cols):
+    if not keep_cols:
+        return winograd.conv_forward(x, w, g, s)
+    y, vs = winograd.conv_forward(x, w, g, s, keep=True)
+    return y, (None if vs is None else (name, vs))
 
 
 def _im2col_forward(x, w, g, groups, keep_cols=False):
@@ -143,15 +146,18 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
     `_conv_forward`).
 
-    `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: the
-    forward's column matrix of the whole batch (see `_im2col_forward`), which im2col uses
-    instead of rebuilding it. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
+    `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: what the
+    forward kept (see `_conv_forward`), used by the same algorithm instead of transforming x
+    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
     """
-    candidates = {"im2col": lambda: _im2col_backward(gy, w, g, groups, x, need_x, cols)}
+    kept = "im2col" if cols is not None and not isinstance(cols, tuple) else \
+        (cols[0] if cols is not None else None)
+    candidates = {"im2col": lambda: _im2col_backward(
+        gy, w, g, groups, x, need_x, cols if kept == "im2col" else None)}
     for name, s in winograd.schemes(g, groups).items():
-        candidates[name] = lambda s=s: winograd.conv_backward(gy, w, g, x, need_x, s)
-    key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x,
-           cols is not None)
+        vs = cols[1] if kept == name else None
+        candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)
+    key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 
 

@@ -272,8 +272,14 @@ def _tile_axis(t):
 # ---------------------------------------------------------------------------------------
 # convolution drivers (the interface of conv._conv_forward / conv._conv_backward)
 
-def conv_forward(x, w, g, s=F2):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias."""
+_KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
+
+
+def conv_forward(x, w, g, s=F2, keep=False):
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias.
+
+    With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
+    takes at most _KEEP_BYTES (else None), so the weight gradient need not transform x again."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
@@ -284,23 +290,29 @@ def conv_forward(x, w, g, s=F2):
     y = xp.empty((n, o) + g.out, x.dtype)
     chunks = _chunks(n, P * (c + o) * L)
     tb = _tile_axis(chunks[0][1] * L)
-    vbuf = xp.empty(P * c * tb, x.dtype)
+    kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
+    vbuf = None if kept else xp.empty(P * c * tb, x.dtype)
     mbuf = xp.empty(P * o * tb, x.dtype)
+    vs = []
     for a, b in chunks:
         t = (b - a) * L
         tp = _tile_axis(t)
-        v = vbuf[:P * c * tp].reshape(P, c, tp)
+        v = xp.empty((P, c, tp), x.dtype) if kept else vbuf[:P * c * tp].reshape(P, c, tp)
         v[:, :, t:] = 0
         _input_transform(x[a:b], g, v, s)
+        vs.append(v)
         m = mbuf[:P * o * tp].reshape(P, o, tp)
         xp.matmul(u, v, out=m)
         _output_transform(m, g, y[a:b], s)
-    return y
+    if not keep:
+        return y
+    return y, (vs if kept else None)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True, s=F2):
+def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
     """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None);
-    the weight gradient needs the forward input `x`."""
+    the weight gradient needs the forward input `x`, or `vs`, its transform kept by
+    `conv_forward` (read only: a retained graph may run backward again)."""
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1]
@@ -308,24 +320,29 @@ def conv_backward(gy, w, g, x=None, need_x=True, s=F2):
     L = th * tw
     P = s.positions
     u = weight_transform(w, s) if need_x else None
-    chunks = _chunks(n, P * (c + o) * L)
+    chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
     vbuf = xp.empty(P * c * tb, gy.dtype)
     mbuf = xp.empty(P * o * tb, gy.dtype)
     gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
-    du = xp.empty((P, o, c), gy.dtype) if x is not None else None
-    dub = xp.empty_like(du) if du is not None and len(chunks) > 1 else du
-    for a, b in chunks:
+    need_w = x is not None or vs is not None
+    du = xp.empty((P, o, c), gy.dtype) if need_w else None
+    dub = xp.empty_like(du) if need_w and len(chunks) > 1 else du
+    for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
         dm = mbuf[:P * o * tp].reshape(P, o, tp)
         dm[:, :, t:] = 0  # the padding tiles add nothing to the weight gradient
         _output_adjoint(gy[a:b], g, dm, s)
         v = vbuf[:P * c * tp].reshape(P, c, tp)
-        v[:, :, t:] = 0
-        if x is not None:
-            _input_transform(x[a:b], g, v, s)
-            xp.matmul(dm, v.transpose(0, 2, 1), out=du if a == 0 else dub)
+        if need_w:
+            if vs is not None:
+                xv = vs[i]
+            else:
+                v[:, :, t:] = 0
+                _input_transform(x[a:b], g, v, s)
+                xv = v
+            xp.matmul(dm, xv.transpose(0, 2, 1), out=du if a == 0 else dub)
             if a:
                 du += dub
         if need_x:
