@@ -29,14 +29,42 @@ def _compiled():
     # machine code on disk between processes.
     from numba import njit
 
+    # The input's planes go through one zero-bordered scratch plane of the padded size (it stays
+    # in L1): no padded copy of the whole input, and none of the input gradient to crop.
+    @njit(inline="always")
+    def _load(src, plane, pt, pl):
+        # src (H, W) into plane at (pt, pl); rows/columns past the plane are read by no tile
+        h, w = min(src.shape[0], plane.shape[0] - pt), min(src.shape[1], plane.shape[1] - pl)
+        for r in range(h):
+            row, dst = src[r], plane[pt + r]
+            for s in range(w):
+                dst[pl + s] = row[s]
+
+    @njit(inline="always")
+    def _store(plane, dst, pt, pl):
+        # dst (H, W) = plane's interior at (pt, pl); zero where no tile reached
+        h, w = min(dst.shape[0], plane.shape[0] - pt), min(dst.shape[1], plane.shape[1] - pl)
+        zero = dst.dtype.type(0)
+        for r in range(dst.shape[0]):
+            out = dst[r]
+            if r < h:
+                row = plane[pt + r]
+                for s in range(w):
+                    out[s] = row[pl + s]
+                for s in range(w, dst.shape[1]):
+                    out[s] = zero
+            else:
+                out[:] = zero
+
     @njit(cache=True, nogil=True)
-    def input_transform(q, v):
-        # padded q (n, C, 2th+2, 2tw+2) -> v (16, C, n*th*tw) = B^T d B per tile
-        n, c, hq, wq = q.shape
+    def input_transform(x, plane, v, pt, pl):
+        # x (n, C, H, W) padded to plane (2th+2, 2tw+2) -> v (16, C, n*th*tw) = B^T d B
+        n, c = x.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 2) // 2, (wq - 2) // 2
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
+                _load(x[b, ci], plane, pt, pl)
                 for a in range(th):
                     r0, r1, r2, r3 = plane[2 * a], plane[2 * a + 1], plane[2 * a + 2], \
                         plane[2 * a + 3]
@@ -142,14 +170,14 @@ def _compiled():
                         dm[15, oc, t] = g11
 
     @njit(cache=True, nogil=True)
-    def input_adjoint(dv, q):
-        # dv (16, C, n*th*tw) -> q (n, C, 2th+2, 2tw+2) = sum over tiles of B dv B^T
-        n, c, hq, wq = q.shape
+    def input_adjoint(dv, plane, out, pt, pl):
+        # dv (16, C, n*th*tw) -> out (n, C, H, W): sum over tiles of B dv B^T in plane
+        n, c = out.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 2) // 2, (wq - 2) // 2
-        zero = q.dtype.type(0)
+        zero = plane.dtype.type(0)
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
                 plane[:, :] = zero
                 for a in range(th):
                     r0, r1, r2, r3 = plane[2 * a], plane[2 * a + 1], plane[2 * a + 2], \
@@ -193,6 +221,7 @@ def _compiled():
                         r3[s + 1] -= e31 - e32 + e33
                         r3[s + 2] -= e31 + e32 - e30
                         r3[s + 3] += e33
+                _store(plane, out[b, ci], pt, pl)
 
     # F(4x4, 3x3): the 1-D maps of winograd.F4 (bt: B^T, b: its transpose, at: A^T, a: A)
     @njit(inline="always")
@@ -216,14 +245,15 @@ def _compiled():
                 g0 - 2 * g1 + 4 * g2 - 8 * g3, g3)
 
     @njit(cache=True, nogil=True)
-    def input_transform4(q, v):
-        # padded q (n, C, 4th+2, 4tw+2) -> v (36, C, n*th*tw) = B^T d B per tile
-        n, c, hq, wq = q.shape
+    def input_transform4(x, plane, v, pt, pl):
+        # x (n, C, H, W) padded to plane (4th+2, 4tw+2) -> v (36, C, n*th*tw) = B^T d B
+        n, c = x.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 2) // 4, (wq - 2) // 4
-        rows = np.empty((6, wq), q.dtype)  # B^T applied down the 6 rows of one tile row
+        rows = np.empty((6, wq), x.dtype)  # B^T applied down the 6 rows of one tile row
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
+                _load(x[b, ci], plane, pt, pl)
                 for a in range(th):
                     r0, r1, r2, r3, r4, r5 = plane[4 * a], plane[4 * a + 1], \
                         plane[4 * a + 2], plane[4 * a + 3], plane[4 * a + 4], plane[4 * a + 5]
@@ -295,15 +325,15 @@ def _compiled():
                                 z[3], z[4], z[5]
 
     @njit(cache=True, nogil=True)
-    def input_adjoint4(dv, q):
-        # dv (36, C, n*th*tw) -> q (n, C, 4th+2, 4tw+2) = sum over tiles of B dv B^T
-        n, c, hq, wq = q.shape
+    def input_adjoint4(dv, plane, out, pt, pl):
+        # dv (36, C, n*th*tw) -> out (n, C, H, W): sum over tiles of B dv B^T in plane
+        n, c = out.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 2) // 4, (wq - 2) // 4
-        zero = q.dtype.type(0)
+        zero = plane.dtype.type(0)
         cols = np.empty((6, 6), dv.dtype)  # B applied down each of the 6 columns
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
                 plane[:, :] = zero
                 for a in range(th):
                     t0 = (b * th + a) * tw
@@ -325,6 +355,7 @@ def _compiled():
                             row[s + 3] += z[3]
                             row[s + 4] += z[4]
                             row[s + 5] += z[5]
+                _store(plane, out[b, ci], pt, pl)
 
     # F(2x2, 3x3) at stride 2: 5x5 input tiles 4 apart; the 1-D maps of winograd.F2S2
     @njit(inline="always")
@@ -344,14 +375,15 @@ def _compiled():
         return g0, g0 + g1, g1, g0, g1
 
     @njit(cache=True, nogil=True)
-    def input_transform_s2(q, v):
-        # padded q (n, C, 4th+1, 4tw+1) -> v (25, C, n*th*tw) = B^T d B per tile
-        n, c, hq, wq = q.shape
+    def input_transform_s2(x, plane, v, pt, pl):
+        # x (n, C, H, W) padded to plane (4th+1, 4tw+1) -> v (25, C, n*th*tw) = B^T d B
+        n, c = x.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 1) // 4, (wq - 1) // 4
-        rows = np.empty((5, wq), q.dtype)  # B^T applied down the 5 rows of one tile row
+        rows = np.empty((5, wq), x.dtype)  # B^T applied down the 5 rows of one tile row
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
+                _load(x[b, ci], plane, pt, pl)
                 for a in range(th):
                     r0, r1, r2, r3, r4 = plane[4 * a], plane[4 * a + 1], plane[4 * a + 2], \
                         plane[4 * a + 3], plane[4 * a + 4]
@@ -419,15 +451,15 @@ def _compiled():
                             dm[k + 3, oc, t], dm[k + 4, oc, t] = z[3], z[4]
 
     @njit(cache=True, nogil=True)
-    def input_adjoint_s2(dv, q):
-        # dv (25, C, n*th*tw) -> q (n, C, 4th+1, 4tw+1) = sum over tiles of B dv B^T
-        n, c, hq, wq = q.shape
+    def input_adjoint_s2(dv, plane, out, pt, pl):
+        # dv (25, C, n*th*tw) -> out (n, C, H, W): sum over tiles of B dv B^T in plane
+        n, c = out.shape[:2]
+        hq, wq = plane.shape
         th, tw = (hq - 1) // 4, (wq - 1) // 4
-        zero = q.dtype.type(0)
+        zero = plane.dtype.type(0)
         cols = np.empty((5, 5), dv.dtype)  # B applied down each of the 5 columns
         for b in range(n):
             for ci in range(c):
-                plane = q[b, ci]
                 plane[:, :] = zero
                 for a in range(th):
                     t0 = (b * th + a) * tw
@@ -446,6 +478,7 @@ def _compiled():
                             row[s + 2] += z[2]
                             row[s + 3] += z[3]
                             row[s + 4] += z[4]
+                _store(plane, out[b, ci], pt, pl)
 
     # by (tile size m, stride)
     return {(2, 1): {"input_transform": input_transform, "output_transform": output_transform,
@@ -457,10 +490,11 @@ def _compiled():
                      "output_adjoint": output_adjoint_s2, "input_adjoint": input_adjoint_s2}}
 
 
-def input_transform(q, v, m, stride=1):
-    """Zero-padded q (n, C, step*th + a - step, ...) -> v (a*a, C, n*th*tw) for the scheme of
-    tile size m at `stride` (step = m * stride, a = (m - 1) * stride + 3)."""
-    _compiled()[m, stride]["input_transform"](q, v)
+def input_transform(x, v, m, stride, pt, pl, padded):
+    """x (n, C, H, W), zero-padded by (pt, pl) at the top left to `padded` (step*th + a - step,
+    step*tw + a - step) -> v (a*a, C, n*th*tw), for the scheme of tile size m at `stride`
+    (step = m * stride, a = (m - 1) * stride + 3)."""
+    _compiled()[m, stride]["input_transform"](x, np.zeros(padded, x.dtype), v, pt, pl)
     return v
 
 
@@ -487,8 +521,8 @@ def output_adjoint(gy, dm, m, stride=1):
     return dm
 
 
-def input_adjoint(dv, q, m, stride=1):
-    """dv (a*a, C, n*th*tw) -> q (n, C, step*th + a - step, ...) (overwritten): the padded
-    input gradient."""
-    _compiled()[m, stride]["input_adjoint"](dv, q)
-    return q
+def input_adjoint(dv, out, m, stride, pt, pl, padded):
+    """dv (a*a, C, n*th*tw) -> out (n, C, H, W) (overwritten): the input gradient, the tiles
+    summed in a `padded` plane (see `input_transform`) whose interior is out."""
+    _compiled()[m, stride]["input_adjoint"](dv, np.empty(padded, dv.dtype), out, pt, pl)
+    return out

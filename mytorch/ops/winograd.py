@@ -235,7 +235,7 @@ def input_adjoint_reference(dv, g, out, s=F2):
 def _input_transform(x, g, out, s=F2):
     th, tw = _tiles(g, s)
     if _kw.available(x, out):
-        return _kw.input_transform(_padded(x, g, th, tw, s), out, s.m, s.stride)
+        return _kw.input_transform(x, out, s.m, s.stride, g.pt, g.pl, _padded_size(th, tw, s))
     return input_transform_reference(x, g, out[:, :, :x.shape[0] * th * tw], s)
 
 
@@ -256,9 +256,7 @@ def _output_adjoint(gy, g, out, s=F2):
 def _input_adjoint(dv, g, out, s=F2):
     th, tw = _tiles(g, s)
     if _kw.available(dv, out):
-        q = _kw.input_adjoint(dv, array_module(dv).empty(
-            out.shape[:2] + _padded_size(th, tw, s), dv.dtype), s.m, s.stride)
-        return _crop(q, g, out)
+        return _kw.input_adjoint(dv, out, s.m, s.stride, g.pt, g.pl, _padded_size(th, tw, s))
     return input_adjoint_reference(dv[:, :, :out.shape[0] * th * tw], g, out, s)
 
 
