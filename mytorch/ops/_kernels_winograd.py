@@ -3,14 +3,16 @@ at stride 1, F(2x2, 3x3) at stride 2.
 
 Each loop has an array-module reference in winograd.py (`input_transform_reference`, ...) that
 CuPy and the tests use. The references are einsums over strided tile views (several passes and
-temporaries); these loops read each tile once and keep the 4x4 transform in registers, with the
-input transform done column by column so the inner loop runs over one row of tiles.
+temporaries); these loops read each tile once and keep the transform in registers or a small
+scratch array, with the input transform done rows first over whole rows so the inner loop runs
+over one row of tiles. Each input (gradient) plane goes through a zero-bordered scratch plane of
+the padded size, so neither the input is padded nor its gradient cropped as whole arrays.
 
 Layouts: transformed tensors are (a*a, channels, tiles) with tiles ordered (n, tile row, tile
 column); position i*a+j holds row i, column j of the a x a transform (a = 4 for F(2x2), 6 for
 F(4x4), 5 for F(2x2) at stride 2). The F(4x4) and stride-2 loops apply a 1-D transform (`_bt6`,
 `_bt5` ...: the matrices of winograd.F4 and F2S2 written out, so the zeros and unit entries cost
-nothing) first along one axis of the tile, into a small scratch array, then along the other. The tile axis may be longer
+nothing) first along one axis of the tile, then along the other. The tile axis may be longer
 than the tiles (the drivers keep it odd, see winograd.py); the loops leave the rest alone.
 """
 import functools

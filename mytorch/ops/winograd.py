@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution: 3x3, stride 1, dilation 1, one group.
+"""Winograd convolution for 3x3 kernels, dilation 1, one group: F(2x2, 3x3) and F(4x4, 3x3) at
+stride 1, F(2x2, 3x3) at stride 2 (`F2S2`, below).
 
 Each m x m output tile is A^T [(G w G^T) * (B^T d B)] A for the (m+2) x (m+2) input tile d
 under it, so the 9 multiply-adds per output and channel pair of im2col become 4 (m = 2, a 4x4
@@ -11,8 +12,8 @@ B . B^T and added over the overlapping tiles).
 Accuracy in float32: F(2x2)'s transforms are exact in binary (adds and halves), so it matches
 im2col's error. F(4x4)'s (points 0, +-1, +-2) multiply by up to 8 and divide by 6 and 24: its
 error, measured against float64 at C = 8..256, is 3e-6..1e-5 of the output's largest magnitude
-(torch's float32 conv: 3e-7..2e-6), inside the 1e-4 relative budget its tests hold it to.
-Which of im2col, F(2x2) and F(4x4) runs is decided per shape by mytorch.ops.conv_select.
+(torch's float32 conv: 3e-7..2e-6); its tests hold it to 2e-5, forward and both gradients.
+Which of im2col and the schemes that fit runs is decided per shape by mytorch.ops.conv_select.
 
 The transforms run as numba loops (mytorch.ops._kernels_winograd) on NumPy float arrays; the
 array-module references here serve CuPy and the tests. Work goes in batch chunks whose
