@@ -5,6 +5,8 @@ added for Conv1d/ConvTranspose2d) and the MNIST example network's training step
 (scale.mnist_example_pair). Each sample times a few mytorch steps and then a few torch steps
 back to back, so both see the same machine load; the ratio is taken per sample and the median
 of `--repeat` ratios is printed (the machine may be shared: compare ratios, not times).
+`--clock cpu` times by the process's CPU time instead of wall time: with one thread each side it
+leaves out the time slices other processes take on a busy machine.
 """
 import argparse
 import os
@@ -25,21 +27,24 @@ def cases():
     yield "MNIST example net train step b64", scale.mnist_example_pair
 
 
-def _ms(step, inner):
-    start = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _ms(step, inner, clock):
+    start = clock()
     for _ in range(inner):
         step()
-    return (time.perf_counter() - start) / inner * 1e3
+    return (clock() - start) / inner * 1e3
 
 
-def ratio(m_step, t_step, repeat, inner):
+def ratio(m_step, t_step, repeat, inner, clock=time.perf_counter):
     """Median of per-sample (mytorch ms / torch ms), and the median ms of each side."""
     for _ in range(2):  # warm-up: compile numba loops, fill caches, run algorithm selection
         m_step()
         t_step()
     rs, ms, ts = [], [], []
     for _ in range(repeat):
-        m, t = _ms(m_step, inner), _ms(t_step, inner)
+        m, t = _ms(m_step, inner, clock), _ms(t_step, inner, clock)
         rs.append(m / t)
         ms.append(m)
         ts.append(t)
@@ -51,6 +56,7 @@ def main():
     p.add_argument("filters", nargs="*", help="keep cases whose name contains one of these")
     p.add_argument("--repeat", type=int, default=9)
     p.add_argument("--inner", type=int, default=3)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     args = p.parse_args()
     import torch
     from threadpoolctl import threadpool_limits
@@ -61,7 +67,7 @@ def main():
     for name, setup in cases():
         if args.filters and not any(f in name for f in args.filters):
             continue
-        r, m, t = ratio(*setup(), args.repeat, args.inner)
+        r, m, t = ratio(*setup(), args.repeat, args.inner, CLOCKS[args.clock])
         print(f"{name:58s} mytorch {m:8.2f} ms  torch {t:8.2f} ms  ratio {r:5.2f}", flush=True)
 
 
