@@ -5,9 +5,13 @@ Which one is fastest depends on the channel counts, the image size and the machi
 F(4x4) does 1.8x fewer GEMM flops than F(2x2) but its transforms cost more; both lose to
 im2col when few input channels make the GEMMs thin. Guessing a rule from a few measurements
 went wrong often enough that the first call of each shape times every candidate instead: a
-warm-up run each (numba loads its machine code), then two timed rounds, the fastest by its
-better time is kept in a per-process cache keyed by the shape (pass, input and weight shapes,
-geometry, dtype, threads). That first call costs about five more runs of the op.
+warm-up run each (numba loads its machine code), then timed rounds (two, or five for ops under
+20 ms, whose single times are noisier), the fastest by its best time is kept in a per-process
+cache keyed by the shape (pass, input and weight shapes, geometry, dtype, threads). That first
+call costs about five more runs of the op (or eleven when small). With one thread the clock is
+the process's CPU time, so that time slices taken by other processes on a busy machine do not
+decide the choice (a wrong pick of this kind made a stride-2 layer 1.5x slower); with more
+threads it is wall time.
 
 Where timing is not wanted the choice is by rule (`winograd.applies`: F(2x2) for C_in >= 8):
 for arrays other than NumPy float arrays (CuPy kernels are asynchronous, their wall time on the
@@ -29,6 +33,8 @@ __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "run"]
 ALGORITHMS = ("im2col", "winograd2", "winograd4")
 
 _ROUNDS = 2  # timed rounds per candidate after the warm-up
+_SMALL_ROUNDS = 5  # ... when the slowest warm-up took under _SMALL_SECONDS
+_SMALL_SECONDS = 0.02
 
 _cache = {}  # key -> name of the fastest candidate
 
@@ -54,16 +60,20 @@ def choose(key):
     return _cache.get(key)
 
 
-def _timed(candidates):
-    """Run each candidate once to warm up, then `_ROUNDS` timed rounds; returns (name of the
-    fastest, its result from the last round)."""
-    results = {name: fn() for name, fn in candidates.items()}
+def _timed(candidates, clock):
+    """Run each candidate once to warm up, then timed rounds (see the module docstring);
+    returns (name of the fastest, its result from the last round)."""
+    results, warm = {}, 0.0
+    for name, fn in candidates.items():
+        start = clock()
+        results[name] = fn()
+        warm = max(warm, clock() - start)
     best = {name: float("inf") for name in candidates}
-    for _ in range(_ROUNDS):
+    for _ in range(_ROUNDS if warm >= _SMALL_SECONDS else _SMALL_ROUNDS):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start = clock()
             results[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], clock() - start)
     name = min(best, key=best.get)
     return name, results[name]
 
@@ -81,10 +91,11 @@ def run(key, candidates, rule, arrays):
         return next(iter(candidates.values()))()
     if not host_float_arrays(*arrays) or settings.are_deterministic_algorithms_enabled():
         return candidates[rule]()
-    key = key + (settings.get_num_threads(),)
+    threads = settings.get_num_threads()
+    key = key + (threads,)
     name = _cache.get(key)
     if name is not None:
         return candidates[name]()
-    name, result = _timed(candidates)
+    name, result = _timed(candidates, time.process_time if threads == 1 else time.perf_counter)
     _cache[key] = name
     return result

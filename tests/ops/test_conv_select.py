@@ -1,6 +1,8 @@
 """mytorch.ops.conv_select: the per-shape choice of convolution algorithm. Timing picks the
 fastest candidate once per shape and caches it; MYTORCH_CONV_ALGO forces one where it applies;
 the rule decides in deterministic mode; every choice gives torch's result."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -19,26 +21,29 @@ def fresh_cache(monkeypatch):
     conv_select.clear_cache()
 
 
-def _counting(calls, delays):
-    """Candidates that record their calls; `delays` (seconds) make one of them the slowest."""
-    import time
-
+def _counting(calls, work):
+    """Candidates that record their calls; `work` (seconds of busy CPU) makes some slower (busy,
+    not asleep: with one thread the selection times CPU time)."""
     def make(name):
         def fn():
             calls.append(name)
-            time.sleep(delays.get(name, 0.0))
+            end = time.process_time() + work.get(name, 0.0)
+            while time.process_time() < end:
+                pass
             return name
         return fn
     return {name: make(name) for name in conv_select.ALGORITHMS}
 
 
-def test_times_once_then_uses_the_cached_fastest():
+@pytest.mark.parametrize("work, rounds", [(0.03, conv_select._ROUNDS),
+                                          (0.005, conv_select._SMALL_ROUNDS)])
+def test_times_once_then_uses_the_cached_fastest(work, rounds):
     calls = []
-    cands = _counting(calls, {"im2col": 0.02, "winograd4": 0.02})
+    cands = _counting(calls, {"im2col": work, "winograd4": work})
     x = np.zeros((2, 3), np.float32)
     assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
-    # a warm-up and the timed rounds of every candidate
-    assert calls.count("im2col") == calls.count("winograd4") == 1 + conv_select._ROUNDS
+    # a warm-up and the timed rounds of every candidate (more rounds for small ops)
+    assert calls.count("im2col") == calls.count("winograd4") == 1 + rounds
     calls.clear()
     assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
     assert calls == ["winograd2"]  # cached: no more timing
