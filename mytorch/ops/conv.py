@@ -5,9 +5,9 @@ one GEMM per group, and its input gradient is col2im of the transposed product. 
 geometries (1-D runs as height 1) im2col and col2im run as numba loops
 (mytorch.ops._kernels_conv) on NumPy float arrays; the array-module references here (strided
 window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy, 3-D geometries
-and the tests. 3x3 stride-1 convolutions with 8 or more input channels take Winograd
-F(2x2, 3x3) instead of im2col (mytorch.ops.winograd: 4 multiplies per output and channel pair
-instead of 9).
+and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops.winograd): at
+stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
+9), at stride 2 F(2x2, 3x3) (6.25); mytorch.ops.conv_select picks one per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -19,7 +19,7 @@ import math
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
-from mytorch.ops import winograd
+from mytorch.ops import conv_select, winograd
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
@@ -81,19 +81,42 @@ def col2im(cols, g, out):
     return _col2im_reference(cols, g, out)
 
 
+def _rule(g, groups, c):
+    """The algorithm used where conv_select does not time them (see there)."""
+    return "winograd2" if winograd.applies(g, groups, c) else "im2col"
+
+
 def _conv_forward(x, w, g, groups, keep_cols=False):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias (with one
-    more spatial dim throughout for a 3-D geometry `g`).
+    more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, kept):
+    what the algorithm that ran keeps for the weight gradient, or None: im2col's column matrix
+    (see `_im2col_forward`) or (Winograd algorithm name, transformed input chunks).
 
-    Per batch chunk of n: cols (C*kh*kw, n*Ho*Wo), then one GEMM per group (a batch of tiny
-    per-image GEMMs is several times slower at these image sizes). With `keep_cols`, returns
-    (y, cols) where cols is the whole batch's column matrix if it takes at most
-    _keep_cols_bytes(g) (built in one chunk; else None), so backward need not build it again.
+    3x3 convolutions of stride 1 or 2 may run as Winograd instead (conv_select times the
+    candidates).
+    """
+    candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
+    for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
+        candidates[name] = lambda s=s, name=name: _winograd_forward(x, w, g, s, name, keep_cols)
+    key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
+    return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
+
+
+def _winograd_forward(x, w, g, s, name, keep_cols):
+    if not keep_cols:
+        return winograd.conv_forward(x, w, g, s)
+    y, vs = winograd.conv_forward(x, w, g, s, keep=True)
+    return y, (None if vs is None else (name, vs))
+
+
+def _im2col_forward(x, w, g, groups, keep_cols=False):
+    """`_conv_forward` by im2col: per batch chunk of n, cols (C*kh*kw, n*Ho*Wo), then one GEMM
+    per group (a batch of tiny per-image GEMMs is several times slower at these image sizes).
+    With `keep_cols`, returns (y, cols) where cols is the whole batch's column matrix if it
+    takes at most _keep_cols_bytes(g) (built in one chunk; else None), so backward need not
+    build it again.
     """
     n, c = x.shape[:2]
-    if winograd.applies(g, groups, c):  # 3x3 stride 1: fewer multiplies than im2col
-        y = winograd.conv_forward(x, w, g)
-        return (y, None) if keep_cols else y
     xp = array_module(x)
     o = w.shape[0]
     kernel, out = g.kernel, g.out
@@ -123,14 +146,26 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
     `_conv_forward`).
 
-    `x` is the (contiguous) input; without it no weight gradient is formed. One pass over batch
-    chunks shares the transposed gy (O, n*Ho*Wo) between both gradients. `cols`: the forward's
-    column matrix of the whole batch (see `_conv_forward`), used instead of rebuilding it.
+    `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: what the
+    forward kept (see `_conv_forward`), used by the same algorithm instead of transforming x
+    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
     """
+    kept = "im2col" if cols is not None and not isinstance(cols, tuple) else \
+        (cols[0] if cols is not None else None)
+    candidates = {"im2col": lambda: _im2col_backward(
+        gy, w, g, groups, x, need_x, cols if kept == "im2col" else None)}
+    for name, s in winograd.schemes(g, groups).items():
+        vs = cols[1] if kept == name else None
+        candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)
+    key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
+    return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
+
+
+def _im2col_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
+    """`_conv_backward` by im2col: one pass over batch chunks shares the transposed gy
+    (O, n*Ho*Wo) between both gradients."""
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
-    if winograd.applies(g, groups, c):
-        return winograd.conv_backward(gy, w, g, x, need_x)
     xp = array_module(gy)
     kernel, out = g.kernel, g.out
     k = c * math.prod(kernel)

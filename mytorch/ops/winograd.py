@@ -1,47 +1,111 @@
-"""Winograd F(2x2, 3x3) convolution: 3x3, stride 1, dilation 1, one group.
+"""Winograd convolution for 3x3 kernels, dilation 1, one group: F(2x2, 3x3) and F(4x4, 3x3) at
+stride 1, F(2x2, 3x3) at stride 2 (`F2S2`, below).
 
-Each 2x2 output tile is A^T [(G w G^T) * (B^T d B)] A for the 4x4 input tile d under it, so the
-9 multiply-adds per output and channel pair of im2col become 4: the product is one batched GEMM
-over the 16 transform positions, (16, O, C) @ (16, C, T) for T tiles. Backward is the exact
-adjoint of the same linear maps, so it is two more 16-position GEMMs on the transformed tensors:
-dU = dM @ V^T (weight gradient, transformed back by G^T . G) and dV = U^T @ dM (input gradient,
-transformed back by B . B^T and added over the overlapping tiles).
+Each m x m output tile is A^T [(G w G^T) * (B^T d B)] A for the (m+2) x (m+2) input tile d
+under it, so the 9 multiply-adds per output and channel pair of im2col become 4 (m = 2, a 4x4
+transform) or 2.25 (m = 4, 6x6): the product is one batched GEMM over the (m+2)^2 transform
+positions, (P, O, C) @ (P, C, T) for T tiles. Backward is the exact adjoint of the same linear
+maps, so it is two more P-position GEMMs on the transformed tensors: dU = dM @ V^T (weight
+gradient, transformed back by G^T . G) and dV = U^T @ dM (input gradient, transformed back by
+B . B^T and added over the overlapping tiles).
 
-F(4x4, 3x3) would cut the GEMM work again by 1.8x, but its transforms multiply by up to 8 and
-lose about two more digits in float32; F(2x2) stays within the float32 tolerances of the conv
-tests (its transforms are exact in binary: only adds and halves).
+Accuracy in float32: F(2x2)'s transforms are exact in binary (adds and halves), so it matches
+im2col's error. F(4x4)'s (points 0, +-1, +-2) multiply by up to 8 and divide by 6 and 24: its
+error, measured against float64 at C = 8..256, is 3e-6..1e-5 of the output's largest magnitude
+(torch's float32 conv: 3e-7..2e-6); its tests hold it to 2e-5, forward and both gradients.
+Which of im2col and the schemes that fit runs is decided per shape by mytorch.ops.conv_select.
 
 The transforms run as numba loops (mytorch.ops._kernels_winograd) on NumPy float arrays; the
 array-module references here serve CuPy and the tests. Work goes in batch chunks whose
 transformed tensors stay in cache (see `_CHUNK_ELEMS`).
 """
+from typing import NamedTuple
+
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd as _kw
 
 # Transformed input and output of one batch chunk hold at most this many elements in all:
-# 4 MiB of float32 ran the 16 small GEMMs ~2x faster than whole-batch tensors (16 MiB+).
+# 4 MiB of float32 ran the small GEMMs ~2x faster than whole-batch tensors (16 MiB+).
 _CHUNK_ELEMS = 1 << 20
 
-BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))  # input transform (4, 4)
-G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))    # weight transform (4, 3)
-AT = ((1, 1, 1, 0), (0, 1, -1, -1))                               # output transform (2, 4)
+
+class Scheme(NamedTuple):
+    """One Winograd algorithm F(m x m, 3 x 3) for a convolution of `stride`: input transform
+    `bt` (a, a), weight transform `g` (a, 3), output transform `at` (m, a), where
+    a = (m - 1) * stride + 3 is the input tile's side; tiles start `step` = m * stride apart."""
+    m: int
+    bt: tuple
+    g: tuple
+    at: tuple
+    stride: int = 1
+
+    @property
+    def a(self):
+        return len(self.bt)
+
+    @property
+    def step(self):
+        return self.m * self.stride
+
+    @property
+    def positions(self):  # transform positions, the batch of the GEMM
+        return self.a * self.a
 
 
-# Fewest input channels for the Winograd path, measured fwd+bwd at batch 64 (Winograd time /
-# im2col time): C_in 1 -> 32 at 28x28: 3.0; 3 -> 16 at 32x32: 2.3; 8 -> 16 at 28x28: 0.95;
-# 16 -> 32 at 14x14: 0.80; 32 -> 64 at 28x28: 0.78. Thin GEMMs do not pay for the transforms.
+# F(2x2, 3x3) at the points 0, 1, -1 (and infinity)
+F2 = Scheme(2,
+            bt=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+            g=((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)),
+            at=((1, 1, 1, 0), (0, 1, -1, -1)))
+
+# F(4x4, 3x3) at the points 0, 1, -1, 2, -2 (and infinity)
+F4 = Scheme(4,
+            bt=((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+                (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+            g=((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+               (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+            at=((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0),
+                (0, 1, -1, 8, -8, 1)))
+
+# F(2x2, 3x3) at stride 2. Along each axis the 2 outputs read 5 inputs d0..d4: the even taps
+# (w0, w2 on d0, d2, d4) are a stride-1 2-tap correlation, done as F(2, 2) at the points 0, 1
+# (3 multiplies), the odd tap (w1 on d1, d3) directly (2 multiplies): 5 instead of 6 per axis,
+# 25 instead of 36 per 2x2 output tile. Transforms are exact (adds only).
+F2S2 = Scheme(2,
+              bt=((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1), (0, 1, 0, 0, 0),
+                  (0, 0, 0, 1, 0)),
+              g=((1, 0, 0), (1, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0)),
+              at=((1, 1, 0, 1, 0), (0, 1, 1, 0, 1)),
+              stride=2)
+
+# By the algorithm names of conv_select, for each stride Winograd runs at.
+SCHEMES = {1: {"winograd2": F2, "winograd4": F4}, 2: {"winograd2": F2S2}}
+
+
+# Fewest input channels for Winograd where the choice is by rule instead of measurement (CuPy,
+# deterministic mode), measured fwd+bwd at batch 64 (F(2x2) time / im2col time): C_in 1 -> 32
+# at 28x28: 3.0; 3 -> 16 at 32x32: 2.3; 8 -> 16 at 28x28: 0.95; 16 -> 32 at 14x14: 0.80;
+# 32 -> 64 at 28x28: 0.78. Thin GEMMs do not pay for the transforms.
 _MIN_C = 8
 
 
+def schemes(g, groups):
+    """{algorithm name: Scheme} that can run this convolution (a geometry `g`, see
+    mytorch.ops.window): 3x3 kernel, equal strides of 1 or 2, dilation 1, one group."""
+    if not (len(g.kernel) == 2 and g.kernel == (3, 3) and groups == 1 and g.sh == g.sw
+            and g.dh == 1 and g.dw == 1):
+        return {}
+    return SCHEMES.get(g.sh, {})
+
+
 def applies(g, groups, c_in):
-    """Whether the Winograd path runs this convolution (a 2-D geometry `g`, see
-    mytorch.ops.window)."""
-    return (len(g.kernel) == 2 and g.kernel == (3, 3) and groups == 1 and c_in >= _MIN_C
-            and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1)
+    """The rule-based choice: F(2x2) for stride-1 convolutions with C_in >= _MIN_C (the
+    stride-2 scheme is only ever chosen by timing)."""
+    return g.stride == (1, 1) and bool(schemes(g, groups)) and c_in >= _MIN_C
 
 
-def _tiles(g):
-    return -(-g.Ho // 2), -(-g.Wo // 2)
+def _tiles(g, s=F2):
+    return -(-g.Ho // s.m), -(-g.Wo // s.m)
 
 
 def _chunks(n, per_item):
@@ -49,196 +113,239 @@ def _chunks(n, per_item):
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def _matrices(xp, dtype):
-    return (xp.asarray(BT, dtype), xp.asarray(G, dtype), xp.asarray(AT, dtype))
+def _matrices(xp, dtype, s):
+    return (xp.asarray(s.bt, dtype), xp.asarray(s.g, dtype), xp.asarray(s.at, dtype))
 
 
-def weight_transform(w):
-    """w (O, C, 3, 3) -> U (16, O, C) = G w G^T at each of the 4x4 positions."""
+# Both weight transforms are one GEMM with K = G (x) G (P, 9), the Kronecker product that maps a
+# flattened 3x3 kernel to its a x a transform: a three-operand einsum took 2 ms for the adjoint
+# at 64 x 32 channels, as long as a transform of the whole input.
+
+def _kron(xp, dtype, s):
+    _, gm, _ = _matrices(xp, dtype, s)
+    return xp.kron(gm, gm)  # (P, 9): K[i*a+j, k*3+l] = G[i, k] G[j, l]
+
+
+def weight_transform(w, s=F2):
+    """w (O, C, 3, 3) -> U (P, O, C) = G w G^T at each of the a x a positions."""
     xp = array_module(w)
-    _, gm, _ = _matrices(xp, w.dtype)
-    u = xp.einsum("ik,ockl,jl->ijoc", gm, w, gm)
-    return xp.ascontiguousarray(u.reshape((16,) + w.shape[:2]))
+    u = _kron(xp, w.dtype, s) @ w.reshape(-1, 9).T  # (P, O*C)
+    return u.reshape((s.positions,) + w.shape[:2])
 
 
-def weight_transform_adjoint(du):
-    """dU (16, O, C) -> gw (O, C, 3, 3) = G^T dU G."""
+def weight_transform_adjoint(du, s=F2):
+    """dU (P, O, C) -> gw (O, C, 3, 3) = G^T dU G."""
     xp = array_module(du)
-    _, gm, _ = _matrices(xp, du.dtype)
-    return xp.einsum("ik,ijoc,jl->ockl", gm, du.reshape((4, 4) + du.shape[1:]), gm)
+    gw = du.reshape(s.positions, -1).T @ _kron(xp, du.dtype, s)  # (O*C, 9)
+    return gw.reshape(du.shape[1:] + (3, 3))
 
 
 # ---------------------------------------------------------------------------------------
 # transform references on the array module (CuPy, and the tests of the numba loops)
 
-def _padded(x, g, th, tw):
-    """x (n, C, H, W) -> (n, C, 2th+2, 2tw+2): x at (pt, pl), zeros elsewhere."""
-    if x.shape[2:] == (2 * th + 2, 2 * tw + 2) and g.pt == g.pl == 0:
-        return x  # even 'valid' input: the tiles cover it exactly
+def _padded_size(th, tw, s):
+    """Input extent the tiles read: (step*th + a - step, step*tw + a - step)."""
+    return s.step * th + s.a - s.step, s.step * tw + s.a - s.step
+
+
+def _padded(x, g, th, tw, s=F2):
+    """x (n, C, H, W) -> (n, C, *_padded_size): x at (pt, pl), zeros elsewhere."""
+    shape = _padded_size(th, tw, s)
+    if x.shape[2:] == shape and g.pt == g.pl == 0:
+        return x  # 'valid' input the tiles cover exactly
     xp = array_module(x)
-    q = xp.zeros(x.shape[:2] + (2 * th + 2, 2 * tw + 2), x.dtype)
-    q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = x
+    q = xp.zeros(x.shape[:2] + shape, x.dtype)
+    h, w = _covered(g, shape)
+    q[:, :, g.pt:g.pt + h, g.pl:g.pl + w] = x[:, :, :h, :w]
     return q
 
 
-def input_transform_reference(x, g, out):
-    """x (n, C, H, W) -> out (16, C, n*th*tw) = B^T d B for each 4x4 tile d (stride 2)."""
+def _covered(g, shape):
+    """Rows and columns of the input inside a padded extent `shape`: at stride 2 the last
+    input row or column may be read by no window (then it is dropped, its gradient zero)."""
+    return min(g.H, shape[0] - g.pt), min(g.W, shape[1] - g.pl)
+
+
+def _crop(q, g, out):
+    """The input gradient: out (n, C, H, W) = q's interior (q padded as by `_padded`)."""
+    h, w = _covered(g, q.shape[2:])
+    out[:, :, :h, :w] = q[:, :, g.pt:g.pt + h, g.pl:g.pl + w]
+    out[:, :, h:] = 0
+    out[:, :, :, w:] = 0
+    return out
+
+
+def input_transform_reference(x, g, out, s=F2):
+    """x (n, C, H, W) -> out (P, C, n*th*tw) = B^T d B for each a x a tile d (`step` apart)."""
     xp = array_module(x)
     n, c = x.shape[:2]
-    th, tw = _tiles(g)
-    q = _padded(x, g, th, tw)
-    s = q.strides
-    d = xp.lib.stride_tricks.as_strided(q, (n, c, th, tw, 4, 4),
-                                        (s[0], s[1], 2 * s[2], 2 * s[3], s[2], s[3]))
-    bt, _, _ = _matrices(xp, x.dtype)
+    th, tw = _tiles(g, s)
+    q = _padded(x, g, th, tw, s)
+    st = q.strides
+    d = xp.lib.stride_tricks.as_strided(
+        q, (n, c, th, tw, s.a, s.a), (st[0], st[1], s.step * st[2], s.step * st[3], st[2], st[3]))
+    bt, _, _ = _matrices(xp, x.dtype, s)
     v = xp.einsum("ik,nctukl,jl->ijcntu", bt, d, bt)
     out[...] = v.reshape(out.shape)
     return out
 
 
-def output_transform_reference(m, g, out):
-    """m (16, O, n*th*tw) -> out (n, O, Ho, Wo) = A^T m A per tile, cropped at the edges."""
+def output_transform_reference(m, g, out, s=F2):
+    """m (P, O, n*th*tw) -> out (n, O, Ho, Wo) = A^T m A per tile, cropped at the edges."""
     xp = array_module(m)
     n, o = out.shape[:2]
-    th, tw = _tiles(g)
-    _, _, at = _matrices(xp, m.dtype)
-    y = xp.einsum("ai,ijontu,bj->notaub", at, m.reshape(4, 4, o, n, th, tw), at)
-    out[...] = y.reshape(n, o, 2 * th, 2 * tw)[:, :, :g.Ho, :g.Wo]
+    th, tw = _tiles(g, s)
+    _, _, at = _matrices(xp, m.dtype, s)
+    y = xp.einsum("ai,ijontu,bj->notaub", at, m.reshape(s.a, s.a, o, n, th, tw), at)
+    out[...] = y.reshape(n, o, s.m * th, s.m * tw)[:, :, :g.Ho, :g.Wo]
     return out
 
 
-def output_adjoint_reference(gy, g, out):
-    """gy (n, O, Ho, Wo) -> out (16, O, n*th*tw) = A gy A^T per zero-extended 2x2 tile."""
+def output_adjoint_reference(gy, g, out, s=F2):
+    """gy (n, O, Ho, Wo) -> out (P, O, n*th*tw) = A gy A^T per zero-extended m x m tile."""
     xp = array_module(gy)
     n, o = gy.shape[:2]
-    th, tw = _tiles(g)
-    q = xp.zeros((n, o, 2 * th, 2 * tw), gy.dtype)
+    th, tw = _tiles(g, s)
+    q = xp.zeros((n, o, s.m * th, s.m * tw), gy.dtype)
     q[:, :, :g.Ho, :g.Wo] = gy
-    _, _, at = _matrices(xp, gy.dtype)
-    dm = xp.einsum("ai,notaub,bj->ijontu", at, q.reshape(n, o, th, 2, tw, 2), at)
+    _, _, at = _matrices(xp, gy.dtype, s)
+    dm = xp.einsum("ai,notaub,bj->ijontu", at, q.reshape(n, o, th, s.m, tw, s.m), at)
     out[...] = dm.reshape(out.shape)
     return out
 
 
-def input_adjoint_reference(dv, g, out):
-    """dv (16, C, n*th*tw) -> out (n, C, H, W) = B dv B^T per tile, summed where tiles
+def input_adjoint_reference(dv, g, out, s=F2):
+    """dv (P, C, n*th*tw) -> out (n, C, H, W) = B dv B^T per tile, summed where tiles
     overlap, padding dropped."""
     xp = array_module(dv)
     n, c = out.shape[:2]
-    th, tw = _tiles(g)
-    bt, _, _ = _matrices(xp, dv.dtype)
-    dd = xp.einsum("ik,ijcntu,jl->nctukl", bt, dv.reshape(4, 4, c, n, th, tw), bt)
-    q = xp.zeros((n, c, th + 1, 2, tw + 1, 2), dv.dtype)
-    for p in range(2):
-        for r in range(2):
-            block = dd[:, :, :, :, 2 * p:2 * p + 2, 2 * r:2 * r + 2]  # (n, c, th, tw, 2, 2)
-            q[:, :, p:p + th, :, r:r + tw, :] += block.transpose(0, 1, 2, 4, 3, 5)
-    q = q.reshape(n, c, 2 * th + 2, 2 * tw + 2)
-    out[...] = q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
-    return out
+    th, tw = _tiles(g, s)
+    bt, _, _ = _matrices(xp, dv.dtype, s)
+    dd = xp.einsum("ik,ijcntu,jl->nctukl", bt, dv.reshape(s.a, s.a, c, n, th, tw), bt)
+    q = xp.zeros((n, c) + _padded_size(th, tw, s), dv.dtype)
+    st = s.step
+    for i in range(s.a):  # add each tile row/column offset as one strided slice
+        for j in range(s.a):
+            q[:, :, i:i + st * th:st, j:j + st * tw:st] += dd[:, :, :, :, i, j]
+    return _crop(q, g, out)
 
 
-# The dispatchers take transformed buffers (16, channels, tp) whose tile axis may be longer than
+# The dispatchers take transformed buffers (P, channels, tp) whose tile axis may be longer than
 # the n*th*tw tiles (see `_tile_axis`); the references see only the tiles.
 
-def _input_transform(x, g, out):
-    th, tw = _tiles(g)
+def _input_transform(x, g, out, s=F2):
+    th, tw = _tiles(g, s)
     if _kw.available(x, out):
-        return _kw.input_transform(_padded(x, g, th, tw), out)
-    return input_transform_reference(x, g, out[:, :, :x.shape[0] * th * tw])
+        return _kw.input_transform(x, out, s.m, s.stride, g.pt, g.pl, _padded_size(th, tw, s))
+    return input_transform_reference(x, g, out[:, :, :x.shape[0] * th * tw], s)
 
 
-def _output_transform(m, g, out):
+def _output_transform(m, g, out, s=F2):
     if _kw.available(m, out):
-        return _kw.output_transform(m, out)
-    th, tw = _tiles(g)
-    return output_transform_reference(m[:, :, :out.shape[0] * th * tw], g, out)
+        return _kw.output_transform(m, out, s.m, s.stride)
+    th, tw = _tiles(g, s)
+    return output_transform_reference(m[:, :, :out.shape[0] * th * tw], g, out, s)
 
 
-def _output_adjoint(gy, g, out):
-    th, tw = _tiles(g)
+def _output_adjoint(gy, g, out, s=F2):
+    th, tw = _tiles(g, s)
     if _kw.available(gy, out):
-        return _kw.output_adjoint(gy, out)
-    return output_adjoint_reference(gy, g, out[:, :, :gy.shape[0] * th * tw])
+        return _kw.output_adjoint(gy, out, s.m, s.stride)
+    return output_adjoint_reference(gy, g, out[:, :, :gy.shape[0] * th * tw], s)
 
 
-def _input_adjoint(dv, g, out):
-    th, tw = _tiles(g)
+def _input_adjoint(dv, g, out, s=F2):
+    th, tw = _tiles(g, s)
     if _kw.available(dv, out):
-        q = _kw.input_adjoint(dv, array_module(dv).empty(
-            out.shape[:2] + (2 * th + 2, 2 * tw + 2), dv.dtype))
-        out[...] = q[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
-        return out
-    return input_adjoint_reference(dv[:, :, :out.shape[0] * th * tw], g, out)
+        return _kw.input_adjoint(dv, out, s.m, s.stride, g.pt, g.pl, _padded_size(th, tw, s))
+    return input_adjoint_reference(dv[:, :, :out.shape[0] * th * tw], g, out, s)
 
 
 def _tile_axis(t):
-    """Length of the tile axis for t tiles: odd, so that the 16 positions' planes are not a
-    multiple of 4 KiB apart (when they were, the transforms' 16 streams fought over the same
-    L1 sets: 4-17x slower loops measured at the MNIST network's conv2)."""
+    """Length of the tile axis for t tiles: odd, so that the transform positions' planes are
+    not a multiple of 4 KiB apart (when they were, the transforms' 16 streams fought over the
+    same L1 sets: 4-17x slower loops measured at the MNIST network's conv2)."""
     return t | 1
 
 
 # ---------------------------------------------------------------------------------------
 # convolution drivers (the interface of conv._conv_forward / conv._conv_backward)
 
-def conv_forward(x, w, g):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias."""
+_KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
+
+
+def conv_forward(x, w, g, s=F2, keep=False):
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias.
+
+    With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
+    takes at most _KEEP_BYTES (else None), so the weight gradient need not transform x again."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    th, tw = _tiles(g)
+    th, tw = _tiles(g, s)
     L = th * tw
-    u = weight_transform(w)
+    P = s.positions
+    u = weight_transform(w, s)
     y = xp.empty((n, o) + g.out, x.dtype)
-    chunks = _chunks(n, 16 * (c + o) * L)
+    chunks = _chunks(n, P * (c + o) * L)
     tb = _tile_axis(chunks[0][1] * L)
-    vbuf = xp.empty(16 * c * tb, x.dtype)
-    mbuf = xp.empty(16 * o * tb, x.dtype)
+    kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
+    vbuf = None if kept else xp.empty(P * c * tb, x.dtype)
+    mbuf = xp.empty(P * o * tb, x.dtype)
+    vs = []
     for a, b in chunks:
         t = (b - a) * L
         tp = _tile_axis(t)
-        v = vbuf[:16 * c * tp].reshape(16, c, tp)
+        v = xp.empty((P, c, tp), x.dtype) if kept else vbuf[:P * c * tp].reshape(P, c, tp)
         v[:, :, t:] = 0
-        _input_transform(x[a:b], g, v)
-        m = mbuf[:16 * o * tp].reshape(16, o, tp)
+        _input_transform(x[a:b], g, v, s)
+        vs.append(v)
+        m = mbuf[:P * o * tp].reshape(P, o, tp)
         xp.matmul(u, v, out=m)
-        _output_transform(m, g, y[a:b])
-    return y
+        _output_transform(m, g, y[a:b], s)
+    if not keep:
+        return y
+    return y, (vs if kept else None)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True):
+def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
     """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None);
-    the weight gradient needs the forward input `x`."""
+    the weight gradient needs the forward input `x`, or `vs`, its transform kept by
+    `conv_forward` (read only: a retained graph may run backward again)."""
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1]
-    th, tw = _tiles(g)
+    th, tw = _tiles(g, s)
     L = th * tw
-    u = weight_transform(w) if need_x else None
-    chunks = _chunks(n, 16 * (c + o) * L)
+    P = s.positions
+    u = weight_transform(w, s) if need_x else None
+    chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
-    vbuf = xp.empty(16 * c * tb, gy.dtype)
-    mbuf = xp.empty(16 * o * tb, gy.dtype)
+    vbuf = xp.empty(P * c * tb, gy.dtype)
+    mbuf = xp.empty(P * o * tb, gy.dtype)
     gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
-    du = xp.empty((16, o, c), gy.dtype) if x is not None else None
-    dub = xp.empty_like(du) if du is not None and len(chunks) > 1 else du
-    for a, b in chunks:
+    need_w = x is not None or vs is not None
+    du = xp.empty((P, o, c), gy.dtype) if need_w else None
+    dub = xp.empty_like(du) if need_w and len(chunks) > 1 else du
+    for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = mbuf[:16 * o * tp].reshape(16, o, tp)
+        dm = mbuf[:P * o * tp].reshape(P, o, tp)
         dm[:, :, t:] = 0  # the padding tiles add nothing to the weight gradient
-        _output_adjoint(gy[a:b], g, dm)
-        v = vbuf[:16 * c * tp].reshape(16, c, tp)
-        v[:, :, t:] = 0
-        if x is not None:
-            _input_transform(x[a:b], g, v)
-            xp.matmul(dm, v.transpose(0, 2, 1), out=du if a == 0 else dub)
+        _output_adjoint(gy[a:b], g, dm, s)
+        v = vbuf[:P * c * tp].reshape(P, c, tp)
+        if need_w:
+            if vs is not None:
+                xv = vs[i]
+            else:
+                v[:, :, t:] = 0
+                _input_transform(x[a:b], g, v, s)
+                xv = v
+            xp.matmul(dm, xv.transpose(0, 2, 1), out=du if a == 0 else dub)
             if a:
                 du += dub
         if need_x:
             xp.matmul(u.transpose(0, 2, 1), dm, out=v)
-            _input_adjoint(v, g, gx[a:b])
-    gw = None if du is None else weight_transform_adjoint(du).astype(gy.dtype, copy=False)
+            _input_adjoint(v, g, gx[a:b], s)
+    gw = None if du is None else weight_transform_adjoint(du, s).astype(gy.dtype, copy=False)
     return gx, gw
-

@@ -1,5 +1,6 @@
-"""Conv/pool fwd+bwd cases: Conv2d (ConvNet sizes), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
-and the zoo ConvNet's forward+backward on an MNIST batch."""
+"""Conv/pool fwd+bwd cases: Conv2d (ConvNet sizes), Conv1d, ConvTranspose2d (a DCGAN-style
+upsampling layer), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, and the zoo ConvNet's
+forward+backward on an MNIST batch."""
 import numpy as np
 import torch
 
@@ -85,6 +86,12 @@ CASES = [
     ("Conv2d 16->32 3x3 s2 nobias b64 14x14 (ConvNet block 2)",
      _case(lambda: nn.Conv2d(16, 32, 3, 2, 1, bias=False),
            lambda: torch.nn.Conv2d(16, 32, 3, 2, 1, bias=False), (64, 16, 14, 14))),
+    ("Conv1d 64->64 k3 b64 L256", _case(lambda: nn.Conv1d(64, 64, 3, padding=1),
+                                        lambda: torch.nn.Conv1d(64, 64, 3, padding=1),
+                                        (64, 64, 256))),
+    ("ConvTranspose2d 64->32 4x4 s2 b64 7x7", _case(
+        lambda: nn.ConvTranspose2d(64, 32, 4, 2, 1),
+        lambda: torch.nn.ConvTranspose2d(64, 32, 4, 2, 1), (64, 64, 7, 7))),
     ("ConvNet (zoo) fwd+bwd b64 MNIST", _convnet),
     ("MaxPool2d 2 b64 64x28x28", _case(lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2),
                                        (64, 64, 28, 28))),

@@ -198,9 +198,12 @@ def test_conv_bad_input():
                 conv_t(mytorch.randn(*x), mytorch.randn(*w), padding=padding)
 
 
-def test_kept_columns_survive_a_retained_second_backward():
-    # The forward keeps small column matrices for the weight gradient; backward must not
-    # overwrite them, so a retained graph gives the same gradient twice.
+@pytest.mark.parametrize("algo", ["im2col", "winograd2", "winograd4"])
+def test_kept_columns_survive_a_retained_second_backward(algo, monkeypatch):
+    # The forward keeps small column matrices (im2col) or the transformed input (Winograd)
+    # for the weight gradient; backward must not overwrite them, so a retained graph gives the
+    # same gradient twice.
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", algo)
     conv = mytorch.nn.Conv2d(3, 4, 3, padding=1)
     x = mytorch.randn(2, 3, 8, 8, requires_grad=True)
     y = conv(x).sum()
