@@ -10,29 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import mytorch
 from mytorch.ops import cuda_cross_entropy as cx
-
-numba_cuda = pytest.importorskip("numba.cuda")
-from numba.cuda.core import config as numba_cuda_config  # noqa: E402
-
-SIMULATED = bool(numba_cuda_config.ENABLE_CUDASIM)
-if not SIMULATED and not mytorch.cuda.is_available():
-    pytest.skip("numba.cuda is the real one but no GPU is usable", allow_module_level=True)
+from tests.cuda.kernel_host import dev, host  # skips without numba-cuda
 
 T = 32  # threads per block in these tests
 TOL = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}  # relative, on loss and grads
-
-
-def dev(a):
-    if a is None or SIMULATED:
-        return a
-    import cupy
-    return cupy.asarray(a)
-
-
-def host(a):
-    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def close(got, want, rtol, scale=1.0):

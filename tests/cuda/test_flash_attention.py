@@ -19,28 +19,11 @@ import torch
 import mytorch
 from mytorch.ops import cuda_flash_attention as fa
 from mytorch.ops import cuda_kernels as ck
-
-numba_cuda = pytest.importorskip("numba.cuda")
-from numba.cuda.core import config as numba_cuda_config  # noqa: E402
-
-SIMULATED = bool(numba_cuda_config.ENABLE_CUDASIM)
-if not SIMULATED and not mytorch.cuda.is_available():
-    pytest.skip("numba.cuda is the real one but no GPU is usable", allow_module_level=True)
+from tests.cuda.kernel_host import dev, host  # skips without numba-cuda
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TILE, THREADS = 4, 8
 TOL = {np.float32: 2e-6, np.float16: 3e-3}  # vs the float64 reference, relative to the scale
-
-
-def dev(a):
-    if a is None or SIMULATED:
-        return a
-    import cupy
-    return cupy.asarray(a)
-
-
-def host(a):
-    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def data(shape, dtype, seed):

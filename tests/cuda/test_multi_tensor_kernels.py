@@ -13,29 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-import mytorch
 from mytorch.optim import cuda_multi_tensor as mt
-
-numba_cuda = pytest.importorskip("numba.cuda")
-from numba.cuda.core import config as numba_cuda_config  # noqa: E402
-
-SIMULATED = bool(numba_cuda_config.ENABLE_CUDASIM)
-if not SIMULATED and not mytorch.cuda.is_available():
-    pytest.skip("numba.cuda is the real one but no GPU is usable", allow_module_level=True)
+from tests.cuda.kernel_host import SIMULATED, dev, host  # skips without numba-cuda
 
 SIZES = [1, 7, 33, 0, 20]
 THREADS, CHUNK = 8, 16
-
-
-def dev(a):
-    if a is None or SIMULATED:
-        return a
-    import cupy
-    return cupy.asarray(a)
-
-
-def host(a):
-    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def tensors(pd, gd, seed=0, sizes=SIZES):

@@ -1,6 +1,10 @@
 """mytorch.ops.conv_select: the per-shape choice of convolution algorithm. Timing picks the
 fastest candidate once per shape and caches it; MYTORCH_CONV_ALGO forces one where it applies;
 the rule decides in deterministic mode; every choice gives torch's result."""
+import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -11,6 +15,8 @@ import torch.nn.functional as TF
 import mytorch
 import mytorch.nn.functional as F
 from mytorch.ops import conv_select
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +104,23 @@ def test_timed_choice_is_cached_per_shape_and_matches_torch(xs, o, p):
     kinds = sorted(k[0] for k in conv_select._cache)
     assert kinds == ["backward", "forward"]
     assert set(conv_select._cache.values()) <= set(conv_select.ALGORITHMS)
+
+
+def test_choosing_an_algorithm_leaves_torchs_threads_alone():
+    # the choice keys on mytorch.get_num_threads(); reading numba's thread count would start
+    # numba's threading layer, which resets the OpenMP pool torch shares (torch at 1 thread
+    # ran on 2 beside mytorch, and the bench compared 1 thread against 2)
+    code = textwrap.dedent("""
+        import torch
+        torch.set_num_threads(1)
+        import mytorch
+        from mytorch.nn import functional as F
+        x = mytorch.randn(2, 8, 12, 12, requires_grad=True)
+        F.conv2d(x, mytorch.randn(16, 8, 3, 3), padding=1).sum().backward()
+        from numba.np.ufunc import parallel
+        print(torch.get_num_threads(), parallel._is_initialized, mytorch.get_num_threads() >= 1)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "False", "True"]
