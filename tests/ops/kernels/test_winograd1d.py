@@ -223,3 +223,17 @@ def test_conv_select_times_it_for_conv1d(monkeypatch):
           torch_fn=lambda x, w: TF.conv1d(x, w, None, 1, 1), atol=1e-4, rtol=1e-4)
     assert seen and all(s == ["im2col", "winograd1d"] for s in seen), seen
     conv_select.clear_cache()
+
+
+@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+def test_kept_transform_survives_a_retained_second_backward(algo):
+    """Forward keeps the transformed input for the weight gradient; backward must not
+    overwrite it, so a retained graph gives the same gradient twice."""
+    conv = mytorch.nn.Conv1d(3, 4, 3, padding=1)
+    x = mytorch.randn(2, 3, 10, requires_grad=True)
+    y = conv(x).sum()
+    y.backward(retain_graph=True)
+    first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(conv.weight.grad.numpy(), 2 * first_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-5, atol=1e-6)
