@@ -20,8 +20,9 @@ host means little) and when mytorch.use_deterministic_algorithms(True) is on (ea
 deterministic, but a timed choice could differ from one process to the next and so change the
 rounding).
 
-MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd1d in the environment (read at each call; "auto" or
-unset: choose) forces one algorithm wherever it applies; elsewhere the usual choice runs.
+MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd1d in the environment (read at each call;
+"auto" or unset: choose) forces one algorithm wherever it applies; elsewhere the usual choice
+runs. winograd1d (F(4, 3), 1-D kernel 3, stride 1) is only ever chosen by timing or forced.
 """
 import os
 import time
