@@ -115,19 +115,23 @@ def _compiled():
             for ci in range(c):
                 v0, v1, v2, v3, v4, v5 = dv[0, ci], dv[1, ci], dv[2, ci], dv[3, ci], \
                     dv[4, ci], dv[5, ci]
-                row[0] = 0
-                row[1] = 0
+                # Tile t's six values land on row[4t:4t+6]: its first four are written, then
+                # its last two are added onto the next tile's first two. Two passes without a
+                # dependence from one tile to the next, so that both vectorize.
                 for t in range(T):
                     a0, a1, a2, a3, a4, a5 = v0[t0 + t], v1[t0 + t], v2[t0 + t], v3[t0 + t], \
                         v4[t0 + t], v5[t0 + t]
                     s = 4 * t
-                    # the first two of this tile's six add to the last two of the previous one
-                    row[s] += 4 * a0
-                    row[s + 1] += 4 * (a2 - a1 + a5) + 2 * (a4 - a3)
+                    row[s] = 4 * a0
+                    row[s + 1] = 4 * (a2 - a1 + a5) + 2 * (a4 - a3)
                     row[s + 2] = -5 * a0 - 4 * (a1 + a2) - a3 - a4
                     row[s + 3] = a1 - a2 + 2 * (a3 - a4) - 5 * a5
-                    row[s + 4] = a0 + a1 + a2 + a3 + a4
-                    row[s + 5] = a5
+                row[4 * T] = 0
+                row[4 * T + 1] = 0
+                for t in range(T):
+                    s = 4 * t
+                    row[s + 4] += v0[t0 + t] + v1[t0 + t] + v2[t0 + t] + v3[t0 + t] + v4[t0 + t]
+                    row[s + 5] += v5[t0 + t]
                 dst = gx[b, ci]
                 for s in range(L):
                     dst[s] = row[pl + s]
