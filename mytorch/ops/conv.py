@@ -170,7 +170,7 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
         candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)
     if winograd1d.applies(g, groups):
         vs = cols[1] if kept == "winograd1d" else None
-        candidates["winograd1d"] = lambda: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
+        candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 

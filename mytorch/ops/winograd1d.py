@@ -10,8 +10,9 @@ tiles. Backward is the exact adjoint of the same linear maps, as in winograd.py:
 by B and added over the overlapping tiles).
 
 Accuracy in float32: the transforms (points 0, +-1, +-2) multiply by up to 8 and divide by 6
-and 24 along one axis only, so the error is below that of 2-D F(4x4, 3x3) (whose tests allow
-2e-5 of the largest magnitude); the tests here hold it to the same bound.
+and 24, along one axis only. The error, measured against float64 at C = 17..256, is
+4e-7..1.8e-6 of the output's largest magnitude, forward and both gradients (im2col: 1e-7..5e-7);
+the tests hold it to 2e-5, the bound of 2-D F(4x4, 3x3).
 
 The transforms run as numba loops (mytorch.ops._kernels_winograd1d) on NumPy float arrays; the
 array-module references here serve CuPy and the tests. conv_select times this candidate
