@@ -7,7 +7,10 @@ geometries (1-D runs as height 1) im2col and col2im run as numba loops
 window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy, 3-D geometries
 and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops.winograd): at
 stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
-9), at stride 2 F(2x2, 3x3) (6.25); mytorch.ops.conv_select picks one per shape by timing them.
+9), at stride 2 F(2x2, 3x3) (6.25). Strided convolutions whose kernel is a multiple of the stride
+(4x4 stride 2: the transposed-conv upsampler) may run through the stride phases instead
+(mytorch.ops.conv_phase: row copies and adds, no index table). mytorch.ops.conv_select picks one
+per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -19,7 +22,7 @@ import math
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
-from mytorch.ops import conv_select, winograd
+from mytorch.ops import conv_phase, conv_select, winograd
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
@@ -98,6 +101,8 @@ def _conv_forward(x, w, g, groups, keep_cols=False):
     candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
         candidates[name] = lambda s=s, name=name: _winograd_forward(x, w, g, s, name, keep_cols)
+    if conv_phase.applies(g, groups):  # strided, kernel a multiple of the stride: keeps nothing
+        candidates["phase"] = lambda: _phase_forward(x, w, g, groups, keep_cols)
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
 
@@ -107,6 +112,11 @@ def _winograd_forward(x, w, g, s, name, keep_cols):
         return winograd.conv_forward(x, w, g, s)
     y, vs = winograd.conv_forward(x, w, g, s, keep=True)
     return y, (None if vs is None else (name, vs))
+
+
+def _phase_forward(x, w, g, groups, keep_cols):
+    y = conv_phase.conv_forward(x, w, g, groups)
+    return (y, None) if keep_cols else y
 
 
 def _im2col_forward(x, w, g, groups, keep_cols=False):
@@ -157,6 +167,8 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     for name, s in winograd.schemes(g, groups).items():
         vs = cols[1] if kept == name else None
         candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)
+    if conv_phase.applies(g, groups):  # the transposed conv's forward among others
+        candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 

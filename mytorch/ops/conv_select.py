@@ -1,5 +1,7 @@
-"""Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3) or
-Winograd F(4x4, 3x3), chosen by timing them once per shape (as cuDNN's benchmark mode).
+"""Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3),
+Winograd F(4x4, 3x3) or, for strided kernels that are a multiple of the stride, im2col + GEMM
+through the stride phases (mytorch.ops.conv_phase), chosen by timing them once per shape (as
+cuDNN's benchmark mode).
 
 Which one is fastest depends on the channel counts, the image size and the machine's BLAS:
 F(4x4) does 1.8x fewer GEMM flops than F(2x2) but its transforms cost more; both lose to
@@ -19,8 +21,8 @@ host means little) and when mytorch.use_deterministic_algorithms(True) is on (ea
 deterministic, but a timed choice could differ from one process to the next and so change the
 rounding).
 
-MYTORCH_CONV_ALGO=im2col|winograd2|winograd4 in the environment (read at each call; "auto" or
-unset: choose) forces one algorithm wherever it applies; elsewhere the usual choice runs.
+MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|phase in the environment (read at each call;
+"auto" or unset: choose) forces one algorithm wherever it applies; elsewhere the usual choice runs.
 """
 import os
 import time
@@ -30,7 +32,7 @@ from mytorch.backend import host_float_arrays
 
 __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "run"]
 
-ALGORITHMS = ("im2col", "winograd2", "winograd4")
+ALGORITHMS = ("im2col", "winograd2", "winograd4", "phase")
 
 _ROUNDS = 2  # timed rounds per candidate after the warm-up
 _SMALL_ROUNDS = 5  # ... when the slowest warm-up took under _SMALL_SECONDS
