@@ -11,9 +11,10 @@ and U-Net) each phase is a 2x2 stride-1 convolution, and no multiplications by i
 are done. The GEMMs are im2col's, and each output sums its kernel offsets in the same order,
 so the results equal im2col's bitwise (for the same batch chunks).
 
-Measured (one thread, CPU time): rows of 7 (a 7x7 input) are too short for the per-row work
-to pay off, and im2col wins there; on 16x16 and 32x32 inputs the phases run the transposed
-conv and its weight gradient 1.1-1.3x faster. conv_select times both and keeps the faster.
+Measured (one thread, CPU time, ConvTranspose2d 4x4 stride 2): on a 7x7 input (the bench's
+b64 64->32) rows of 7 are too short for the per-row work to pay off and im2col stays faster;
+on a 32x32 input (b8 32->16) the phases ran the layer's forward and backward 1.15x faster
+(torch ratio 1.75 -> 1.53). conv_select times both per shape and pass and keeps the faster.
 
 Layouts: phases (N, C, sh, sw, Hq, Wq) with Hq = ceil(Hp / sh) (a padded row h lies at
 [h % sh, h // sh]); columns (C, kh, kw, N, Ho, Wo) as in mytorch.ops.conv. The numba loops run
