@@ -8,8 +8,10 @@ window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy, 3
 and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops.winograd): at
 stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
 9), at stride 2 F(2x2, 3x3) (6.25); 1-D convolutions of kernel 3 and stride 1 may take F(4, 3)
-(mytorch.ops.winograd1d: 1.5 instead of 3); mytorch.ops.conv_select picks one per shape by
-timing them.
+(mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions whose kernel is a multiple
+of the stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride
+phases instead (mytorch.ops.conv_phase: row copies and adds, no index table).
+mytorch.ops.conv_select picks one per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -21,7 +23,7 @@ import math
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
-from mytorch.ops import conv_select, winograd, winograd1d
+from mytorch.ops import conv_phase, conv_select, winograd, winograd1d
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
@@ -102,6 +104,8 @@ def _conv_forward(x, w, g, groups, keep_cols=False):
         candidates[name] = lambda s=s, name=name: _winograd_forward(x, w, g, s, name, keep_cols)
     if winograd1d.applies(g, groups):  # 1-D kernel 3: F(4, 3), 1.5 multiplies instead of 3
         candidates["winograd1d"] = lambda: _winograd1d_forward(x, w, g, keep_cols)
+    if conv_phase.applies(g, groups):  # strided, kernel a multiple of the stride: keeps nothing
+        candidates["phase"] = lambda: _phase_forward(x, w, g, groups, keep_cols)
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
 
@@ -118,6 +122,11 @@ def _winograd1d_forward(x, w, g, keep_cols):
         return winograd1d.conv_forward(x, w, g)
     y, vs = winograd1d.conv_forward(x, w, g, keep=True)
     return y, (None if vs is None else ("winograd1d", vs))
+
+
+def _phase_forward(x, w, g, groups, keep_cols):
+    y = conv_phase.conv_forward(x, w, g, groups)
+    return (y, None) if keep_cols else y
 
 
 def _im2col_forward(x, w, g, groups, keep_cols=False):
@@ -171,6 +180,8 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     if winograd1d.applies(g, groups):
         vs = cols[1] if kept == "winograd1d" else None
         candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
+    if conv_phase.applies(g, groups):  # the transposed conv's forward among others
+        candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 

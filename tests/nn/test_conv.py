@@ -121,6 +121,62 @@ def test_gradcheck_hand_written_backwards():
                      _t64(rng, (2, 2, 4), (2, 3, 3)))
 
 
+# Strided kernels that are a multiple of the stride through the phase path, forced (the timing
+# would pick it only where it runs faster): (x shape, out channels, kernel, stride, padding,
+# output_padding, groups, bias).
+PHASE_T2D = [
+    ((2, 6, 7, 7), 4, 4, 2, 1, 0, 1, True),           # the DCGAN/U-Net upsampler
+    ((1, 3, 5, 6), 2, 4, 2, 0, 0, 1, False),          # batch 1, no padding, odd sizes
+    ((2, 4, 4, 3), 6, 4, 2, 2, 1, 2, True),           # padding over half a kernel, groups
+    ((2, 2, 3, 5), 3, (6, 4), (3, 2), (1, 2), (2, 1), 1, True),  # stride 3, output_padding
+    ((1, 2, 6, 6), 2, 2, 2, 0, 1, 1, False),          # k = s: each phase is a 1x1 conv
+]
+
+
+@pytest.mark.parametrize("case", PHASE_T2D, ids=range(len(PHASE_T2D)))
+def test_phase_path_matches_torch(case, device, monkeypatch):
+    """Forced MYTORCH_CONV_ALGO=phase: the transposed conv's forward (col2im into the phases)
+    and both backwards (im2col from the phases), and the strided conv2d it is the gradient
+    of, against torch."""
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "phase")
+    xs, o, k, s, p, op, g, bias = case
+    ks = (k, k) if isinstance(k, int) else k
+    shapes = [xs, (xs[1], o // g) + ks] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, s, p, op, g), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, s, p, op, g),
+          device=device)
+    y = TF.conv_transpose2d(torch.zeros(xs), torch.zeros(shapes[1]), None, s, p, op, g)
+    shapes = [tuple(y.shape), (xs[1], o // g) + ks] + ([(xs[1],)] if bias else [])
+    check(lambda x, w, b=None: F.conv2d(x, w, b, s, p, 1, g), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv2d(x, w, b, s, p, 1, g), device=device)
+
+
+def test_phase_path_conv_transpose1d_and_gradcheck(monkeypatch):
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "phase")
+    check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1, 1),
+          [(2, 3, 9), (3, 5, 4), (5,)],
+          torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1, 1))
+    rng = np.random.default_rng(0)
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1),
+                     _t64(rng, (1, 3, 3, 4), (3, 2, 4, 4), (2,)))
+    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, (3, 2), (2, 0), (1, 1), 2),
+                     _t64(rng, (2, 4, 3, 2), (4, 1, 6, 2)))
+    assert gradcheck(lambda x, w: F.conv2d(x, w, None, 2, 1), _t64(rng, (2, 2, 7, 6), (3, 2, 4, 4)))
+
+
+def test_phase_and_im2col_choices_agree(monkeypatch):
+    """Either choice of the timing gives the same transposed conv (same GEMMs, same order of
+    summation into each output): the chosen algorithm does not change the rounding."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 8, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((8, 4, 4, 4)).astype(np.float32)
+    outs = []
+    for algo in ("im2col", "phase"):
+        monkeypatch.setenv("MYTORCH_CONV_ALGO", algo)
+        outs.append(F.conv_transpose2d(mytorch.tensor(x), mytorch.tensor(w), None, 2, 1).numpy())
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("auto", [False, True])
 def test_conv_modules_match_torch_modules(auto):
     pairs = [(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, auto=auto),

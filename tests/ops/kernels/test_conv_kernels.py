@@ -71,3 +71,67 @@ def test_available_rejects_what_the_loops_do_not_take():
     assert not kc.available(a.astype(np.float16))
     assert not kc.available(a.transpose(0, 1, 3, 2))
     assert not kc.available(a, a.astype(np.float64))
+
+
+# Strided geometries whose kernel is a multiple of the stride (mytorch.ops.conv_phase): odd and
+# even sizes, padding none/one/asymmetric/over a stride, 1-D as height 1, stride 3.
+PHASE_GEOMS = [
+    ((2, 3, 14, 14), (4, 4), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+    ((1, 2, 9, 7), (4, 4), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+    ((2, 3, 11, 8), (4, 2), (2, 2), ((2, 1), (0, 3)), (1, 1)),
+    ((1, 2, 1, 13), (1, 4), (1, 2), ((0, 0), (1, 1)), (1, 1)),
+    ((2, 2, 13, 10), (6, 3), (3, 3), ((2, 2), (1, 0)), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, kernel, stride, pads, dilation", PHASE_GEOMS)
+def test_phase_loops_match_reference_and_im2col(shape, kernel, stride, pads, dilation, dtype):
+    from mytorch.ops import conv_phase as PH
+    rng = np.random.default_rng(0)
+    g = _geom(shape, kernel, stride, pads, dilation)
+    assert PH.applies(g, 1)
+    n, c = shape[:2]
+    x = rng.standard_normal(shape).astype(dtype)
+    q = PH.split(x, g)
+    np.testing.assert_array_equal(q, PH._split_reference(x, np.zeros_like(q), g))
+    np.testing.assert_array_equal(PH.merge(q, g), x)  # merge undoes split
+    np.testing.assert_array_equal(PH._merge_reference(q, np.empty_like(x), g), x)
+
+    cshape = (c, g.kh, g.kw, n, g.Ho, g.Wo)
+    got = PH.im2col(q, g, np.full(cshape, np.nan, dtype))
+    np.testing.assert_array_equal(got, PH._im2col_reference(q, np.empty(cshape, dtype), g))
+    np.testing.assert_array_equal(got, C._im2col_reference(x, g, np.empty(cshape, dtype)))
+
+    cols = rng.standard_normal(cshape).astype(dtype)
+    got = PH.col2im(cols, g, np.zeros_like(q))
+    np.testing.assert_array_equal(got, PH._col2im_reference(cols, np.zeros_like(q), g))
+    # kernel offsets summed in the same order as conv's col2im: bitwise equal
+    np.testing.assert_array_equal(PH.merge(got, g),
+                                  C._col2im_reference(cols, g, np.zeros(shape, dtype)))
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("shape, kernel, stride, pads, dilation", PHASE_GEOMS)
+def test_phase_gemm_drivers_equal_im2col(shape, kernel, stride, pads, dilation, groups,
+                                         monkeypatch):
+    """With the same batch chunks the phase candidate gives im2col's results bitwise (same
+    GEMMs, same summation order); small chunks split the batch."""
+    from mytorch.ops import conv_phase as PH
+    monkeypatch.setattr(PH, "_CHUNK_ELEMS", 64)
+    monkeypatch.setattr(C, "_CHUNK_ELEMS", 64)
+    rng = np.random.default_rng(1)
+    g = _geom(shape, kernel, stride, pads, dilation)
+    n, c = shape[:2]
+    x = rng.standard_normal((n, c * groups) + shape[2:])
+    w = rng.standard_normal((4, c) + kernel)
+    gy = rng.standard_normal((n, 4) + g.out)
+    np.testing.assert_array_equal(PH.conv_forward(x, w, g, groups),
+                                  C._im2col_forward(x, w, g, groups))
+    for xx, need_x in ((x, True), (x, False), (None, True)):
+        want = C._im2col_backward(gy, w, g, groups, xx, need_x)
+        got = PH.conv_backward(gy, w, g, groups, xx, need_x)
+        for a, b in zip(got, want):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_array_equal(a, b)
