@@ -1,7 +1,6 @@
 """mytorch.distributed and DistributedDataParallel: on 2 real ranks under our launcher (the
 rank script checks itself against single-process references and prints `OK <check> <rank>`),
 and in this one process (world size 1)."""
-import re
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import mytorch
 import mytorch.distributed as dist
 import mytorch.nn as nn
 from mytorch.nn.parallel import DistributedDataParallel as DDP
-from tests.faults.jobs import ROOT, Job, job_env
+from tests.faults.jobs import assert_both_ranks_passed, run_two_ranks
 
 CHECKS = ["env", "all_reduce", "broadcast", "all_gather", "reduce_scatter", "objects_barrier",
           "bad_input", "ddp", "ddp_10_buckets", "no_sync", "unused", "buffers", "sync_batchnorm",
@@ -20,20 +19,13 @@ CHECKS = ["env", "all_reduce", "broadcast", "all_gather", "reduce_scatter", "obj
 
 @pytest.fixture(scope="module")
 def two_ranks():
-    import sys
-    job = Job([sys.executable, "-m", "miniddp.launch", "-n", "2",
-               f"{ROOT}/tests/distributed/_scripts/dist_api.py"], job_env())
-    rc, _ = job.wait(300)
-    assert job.leftovers() == []
-    return rc, job.output
+    return run_two_ranks("dist_api.py")
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("check", CHECKS)
 def test_on_two_ranks(two_ranks, check):
-    rc, out = two_ranks
-    passed = set(re.findall(r"OK (\w+) (\d)", out))
-    assert rc == 0 and (check, "0") in passed and (check, "1") in passed, out[-4000:]
+    assert_both_ranks_passed(two_ranks, check)
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ rank starts the same collectives in the same order, and the first bucket leaves 
 ends; on CPUs over MPI, and on 2 GPUs over NCCL when there are 2 (the CuPy stand-in's in CI).
 (One process: the `Request`s in tests/miniddp/test_comm.py, the bucket protocol on a
 pretend second rank in tests/miniddp/test_buckets.py.)"""
-import re
-import sys
 
 import pytest
 
 import mytorch
-from tests.faults.jobs import ROOT, Job, job_env
+from tests.faults.jobs import assert_both_ranks_passed, run_two_ranks
 
 CHECKS = ["accelerator_equal", "accelerator_order", "ddp_equal", "ddp_order"]
 
@@ -20,17 +18,10 @@ CHECKS = ["accelerator_equal", "accelerator_order", "ddp_equal", "ddp_order"]
 def two_ranks(request):
     if request.param == "cuda" and mytorch.cuda.device_count() < 2:
         pytest.skip("needs 2 GPUs (CUDA_STANDIN_GPUS=2 on the CuPy stand-in)")
-    job = Job([sys.executable, "-m", "miniddp.launch", "-n", "2",
-               f"{ROOT}/tests/distributed/_scripts/overlap.py"],
-              job_env(OVERLAP_DEVICE=request.param))
-    rc, _ = job.wait(300)
-    assert job.leftovers() == []
-    return rc, job.output
+    return run_two_ranks("overlap.py", OVERLAP_DEVICE=request.param)
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("check", CHECKS)
 def test_on_two_ranks(two_ranks, check):
-    rc, out = two_ranks
-    passed = set(re.findall(r"OK (\w+) (\d)", out))
-    assert rc == 0 and (check, "0") in passed and (check, "1") in passed, out[-4000:]
+    assert_both_ranks_passed(two_ranks, check)

@@ -125,3 +125,21 @@ def launch(script, *args, ranks=2, **env):
     cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(ranks),
            os.path.join(SCRIPTS, script), *args]
     return Job(cmd, job_env(**env))
+
+
+def run_two_ranks(script, **env):
+    """Run tests/distributed/_scripts/<script> on 2 ranks under miniddp.launch (5-minute
+    limit); checks no process is left behind and returns (exit code, output)."""
+    job = Job([sys.executable, "-m", "miniddp.launch", "-n", "2",
+               f"{ROOT}/tests/distributed/_scripts/{script}"], job_env(**env))
+    rc, _ = job.wait(300)
+    assert job.leftovers() == []
+    return rc, job.output
+
+
+def assert_both_ranks_passed(result, check):
+    """The script printed `OK <check> 0` and `OK <check> 1`, and the job exited 0."""
+    import re
+    rc, out = result
+    passed = set(re.findall(r"OK (\w+) (\d)", out))
+    assert rc == 0 and (check, "0") in passed and (check, "1") in passed, out[-4000:]

@@ -22,7 +22,7 @@ def like(x, arr):
     return mytorch.tensor(np.asarray(arr), device=x.device)
 
 
-def same(m, t):
+def assert_same(m, t):
     """Values, shape and dtype of a mytorch result equal torch's."""
     ms = m if isinstance(m, tuple) else (m,)
     ts = t if isinstance(t, tuple) else (t,)
@@ -108,13 +108,13 @@ def test_scatter_reduce_values(reduce):
         t = torch.from_numpy(x).scatter(0, torch.from_numpy(idx), torch.from_numpy(s),
                                         reduce=reduce)
         m = mytorch.tensor(x).scatter(0, mytorch.tensor(idx), mytorch.tensor(s), reduce=reduce)
-        same(m, t)
+        assert_same(m, t)
         t = torch.from_numpy(x).scatter(1, torch.from_numpy(idx), 3.0, reduce=reduce)
         m = mytorch.tensor(x).scatter(1, mytorch.tensor(idx), 3.0, reduce=reduce)
-        same(m, t)
+        assert_same(m, t)
     ti = torch.arange(6).reshape(2, 3).scatter(1, torch.tensor([[2, 2]]), 5, reduce=reduce)
     mi = mytorch.arange(6).reshape(2, 3).scatter(1, mytorch.tensor([[2, 2]]), 5, reduce=reduce)
-    same(mi, ti)
+    assert_same(mi, ti)
 
 
 def test_scatter_reduce_has_no_gradient():
@@ -140,7 +140,7 @@ def test_in_place_forms():
         t, m = torch.from_numpy(x.copy()), mytorch.tensor(x.copy())
         rt, rm = fn(t, torch.from_numpy(s)), fn(m, mytorch.tensor(s))
         assert rm is m and rt is t
-        same(m, t)
+        assert_same(m, t)
 
 
 def test_in_place_forms_with_grad():
@@ -165,7 +165,7 @@ def test_integer_inputs():
             return lib_.tensor(a) if isinstance(a, list) else a
         t = getattr(torch.tensor(x), name)(*[conv(torch, a) for a in args])
         m = getattr(mytorch.tensor(x), name)(*[conv(mytorch, a) for a in args])
-        same(m, t)
+        assert_same(m, t)
 
 
 @pytest.mark.parametrize("data", [
@@ -178,8 +178,8 @@ def test_unique(data, dim):
         return  # torch and numpy disagree on the empty case with a dim
     for flags in [(False, False), (True, False), (False, True), (True, True)]:
         kw = dict(sorted=True, return_inverse=flags[0], return_counts=flags[1], dim=dim)
-        same(m.unique(**kw), t.unique(**kw))
-        same(mytorch.unique(m, **kw), torch.unique(t, **kw))
+        assert_same(m.unique(**kw), t.unique(**kw))
+        assert_same(mytorch.unique(m, **kw), torch.unique(t, **kw))
 
 
 @pytest.mark.parametrize("weights", [None, "float32", "float64", "int64"])
@@ -188,12 +188,13 @@ def test_unique(data, dim):
 def test_bincount(data, minlength, weights):
     t, m = torch.tensor(data, dtype=torch.int64), mytorch.tensor(data, dtype=mytorch.int64)
     if weights is None:
-        same(m.bincount(minlength=minlength), t.bincount(minlength=minlength))
-        same(mytorch.bincount(m, None, minlength), torch.bincount(t, None, minlength))
+        assert_same(m.bincount(minlength=minlength), t.bincount(minlength=minlength))
+        assert_same(mytorch.bincount(m, None, minlength), torch.bincount(t, None, minlength))
         return
     w = np.arange(1, len(data) + 1).astype(weights) * (1.5 if weights != "int64" else 1)
     w = w.astype(weights)
-    same(m.bincount(mytorch.tensor(w), minlength), t.bincount(torch.from_numpy(w), minlength))
+    assert_same(m.bincount(mytorch.tensor(w), minlength),
+                t.bincount(torch.from_numpy(w), minlength))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -202,20 +203,20 @@ def test_bincount(data, minlength, weights):
 def test_histc(bins, lo, hi, dtype):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(-2, 2, 200), [lo, hi, 0.5, 4.0, -1.0]]).astype(dtype)
-    same(mytorch.tensor(x).histc(bins, lo, hi), torch.from_numpy(x).histc(bins, lo, hi))
-    same(mytorch.histc(mytorch.tensor(x), bins=bins, min=lo, max=hi),
+    assert_same(mytorch.tensor(x).histc(bins, lo, hi), torch.from_numpy(x).histc(bins, lo, hi))
+    assert_same(mytorch.histc(mytorch.tensor(x), bins=bins, min=lo, max=hi),
          torch.histc(torch.from_numpy(x), bins=bins, min=lo, max=hi))
 
 
 def test_histc_constant_and_empty():
     for data in ([1.0, 1.0, 1.0], [], [-3.0]):
-        same(mytorch.tensor(data).histc(4), torch.tensor(data).histc(4))
+        assert_same(mytorch.tensor(data).histc(4), torch.tensor(data).histc(4))
 
 
 @pytest.mark.parametrize("data", [[[0, 1], [2, 0]], [0.0, 1.5, 0.0], 3, 0, [], [[[True]]]])
 def test_argwhere(data):
-    same(mytorch.tensor(data).argwhere(), torch.tensor(data).argwhere())
-    same(mytorch.argwhere(mytorch.tensor(data)), torch.argwhere(torch.tensor(data)))
+    assert_same(mytorch.tensor(data).argwhere(), torch.tensor(data).argwhere())
+    assert_same(mytorch.argwhere(mytorch.tensor(data)), torch.argwhere(torch.tensor(data)))
 
 
 SEQ = [1.0, 2.0, 2.0, 3.0, 5.0]
@@ -235,7 +236,7 @@ SEQ = [1.0, 2.0, 2.0, 3.0, 5.0]
 def test_searchsorted(seq, values, kw):
     tv = torch.tensor(values) if isinstance(values, list) else values
     mv = mytorch.tensor(values) if isinstance(values, list) else values
-    same(mytorch.searchsorted(mytorch.tensor(seq), mv, **kw),
+    assert_same(mytorch.searchsorted(mytorch.tensor(seq), mv, **kw),
          torch.searchsorted(torch.tensor(seq), tv, **kw))
 
 
@@ -243,10 +244,10 @@ def test_searchsorted_sorter():
     seq = [3.0, 1.0, 2.0, 5.0]
     srt = np.argsort(seq)
     for right in (False, True):
-        same(mytorch.searchsorted(mytorch.tensor(seq), mytorch.tensor([2.0, 4.0]), right=right,
-                                  sorter=mytorch.tensor(srt)),
-             torch.searchsorted(torch.tensor(seq), torch.tensor([2.0, 4.0]), right=right,
-                                sorter=torch.from_numpy(srt)))
+        assert_same(mytorch.searchsorted(mytorch.tensor(seq), mytorch.tensor([2.0, 4.0]),
+                                         right=right, sorter=mytorch.tensor(srt)),
+                    torch.searchsorted(torch.tensor(seq), torch.tensor([2.0, 4.0]), right=right,
+                                       sorter=torch.from_numpy(srt)))
 
 
 @pytest.mark.parametrize("values", [[[1.5, 2.0, 0.0], [9.0, 3.0, 1.0]], [], 2.0, 3])
@@ -255,7 +256,7 @@ def test_bucketize(values, kw):
     tv = torch.tensor(values) if isinstance(values, list) else values
     mv = mytorch.tensor(values) if isinstance(values, list) else values
     bounds = [1.0, 2.0, 3.0]
-    same(mytorch.bucketize(mv, mytorch.tensor(bounds), **kw),
+    assert_same(mytorch.bucketize(mv, mytorch.tensor(bounds), **kw),
          torch.bucketize(tv, torch.tensor(bounds), **kw))
 
 

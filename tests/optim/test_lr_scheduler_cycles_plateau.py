@@ -31,7 +31,7 @@ def _check_groups(mopt, topt, extra=()):
             np.testing.assert_allclose(mg[k], tg[k], rtol=1e-12, atol=1e-15)
 
 
-def _steps(msched, tsched, mopt, topt, steps, extra=(), step_args=None):
+def _assert_steps(msched, tsched, mopt, topt, steps, extra=(), step_args=None):
     """Step both `steps` times (optimizer first), checking the lrs before every step;
     returns mytorch's lr sequence."""
     seq = []
@@ -104,7 +104,7 @@ def test_schedule_matches_torch(name):
     mopt, topt = _opts(kind, **_opt_kw(kind))
     msched, tsched = make(lrs, mopt), make(torch.optim.lr_scheduler, topt)
     extra = EXTRA[kind] if name.startswith("cyclic") else ()
-    _steps(msched, tsched, mopt, topt, STEPS, extra)
+    _assert_steps(msched, tsched, mopt, topt, STEPS, extra)
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
@@ -113,12 +113,12 @@ def test_state_dict_resume(name):
     mopt, topt = _opts(kind, **_opt_kw(kind))
     msched, tsched = make(lrs, mopt), make(torch.optim.lr_scheduler, topt)
     extra = EXTRA[kind] if name.startswith("cyclic") else ()
-    _steps(msched, tsched, mopt, topt, 20, extra)
+    _assert_steps(msched, tsched, mopt, topt, 20, extra)
     saved_opt, saved = mopt.state_dict(), msched.state_dict()
     torch_saved = tsched.state_dict()
     ignore = {"_get_lr_called_within_step"}  # torch's bookkeeping for a warning
     assert set(saved) == set(torch_saved) - ignore
-    rest = _steps(msched, tsched, mopt, topt, 30, extra)
+    rest = _assert_steps(msched, tsched, mopt, topt, 30, extra)
 
     # A fresh pair (constructed, then loaded, as torch documents) continues identically.
     mopt2, _ = _opts(kind, **_opt_kw(kind))
@@ -180,7 +180,7 @@ def test_warm_restarts_fractional_epochs(T_0, T_mult):
     mopt, topt = _opts()
     msched, tsched = make(lrs, mopt), make(torch.optim.lr_scheduler, topt)
     iters = 7
-    _steps(msched, tsched, mopt, topt, 20 * iters,
+    _assert_steps(msched, tsched, mopt, topt, 20 * iters,
            step_args=lambda i: ((i + 1) // iters + ((i + 1) % iters) / iters,))
     assert msched.T_cur == pytest.approx(tsched.T_cur, rel=1e-12)
     assert msched.T_i == tsched.T_i and msched.last_epoch == tsched.last_epoch
@@ -189,14 +189,14 @@ def test_warm_restarts_fractional_epochs(T_0, T_mult):
         warnings.simplefilter("ignore")
         msched.step(26.5)
         tsched.step(26.5)
-    _steps(msched, tsched, mopt, topt, 10)
+    _assert_steps(msched, tsched, mopt, topt, 10)
 
 
 def test_polynomial_closed_form_epoch():
     mopt, topt = _opts()
     m = lrs.PolynomialLR(mopt, total_iters=12, power=1.5)
     t = torch.optim.lr_scheduler.PolynomialLR(topt, total_iters=12, power=1.5)
-    _steps(m, t, mopt, topt, 4, step_args=lambda i: ((3, 9, 15, 2)[i],))
+    _assert_steps(m, t, mopt, topt, 4, step_args=lambda i: ((3, 9, 15, 2)[i],))
     np.testing.assert_allclose(m.get_last_lr(), t.get_last_lr(), rtol=1e-12)
 
 
@@ -286,7 +286,7 @@ def test_chained_inside_sequential_matches_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch: the chain steps before optimizer.step()
         tsched = make(torch.optim.lr_scheduler, topt)
-    _steps(make(lrs, mopt), tsched, mopt, topt, STEPS)
+    _assert_steps(make(lrs, mopt), tsched, mopt, topt, STEPS)
 
 
 def test_bad_arguments():
