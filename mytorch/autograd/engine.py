@@ -25,6 +25,7 @@ from mytorch import backend
 from mytorch.autograd import function as _function
 from mytorch.autograd.function import AccumulateGrad
 from mytorch.autograd.grad_mode import _anomaly, set_grad_enabled
+from mytorch.autograd.row_grad import RowGrad
 from mytorch.autograd.tensor_xp import DArray
 from mytorch.backend import is_array
 
@@ -80,8 +81,10 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
+    state = node.__dict__
+    state["_rows_ok"] = True  # see Function.rows_for_leaf
     if not retain_graph:
-        node.__dict__["_last_use"] = True  # see Function.saved_last_use
+        state["_last_use"] = True  # see Function.saved_last_use
     g0 = grads[0]
     scope = None if type(g0) is np.ndarray else _scope_of_grads(grads)
     if scope is not None:  # backward runs on the gradients' GPU, whichever is current
@@ -99,10 +102,10 @@ def _run_node(node, grads, retain_graph):
         raise RuntimeError(f"{node.name()}: backward returned {len(gx)} gradients, "
                            f"expected {len(edges)} (one per forward input)")
     if not retain_graph:
-        saved = node.__dict__  # everything but the slots' bookkeeping is saved state
-        if saved:
-            saved.clear()
-            node._freed = True
+        state.clear()  # everything but the slots' bookkeeping is saved state
+        node._freed = True
+    else:
+        del state["_rows_ok"]
     # Trailing inputs that backward left out (dims, flags) get no gradient.
     out = [None] * len(edges)
     for i, (g, meta) in enumerate(zip(gx, node.input_meta)):
@@ -316,6 +319,8 @@ def _fill_missing(node, grads):
 def _accumulate_leaf(node, g, capture, owned=False):
     leaf = node.variable
     hooks = node._hooks
+    if type(g) is RowGrad and (capture is not None or (hooks and 0 in hooks)):
+        g, owned = g.dense(), True  # a hook sees (and autograd.grad returns) a whole array
     if hooks:
         for hook in hooks.get(0, ()):
             new = hook(g)
@@ -325,6 +330,11 @@ def _accumulate_leaf(node, g, capture, owned=False):
         return
     if type(g) is np.ndarray:
         _add_into_grad(leaf, g, owned)
+    elif type(g) is RowGrad:  # only its rows are added into an existing .grad
+        if leaf.grad is None:
+            leaf.grad = _function._wrap(g.dense(), None, 0)
+        else:
+            g.add_into(leaf.grad.data)
     elif type(g) is DArray:  # create_graph: .grad is a Tensor with a graph, added out of place
         leaf.grad = g.t if leaf.grad is None else leaf.grad + g.t
     else:  # a GPU array: copied or added on its own device
@@ -456,7 +466,7 @@ def _take(node, buf, capture, captured):
         for nr, g in enumerate(buf):
             slot = capture.get((node, nr))
             if slot is not None and g is not None:
-                captured[slot] = g
+                captured[slot] = g.dense() if type(g) is RowGrad else g
         if node not in capture.needed or (
                 type(node) is not AccumulateGrad and not any(
                     e is not None and e[0] in capture.needed for e in node.next_edges)):
@@ -508,9 +518,14 @@ def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
     # otherwise their sum is a fresh array, which the buffer then owns.
     buf = buffers.get(leaf_node)
     if buf is None or buf[0] is None:
-        buffers[leaf_node] = [g, not retain_graph and _owns(g, gx, incoming)]
+        owned = type(g) is not RowGrad and not retain_graph and _owns(g, gx, incoming)
+        buffers[leaf_node] = [g, owned]
         return
     a = buf[0]
+    if type(a) is RowGrad or type(g) is RowGrad:
+        buf[:] = _add_row_grad(a, buf[1], g, not retain_graph and type(g) is not RowGrad
+                               and _owns(g, gx, incoming))
+        return
     if type(a) is DArray or type(g) is DArray or a.shape != g.shape or a.dtype != g.dtype:
         buf[0] = a + g
     elif buf[1]:
@@ -522,6 +537,17 @@ def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
     else:
         buf[0] = a + g
     buf[1:] = [True]
+
+
+def _add_row_grad(a, a_owned, g, g_owned):
+    """[a + g, whether the engine owns it] when a or g is a RowGrad (an embedding's gradient):
+    the rows are added in place into a dense array the engine owns, or into a copy of one;
+    two RowGrads merge into one."""
+    if type(a) is RowGrad and type(g) is RowGrad:
+        return [a.merge(g), False]
+    if type(g) is RowGrad:
+        return [g.add_into(a if a_owned else a.copy()), True]
+    return [a.add_into(g if g_owned else g.copy()), True]
 
 
 def _topological(roots, deps, buffers, retain_graph, capture, captured, run_node):

@@ -107,6 +107,14 @@ class Function:
         softmax). False when the graph is retained, or when create_graph runs the composite."""
         return self.__dict__.get("_last_use", False)
 
+    def rows_for_leaf(self, i):
+        """In backward: True when input i's gradient may be returned as a RowGrad (a few rows
+        of an otherwise zero matrix, mytorch.autograd.row_grad): the plain engine runs this
+        backward (no create_graph, no adjoint) and input i is a leaf, so the rows go straight
+        into its .grad. An embedding uses it to skip a dense (num_embeddings, D) array."""
+        edge = self.next_edges[i] if self.__dict__.get("_rows_ok") else None
+        return edge is not None and type(edge[0]) is AccumulateGrad
+
     def mark_non_differentiable(self, *arrays):
         self._non_diff = {id(a) for a in arrays}
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from mytorch.autograd.function import Function
+from mytorch.autograd.row_grad import RowGrad
 from mytorch.backend import array_module
 from mytorch.ops import cuda_kernels as ck
 from mytorch.ops import cuda_misc_kernels as cmk
@@ -131,7 +132,11 @@ class Linear(Function):
 
 class Embedding(Function):
     """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot); on
-    CUDA float arrays that is one deterministic kernel (mytorch.ops.cuda_misc_kernels)."""
+    CUDA float arrays that is one deterministic kernel (mytorch.ops.cuda_misc_kernels).
+
+    When the weight is a leaf (a parameter), the NumPy gradient goes to it as a RowGrad: only
+    the rows the batch touched, which the engine adds in place into the weight's gradient (no
+    dense (num_embeddings, D) array; see mytorch.autograd.row_grad)."""
 
     linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
@@ -144,6 +149,8 @@ class Embedding(Function):
     def backward(ctx, gy):
         if ck.fits(gy) and gy.size:
             return cmk.embedding_backward(ctx.n_rows, ctx.idx, gy, ctx.padding_idx), None
+        if type(gy) is np.ndarray and gy.dtype.kind == "f" and ctx.rows_for_leaf(0):
+            return RowGrad.from_lookup(ctx.n_rows, ctx.idx, gy, ctx.padding_idx), None
         dim = gy.shape[-1]
         gw = embedding_grad(ctx.n_rows, ctx.idx.reshape(-1), gy.reshape(-1, dim))
         if ctx.padding_idx is not None:

@@ -134,18 +134,22 @@ def _train_step(forward, x, y, opt):
     return step
 
 
-def _set_threads(threads):
-    import torch
+def _set_threads(threads, side="torch"):
+    """Limit BLAS (and, on the torch side, torch's own pool) to `threads`. The mytorch side
+    never imports torch: its import alone is about 200 MiB of resident memory, which the RSS
+    probe would otherwise charge to mytorch."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads, user_api="blas")
-    torch.set_num_threads(threads)
+    if side == "torch":
+        import torch
+        torch.set_num_threads(threads)
 
 
 def rss_probe(side, threads, steps=2):
     """Peak RSS (MiB) of a fresh process that builds `side`'s GPT-2 and runs `steps` training
     steps (the second one holds AdamW's state and the activations at once); prints one JSON
-    line."""
-    _set_threads(threads)
+    line. The mytorch probe must not import torch (asserted: a stray import is ~200 MiB)."""
+    _set_threads(threads, side)
     base = vmhwm_mib()
     if side == "mytorch":
         _, step = mytorch_gpt2_step()
@@ -153,6 +157,8 @@ def rss_probe(side, threads, steps=2):
         _, step = torch_gpt2_step()
     for _ in range(steps):
         step()
+    if side == "mytorch" and "torch" in sys.modules:
+        raise RuntimeError("bench scale: the mytorch RSS probe imported torch")
     print(json.dumps({"side": side, "peak_mib": vmhwm_mib(), "import_mib": base}))
 
 

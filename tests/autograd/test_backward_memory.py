@@ -26,8 +26,8 @@ def peak_of(fn):
 
 @pytest.mark.parametrize("engine", ["topological", "recursive"])
 def test_a_tied_weights_two_gradients_need_no_third_array(engine):
-    # GPT-2's wte is both the embedding and the LM head: its two (V, D) gradients are summed
-    # into one of them, not into a fresh third array
+    # GPT-2's wte is both the embedding and the LM head: the head's (V, D) gradient is the
+    # only (V, D) array backward makes; the embedding's rows are added into it in place
     V, D, n = 8192, 256, 16  # one (V, D) float32 array is 8 MiB, the (n, V) ones 0.5 MiB
     rng = np.random.default_rng(0)
     w0, idx = rng.standard_normal((V, D)).astype(np.float32), rng.integers(0, V, n)
@@ -40,7 +40,7 @@ def test_a_tied_weights_two_gradients_need_no_third_array(engine):
     loss = loss_of(w)
     _, peak = peak_of(lambda: loss.backward(engine=engine))
     size = V * D * 4
-    assert peak < 2.5 * size, f"backward peak {peak / MB:.1f} MiB for a {size / MB:.0f} MiB weight"
+    assert peak < 1.5 * size, f"backward peak {peak / MB:.1f} MiB for a {size / MB:.0f} MiB weight"
     wt = torch.tensor(w0, requires_grad=True)
     torch.nn.functional.linear(torch.nn.functional.embedding(torch.from_numpy(idx), wt),
                                wt).square().mean().backward()
