@@ -12,16 +12,14 @@ class TensorCreation:
     __slots__ = ()
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
-        from mytorch import random
-        rng = random.generator_for(self.device, generator)
-        self.data[...] = rng.uniform(a, b, self.shape).astype(self.dtype)
+        from mytorch.nn import init  # draws a large CPU tensor in pieces (see init._fill_drawn)
+        init.uniform_(self, a, b, generator)
         _fn.bump_version(self.data)
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
-        from mytorch import random
-        rng = random.generator_for(self.device, generator)
-        self.data[...] = (rng.standard_normal(self.shape) * std + mean).astype(self.dtype)
+        from mytorch.nn import init
+        init.normal_(self, mean, std, generator)
         _fn.bump_version(self.data)
         return self
 

@@ -64,14 +64,38 @@ def _rng(tensor, generator):
     return generator_for(tensor.device, generator)
 
 
+_CHUNK = 1 << 20  # values drawn at a time into a large NumPy tensor (8 MiB of float64)
+_Generator, _ndarray = np.random.Generator, np.ndarray
+
+
+def _fill_drawn(tensor, rng, draw):
+    """Fill `tensor` with `draw(rng, n)` (n float64 values; draw scales and shifts them).
+
+    NumPy's generators give the same values drawn in pieces as in one call, so a large CPU
+    tensor is filled a megavalue at a time: GPT-2's (50257, 768) embedding would otherwise
+    pass through two float64 copies of itself (about 600 MiB for a 147 MiB float32 weight).
+    Other streams (CuPy's) draw the whole tensor at once, as their pieces could differ."""
+    data = tensor.data
+    if not (isinstance(rng, _Generator) and isinstance(data, _ndarray)
+            and data.size > _CHUNK and data.flags.c_contiguous):
+        return _fill(tensor, draw(rng, tensor.shape))
+    flat = data.reshape(-1)
+    with no_grad():
+        for start in range(0, flat.size, _CHUNK):
+            stop = min(start + _CHUNK, flat.size)
+            flat[start:stop] = draw(rng, stop - start)
+    return tensor
+
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b)."""
-    return _fill(tensor, _rng(tensor, generator).uniform(a, b, tensor.shape))
+    return _fill_drawn(tensor, _rng(tensor, generator), lambda rng, n: rng.uniform(a, b, n))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, _rng(tensor, generator).standard_normal(tensor.shape) * std + mean)
+    return _fill_drawn(tensor, _rng(tensor, generator),
+                       lambda rng, n: rng.standard_normal(n) * std + mean)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):

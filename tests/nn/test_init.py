@@ -148,3 +148,22 @@ def test_sparse_zeros_per_column(sparsity):
         assert abs(nz.std() - 0.5) < 0.1
     with pytest.raises(ValueError, match="sparse_"):
         init.sparse_(mytorch.empty(3), 0.1)
+
+
+@pytest.mark.parametrize("fill", ["init", "method"])
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+def test_large_fills_are_drawn_in_pieces_with_the_same_values(dist, fill):
+    # A tensor over one chunk gets exactly the values of one whole draw from the same seed,
+    # without a float64 copy of itself (GPT-2's embedding would pass through ~600 MiB)
+    from tests.autograd.test_backward_memory import MB, peak_of
+    shape = (3, init._CHUNK + 12345)  # 3 chunks and a remainder; 12 MiB of float32
+    t = mytorch.empty(*shape)
+    mytorch.manual_seed(7)
+    args = (0.5, 0.02) if dist == "normal" else (-0.3, 0.7)
+    fn = getattr(init, dist + "_") if fill == "init" else getattr(t, dist + "_")
+    _, peak = peak_of(lambda: fn(t, *args) if fill == "init" else fn(*args))
+    rng = np.random.default_rng(7)
+    whole = rng.standard_normal(shape) * 0.02 + 0.5 if dist == "normal" else \
+        rng.uniform(-0.3, 0.7, shape)
+    np.testing.assert_array_equal(t.numpy(), whole.astype(np.float32))
+    assert peak < 3 * init._CHUNK * 8, f"{dist}_ peaked at {peak / MB:.1f} MiB for 12 MiB"
