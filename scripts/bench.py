@@ -156,6 +156,11 @@ def run_scale(threads, quick, clock, compile_timeout):
         rss = f"{r['peak_rss_mib']:12.0f}" if "peak_rss_mib" in r else f"{'-':>12}"
         print(f"{name:<14} | {r['s_per_step']:7.2f} | {r['mfu']:6.1%} | {rss} | "
               f"{sides['mytorch']['s_per_step'] / r['s_per_step']:.2f}")
+    floor = gpt["flops_per_step"] / 1e9 / roof["interleaved"]
+    print(f"floor: every model FLOP at the roof would take {floor:.2f} s/step, "
+          + ", ".join(f"{floor / r['s_per_step']:.2f}x {name}" for name, r in sides.items()
+                      if name != "mytorch")
+          + " (no side's ratio can go under this)")
     over = [name for name, r in sides.items() if r["mfu"] > 1]
     if over:
         print(f"WARNING: MFU over 100% for {', '.join(over)}: the roof was mismeasured (load "
@@ -233,6 +238,10 @@ def readme_tables(result):
         over = any(side["mfu"] > 1 for side in sides.values())
         lines.append(f"| model FLOP utilisation{' (over 100%: roof mismeasured)' if over else ''} "
                      f"| {m['mfu']:.0%} | {e['mfu']:.0%} | {_cell(c.get('mfu'), '.0%')} | |")
+        floor = gpt["flops_per_step"] / 1e9 / sc["matmul_roof_gflops"]
+        vs_c = _cell(c_s and floor / c_s, ".2f")
+        lines.append(f"| floor: every model FLOP at the roof, s | {floor:.2f} | | | "
+                     f"{floor / e['s_per_step']:.2f} / {vs_c} |")
         status = gpt.get("compile", {}).get("status", "ok")
         if status != "ok":
             lines.append(f"| torch.compile | | | {status} | |")

@@ -78,6 +78,8 @@ def test_readme_block_is_rewritten(tmp_path):
     assert "| GPT-2 124M train step B=2 T=256 AdamW, s | 4.00 | 5.00 | 4.50 | 0.80 / 0.89 |" \
         in text                                                  # GPT-2 step and its ratios
     assert "| model FLOP utilisation | 50% | 40% | 45% | |" in text
+    # 4e11 FLOPs at 40 GFLOP/s: 10 s, twice eager's 5 s and 10 / 4.5 of compile's
+    assert "| floor: every model FLOP at the roof, s | 10.00 | | | 2.00 / 2.22 |" in text
     assert "| 2000 | 2500 | | 0.80 |" in text                  # peak RSS
     bench.write_readme(_result(), str(readme))                  # idempotent
     assert readme.read_text() == text
@@ -91,6 +93,7 @@ def test_readme_table_when_compile_timed_out(tmp_path):
     gpt["compile"] = {"status": "compile timed out after 240 s"}
     text = bench.readme_tables(result)
     assert "| 4.00 | 5.00 | - | 0.80 / - |" in text and "| 50% | 40% | - | |" in text
+    assert "| 10.00 | | | 2.00 / - |" in text
     assert "| torch.compile | | | compile timed out after 240 s | |" in text
     assert "nan" not in text
 
