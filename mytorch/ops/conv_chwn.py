@@ -72,13 +72,14 @@ def _compiled():
         hw = h_in * w_in
         x2 = x.reshape(n, c * hw)
         plane = np.empty((hw, n), x.dtype)  # one channel, batch innermost
+        acc = np.empty(n, np.float64)
         for ci in range(c):
             transpose(x2[:, ci * hw:(ci + 1) * hw], plane, x.dtype.type(0))
-            total = 0.0
+            acc[:] = 0  # one sum per image: independent adds that vectorize
             for p in range(hw):
                 for b in range(n):
-                    total += plane[p, b]
-            gb[ci] = total
+                    acc[b] += plane[p, b]
+            gb[ci] = acc.sum()
             for i in range(kh):
                 for j in range(kw):
                     for oh in range(ho):
