@@ -10,8 +10,10 @@ stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel
 9), at stride 2 F(2x2, 3x3) (6.25); 1-D convolutions of kernel 3 and stride 1 may take F(4, 3)
 (mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions whose kernel is a multiple
 of the stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride
-phases instead (mytorch.ops.conv_phase: row copies and adds, no index table).
-mytorch.ops.conv_select picks one per shape by timing them.
+phases instead (mytorch.ops.conv_phase: row copies and adds, no index table). Transposed
+convolutions may run with the batch innermost in their columns instead (mytorch.ops.conv_chwn:
+every copy and add a run of N values). mytorch.ops.conv_select picks one per shape by timing
+them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
