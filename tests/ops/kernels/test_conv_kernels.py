@@ -65,6 +65,41 @@ def test_max_pool_matches_reference(shape, kernel, stride, pads, dilation, dtype
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 9, 7), (1, 2, 2, 2), (3, 1, 5, 3),
+                                   (1, 1, 3, 4)])
+def test_max_pool_2x2_matches_general_loop_and_reference(shape, dtype):
+    """The 2x2 stride-2 loops (branch-free selects, NaNs apart) against the general loop and
+    the reference: ties, infinities and NaNs first, middle and last in a window; odd sizes
+    leave a row or column that no window covers."""
+    g = _geom(shape, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    assert kc._is_2x2(g)
+    rng = np.random.default_rng(2)
+    x = rng.integers(-2, 2, shape).astype(dtype)  # many ties: first maximum must win
+    x.flat[::5] = -np.inf
+    x.flat[3::11] = np.inf
+    x.flat[1::13] = np.nan
+    x.flat[0] = np.nan  # NaN first in its window
+    ys = []
+    for name in ("max_pool_2x2", "max_pool"):
+        y = np.full((shape[0], shape[1], g.Ho, g.Wo), 7, dtype)
+        arg = np.full(y.shape, 9, P._arg_dtype(np, g))
+        args = () if name == "max_pool_2x2" else (2, 2, 2, 2, 0, 0, 1, 1)
+        kc._compiled()[name](x, y, arg, *args)
+        ys.append((y, arg))
+    y_ref, arg_ref = P._max_pool_reference(x, g)
+    for y, arg in ys:
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(arg, arg_ref)
+
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    got = kc.max_pool_backward(gy, arg_ref, np.full(shape, np.nan, dtype), g)  # overwritten
+    np.testing.assert_array_equal(got, P._max_pool_backward_reference(gy, arg_ref, g))
+    general = np.zeros(shape, dtype)
+    kc._compiled()["max_pool_backward"](gy, arg_ref, general, 2, 2, 2, 0, 0, 1, 1)
+    np.testing.assert_array_equal(got, general)
+
+
 def test_available_rejects_what_the_loops_do_not_take():
     a = np.zeros((2, 3, 4, 4), np.float32)
     assert kc.available(a)
