@@ -141,10 +141,10 @@ def _compiled():
                                 v = ninf
                                 if 0 <= h < h_in and 0 <= w < w_in:
                                     v = plane[h, w]
-                                if v > best:
-                                    best = v
-                                    k_best = k
-                                elif np.isnan(v):
+                                # selects, not a branch on the data (see max_pool_2x2)
+                                k_best = k if v > best else k_best
+                                best = v if v > best else best
+                                if v != v:  # rare: a NaN propagates
                                     best = v
                                 k += 1
                         y[b, ci, oh, ow] = best
