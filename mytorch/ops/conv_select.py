@@ -8,9 +8,11 @@ Which one is fastest depends on the channel counts, the image size and the machi
 F(4x4) does 1.8x fewer GEMM flops than F(2x2) but its transforms cost more; both lose to
 im2col when few input channels make the GEMMs thin. Guessing a rule from a few measurements
 went wrong often enough that the first call of each shape times every candidate instead: a
-warm-up run each (numba loads its machine code), then timed rounds (two, or five for ops under
-20 ms, whose single times are noisier), the fastest by its best time is kept in a per-process
-cache keyed by the shape (pass, input and weight shapes, geometry, dtype, threads). That first
+warm-up run each (numba loads its machine code, a nested choice times its own candidates),
+then timed rounds (two, or five when the first round's slowest took under 20 ms, since single
+times of small ops are noisier; the warm-up's times include those one-off costs, so they are
+not used for this); the fastest by its best time is kept in a per-process cache keyed by the
+shape (pass, input and weight shapes, geometry, dtype, threads). That first
 call costs about five more runs of the op (or eleven when small). With one thread the clock is
 the process's CPU time, so that time slices taken by other processes on a busy machine do not
 decide the choice (a wrong pick of this kind made a stride-2 layer 1.5x slower); with more
@@ -39,7 +41,7 @@ __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "run"]
 ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd1d", "phase", "chwn")
 
 _ROUNDS = 2  # timed rounds per candidate after the warm-up
-_SMALL_ROUNDS = 5  # ... when the slowest warm-up took under _SMALL_SECONDS
+_SMALL_ROUNDS = 5  # ... when the slowest in the first round took under _SMALL_SECONDS
 _SMALL_SECONDS = 0.02
 
 _cache = {}  # key -> name of the fastest candidate
@@ -69,17 +71,17 @@ def choose(key):
 def _timed(candidates, clock):
     """Run each candidate once to warm up, then timed rounds (see the module docstring);
     returns (name of the fastest, its result from the last round)."""
-    results, warm = {}, 0.0
-    for name, fn in candidates.items():
-        start = clock()
-        results[name] = fn()
-        warm = max(warm, clock() - start)
+    results = {name: fn() for name, fn in candidates.items()}  # warm-up, untimed
     best = {name: float("inf") for name in candidates}
-    for _ in range(_ROUNDS if warm >= _SMALL_SECONDS else _SMALL_ROUNDS):
+    rounds, done = _ROUNDS, 0
+    while done < rounds:
         for name, fn in candidates.items():
             start = clock()
             results[name] = fn()
             best[name] = min(best[name], clock() - start)
+        if done == 0 and max(best.values()) < _SMALL_SECONDS:
+            rounds = _SMALL_ROUNDS
+        done += 1
     name = min(best, key=best.get)
     return name, results[name]
 
