@@ -8,9 +8,9 @@ layout cuda-convnet called CHWN: every copy and add moves N contiguous values (a
 is eight AVX vectors) whatever the stride, padding or dilation. The GEMMs keep their shapes
 (only their column order changes), so they run at the same speed.
 
-Both layout changes at the edges are folded into the loops: `col2im` sums the kernel taps of
-one output row into a (W, N) buffer and writes the row out in NCHW; `im2col` first moves one
-input channel to (H, W, N) in a buffer. The GEMM operands on the other side, x (N, O, Ho, Wo)
+Both layout changes at the edges are folded into the loops: `col2im` gathers the taps of one
+output channel into an (H*W, N) buffer and writes it out in NCHW, adding the bias; `im2col`
+first moves one input channel to (H*W, N) in a buffer, summing it for the bias gradient. The GEMM operands on the other side, x (N, O, Ho, Wo)
 and the input gradient, are transposed to and from (O, Ho, Wo, N) as plain 2-D transposes; the
 forward keeps its transposed x for the weight gradient.
 
