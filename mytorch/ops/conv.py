@@ -10,8 +10,10 @@ stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel
 9), at stride 2 F(2x2, 3x3) (6.25); 1-D convolutions of kernel 3 and stride 1 may take F(4, 3)
 (mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions whose kernel is a multiple
 of the stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride
-phases instead (mytorch.ops.conv_phase: row copies and adds, no index table).
-mytorch.ops.conv_select picks one per shape by timing them.
+phases instead (mytorch.ops.conv_phase: row copies and adds, no index table). Transposed
+convolutions may run with the batch innermost in their columns instead (mytorch.ops.conv_chwn:
+every copy and add a run of N values). mytorch.ops.conv_select picks one per shape by timing
+them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -23,7 +25,7 @@ import math
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
-from mytorch.ops import conv_phase, conv_select, winograd, winograd1d
+from mytorch.ops import conv_chwn, conv_phase, conv_select, winograd, winograd1d
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
@@ -226,6 +228,56 @@ def _im2col_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     return gx, None if gw is None else gw.reshape(w.shape)
 
 
+def _transpose_candidates(candidates, g, groups):
+    """The transposed conv's candidates: `candidates` ({"im2col": the conv's own drivers,
+    which choose among im2col, Winograd and the phases themselves}) and the batch-innermost
+    path where it applies, unless MYTORCH_CONV_ALGO forces one of the others."""
+    if conv_chwn.applies(g, groups) and conv_select.forced() in (None, "chwn"):
+        return candidates
+    return {"im2col": candidates["im2col"]}
+
+
+def _transpose_forward(x, w, b, g, groups):
+    """conv_transpose(x, w) + b -> (y, what the backward may reuse or None)."""
+    def conv_pair():
+        y = _conv_backward(x, w, g, groups)[0]
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+        return y, None
+
+    candidates = _transpose_candidates({
+        "im2col": conv_pair,
+        "chwn": lambda: conv_chwn.transpose_forward(x, w, g, groups, b)}, g, groups)
+    key = ("transpose_forward", x.shape, w.shape, g, x.dtype.str, b is not None)
+    return conv_select.run(key, candidates, "im2col", (x,))
+
+
+def _transpose_backward(gy, x, w, g, groups, need, kept):
+    """Gradients (gx, gw, gb) of conv_transpose(x, w) + b from gy, each None unless `need`
+    asks for it. `kept`: what the forward's chwn path kept, or None. On the im2col side gx is
+    the conv of gy and gw the conv weight gradient with the roles of x and gy swapped; the
+    columns (or Winograd transform) of gy that the first builds are handed to the second."""
+    def conv_pair():
+        gx = gw = None
+        if need[0] and need[1]:
+            gx, cols = _conv_forward(gy, w, g, groups, keep_cols=True)
+            gw = _conv_backward(x, w, g, groups, gy, need_x=False, cols=cols)[1]
+        elif need[0]:
+            gx = _conv_forward(gy, w, g, groups)
+        elif need[1]:
+            gw = _conv_backward(x, w, g, groups, gy, need_x=False)[1]
+        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need[2] else None
+        return gx, gw, gb
+
+    candidates = _transpose_candidates({
+        "im2col": conv_pair,
+        "chwn": lambda: conv_chwn.transpose_backward(gy, w, g, groups, x, kept, need)},
+        g, groups)
+    key = ("transpose_backward", gy.shape, w.shape, g, gy.dtype.str, tuple(need),
+           kept is not None)
+    return conv_select.run(key, candidates, "im2col", (gy,))
+
+
 class ConvNd(Function):
     """y = conv(x, w) + b over any geometry `g` (1-D runs as height 1); see F.conv2d."""
 
@@ -266,9 +318,9 @@ class ConvTransposeNd(Function):
         x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y, _ = _conv_backward(x, w, g, groups)
-        if b is not None:
-            y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+        y, ctx.kept = _transpose_forward(x, w, b, g, groups)
+        if not ctx.needs_input_grad[1]:
+            ctx.kept = None
         return y
 
     @staticmethod
@@ -276,10 +328,8 @@ class ConvTransposeNd(Function):
         x, w = ctx.saved_tensors
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
-        gx = _conv_forward(gy, w, ctx.g, ctx.groups) if need[0] else None
-        gw = _conv_backward(x, w, ctx.g, ctx.groups, gy, need_x=False)[1] if need[1] else None
-        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if ctx.has_bias and need[2] else None
-        return gx, gw, gb
+        need = (need[0], need[1], ctx.has_bias and need[2])
+        return _transpose_backward(gy, x, w, ctx.g, ctx.groups, need, ctx.kept)
 
     @staticmethod
     def composite(x, w, b, g, groups):  # create_graph: backward runs im2col/col2im kernels

@@ -164,17 +164,72 @@ def test_phase_path_conv_transpose1d_and_gradcheck(monkeypatch):
     assert gradcheck(lambda x, w: F.conv2d(x, w, None, 2, 1), _t64(rng, (2, 2, 7, 6), (3, 2, 4, 4)))
 
 
+# The transposed conv with the batch innermost in its columns (mytorch.ops.conv_chwn), forced:
+# (x shape, out channels, kernel, stride, padding, output_padding, groups, dilation, bias).
+CHWN_T2D = [
+    ((4, 8, 7, 7), 4, 4, 2, 1, 0, 1, 1, True),          # the DCGAN/U-Net upsampler
+    ((1, 3, 5, 6), 2, 4, 2, 0, 0, 1, 1, False),         # batch 1, no padding, odd sizes
+    ((3, 4, 5, 4), 6, 3, 1, 1, 0, 2, 1, True),          # stride 1, groups
+    ((2, 3, 4, 5), 5, 3, 3, 1, 2, 1, 1, True),          # stride 3, output_padding
+    ((2, 2, 3, 3), 4, 2, 2, 0, 1, 1, 1, False),         # kernel 2, output_padding
+    ((2, 4, 5, 4), 4, (2, 3), (1, 2), (1, 0), (0, 1), 2, 2, True),  # dilation 2
+    ((9, 3, 4, 4), 2, 4, 2, 3, 0, 1, 2, False),         # padding crops the full output
+]
+
+
+@pytest.mark.parametrize("case", CHWN_T2D, ids=range(len(CHWN_T2D)))
+def test_chwn_path_matches_torch(case, device, monkeypatch):
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "chwn")
+    xs, o, k, s, p, op, g, d, bias = case
+    ks = (k, k) if isinstance(k, int) else k
+    shapes = [xs, (xs[1], o // g) + ks] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, s, p, op, g, d), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, s, p, op, g, d),
+          device=device)
+
+
+def test_chwn_path_partial_grads_1d_and_gradcheck(monkeypatch):
+    """Forced chwn: only some inputs needing a gradient (the forward keeps nothing when the
+    weight needs none), ConvTranspose1d, and float64 gradcheck."""
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "chwn")
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s) for s in ((3, 4, 5, 5), (4, 3, 4, 4), (3,)))
+    for needs in ((True, False, False), (False, True, True), (False, False, True)):
+        mt = [mytorch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
+        tt = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
+        y = F.conv_transpose2d(*mt, 2, 1)
+        ty = TF.conv_transpose2d(*tt, 2, 1)
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
+        gy = rng.standard_normal(tuple(ty.shape))
+        y.backward(mytorch.tensor(gy))
+        ty.backward(torch.tensor(gy))
+        for m, t in zip(mt, tt):
+            assert (m.grad is None) == (t.grad is None)
+            if t.grad is not None:
+                np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10,
+                                           atol=1e-12)
+    check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1, 1),
+          [(2, 3, 9), (3, 5, 4), (5,)],
+          torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1, 1))
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1),
+                     _t64(rng, (2, 3, 3, 4), (3, 2, 4, 4), (2,)))
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, (3, 1), (1, 0), (2, 0), 2, 2),
+                     _t64(rng, (1, 4, 3, 2), (4, 1, 3, 2), (2,)))
+
+
 def test_phase_and_im2col_choices_agree(monkeypatch):
-    """Either choice of the timing gives the same transposed conv (same GEMMs, same order of
-    summation into each output): the chosen algorithm does not change the rounding."""
+    """The phase and im2col choices of the timing give the same transposed conv (same GEMMs,
+    same order of summation into each output): that choice does not change the rounding."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 8, 7, 7)).astype(np.float32)
     w = rng.standard_normal((8, 4, 4, 4)).astype(np.float32)
     outs = []
-    for algo in ("im2col", "phase"):
+    for algo in ("im2col", "phase", "chwn"):
         monkeypatch.setenv("MYTORCH_CONV_ALGO", algo)
         outs.append(F.conv_transpose2d(mytorch.tensor(x), mytorch.tensor(w), None, 2, 1).numpy())
     np.testing.assert_array_equal(outs[0], outs[1])
+    # chwn orders the GEMM's columns differently, so BLAS may round them differently
+    np.testing.assert_allclose(outs[2], outs[0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("auto", [False, True])

@@ -58,6 +58,20 @@ def test_max_pool_ties_route_to_first():
               torch_fn=lambda t: TF.max_pool2d(t, 2, 1))
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 9), (3, 1, 2, 2)])
+def test_max_pool2d_2x2_stride_2_matches_torch(shape, device):
+    """The common case has its own loops: indices, odd sizes, ties, float64 gradcheck."""
+    check(lambda x: F.max_pool2d(x, 2, return_indices=True), [shape],
+          torch_fn=lambda x: TF.max_pool2d(x, 2, return_indices=True), device=device)
+    check(lambda x: F.max_pool2d(x, 2), [shape], torch_fn=lambda x: TF.max_pool2d(x, 2),
+          device=device, dtype=np.float64)
+    ties = np.random.default_rng(0).integers(0, 2, shape).astype(np.float32)
+    check(lambda x: F.max_pool2d(x, (2, 2), (2, 2)), inputs=[ties],
+          torch_fn=lambda x: TF.max_pool2d(x, (2, 2), (2, 2)), device=device)
+    x = mytorch.tensor(np.random.default_rng(1).standard_normal(shape), requires_grad=True)
+    assert gradcheck(lambda t: F.max_pool2d(t, 2), [x])
+
+
 @pytest.mark.parametrize("auto", [False, True])
 @pytest.mark.parametrize("out", [1, 3, (5, 2), (None, 4), 7, (9, 10)])
 def test_adaptive_avg_pool2d_matches_torch(out, auto, device):

@@ -46,11 +46,11 @@ def _counting(calls, work):
 def test_times_once_then_uses_the_cached_fastest(work, rounds):
     calls = []
     cands = _counting(calls, {"im2col": work, "winograd4": work, "winograd1d": work,
-                             "phase": work})
+                             "phase": work, "chwn": work})
     x = np.zeros((2, 3), np.float32)
     assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
     # a warm-up and the timed rounds of every candidate (more rounds for small ops)
-    assert calls.count("im2col") == calls.count("winograd4") == calls.count("phase") == 1 + rounds
+    assert calls.count("im2col") == calls.count("winograd4") == calls.count("chwn") == 1 + rounds
     calls.clear()
     assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
     assert calls == ["winograd2"]  # cached: no more timing
