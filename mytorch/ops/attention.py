@@ -13,17 +13,25 @@ import numpy as np
 from mytorch import random as _random
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
+from mytorch.ops import _kernels_attention as ka
 from mytorch.ops import cuda_flash_attention as fa
 from mytorch.tensor import Tensor
 
 __all__ = ["AttentionFunction", "FlashAttentionFunction", "attention_auto", "causal_mask"]
 
 
+def _blas_ready(xp, a):
+    """a itself when its last two dims have a unit stride in one of them and no zero stride
+    (a row- or column-major matrix per batch, which matmul hands to BLAS as is, transposed or
+    not), else a contiguous copy: on e.g. a broadcast view NumPy's matmul falls off BLAS."""
+    if a.ndim >= 2 and 0 not in a.strides[-2:] and a.itemsize in a.strides[-2:]:
+        return a
+    return xp.ascontiguousarray(a)
+
+
 def _mT(xp, a):
-    """Transpose of the last two dims, made contiguous: NumPy's batched matmul falls off BLAS
-    (about 9x slower) on transposed views."""
-    t = xp.swapaxes(a, -1, -2)
-    return xp.ascontiguousarray(t) if a.ndim > 2 else t
+    """Transpose of the last two dims, a view where matmul takes it (see _blas_ready)."""
+    return _blas_ready(xp, xp.swapaxes(a, -1, -2))
 
 
 def _t_matmul(xp, a, b):
@@ -62,18 +70,30 @@ def _softmax_(xp, s):
 
 
 class AttentionFunction(Function):
-    """softmax(q k^T * scale + mask) with optional dropout, times v.
+    """softmax(q k^T * scale + mask) with optional dropout, times v; `is_causal` is the
+    top-left causal mask (mask must then be None).
 
     Saves q, k, v, the mask, the row log-sum-exp (B.., L, 1) and the dropout keep-mask;
     backward recomputes the probabilities. With `return_weights`, the (dropped-out)
-    probabilities are a second output that gradients can flow through.
+    probabilities are a second output that gradients can flow through. NumPy float32 without
+    a mask (or causal) and without dropout runs the softmax and its backward as numba row
+    loops (mytorch.ops._kernels_attention; a causal row touches only its keys); everything else
+    runs the array-module code below.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False):
+    def forward(ctx, q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False,
+                is_causal=False):
         xp = array_module(q)
-        p = _scores(xp, q, k, mask, scale)
-        lse = _softmax_(xp, p)
+        fused = mask is None and dropout_p == 0 and ka.fits(q)
+        if is_causal and not fused:
+            mask = causal_mask(q.shape[-2], k.shape[-2], Tensor._wrap(q)).data
+        if fused:
+            p = xp.matmul(q, _mT(xp, k))  # (B.., L, S)
+            lse = ka.softmax_scores_(p, scale, is_causal)
+        else:
+            p = _scores(xp, q, k, mask, scale)
+            lse = _softmax_(xp, p)
         keep = None
         if dropout_p > 0:
             keep = rng.random(p.shape) >= dropout_p
@@ -81,34 +101,40 @@ class AttentionFunction(Function):
             p *= 1.0 / (1.0 - dropout_p)
         y = xp.matmul(p, v)
         ctx.save_for_backward(q, k, v, mask, lse, keep)
-        ctx.scale, ctx.dropout_p = scale, dropout_p
+        ctx.scale, ctx.dropout_p, ctx.fused, ctx.is_causal = scale, dropout_p, fused, is_causal
         return (y, p) if return_weights else y
 
     @staticmethod
     def backward(ctx, gy, gw=None):
         q, k, v, mask, lse, keep = ctx.saved_tensors
         xp = array_module(gy)
-        gy = xp.ascontiguousarray(gy)  # e.g. a broadcast view from sum(): keeps matmul on BLAS
-        p = _scores(xp, q, k, mask, ctx.scale)
-        p -= lse
-        xp.exp(p, out=p)  # undropped probabilities, (B.., L, S)
+        gy = _blas_ready(xp, gy.astype(q.dtype, copy=False))  # e.g. a broadcast view from sum()
         needs = ctx.needs_input_grad
         dpd = xp.matmul(gy, _mT(xp, v))
         if gw is not None:
             dpd += gw
         gv = None
-        if keep is not None:
-            drop_scale = 1.0 / (1.0 - ctx.dropout_p)
-            dpd *= keep
-            dpd *= drop_scale
+        if ctx.fused:
+            p = xp.matmul(q, _mT(xp, k))
+            ka.softmax_scores_backward_(p, dpd, ctx.scale, ctx.is_causal, lse)
             if needs[2]:
-                gv = _t_matmul(xp, p * keep, gy)
-                gv *= drop_scale
-        elif needs[2]:
-            gv = _t_matmul(xp, p, gy)
-        ds = dpd
-        ds -= (p * dpd).sum(axis=-1, keepdims=True)
-        ds *= p  # grad of the scores
+                gv = _t_matmul(xp, p, gy)
+        else:
+            p = _scores(xp, q, k, mask, ctx.scale)
+            p -= lse
+            xp.exp(p, out=p)  # undropped probabilities, (B.., L, S)
+            if keep is not None:
+                drop_scale = 1.0 / (1.0 - ctx.dropout_p)
+                dpd *= keep
+                dpd *= drop_scale
+                if needs[2]:
+                    gv = _t_matmul(xp, p * keep, gy)
+                    gv *= drop_scale
+            elif needs[2]:
+                gv = _t_matmul(xp, p, gy)
+            dpd -= (p * dpd).sum(axis=-1, keepdims=True)
+            dpd *= p
+        ds = dpd  # grad of the scores
         gq = gk = None
         if needs[0]:
             gq = xp.matmul(ds, k)
@@ -120,10 +146,13 @@ class AttentionFunction(Function):
         return gq, gk, gv, gmask
 
     @staticmethod
-    def composite(q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False):
+    def composite(q, k, v, mask, scale=1.0, dropout_p=0.0, rng=None, return_weights=False,
+                  is_causal=False):
         # create_graph: backward recomputes probabilities in place from a saved log-sum-exp
         if dropout_p > 0:
             raise NotImplementedError("dropout_p > 0 (the dropout mask is not kept for it)")
+        if is_causal:
+            mask = causal_mask(q.shape[-2], k.shape[-2], q)
         return attention_auto(q, k, v, mask, scale, 0.0, return_weights)
 
 
