@@ -32,20 +32,24 @@ def fits(s):
     return type(s) is np.ndarray and s.dtype == np.float32 and s.ndim >= 2
 
 
-def _valid_keys(L, S, causal):
+def valid_keys(L, S, causal):
     """n[i] = how many leading keys query i sees: all S, or j <= i when causal (top-left
     aligned, as torch's is_causal)."""
     return np.minimum(np.arange(1, L + 1), S) if causal else np.full(L, S)
 
 
-def softmax_scores_reference(s, scale, causal):
-    """s (..., L, S) raw q k^T -> in place softmax(s * scale + causal mask) over the last dim;
-    returns the row log-sum-exp (..., L, 1). Rows with every score -inf give zeros and
-    lse = +inf (as AttentionFunction's general path)."""
-    L, S = s.shape[-2:]
+def _mask_past_keys(s, n_keys):
+    """s[..., i, j] = -inf for keys j >= n_keys[i]."""
+    s[..., np.arange(s.shape[-1])[None, :] >= n_keys[:, None]] = -np.inf
+
+
+def softmax_scores_reference(s, scale, n_keys, lse):
+    """s (..., R, K) raw q k^T of R query rows and their first K keys -> in place
+    softmax(s * scale) over the first n_keys[i] keys of row i, zeros past them; the row
+    log-sum-exp goes to lse (N, R), N the product of s's batch dims. Rows whose scores are all
+    -inf give zeros and lse = +inf (as AttentionFunction's general path)."""
     s *= scale
-    if causal:
-        s[..., np.arange(S)[None, :] >= _valid_keys(L, S, True)[:, None]] = -np.inf
+    _mask_past_keys(s, n_keys)
     m = s.max(axis=-1, keepdims=True)
     empty = m == -np.inf
     m[empty] = 0
@@ -54,24 +58,23 @@ def softmax_scores_reference(s, scale, causal):
     total = s.sum(axis=-1, keepdims=True)
     total[empty] = 1
     s /= total
-    lse = np.log(total)
-    lse += m
-    lse[empty] = np.inf
-    return lse
+    row_lse = np.log(total)
+    row_lse += m
+    row_lse[empty] = np.inf
+    lse[...] = row_lse.reshape(lse.shape)
 
 
-def softmax_scores_backward_reference(s, dpd, scale, causal, lse):
-    """From s (..., L, S) raw q k^T, the probabilities' gradient dpd and the forward's lse:
-    in place, s becomes the probabilities p and dpd the scores' gradient p (dpd - sum(p dpd))
-    (without the scale)."""
-    L, S = s.shape[-2:]
+def softmax_scores_backward_reference(s, dpd, scale, n_keys, lse):
+    """From s (..., R, K) raw q k^T, the probabilities' gradient dpd (same shape) and the
+    forward's lse (N, R): in place, s becomes the probabilities p and dpd the scores' gradient
+    p (dpd - sum(p dpd)) (without the scale), both zero past each row's keys."""
     s *= scale
-    if causal:
-        s[..., np.arange(S)[None, :] >= _valid_keys(L, S, True)[:, None]] = -np.inf
-    s -= lse
+    _mask_past_keys(s, n_keys)
+    s -= lse.reshape(s.shape[:-1] + (1,))
     np.exp(s, out=s)
     dpd -= (s * dpd).sum(axis=-1, keepdims=True)
     dpd *= s
+    dpd[..., np.arange(s.shape[-1])[None, :] >= n_keys[:, None]] = 0
 
 
 @functools.cache
@@ -161,21 +164,15 @@ def _compiled():
 
 
 def _as_3d(a):
-    """a (..., L, S) as an (N, L, S) view: the loops need C-contiguous rows."""
+    """a (..., R, K) as an (N, R, K) view: the loops need C-contiguous rows."""
     return a.reshape((-1,) + a.shape[-2:])
 
 
-def softmax_scores_(s, scale, causal):
+def softmax_scores_(s, scale, n_keys, lse):
     """Same as softmax_scores_reference, for a C-contiguous float32 s (a fresh matmul)."""
-    L, S = s.shape[-2:]
-    lse = np.empty(s.shape[:-1] + (1,), s.dtype)
-    _compiled()[0](_as_3d(s), np.float32(scale), _valid_keys(L, S, causal), _SOFTMAX_EXP32,
-                   lse.reshape(-1, L))
-    return lse
+    _compiled()[0](_as_3d(s), np.float32(scale), n_keys, _SOFTMAX_EXP32, lse)
 
 
-def softmax_scores_backward_(s, dpd, scale, causal, lse):
+def softmax_scores_backward_(s, dpd, scale, n_keys, lse):
     """Same as softmax_scores_backward_reference, for C-contiguous float32 s and dpd."""
-    L, S = s.shape[-2:]
-    _compiled()[1](_as_3d(s), _as_3d(dpd), np.float32(scale), _valid_keys(L, S, causal),
-                   _SOFTMAX_EXP32, np.ascontiguousarray(lse, np.float32).reshape(-1, L))
+    _compiled()[1](_as_3d(s), _as_3d(dpd), np.float32(scale), n_keys, _SOFTMAX_EXP32, lse)
