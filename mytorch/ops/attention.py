@@ -83,13 +83,22 @@ def _query_blocks(L, S, causal):
             for r0 in range(0, L, QUERY_BLOCK)]
 
 
+def _empty_like_layout(a, shape):
+    """An empty array of `shape` and a's dtype, laid out in memory in a's axis order when the
+    shapes match: heads split from (B, T, C) as (B, H, T, D) views give (B, T, H, D) memory,
+    so merging the heads back (transpose + reshape) is a view, not a copy."""
+    if a.shape == shape:
+        return np.empty_like(a)
+    return np.empty(shape, a.dtype)
+
+
 def _fused_forward(q, k, v, scale, causal, whole):
     """(y, lse, p) of the NumPy float32 fused path; p is the whole probability matrix when
     `whole` (one block), else None."""
     L, S = q.shape[-2], k.shape[-2]
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     n_keys = ka.valid_keys(L, S, causal)
-    y = np.empty(batch + (L, v.shape[-1]), q.dtype)
+    y = _empty_like_layout(q, batch + (L, v.shape[-1]))
     lse = np.empty(batch + (L, 1), q.dtype)
     lse2, kT = lse.reshape(-1, L), _mT(np, k)
     for r0, r1, keys in _query_blocks(L, S, causal and not whole):
@@ -105,9 +114,9 @@ def _fused_backward(q, k, v, lse, gy, gw, scale, causal, needs):
     batch = gy.shape[:-2]
     n_keys = ka.valid_keys(L, S, causal)
     lse2, kT, vT = lse.reshape(-1, L), _mT(np, k), _mT(np, v)
-    gq = np.empty(batch + (L, q.shape[-1]), q.dtype) if needs[0] else None
-    gk = np.empty(batch + (S, k.shape[-1]), q.dtype) if needs[1] else None
-    gv = np.empty(batch + (S, v.shape[-1]), q.dtype) if needs[2] else None
+    gq = _empty_like_layout(q, batch + (L, q.shape[-1])) if needs[0] else None
+    gk = _empty_like_layout(k, batch + (S, k.shape[-1])) if needs[1] else None
+    gv = _empty_like_layout(v, batch + (S, v.shape[-1])) if needs[2] else None
     # The last block sees the most keys: it writes gk and gv (zeros past its keys, when L < S
     # and causal), earlier blocks add to a prefix.
     blocks = _query_blocks(L, S, causal and gw is None)[::-1]
