@@ -5,8 +5,9 @@ probabilities from Q, K and the saved row log-sum-exp instead of keeping the (L,
 probability matrix alive between forward and backward (less memory). On NumPy float32
 without a mask (or with is_causal) and without dropout, its softmax and softmax-backward are
 numba row loops and causal query rows go in blocks that skip the masked keys (the fused path,
-about 2x faster at GPT-2's shapes). `auto=True` composes the same math from Tensor ops. On CUDA, `FlashAttentionFunction` runs the flash-attention
-kernels of mytorch.ops.cuda_flash_attention, which never store the (L, S) matrix at all.
+about 2x faster at GPT-2's shapes). `auto=True` composes the same math from Tensor ops. On
+CUDA, `FlashAttentionFunction` runs the flash-attention kernels of
+mytorch.ops.cuda_flash_attention, which never store the (L, S) matrix at all.
 """
 import math
 
@@ -122,7 +123,7 @@ def _fused_backward(q, k, v, lse, gy, gw, scale, causal, needs):
     # The last block sees the most keys: it writes gk and gv (zeros past its keys, when L < S
     # and causal), earlier blocks add to a prefix.
     blocks = _query_blocks(L, S, causal and gw is None)[::-1]
-    for first, (r0, r1, keys) in zip([True] + [False] * len(blocks), blocks):
+    for i, (r0, r1, keys) in enumerate(blocks):
         q_r, gy_r = q[..., r0:r1, :], gy[..., r0:r1, :]
         p = np.matmul(q_r, kT[..., :keys])
         ds = np.matmul(gy_r, vT[..., :keys])  # the probabilities' gradient
@@ -132,7 +133,7 @@ def _fused_backward(q, k, v, lse, gy, gw, scale, causal, needs):
         for g, a, b in ((gv, p, gy_r), (gk, ds, q_r)):
             if g is None:
                 continue
-            if first:
+            if i == 0:
                 g[..., keys:, :] = 0
                 _t_matmul_into(a, b, g[..., :keys, :])
             else:
@@ -151,8 +152,8 @@ def _t_matmul_into(a, b, out):
 
 
 class AttentionFunction(Function):
-    """softmax(q k^T * scale + mask) with optional dropout, times v; `is_causal` is the
-    top-left causal mask (mask must then be None).
+    """softmax(q k^T * scale + mask) with optional dropout, times v; `is_causal` adds the
+    top-left causal mask.
 
     Saves q, k, v, the mask, the row log-sum-exp (B.., L, 1) and the dropout keep-mask;
     backward recomputes the probabilities. With `return_weights`, the (dropped-out)
@@ -175,7 +176,8 @@ class AttentionFunction(Function):
             ctx.save_for_backward(q, k, v, None, lse, None)
             return (y, p) if return_weights else y
         if is_causal:
-            mask = causal_mask(q.shape[-2], k.shape[-2], Tensor._wrap(q)).data
+            causal = causal_mask(q.shape[-2], k.shape[-2], Tensor._wrap(q)).data
+            mask = causal if mask is None else mask + causal
         p = _scores(xp, q, k, mask, scale)
         lse = _softmax_(xp, p)
         keep = None
@@ -232,7 +234,8 @@ class AttentionFunction(Function):
         if dropout_p > 0:
             raise NotImplementedError("dropout_p > 0 (the dropout mask is not kept for it)")
         if is_causal:
-            mask = causal_mask(q.shape[-2], k.shape[-2], q)
+            causal = causal_mask(q.shape[-2], k.shape[-2], q)
+            mask = causal if mask is None else mask + causal
         return attention_auto(q, k, v, mask, scale, 0.0, return_weights)
 
 

@@ -106,9 +106,9 @@ def _additive_mask(attn_mask, q):
 def attention(q, k, v, mask, scale, dropout_p=0.0, return_weights=False, auto=False,
               is_causal=False):
     """The unchecked core: mask is None or a float Tensor added to the scores; `is_causal`
-    (with mask None, not with auto) the top-left causal mask, which AttentionFunction applies
-    without building it where it can. With `return_weights`, returns (output, attention
-    probabilities after dropout)."""
+    (not with auto) adds the top-left causal mask, which AttentionFunction applies without
+    building it where it can. With `return_weights`, returns (output, attention probabilities
+    after dropout)."""
     if auto:
         return attention_auto(q, k, v, mask, scale, dropout_p, return_weights)
     rng = _random.generator_for(q.device) if dropout_p > 0 else None

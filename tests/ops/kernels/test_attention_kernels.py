@@ -126,8 +126,9 @@ def test_fused_attention_weights_and_their_gradient_match_the_general_path():
     # a float64 copy goes down the general path
     from mytorch.nn.functional.attention import attention
     rng = np.random.default_rng(11)
-    arrays = [rng.standard_normal((2, 3, n, 8)) for n in (QUERY_BLOCK + 3, 20, 20)]
-    gy, gw = rng.standard_normal((2, 3, QUERY_BLOCK + 3, 8)), rng.standard_normal((2, 3, QUERY_BLOCK + 3, 20))
+    L = QUERY_BLOCK + 3
+    arrays = [rng.standard_normal((2, 3, n, 8)) for n in (L, 20, 20)]
+    gy, gw = rng.standard_normal((2, 3, L, 8)), rng.standard_normal((2, 3, L, 20))
     results = []
     for dtype in (np.float32, np.float64):
         ts = [mytorch.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
@@ -137,3 +138,17 @@ def test_fused_attention_weights_and_their_gradient_match_the_general_path():
         results.append([y.detach().numpy(), w.detach().numpy()] + [t.grad.numpy() for t in ts])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_is_causal_adds_to_a_mask():
+    # AttentionFunction with a float mask and is_causal: the general path adds the two
+    from mytorch.nn.functional.attention import attention
+    from mytorch.ops.attention import causal_mask
+    rng = np.random.default_rng(12)
+    q, k, v = (mytorch.tensor(rng.standard_normal((2, 6, 4)).astype(np.float32))
+               for _ in range(3))
+    mask = mytorch.tensor(rng.standard_normal((6, 6)).astype(np.float32))
+    got = attention(q, k, v, mask, 0.5, is_causal=True)
+    want = attention(q, k, v, mask + causal_mask(6, 6, q), 0.5)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
+    assert np.abs(got.numpy() - attention(q, k, v, mask, 0.5).numpy()).max() > 1e-3
