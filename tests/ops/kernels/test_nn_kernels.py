@@ -255,8 +255,49 @@ def test_fused_tanh_gelu_as_accurate_as_torch_float32():
         ty = torch.nn.functional.gelu(tx, approximate="tanh")
         ty.backward(torch.from_numpy(gy).to(dtype))
         errs[name] = ty.detach().double().numpy(), tx.grad.double().numpy()
-    got = K.gelu_tanh_forward(x), K.gelu_tanh_backward(x, gy, x.shape)
+    got = K.gelu_tanh_forward(x), K.gelu_tanh_backward(x, gy)[0]
     for i in range(2):  # forward, backward
         want = errs["torch64"][i]
         ours, theirs = np.abs(got[i] - want).max(), np.abs(errs["torch32"][i] - want).max()
         assert ours <= 1.5 * theirs, (i, ours, theirs)
+
+
+def test_fused_bias_tanh_gelu_matches_reference_and_torch():
+    # F.bias_gelu's CPU float32 loop: gelu(x + b) and, from the same pass, the bias gradient,
+    # against the blocked NumPy GeluTanh of x + b (the sum of its gx over rows) and torch
+    from mytorch.ops.nn import BiasGelu, GeluTanh
+
+    class Plain(np.ndarray):
+        pass
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 3, (3, 50, 37)).astype(np.float32)
+    b = rng.normal(0, 1, 37).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    assert BiasGelu.fits(x, b, "tanh") and not BiasGelu.fits(x, b, "none")
+    ref = GeluTanh()
+    ref.needs_input_grad = (True,)
+    want = np.asarray(GeluTanh.forward(ref, (x + b).view(Plain)))
+    want_g = np.asarray(GeluTanh.backward(ref, gy.view(Plain)))
+    got, (got_g, got_b) = K.gelu_tanh_forward(x, b), K.gelu_tanh_backward(x, gy, b)
+    np.testing.assert_allclose(got, want, rtol=4e-7, atol=2e-6)
+    np.testing.assert_allclose(got_g, want_g, rtol=4e-7, atol=1e-5)
+    np.testing.assert_allclose(got_b, got_g.sum(axis=(0, 1)), rtol=1e-6, atol=1e-6)
+    mx, mb = mytorch.tensor(x, requires_grad=True), mytorch.tensor(b, requires_grad=True)
+    tx, tb = torch.from_numpy(x).requires_grad_(), torch.from_numpy(b).requires_grad_()
+    my = F.bias_gelu(mx, mb, "tanh")
+    ty = torch.nn.functional.gelu(tx + tb, approximate="tanh")
+    my.backward(mytorch.tensor(gy))
+    ty.backward(torch.from_numpy(gy))
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_fused_tanh_gelu_empty_and_scalar():
+    for x in (np.zeros((0, 5), np.float32), np.array(0.7, np.float32)):
+        y = K.gelu_tanh_forward(x)
+        gx, gb = K.gelu_tanh_backward(x, np.ones_like(x))
+        assert y.shape == gx.shape == x.shape and gb is None
+        want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
+        np.testing.assert_allclose(y, want, rtol=1e-6)
