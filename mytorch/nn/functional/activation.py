@@ -10,7 +10,6 @@ from mytorch import random as _random
 from mytorch.amp import autocast_mode as _amp
 from mytorch.backend import array_module
 from mytorch.nn.functional._util import check_float, dim_of, maybe_inplace, mytorch_where
-from mytorch.ops import cuda_kernels as ck
 from mytorch.ops import elementwise as E
 from mytorch.ops import nn as N
 from mytorch.tensor import Tensor
@@ -100,10 +99,11 @@ def gelu(input, approximate="none", auto=False):
 def bias_gelu(input, bias, approximate="none"):
     """GELU(input + bias) for input (..., N) and bias (N,): mytorch's fused form of
     `F.gelu(input + bias)` (torch has no such function; the two give the same values). On CUDA
-    float tensors it is one kernel each way that never stores input + bias
-    (mytorch.ops.cuda_kernels.bias_gelu_*); elsewhere, or with MYTORCH_FUSED=0, it is exactly
-    `gelu(input + bias, approximate)`. The zoo's GPT-2 MLP uses it on CUDA after a bias-free
-    Linear."""
+    float tensors (mytorch.ops.cuda_kernels.bias_gelu_*) and on CPU float32 tensors with
+    approximate="tanh" (a numba loop) it is one kernel each way that never stores
+    input + bias and sums the bias gradient in the same pass; elsewhere, or on CUDA with
+    MYTORCH_FUSED=0, it is exactly `gelu(input + bias, approximate)`. The zoo's GPT-2 MLP uses
+    it after a bias-free Linear."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"bias_gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     check_float(input, "bias_gelu")
@@ -112,7 +112,7 @@ def bias_gelu(input, bias, approximate="none"):
                          f"{tuple(input.shape)} and {tuple(bias.shape)}")
     if input.device != bias.device:
         raise RuntimeError(f"bias_gelu: input is on {input.device} but bias is on {bias.device}")
-    if ck.fits(input.data, bias.data) and input.numel() > 0:
+    if N.BiasGelu.fits(input.data, bias.data, approximate) and input.numel() > 0:
         return N.BiasGelu.apply(input, bias, approximate)
     return gelu(input + bias, approximate)
 

@@ -66,9 +66,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         seed = _dropout_seed(query) if dropout_p > 0 else 0
         return FlashAttentionFunction.apply(query, key, value, mask, is_causal=is_causal,
                                             scale=scale, dropout_p=dropout_p, seed=seed)
-    if is_causal:
+    if is_causal and auto:
         mask = causal_mask(L, S, query)
-    return attention(query, key, value, mask, scale, dropout_p, auto=auto)
+    return attention(query, key, value, mask, scale, dropout_p, auto=auto,
+                     is_causal=is_causal and not auto)
 
 
 def _flash_fits(q, k, v, mask):
@@ -102,11 +103,14 @@ def _additive_mask(attn_mask, q):
     return attn_mask if attn_mask.dtype == q.dtype else attn_mask.to(q.dtype)
 
 
-def attention(q, k, v, mask, scale, dropout_p=0.0, return_weights=False, auto=False):
-    """The unchecked core: mask is None or a float Tensor added to the scores. With
-    `return_weights`, returns (output, attention probabilities after dropout)."""
+def attention(q, k, v, mask, scale, dropout_p=0.0, return_weights=False, auto=False,
+              is_causal=False):
+    """The unchecked core: mask is None or a float Tensor added to the scores; `is_causal`
+    (not with auto) adds the top-left causal mask, which AttentionFunction applies without
+    building it where it can. With `return_weights`, returns (output, attention probabilities
+    after dropout)."""
     if auto:
         return attention_auto(q, k, v, mask, scale, dropout_p, return_weights)
     rng = _random.generator_for(q.device) if dropout_p > 0 else None
     return AttentionFunction.apply(q, k, v, mask, scale=scale, dropout_p=dropout_p, rng=rng,
-                                   return_weights=return_weights)
+                                   return_weights=return_weights, is_causal=is_causal)

@@ -198,3 +198,106 @@ def test_fused_exact_gelu_matches_its_numpy_reference():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol)
         want_g = np.asarray(Gelu.backward(ref_ctx, gy.view(Plain)))
         np.testing.assert_allclose(Gelu.backward(ctx, gy), want_g, rtol=1e-5, atol=tol)
+
+
+def _tanh_gelu_inputs(rng):
+    """float32 x over GELU's whole range (both tanh branches, the exp underflow, overflowing
+    x^3, signed zeros, infinities, NaN) and a gradient of its shape."""
+    x = np.concatenate([rng.normal(0, 3, 200_003), np.linspace(-12, 12, 40_001),
+                        [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0, 1e20, -1e20,
+                         np.inf, -np.inf, np.nan]]).astype(np.float32)
+    return x, rng.standard_normal(x.shape).astype(np.float32)
+
+
+def test_fused_tanh_gelu_matches_its_numpy_reference():
+    # The numba loop of nn.GeluTanh against the blocked NumPy path it replaces (an array
+    # subclass the fused check refuses takes the reference), special values included.
+    from mytorch.ops.nn import GeluTanh
+
+    class Plain(np.ndarray):
+        pass
+
+    x, gy = _tanh_gelu_inputs(np.random.default_rng(3))
+    assert K.gelu_tanh_fits(x, gy) and not K.gelu_tanh_fits(x.view(Plain))
+    assert not K.gelu_tanh_fits(x.astype(np.float64))
+    ref_ctx, ctx = GeluTanh(), GeluTanh()
+    ref_ctx.needs_input_grad = ctx.needs_input_grad = (True,)
+    with np.errstate(all="ignore"):
+        want = np.asarray(GeluTanh.forward(ref_ctx, x.view(Plain)))
+        want_g = np.asarray(GeluTanh.backward(ref_ctx, gy.view(Plain)))
+    got, got_g = GeluTanh.forward(ctx, x), GeluTanh.backward(ctx, gy)
+    assert got.dtype == got_g.dtype == np.float32 and got_g.flags.owndata
+    # The two tanh agree to 2 ulp of 1 (dt); where tanh is near -1, 1 + t cancels and dt
+    # shows in y as 0.5 |x| dt, in y' as (0.5 + |x| sqrt(2/pi) (1 + 3c x^2) |t|) dt |gy|.
+    # NaNs and infinities in the same places.
+    dt, ax = 2 * 2.0 ** -23, np.abs(x.astype(np.float64))
+    with np.errstate(all="ignore"):
+        tol_y = 4e-7 * np.abs(want) + 0.5 * ax * dt + 1e-30
+        tol_g = 4e-7 * np.abs(want_g) + (0.5 + 0.8 * ax * (1 + 0.134 * ax * ax)) * dt * abs(gy)
+    for a, b, tol in ((got, want, tol_y), (got_g, want_g, tol_g)):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        ok = ~np.isnan(b)
+        with np.errstate(invalid="ignore"):  # inf - inf
+            bad = (a[ok] != b[ok]) & ~(np.abs(a[ok] - b[ok]) <= tol[ok])
+        assert not bad.any(), (x[ok][bad], a[ok][bad], b[ok][bad])
+    np.testing.assert_array_equal(np.signbit(got[x == 0]), np.signbit(x[x == 0]))
+
+
+def test_fused_tanh_gelu_as_accurate_as_torch_float32():
+    # Max abs error against float64 torch, over finite x: the fused loop's must be within
+    # 1.5x of torch's own float32 kernel's (their tanh differ by an ulp or two).
+    x, gy = _tanh_gelu_inputs(np.random.default_rng(4))
+    x = x[np.isfinite(x) & (np.abs(x) < 1e10)]
+    gy = gy[:x.shape[0]]
+    errs = {}
+    for name, dtype in (("torch32", torch.float32), ("torch64", torch.float64)):
+        tx = torch.from_numpy(x).to(dtype).requires_grad_()
+        ty = torch.nn.functional.gelu(tx, approximate="tanh")
+        ty.backward(torch.from_numpy(gy).to(dtype))
+        errs[name] = ty.detach().double().numpy(), tx.grad.double().numpy()
+    got = K.gelu_tanh_forward(x), K.gelu_tanh_backward(x, gy)[0]
+    for i in range(2):  # forward, backward
+        want = errs["torch64"][i]
+        ours, theirs = np.abs(got[i] - want).max(), np.abs(errs["torch32"][i] - want).max()
+        assert ours <= 1.5 * theirs, (i, ours, theirs)
+
+
+def test_fused_bias_tanh_gelu_matches_reference_and_torch():
+    # F.bias_gelu's CPU float32 loop: gelu(x + b) and, from the same pass, the bias gradient,
+    # against the blocked NumPy GeluTanh of x + b (the sum of its gx over rows) and torch
+    from mytorch.ops.nn import BiasGelu, GeluTanh
+
+    class Plain(np.ndarray):
+        pass
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 3, (3, 50, 37)).astype(np.float32)
+    b = rng.normal(0, 1, 37).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    assert BiasGelu.fits(x, b, "tanh") and not BiasGelu.fits(x, b, "none")
+    ref = GeluTanh()
+    ref.needs_input_grad = (True,)
+    want = np.asarray(GeluTanh.forward(ref, (x + b).view(Plain)))
+    want_g = np.asarray(GeluTanh.backward(ref, gy.view(Plain)))
+    got, (got_g, got_b) = K.gelu_tanh_forward(x, b), K.gelu_tanh_backward(x, gy, b)
+    np.testing.assert_allclose(got, want, rtol=4e-7, atol=2e-6)
+    np.testing.assert_allclose(got_g, want_g, rtol=4e-7, atol=1e-5)
+    np.testing.assert_allclose(got_b, got_g.sum(axis=(0, 1)), rtol=1e-6, atol=1e-6)
+    mx, mb = mytorch.tensor(x, requires_grad=True), mytorch.tensor(b, requires_grad=True)
+    tx, tb = torch.from_numpy(x).requires_grad_(), torch.from_numpy(b).requires_grad_()
+    my = F.bias_gelu(mx, mb, "tanh")
+    ty = torch.nn.functional.gelu(tx + tb, approximate="tanh")
+    my.backward(mytorch.tensor(gy))
+    ty.backward(torch.from_numpy(gy))
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_fused_tanh_gelu_empty_and_scalar():
+    for x in (np.zeros((0, 5), np.float32), np.array(0.7, np.float32)):
+        y = K.gelu_tanh_forward(x)
+        gx, gb = K.gelu_tanh_backward(x, np.ones_like(x))
+        assert y.shape == gx.shape == x.shape and gb is None
+        want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
+        np.testing.assert_allclose(y, want, rtol=1e-6)
