@@ -1,6 +1,7 @@
 """Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3),
-Winograd F(4x4, 3x3), (1-D, kernel 3) Winograd F(4, 3) or, for strided kernels that are a
-multiple of the stride, im2col + GEMM through the stride phases (mytorch.ops.conv_phase),
+Winograd F(4x4, 3x3), (3x3 stride 2) Winograd F(2x2, 3x3) on channels-last transformed
+tensors (mytorch.ops.winograd_cl), (1-D, kernel 3) Winograd F(4, 3) or, for strided kernels
+that are a multiple of the stride, im2col + GEMM through the stride phases (mytorch.ops.conv_phase),
 chosen by timing them once per shape (as cuDNN's benchmark mode).
 
 Which one is fastest depends on the channel counts, the image size and the machine's BLAS:
@@ -21,10 +22,10 @@ host means little) and when mytorch.use_deterministic_algorithms(True) is on (ea
 deterministic, but a timed choice could differ from one process to the next and so change the
 rounding).
 
-MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd1d|phase in the environment (read at
-each call; "auto" or unset: choose) forces one algorithm wherever it applies; elsewhere the
-usual choice runs. winograd1d (F(4, 3), 1-D kernel 3, stride 1) and phase are only ever
-chosen by timing or forced.
+MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd2cl|winograd1d|phase in the environment
+(read at each call; "auto" or unset: choose) forces one algorithm wherever it applies;
+elsewhere the usual choice runs. winograd2cl (3x3 stride 2), winograd1d (F(4, 3), 1-D kernel
+3, stride 1) and phase are only ever chosen by timing or forced.
 """
 import os
 import time
@@ -34,7 +35,7 @@ from mytorch.backend import host_float_arrays
 
 __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "run"]
 
-ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd1d", "phase")
+ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd2cl", "winograd1d", "phase")
 
 _ROUNDS = 2  # timed rounds per candidate after the warm-up
 _SMALL_ROUNDS = 5  # ... when the slowest warm-up took under _SMALL_SECONDS
