@@ -190,30 +190,26 @@ def _compiled():
                         kp, km0, km1 = b_plus[s], b_minus0[s], b_minus1[s]
                         for u in range(tw):
                             acc = row[4 * u + s]
-                            if r == 2:
+                            if r == 2:  # from e2 (the tile's row 2 of B dv)
                                 ep, e0, e1 = e2[kp, u], e2[max(km0, 0), u], e2[max(km1, 0), u]
-                            else:
-                                ep, e0, e1 = dv[i + kp, t0 + u], dv[i + max(km0, 0), t0 + u], \
-                                    dv[i + max(km1, 0), t0 + u]
+                            else:  # from dv's row i // 5
+                                ep = dv[i + kp, t0 + u]
+                                e0, e1 = dv[i + max(km0, 0), t0 + u], dv[i + max(km1, 0), t0 + u]
                             if km0 >= 0:
                                 for j in range(c):
                                     acc[j] += ep[j] - e0[j] - e1[j]
                             else:
                                 for j in range(c):
                                     acc[j] += ep[j]
-            ob = out[b]
-            for k in range(c):  # the interior back to (C, H, W)
-                ok = ob[k]
-                for r in range(h_in):
-                    row = ok[r]
-                    if r < h:
-                        src = hwc[pt + r]
-                        for s in range(w):
-                            row[s] = src[pl + s, k]
-                        for s in range(w, w_in):
-                            row[s] = zero
-                    else:
-                        row[:] = zero
+            ob = out[b]  # the interior back to (C, H, W), zero where no tile reached
+            for r in range(h):
+                for s in range(w):
+                    src = hwc[pt + r, pl + s]
+                    for k in range(c):
+                        ob[k, r, s] = src[k]
+            if h < h_in or w < w_in:
+                ob[:, h:, :] = zero
+                ob[:, :, w:] = zero
 
     return {"input_transform": input_transform, "output_transform": output_transform,
             "output_adjoint": output_adjoint, "input_adjoint": input_adjoint}
