@@ -269,56 +269,109 @@ def _tile_axis(t):
 
 
 # ---------------------------------------------------------------------------------------
-# convolution drivers (the interface of conv._conv_forward / conv._conv_backward)
+# the chunked drivers, shared by every Winograd algorithm (this module's schemes,
+# mytorch.ops.winograd1d and mytorch.ops.winograd_cl) through a Plan
 
 _KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
 
 
-def conv_forward(x, w, g, s=F2, keep=False):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias.
+class Plan(NamedTuple):
+    """One Winograd algorithm on one geometry, as `run_forward` and `run_backward` see it.
+
+    Transformed tensors hold `positions` planes of `tiles` tiles per image, laid out
+    (P, channels, tiles) or, with `channels_last`, (P, tiles, channels); the GEMMs take either
+    (the channels-last ones are the transposes). The callables: `weight` w -> U (P, O, C),
+    `weight_adjoint` dU (P, O, C) -> gw, and the four transforms on one batch chunk,
+    `input` (x, v), `output` (m, y), `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each
+    filling its second argument, whose tile axis may be longer than the chunk's tiles."""
+    positions: int
+    tiles: int
+    weight: object
+    weight_adjoint: object
+    input: object
+    output: object
+    output_adjoint: object
+    input_adjoint: object
+    channels_last: bool = False
+
+
+def _transformed(buf, plan, channels, tp):
+    """A (P, channels, tp) (or channels-last (P, tp, channels)) view of a flat buffer."""
+    shape = (plan.positions, tp, channels) if plan.channels_last else \
+        (plan.positions, channels, tp)
+    return buf[:plan.positions * channels * tp].reshape(shape)
+
+
+def _zero_tiles(v, plan, t):
+    """Zero the tiles past the chunk's t (the GEMMs read them, the transforms do not)."""
+    if plan.channels_last:
+        v[:, t:] = 0
+    else:
+        v[:, :, t:] = 0
+
+
+def _product(xp, plan, weights, v, out):
+    """out = weights @ v for a transformed tensor v (P, K, tp) and weights (P, M, K); with
+    channels-last tensors, whose arrays are the transposes, out^T = v^T @ weights^T."""
+    if plan.channels_last:
+        return xp.matmul(v, weights.transpose(0, 2, 1), out=out)
+    return xp.matmul(weights, v, out=out)
+
+
+def _weight_product(xp, plan, dm, v, out):
+    """out (P, O, C) = dm @ v^T summed over the tiles, for dm (P, O, tp) and v (P, C, tp)."""
+    if plan.channels_last:
+        return xp.matmul(dm.transpose(0, 2, 1), v, out=out)
+    return xp.matmul(dm, v.transpose(0, 2, 1), out=out)
+
+
+def run_forward(x, w, g, plan, keep=False):
+    """x (N, C, *size) contiguous, w (O, C, *kernel) -> y (N, O, *out), no bias, in batch
+    chunks whose transformed tensors stay in cache (see `_CHUNK_ELEMS`).
 
     With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
     takes at most _KEEP_BYTES (else None), so the weight gradient need not transform x again."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    th, tw = _tiles(g, s)
-    L = th * tw
-    P = s.positions
-    u = weight_transform(w, s)
+    P, L = plan.positions, plan.tiles
+    u = plan.weight(w)
     y = xp.empty((n, o) + g.out, x.dtype)
     chunks = _chunks(n, P * (c + o) * L)
     tb = _tile_axis(chunks[0][1] * L)
     kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
-    vbuf = None if kept else xp.empty(P * c * tb, x.dtype)
+    # one allocation for the kept chunks (NumPy gives arrays of 4 MiB and more huge pages:
+    # fewer page faults than one allocation per chunk)
+    vsize = sum(P * c * _tile_axis((b - a) * L) for a, b in chunks) if kept else P * c * tb
+    vbuf = xp.empty(vsize, x.dtype)
     mbuf = xp.empty(P * o * tb, x.dtype)
     vs = []
     for a, b in chunks:
         t = (b - a) * L
         tp = _tile_axis(t)
-        v = xp.empty((P, c, tp), x.dtype) if kept else vbuf[:P * c * tp].reshape(P, c, tp)
-        v[:, :, t:] = 0
-        _input_transform(x[a:b], g, v, s)
+        v = _transformed(vbuf, plan, c, tp)
+        if kept:
+            vbuf = vbuf[P * c * tp:]
+        _zero_tiles(v, plan, t)
+        plan.input(x[a:b], v)
         vs.append(v)
-        m = mbuf[:P * o * tp].reshape(P, o, tp)
-        xp.matmul(u, v, out=m)
-        _output_transform(m, g, y[a:b], s)
+        m = _transformed(mbuf, plan, o, tp)
+        _product(xp, plan, u, v, m)
+        plan.output(m, y[a:b])
     if not keep:
         return y
     return y, (vs if kept else None)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
-    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None);
-    the weight gradient needs the forward input `x`, or `vs`, its transform kept by
-    `conv_forward` (read only: a retained graph may run backward again)."""
+def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
+    """gy (N, O, *out) contiguous -> (gx (N, C, *size) or None, gw (w's shape) or None); the
+    weight gradient needs the forward input `x`, or `vs`, its transform kept by `run_forward`
+    (read only: a retained graph may run backward again)."""
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1]
-    th, tw = _tiles(g, s)
-    L = th * tw
-    P = s.positions
-    u = weight_transform(w, s) if need_x else None
+    P, L = plan.positions, plan.tiles
+    ut = plan.weight(w).transpose(0, 2, 1) if need_x else None  # (P, C, O)
     chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
     vbuf = xp.empty(P * c * tb, gy.dtype)
@@ -330,22 +383,45 @@ def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
     for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = mbuf[:P * o * tp].reshape(P, o, tp)
-        dm[:, :, t:] = 0  # the padding tiles add nothing to the weight gradient
-        _output_adjoint(gy[a:b], g, dm, s)
-        v = vbuf[:P * c * tp].reshape(P, c, tp)
+        dm = _transformed(mbuf, plan, o, tp)
+        _zero_tiles(dm, plan, t)  # the padding tiles add nothing to the weight gradient
+        plan.output_adjoint(gy[a:b], dm)
+        v = _transformed(vbuf, plan, c, tp)
         if need_w:
             if vs is not None:
                 xv = vs[i]
             else:
-                v[:, :, t:] = 0
-                _input_transform(x[a:b], g, v, s)
+                _zero_tiles(v, plan, t)
+                plan.input(x[a:b], v)
                 xv = v
-            xp.matmul(dm, xv.transpose(0, 2, 1), out=du if a == 0 else dub)
+            _weight_product(xp, plan, dm, xv, du if a == 0 else dub)
             if a:
                 du += dub
         if need_x:
-            xp.matmul(u.transpose(0, 2, 1), dm, out=v)
-            _input_adjoint(v, g, gx[a:b], s)
-    gw = None if du is None else weight_transform_adjoint(du, s).astype(gy.dtype, copy=False)
+            _product(xp, plan, ut, dm, v)
+            plan.input_adjoint(v, gx[a:b])
+    gw = None if du is None else plan.weight_adjoint(du).astype(gy.dtype, copy=False)
     return gx, gw
+
+
+def plan(g, s=F2):
+    """The Plan of scheme `s` on the 3x3 geometry `g`."""
+    th, tw = _tiles(g, s)
+    return Plan(s.positions, th * tw, lambda w: weight_transform(w, s),
+                lambda du: weight_transform_adjoint(du, s),
+                lambda x, v: _input_transform(x, g, v, s),
+                lambda m, y: _output_transform(m, g, y, s),
+                lambda gy, dm: _output_adjoint(gy, g, dm, s),
+                lambda dv, gx: _input_adjoint(dv, g, gx, s))
+
+
+def conv_forward(x, w, g, s=F2, keep=False):
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias (see
+    `run_forward`)."""
+    return run_forward(x, w, g, plan(g, s), keep)
+
+
+def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
+    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None)
+    (see `run_backward`)."""
+    return run_backward(gy, w, g, plan(g, s), x, need_x, vs)

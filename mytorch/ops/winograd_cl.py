@@ -11,8 +11,8 @@ transpose flags of BLAS, (P, tiles, C) @ (P, C, O) -> (P, tiles, O). Backward is
 winograd.py, the adjoint: dV = dM @ U (input gradient), dU = dM^T @ V (weight gradient).
 
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
-references on transposed views) serve CuPy and the tests. Work goes in batch chunks, as in
-winograd.py.
+references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
+(`winograd.run_forward`), on a Plan with channels_last set.
 """
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd_cl as _kc
@@ -22,25 +22,6 @@ from mytorch.ops.winograd import F2S2
 __all__ = ["applies", "conv_backward", "conv_forward"]
 
 P = F2S2.positions  # 25 transform positions
-
-# NumPy asks the kernel for huge pages for arrays of 4 MiB and more: the drivers' scratch is
-# allocated in one piece of at least this many elements, so that a fresh call takes a few page
-# faults instead of one per 4 KiB (eight 1.3 MB transformed chunks cost 1.6 ms of faults, one
-# 10 MB array 0.3 ms).
-_HUGE_ELEMS = 1 << 20
-
-
-def _workspace(xp, sizes, dtype):
-    """Flat buffers of the given sizes, carved from one allocation of at least _HUGE_ELEMS
-    (itemsize 4) or the same bytes."""
-    total = max(sum(sizes), _HUGE_ELEMS * 4 // dtype.itemsize)
-    flat = xp.empty(total, dtype)
-    out, start = [], 0
-    for size in sizes:
-        out.append(flat[start:start + size])
-        start += size
-    return out
-
 
 def applies(g, groups):
     """Whether this path runs the geometry: 3x3, stride 2, dilation 1, one group."""
@@ -115,80 +96,25 @@ def _input_adjoint(dv, g, out):
 
 
 # ---------------------------------------------------------------------------------------
-# convolution drivers (the interface of winograd.conv_forward / winograd.conv_backward)
+# convolution drivers: winograd.py's chunked ones, on a channels-last Plan
+
+def plan(g):
+    """The winograd.Plan of F2S2 with channels-last transformed tensors on the geometry `g`."""
+    return winograd.Plan(P, _ntiles(g, 1), lambda w: winograd.weight_transform(w, F2S2),
+                         lambda du: winograd.weight_transform_adjoint(du, F2S2),
+                         lambda x, v: _input_transform(x, g, v),
+                         lambda m, y: _output_transform(m, g, y),
+                         lambda gy, dm: _output_adjoint(gy, g, dm),
+                         lambda dv, gx: _input_adjoint(dv, g, gx), channels_last=True)
+
 
 def conv_forward(x, w, g, keep=False):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias.
-
-    With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
-    takes at most winograd._KEEP_BYTES (else None), so the weight gradient need not transform
-    x again."""
-    xp = array_module(x)
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    L = _ntiles(g, 1)
-    ut = winograd.weight_transform(w, F2S2).transpose(0, 2, 1)  # (P, C, O)
-    y = xp.empty((n, o) + g.out, x.dtype)
-    chunks = winograd._chunks(n, P * (c + o) * L)
-    tb = winograd._tile_axis(chunks[0][1] * L)
-    kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= winograd._KEEP_BYTES
-    # the kept chunks lie one after the other in the first buffer
-    vsize = sum(P * winograd._tile_axis((b - a) * L) * c for a, b in chunks) if kept else \
-        P * tb * c
-    vbuf, mbuf = _workspace(xp, (vsize, P * tb * o), x.dtype)
-    vs = []
-    for a, b in chunks:
-        t = (b - a) * L
-        tp = winograd._tile_axis(t)
-        v = vbuf[:P * tp * c].reshape(P, tp, c)
-        if kept:
-            vbuf = vbuf[P * tp * c:]
-        v[:, t:] = 0
-        _input_transform(x[a:b], g, v)
-        vs.append(v)
-        m = mbuf[:P * tp * o].reshape(P, tp, o)
-        xp.matmul(v, ut, out=m)
-        _output_transform(m, g, y[a:b])
-    if not keep:
-        return y
-    return y, (vs if kept else None)
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias (see
+    winograd.run_forward: with `keep` also the transformed input, or None)."""
+    return winograd.run_forward(x, w, g, plan(g), keep)
 
 
 def conv_backward(gy, w, g, x=None, need_x=True, vs=None):
-    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None);
-    the weight gradient needs the forward input `x`, or `vs`, its transform kept by
-    `conv_forward` (read only: a retained graph may run backward again)."""
-    xp = array_module(gy)
-    n, o = gy.shape[:2]
-    c = w.shape[1]
-    L = _ntiles(g, 1)
-    u = winograd.weight_transform(w, F2S2) if need_x else None  # (P, O, C)
-    chunks = winograd._chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
-    tb = winograd._tile_axis(chunks[0][1] * L)
-    vbuf, mbuf = _workspace(xp, (P * tb * c, P * tb * o), gy.dtype)
-    gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
-    need_w = x is not None or vs is not None
-    du = xp.empty((P, o, c), gy.dtype) if need_w else None
-    dub = xp.empty_like(du) if need_w and len(chunks) > 1 else du
-    for i, (a, b) in enumerate(chunks):
-        t = (b - a) * L
-        tp = winograd._tile_axis(t)
-        dm = mbuf[:P * tp * o].reshape(P, tp, o)
-        dm[:, t:] = 0  # the padding tiles add nothing to the weight gradient
-        _output_adjoint(gy[a:b], g, dm)
-        v = vbuf[:P * tp * c].reshape(P, tp, c)
-        if need_w:
-            if vs is not None:
-                xv = vs[i]
-            else:
-                v[:, t:] = 0
-                _input_transform(x[a:b], g, v)
-                xv = v
-            xp.matmul(dm.transpose(0, 2, 1), xv, out=du if a == 0 else dub)
-            if a:
-                du += dub
-        if need_x:
-            xp.matmul(dm, u, out=v)
-            _input_adjoint(v, g, gx[a:b])
-    gw = None if du is None else winograd.weight_transform_adjoint(du, F2S2)
-    return gx, None if gw is None else gw.astype(gy.dtype, copy=False)
+    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None) (see
+    winograd.run_backward)."""
+    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs)
