@@ -275,16 +275,62 @@ def _tile_axis(t):
 _KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
 
 
+class TilesLast:
+    """How the drivers store transformed tensors and run the GEMMs on them: here as
+    (P, channels, tiles), U (P, O, C), M = U @ V (P, O, tiles)."""
+
+    def __init__(self, positions):
+        self.positions = positions
+
+    def view(self, buf, channels, tp, product=False):
+        """(P, channels, tp) view of a flat buffer (`product`: for M or dM, else V or dV)."""
+        return buf[:self.positions * channels * tp].reshape(self.positions, channels, tp)
+
+    def size(self, channels, tp, product=False):
+        return self.positions * channels * tp
+
+    def zero_tiles(self, a, t):
+        """Zero the tiles past the chunk's t (the GEMMs read them, the transforms do not)."""
+        a[:, :, t:] = 0
+
+    def forward(self, xp, u, v, m):
+        xp.matmul(u, v, out=m)
+
+    def input_grad(self, xp, u, dm, dv):
+        xp.matmul(u.transpose(0, 2, 1), dm, out=dv)
+
+    def weight_grad(self, xp, dm, v, du):
+        xp.matmul(dm, v.transpose(0, 2, 1), out=du)
+
+
+class ChannelsLast(TilesLast):
+    """Transformed tensors (P, tiles, channels), the transposes of TilesLast's: M = V @ U^T."""
+
+    def view(self, buf, channels, tp, product=False):
+        return buf[:self.positions * channels * tp].reshape(self.positions, tp, channels)
+
+    def zero_tiles(self, a, t):
+        a[:, t:] = 0
+
+    def forward(self, xp, u, v, m):
+        xp.matmul(v, u.transpose(0, 2, 1), out=m)
+
+    def input_grad(self, xp, u, dm, dv):
+        xp.matmul(dm, u, out=dv)
+
+    def weight_grad(self, xp, dm, v, du):
+        xp.matmul(dm.transpose(0, 2, 1), v, out=du)
+
+
 class Plan(NamedTuple):
     """One Winograd algorithm on one geometry, as `run_forward` and `run_backward` see it.
 
-    Transformed tensors hold `positions` planes of `tiles` tiles per image, laid out
-    (P, channels, tiles) or, with `channels_last`, (P, tiles, channels); the GEMMs take either
-    (the channels-last ones are the transposes). The callables: `weight` w -> U (P, O, C),
-    `weight_adjoint` dU (P, O, C) -> gw, and the four transforms on one batch chunk,
-    `input` (x, v), `output` (m, y), `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each
-    filling its second argument, whose tile axis may be longer than the chunk's tiles."""
-    positions: int
+    `tiles` per image; `layout` stores the transformed tensors and runs the GEMMs (TilesLast,
+    ChannelsLast, ...). The callables: `weight` w -> U (as the layout takes it), `weight_adjoint`
+    dU (P, O, C) -> gw, and the four transforms on one batch chunk, `input` (x, v), `output`
+    (m, y), `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each filling its second
+    argument, whose tile axis may be longer than the chunk's tiles."""
+    layout: object
     tiles: int
     weight: object
     weight_adjoint: object
@@ -292,37 +338,6 @@ class Plan(NamedTuple):
     output: object
     output_adjoint: object
     input_adjoint: object
-    channels_last: bool = False
-
-
-def _transformed(buf, plan, channels, tp):
-    """A (P, channels, tp) (or channels-last (P, tp, channels)) view of a flat buffer."""
-    shape = (plan.positions, tp, channels) if plan.channels_last else \
-        (plan.positions, channels, tp)
-    return buf[:plan.positions * channels * tp].reshape(shape)
-
-
-def _zero_tiles(v, plan, t):
-    """Zero the tiles past the chunk's t (the GEMMs read them, the transforms do not)."""
-    if plan.channels_last:
-        v[:, t:] = 0
-    else:
-        v[:, :, t:] = 0
-
-
-def _product(xp, plan, weights, v, out):
-    """out = weights @ v for a transformed tensor v (P, K, tp) and weights (P, M, K); with
-    channels-last tensors, whose arrays are the transposes, out^T = v^T @ weights^T."""
-    if plan.channels_last:
-        return xp.matmul(v, weights.transpose(0, 2, 1), out=out)
-    return xp.matmul(weights, v, out=out)
-
-
-def _weight_product(xp, plan, dm, v, out):
-    """out (P, O, C) = dm @ v^T summed over the tiles, for dm (P, O, tp) and v (P, C, tp)."""
-    if plan.channels_last:
-        return xp.matmul(dm.transpose(0, 2, 1), v, out=out)
-    return xp.matmul(dm, v.transpose(0, 2, 1), out=out)
 
 
 def run_forward(x, w, g, plan, keep=False):
@@ -334,7 +349,8 @@ def run_forward(x, w, g, plan, keep=False):
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    P, L = plan.positions, plan.tiles
+    lay, L = plan.layout, plan.tiles
+    P = lay.positions
     u = plan.weight(w)
     y = xp.empty((n, o) + g.out, x.dtype)
     chunks = _chunks(n, P * (c + o) * L)
@@ -342,21 +358,22 @@ def run_forward(x, w, g, plan, keep=False):
     kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
     # one allocation for the kept chunks (NumPy gives arrays of 4 MiB and more huge pages:
     # fewer page faults than one allocation per chunk)
-    vsize = sum(P * c * _tile_axis((b - a) * L) for a, b in chunks) if kept else P * c * tb
+    vsize = sum(lay.size(c, _tile_axis((b - a) * L)) for a, b in chunks) if kept else \
+        lay.size(c, tb)
     vbuf = xp.empty(vsize, x.dtype)
-    mbuf = xp.empty(P * o * tb, x.dtype)
+    mbuf = xp.empty(lay.size(o, tb, product=True), x.dtype)
     vs = []
     for a, b in chunks:
         t = (b - a) * L
         tp = _tile_axis(t)
-        v = _transformed(vbuf, plan, c, tp)
+        v = lay.view(vbuf, c, tp)
         if kept:
-            vbuf = vbuf[P * c * tp:]
-        _zero_tiles(v, plan, t)
+            vbuf = vbuf[lay.size(c, tp):]
+        lay.zero_tiles(v, t)
         plan.input(x[a:b], v)
         vs.append(v)
-        m = _transformed(mbuf, plan, o, tp)
-        _product(xp, plan, u, v, m)
+        m = lay.view(mbuf, o, tp, product=True)
+        lay.forward(xp, u, v, m)
         plan.output(m, y[a:b])
     if not keep:
         return y
@@ -370,12 +387,13 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1]
-    P, L = plan.positions, plan.tiles
-    ut = plan.weight(w).transpose(0, 2, 1) if need_x else None  # (P, C, O)
+    lay, L = plan.layout, plan.tiles
+    P = lay.positions
+    u = plan.weight(w) if need_x else None
     chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
-    vbuf = xp.empty(P * c * tb, gy.dtype)
-    mbuf = xp.empty(P * o * tb, gy.dtype)
+    vbuf = xp.empty(lay.size(c, tb), gy.dtype)
+    mbuf = xp.empty(lay.size(o, tb, product=True), gy.dtype)
     gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
     need_w = x is not None or vs is not None
     du = xp.empty((P, o, c), gy.dtype) if need_w else None
@@ -383,22 +401,22 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
     for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = _transformed(mbuf, plan, o, tp)
-        _zero_tiles(dm, plan, t)  # the padding tiles add nothing to the weight gradient
+        dm = lay.view(mbuf, o, tp, product=True)
+        lay.zero_tiles(dm, t)  # the padding tiles add nothing to the weight gradient
         plan.output_adjoint(gy[a:b], dm)
-        v = _transformed(vbuf, plan, c, tp)
+        v = lay.view(vbuf, c, tp)
         if need_w:
             if vs is not None:
                 xv = vs[i]
             else:
-                _zero_tiles(v, plan, t)
+                lay.zero_tiles(v, t)
                 plan.input(x[a:b], v)
                 xv = v
-            _weight_product(xp, plan, dm, xv, du if a == 0 else dub)
+            lay.weight_grad(xp, dm, xv, du if a == 0 else dub)
             if a:
                 du += dub
         if need_x:
-            _product(xp, plan, ut, dm, v)
+            lay.input_grad(xp, u, dm, v)
             plan.input_adjoint(v, gx[a:b])
     gw = None if du is None else plan.weight_adjoint(du).astype(gy.dtype, copy=False)
     return gx, gw
@@ -407,7 +425,7 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
 def plan(g, s=F2):
     """The Plan of scheme `s` on the 3x3 geometry `g`."""
     th, tw = _tiles(g, s)
-    return Plan(s.positions, th * tw, lambda w: weight_transform(w, s),
+    return Plan(TilesLast(s.positions), th * tw, lambda w: weight_transform(w, s),
                 lambda du: weight_transform_adjoint(du, s),
                 lambda x, v: _input_transform(x, g, v, s),
                 lambda m, y: _output_transform(m, g, y, s),

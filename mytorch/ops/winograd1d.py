@@ -157,7 +157,8 @@ def _input_adjoint(dv, g, out):
 
 def plan(g):
     """The winograd.Plan of F(4, 3) on the 1-D geometry `g`."""
-    return winograd.Plan(A, _tiles(g), weight_transform, weight_transform_adjoint,
+    return winograd.Plan(winograd.TilesLast(A), _tiles(g), weight_transform,
+                         weight_transform_adjoint,
                          lambda x, v: _input_transform(x, g, v),
                          lambda m, y: _output_transform(m, g, y),
                          lambda gy, dm: _output_adjoint(gy, g, dm),

@@ -12,16 +12,17 @@ winograd.py, the adjoint: dV = dM @ U (input gradient), dU = dM^T @ V (weight gr
 
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
-(`winograd.run_forward`), on a Plan with channels_last set.
+(`winograd.run_forward`), on a Plan with the ChannelsLast layout.
 """
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd_cl as _kc
 from mytorch.ops import winograd
 from mytorch.ops.winograd import F2S2
 
-__all__ = ["applies", "conv_backward", "conv_forward"]
+__all__ = ["applies", "conv_backward", "conv_forward", "plan"]
 
 P = F2S2.positions  # 25 transform positions
+
 
 def applies(g, groups):
     """Whether this path runs the geometry: 3x3, stride 2, dilation 1, one group."""
@@ -100,12 +101,13 @@ def _input_adjoint(dv, g, out):
 
 def plan(g):
     """The winograd.Plan of F2S2 with channels-last transformed tensors on the geometry `g`."""
-    return winograd.Plan(P, _ntiles(g, 1), lambda w: winograd.weight_transform(w, F2S2),
+    return winograd.Plan(winograd.ChannelsLast(P), _ntiles(g, 1),
+                         lambda w: winograd.weight_transform(w, F2S2),
                          lambda du: winograd.weight_transform_adjoint(du, F2S2),
                          lambda x, v: _input_transform(x, g, v),
                          lambda m, y: _output_transform(m, g, y),
                          lambda gy, dm: _output_adjoint(gy, g, dm),
-                         lambda dv, gx: _input_adjoint(dv, g, gx), channels_last=True)
+                         lambda dv, gx: _input_adjoint(dv, g, gx))
 
 
 def conv_forward(x, w, g, keep=False):
