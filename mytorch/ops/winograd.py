@@ -282,11 +282,11 @@ class TilesLast:
     def __init__(self, positions):
         self.positions = positions
 
-    def view(self, buf, channels, tp, product=False):
-        """(P, channels, tp) view of a flat buffer (`product`: for M or dM, else V or dV)."""
+    def view(self, buf, channels, tp):
+        """(P, channels, tp) view of a flat buffer: V or dV (C channels), M or dM (O)."""
         return buf[:self.positions * channels * tp].reshape(self.positions, channels, tp)
 
-    def size(self, channels, tp, product=False):
+    def size(self, channels, tp):
         return self.positions * channels * tp
 
     def zero_tiles(self, a, t):
@@ -294,19 +294,22 @@ class TilesLast:
         a[:, :, t:] = 0
 
     def forward(self, xp, u, v, m):
+        """m = U @ V."""
         xp.matmul(u, v, out=m)
 
     def input_grad(self, xp, u, dm, dv):
+        """dv = U^T @ dM."""
         xp.matmul(u.transpose(0, 2, 1), dm, out=dv)
 
     def weight_grad(self, xp, dm, v, du):
+        """du (P, O, C) = dM @ V^T, summed over the tiles."""
         xp.matmul(dm, v.transpose(0, 2, 1), out=du)
 
 
 class ChannelsLast(TilesLast):
     """Transformed tensors (P, tiles, channels), the transposes of TilesLast's: M = V @ U^T."""
 
-    def view(self, buf, channels, tp, product=False):
+    def view(self, buf, channels, tp):
         return buf[:self.positions * channels * tp].reshape(self.positions, tp, channels)
 
     def zero_tiles(self, a, t):
@@ -361,7 +364,7 @@ def run_forward(x, w, g, plan, keep=False):
     vsize = sum(lay.size(c, _tile_axis((b - a) * L)) for a, b in chunks) if kept else \
         lay.size(c, tb)
     vbuf = xp.empty(vsize, x.dtype)
-    mbuf = xp.empty(lay.size(o, tb, product=True), x.dtype)
+    mbuf = xp.empty(lay.size(o, tb), x.dtype)
     vs = []
     for a, b in chunks:
         t = (b - a) * L
@@ -372,7 +375,7 @@ def run_forward(x, w, g, plan, keep=False):
         lay.zero_tiles(v, t)
         plan.input(x[a:b], v)
         vs.append(v)
-        m = lay.view(mbuf, o, tp, product=True)
+        m = lay.view(mbuf, o, tp)
         lay.forward(xp, u, v, m)
         plan.output(m, y[a:b])
     if not keep:
@@ -393,7 +396,7 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
     chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
     vbuf = xp.empty(lay.size(c, tb), gy.dtype)
-    mbuf = xp.empty(lay.size(o, tb, product=True), gy.dtype)
+    mbuf = xp.empty(lay.size(o, tb), gy.dtype)
     gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
     need_w = x is not None or vs is not None
     du = xp.empty((P, o, c), gy.dtype) if need_w else None
@@ -401,7 +404,7 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
     for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = lay.view(mbuf, o, tp, product=True)
+        dm = lay.view(mbuf, o, tp)
         lay.zero_tiles(dm, t)  # the padding tiles add nothing to the weight gradient
         plan.output_adjoint(gy[a:b], dm)
         v = lay.view(vbuf, c, tp)
