@@ -10,6 +10,12 @@ vectors (mytorch.ops._kernels_winograd_cl), and the GEMMs take the same operands
 transpose flags of BLAS, (P, tiles, C) @ (P, C, O) -> (P, tiles, O). Backward is, as in
 winograd.py, the adjoint: dV = dM @ U (input gradient), dU = dM^T @ V (weight gradient).
 
+Measured (one thread, CPU time, 32 -> 64 channels at 28x28, batch 64, per 8-image chunk, ms):
+input transform 0.15 (tiles-last 0.31), output transform 0.12 (0.27), output adjoint 0.15
+(0.26), input adjoint 0.22 (0.38); the layer's forward and backward 21 ms against 31 ms for
+F2S2 tiles-last and 30 ms for im2col (torch: 24 ms). At 7x7 outputs (16 -> 32 at 14x14) the
+2x2 tiles cover 8x8, a third more GEMM work, and im2col stays faster; conv_select decides.
+
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
 (`winograd.run_forward`), on a Plan with the ChannelsLast layout.
