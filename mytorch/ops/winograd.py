@@ -359,8 +359,7 @@ def run_forward(x, w, g, plan, keep=False):
     chunks = _chunks(n, P * (c + o) * L)
     tb = _tile_axis(chunks[0][1] * L)
     kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
-    # one allocation for the kept chunks (NumPy gives arrays of 4 MiB and more huge pages:
-    # fewer page faults than one allocation per chunk)
+    # the kept chunks lie one after the other in one allocation
     vsize = sum(lay.size(c, _tile_axis((b - a) * L)) for a, b in chunks) if kept else \
         lay.size(c, tb)
     vbuf = xp.empty(vsize, x.dtype)
