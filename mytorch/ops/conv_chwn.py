@@ -10,9 +10,10 @@ is eight AVX vectors) whatever the stride, padding or dilation. The GEMMs keep t
 
 Both layout changes at the edges are folded into the loops: `col2im` gathers the taps of one
 output channel into an (H*W, N) buffer and writes it out in NCHW, adding the bias; `im2col`
-first moves one input channel to (H*W, N) in a buffer, summing it for the bias gradient. The GEMM operands on the other side, x (N, O, Ho, Wo)
-and the input gradient, are transposed to and from (O, Ho, Wo, N) as plain 2-D transposes; the
-forward keeps its transposed x for the weight gradient.
+first moves one input channel to (H*W, N) in a buffer, summing it for the bias gradient. The
+GEMM operands on the other side, x (N, O, Ho, Wo) and the input gradient, are transposed to and
+from (O, Ho, Wo, N) as plain 2-D transposes; the forward keeps its transposed x for the weight
+gradient.
 
 Measured (one thread, CPU time, ConvTranspose2d 64->32 4x4 stride 2 on b64 7x7, best of 21):
 col2im 0.77 ms instead of 2.5 and im2col 0.84 ms instead of 1.5 (both with the layout change

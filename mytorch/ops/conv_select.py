@@ -1,8 +1,10 @@
 """Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3),
-Winograd F(4x4, 3x3), (1-D, kernel 3) Winograd F(4, 3) or, for strided kernels that are a
-multiple of the stride, im2col + GEMM through the stride phases (mytorch.ops.conv_phase), or for
-transposed convolutions with the batch innermost in the columns (mytorch.ops.conv_chwn), chosen
-by timing them once per shape (as cuDNN's benchmark mode).
+Winograd F(4x4, 3x3), (3x3 stride 2) Winograd F(2x2, 3x3) on channels-last transformed
+tensors (mytorch.ops.winograd_cl), (1-D, kernel 3) Winograd F(4, 3) or, for strided kernels
+that are a multiple of the stride, im2col + GEMM through the stride phases
+(mytorch.ops.conv_phase), or for transposed convolutions with the batch innermost in the
+columns (mytorch.ops.conv_chwn), chosen by timing them once per shape (as cuDNN's benchmark
+mode).
 
 Which one is fastest depends on the channel counts, the image size and the machine's BLAS:
 F(4x4) does 1.8x fewer GEMM flops than F(2x2) but its transforms cost more; both lose to
@@ -27,11 +29,12 @@ host means little) and when mytorch.use_deterministic_algorithms(True) is on (ea
 deterministic, but a timed choice could differ from one process to the next and so change the
 rounding).
 
-MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd1d|phase|chwn in the environment (read at
-each call; "auto" or unset: choose) forces one algorithm wherever it applies; elsewhere the
-usual choice runs. winograd1d (F(4, 3), 1-D kernel 3, stride 1), phase and chwn are only ever
-chosen by timing or forced. A transposed convolution first chooses between chwn and the
-convolution's own drivers, which then choose among the others.
+MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd2cl|winograd1d|phase|chwn in the
+environment (read at each call; "auto" or unset: choose) forces one algorithm wherever it
+applies; elsewhere the usual choice runs. winograd2cl (3x3 stride 2), winograd1d (F(4, 3), 1-D
+kernel 3, stride 1), phase and chwn are only ever chosen by timing or forced. A transposed
+convolution first chooses between chwn and the convolution's own drivers, which then choose
+among the others.
 """
 import os
 import time
@@ -41,7 +44,7 @@ from mytorch.backend import host_float_arrays
 
 __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "run"]
 
-ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd1d", "phase", "chwn")
+ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd2cl", "winograd1d", "phase", "chwn")
 
 _ROUNDS = 2  # timed rounds per candidate after the warm-up
 _SMALL_ROUNDS = 5  # ... when the first timed run took under _SMALL_SECONDS

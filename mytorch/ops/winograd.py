@@ -269,60 +269,133 @@ def _tile_axis(t):
 
 
 # ---------------------------------------------------------------------------------------
-# convolution drivers (the interface of conv._conv_forward / conv._conv_backward)
+# the chunked drivers, shared by every Winograd algorithm (this module's schemes,
+# mytorch.ops.winograd1d and mytorch.ops.winograd_cl) through a Plan
 
 _KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
 
 
-def conv_forward(x, w, g, s=F2, keep=False):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias.
+class TilesLast:
+    """How the drivers store transformed tensors and run the GEMMs on them: here as
+    (P, channels, tiles), U (P, O, C), M = U @ V (P, O, tiles)."""
+
+    def __init__(self, positions):
+        self.positions = positions
+
+    def view(self, buf, channels, tp):
+        """(P, channels, tp) view of a flat buffer: V or dV (C channels), M or dM (O)."""
+        return buf[:self.positions * channels * tp].reshape(self.positions, channels, tp)
+
+    def size(self, channels, tp):
+        return self.positions * channels * tp
+
+    def zero_tiles(self, a, t):
+        """Zero the tiles past the chunk's t (the GEMMs read them, the transforms do not)."""
+        a[:, :, t:] = 0
+
+    def forward(self, xp, u, v, m):
+        """m = U @ V."""
+        xp.matmul(u, v, out=m)
+
+    def input_grad(self, xp, u, dm, dv):
+        """dv = U^T @ dM."""
+        xp.matmul(u.transpose(0, 2, 1), dm, out=dv)
+
+    def weight_grad(self, xp, dm, v, du):
+        """du (P, O, C) = dM @ V^T, summed over the tiles."""
+        xp.matmul(dm, v.transpose(0, 2, 1), out=du)
+
+
+class ChannelsLast(TilesLast):
+    """Transformed tensors (P, tiles, channels), the transposes of TilesLast's: M = V @ U^T."""
+
+    def view(self, buf, channels, tp):
+        return buf[:self.positions * channels * tp].reshape(self.positions, tp, channels)
+
+    def zero_tiles(self, a, t):
+        a[:, t:] = 0
+
+    def forward(self, xp, u, v, m):
+        xp.matmul(v, u.transpose(0, 2, 1), out=m)
+
+    def input_grad(self, xp, u, dm, dv):
+        xp.matmul(dm, u, out=dv)
+
+    def weight_grad(self, xp, dm, v, du):
+        xp.matmul(dm.transpose(0, 2, 1), v, out=du)
+
+
+class Plan(NamedTuple):
+    """One Winograd algorithm on one geometry, as `run_forward` and `run_backward` see it.
+
+    `tiles` per image; `layout` stores the transformed tensors and runs the GEMMs (TilesLast,
+    ChannelsLast, ...). The callables: `weight` w -> U (as the layout takes it), `weight_adjoint`
+    dU (P, O, C) -> gw, and the four transforms on one batch chunk, `input` (x, v), `output`
+    (m, y), `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each filling its second
+    argument, whose tile axis may be longer than the chunk's tiles."""
+    layout: object
+    tiles: int
+    weight: object
+    weight_adjoint: object
+    input: object
+    output: object
+    output_adjoint: object
+    input_adjoint: object
+
+
+def run_forward(x, w, g, plan, keep=False):
+    """x (N, C, *size) contiguous, w (O, C, *kernel) -> y (N, O, *out), no bias, in batch
+    chunks whose transformed tensors stay in cache (see `_CHUNK_ELEMS`).
 
     With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
     takes at most _KEEP_BYTES (else None), so the weight gradient need not transform x again."""
     xp = array_module(x)
     n, c = x.shape[:2]
     o = w.shape[0]
-    th, tw = _tiles(g, s)
-    L = th * tw
-    P = s.positions
-    u = weight_transform(w, s)
+    lay, L = plan.layout, plan.tiles
+    P = lay.positions
+    u = plan.weight(w)
     y = xp.empty((n, o) + g.out, x.dtype)
     chunks = _chunks(n, P * (c + o) * L)
     tb = _tile_axis(chunks[0][1] * L)
     kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
-    vbuf = None if kept else xp.empty(P * c * tb, x.dtype)
-    mbuf = xp.empty(P * o * tb, x.dtype)
+    # the kept chunks lie one after the other in one allocation
+    vsize = sum(lay.size(c, _tile_axis((b - a) * L)) for a, b in chunks) if kept else \
+        lay.size(c, tb)
+    vbuf = xp.empty(vsize, x.dtype)
+    mbuf = xp.empty(lay.size(o, tb), x.dtype)
     vs = []
     for a, b in chunks:
         t = (b - a) * L
         tp = _tile_axis(t)
-        v = xp.empty((P, c, tp), x.dtype) if kept else vbuf[:P * c * tp].reshape(P, c, tp)
-        v[:, :, t:] = 0
-        _input_transform(x[a:b], g, v, s)
+        v = lay.view(vbuf, c, tp)
+        if kept:
+            vbuf = vbuf[lay.size(c, tp):]
+        lay.zero_tiles(v, t)
+        plan.input(x[a:b], v)
         vs.append(v)
-        m = mbuf[:P * o * tp].reshape(P, o, tp)
-        xp.matmul(u, v, out=m)
-        _output_transform(m, g, y[a:b], s)
+        m = lay.view(mbuf, o, tp)
+        lay.forward(xp, u, v, m)
+        plan.output(m, y[a:b])
     if not keep:
         return y
     return y, (vs if kept else None)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
-    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None);
-    the weight gradient needs the forward input `x`, or `vs`, its transform kept by
-    `conv_forward` (read only: a retained graph may run backward again)."""
+def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None):
+    """gy (N, O, *out) contiguous -> (gx (N, C, *size) or None, gw (w's shape) or None); the
+    weight gradient needs the forward input `x`, or `vs`, its transform kept by `run_forward`
+    (read only: a retained graph may run backward again)."""
     xp = array_module(gy)
     n, o = gy.shape[:2]
     c = w.shape[1]
-    th, tw = _tiles(g, s)
-    L = th * tw
-    P = s.positions
-    u = weight_transform(w, s) if need_x else None
+    lay, L = plan.layout, plan.tiles
+    P = lay.positions
+    u = plan.weight(w) if need_x else None
     chunks = _chunks(n, P * (c + o) * L)  # the forward's chunks, as `vs` holds them
     tb = _tile_axis(chunks[0][1] * L)
-    vbuf = xp.empty(P * c * tb, gy.dtype)
-    mbuf = xp.empty(P * o * tb, gy.dtype)
+    vbuf = xp.empty(lay.size(c, tb), gy.dtype)
+    mbuf = xp.empty(lay.size(o, tb), gy.dtype)
     gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
     need_w = x is not None or vs is not None
     du = xp.empty((P, o, c), gy.dtype) if need_w else None
@@ -330,22 +403,45 @@ def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
     for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = mbuf[:P * o * tp].reshape(P, o, tp)
-        dm[:, :, t:] = 0  # the padding tiles add nothing to the weight gradient
-        _output_adjoint(gy[a:b], g, dm, s)
-        v = vbuf[:P * c * tp].reshape(P, c, tp)
+        dm = lay.view(mbuf, o, tp)
+        lay.zero_tiles(dm, t)  # the padding tiles add nothing to the weight gradient
+        plan.output_adjoint(gy[a:b], dm)
+        v = lay.view(vbuf, c, tp)
         if need_w:
             if vs is not None:
                 xv = vs[i]
             else:
-                v[:, :, t:] = 0
-                _input_transform(x[a:b], g, v, s)
+                lay.zero_tiles(v, t)
+                plan.input(x[a:b], v)
                 xv = v
-            xp.matmul(dm, xv.transpose(0, 2, 1), out=du if a == 0 else dub)
+            lay.weight_grad(xp, dm, xv, du if a == 0 else dub)
             if a:
                 du += dub
         if need_x:
-            xp.matmul(u.transpose(0, 2, 1), dm, out=v)
-            _input_adjoint(v, g, gx[a:b], s)
-    gw = None if du is None else weight_transform_adjoint(du, s).astype(gy.dtype, copy=False)
+            lay.input_grad(xp, u, dm, v)
+            plan.input_adjoint(v, gx[a:b])
+    gw = None if du is None else plan.weight_adjoint(du).astype(gy.dtype, copy=False)
     return gx, gw
+
+
+def plan(g, s=F2):
+    """The Plan of scheme `s` on the 3x3 geometry `g`."""
+    th, tw = _tiles(g, s)
+    return Plan(TilesLast(s.positions), th * tw, lambda w: weight_transform(w, s),
+                lambda du: weight_transform_adjoint(du, s),
+                lambda x, v: _input_transform(x, g, v, s),
+                lambda m, y: _output_transform(m, g, y, s),
+                lambda gy, dm: _output_adjoint(gy, g, dm, s),
+                lambda dv, gx: _input_adjoint(dv, g, gx, s))
+
+
+def conv_forward(x, w, g, s=F2, keep=False):
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias (see
+    `run_forward`)."""
+    return run_forward(x, w, g, plan(g, s), keep)
+
+
+def conv_backward(gy, w, g, x=None, need_x=True, s=F2, vs=None):
+    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None)
+    (see `run_backward`)."""
+    return run_backward(gy, w, g, plan(g, s), x, need_x, vs)

@@ -15,12 +15,13 @@ and 24, along one axis only. The error, measured against float64 at C = 17..256,
 the tests hold it to 2e-5, the bound of 2-D F(4x4, 3x3).
 
 The transforms run as numba loops (mytorch.ops._kernels_winograd1d) on NumPy float arrays; the
-array-module references here serve CuPy and the tests. conv_select times this candidate
+array-module references here serve CuPy and the tests; the chunked drivers are winograd.py's
+(`winograd.run_forward`, on this algorithm's Plan). conv_select times this candidate
 ("winograd1d") against im2col per shape; it is never the rule-based choice.
 """
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd1d as _kw
-from mytorch.ops.winograd import _chunks, _tile_axis
+from mytorch.ops import winograd
 
 # F(4, 3) at the points 0, 1, -1, 2, -2 (and infinity): the 1-D factors of winograd.F4.
 BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
@@ -152,79 +153,25 @@ def _input_adjoint(dv, g, out):
 
 
 # ---------------------------------------------------------------------------------------
-# convolution drivers (the interface of winograd.conv_forward / conv_backward)
+# convolution drivers: winograd.py's chunked ones, on this algorithm's Plan
 
-_KEEP_BYTES = 16 << 20  # forward keeps the transformed input for the weight gradient up to this
+def plan(g):
+    """The winograd.Plan of F(4, 3) on the 1-D geometry `g`."""
+    return winograd.Plan(winograd.TilesLast(A), _tiles(g), weight_transform,
+                         weight_transform_adjoint,
+                         lambda x, v: _input_transform(x, g, v),
+                         lambda m, y: _output_transform(m, g, y),
+                         lambda gy, dm: _output_adjoint(gy, g, dm),
+                         lambda dv, gx: _input_adjoint(dv, g, gx))
 
 
 def conv_forward(x, w, g, keep=False):
-    """x (N, C, 1, L) contiguous, w (O, C, 1, 3) -> y (N, O, 1, Lo), no bias.
-
-    With `keep`, returns (y, vs): vs the transformed input, one array per batch chunk, when it
-    takes at most _KEEP_BYTES (else None), so the weight gradient need not transform x again."""
-    xp = array_module(x)
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    T = _tiles(g)
-    u = weight_transform(w)
-    y = xp.empty((n, o) + g.out, x.dtype)
-    chunks = _chunks(n, A * (c + o) * T)
-    tb = _tile_axis(chunks[0][1] * T)
-    kept = keep and A * c * (n * T + len(chunks)) * x.itemsize <= _KEEP_BYTES
-    vbuf = None if kept else xp.empty(A * c * tb, x.dtype)
-    mbuf = xp.empty(A * o * tb, x.dtype)
-    vs = []
-    for a, b in chunks:
-        t = (b - a) * T
-        tp = _tile_axis(t)
-        v = xp.empty((A, c, tp), x.dtype) if kept else vbuf[:A * c * tp].reshape(A, c, tp)
-        v[:, :, t:] = 0
-        _input_transform(x[a:b], g, v)
-        vs.append(v)
-        m = mbuf[:A * o * tp].reshape(A, o, tp)
-        xp.matmul(u, v, out=m)
-        _output_transform(m, g, y[a:b])
-    if not keep:
-        return y
-    return y, (vs if kept else None)
+    """x (N, C, 1, L) contiguous, w (O, C, 1, 3) -> y (N, O, 1, Lo), no bias (see
+    winograd.run_forward: with `keep` also the transformed input, or None)."""
+    return winograd.run_forward(x, w, g, plan(g), keep)
 
 
 def conv_backward(gy, w, g, x=None, need_x=True, vs=None):
-    """gy (N, O, 1, Lo) contiguous -> (gx (N, C, 1, L) or None, gw (O, C, 1, 3) or None); the
-    weight gradient needs the forward input `x`, or `vs`, its transform kept by `conv_forward`
-    (read only: a retained graph may run backward again)."""
-    xp = array_module(gy)
-    n, o = gy.shape[:2]
-    c = w.shape[1]
-    T = _tiles(g)
-    u = weight_transform(w) if need_x else None
-    chunks = _chunks(n, A * (c + o) * T)  # the forward's chunks, as `vs` holds them
-    tb = _tile_axis(chunks[0][1] * T)
-    vbuf = xp.empty(A * c * tb, gy.dtype)
-    mbuf = xp.empty(A * o * tb, gy.dtype)
-    gx = xp.empty((n, c) + g.size, gy.dtype) if need_x else None
-    need_w = x is not None or vs is not None
-    du = xp.empty((A, o, c), gy.dtype) if need_w else None
-    dub = xp.empty_like(du) if need_w and len(chunks) > 1 else du
-    for i, (a, b) in enumerate(chunks):
-        t = (b - a) * T
-        tp = _tile_axis(t)
-        dm = mbuf[:A * o * tp].reshape(A, o, tp)
-        dm[:, :, t:] = 0  # the padding tiles add nothing to the weight gradient
-        _output_adjoint(gy[a:b], g, dm)
-        v = vbuf[:A * c * tp].reshape(A, c, tp)
-        if need_w:
-            if vs is not None:
-                xv = vs[i]
-            else:
-                v[:, :, t:] = 0
-                _input_transform(x[a:b], g, v)
-                xv = v
-            xp.matmul(dm, xv.transpose(0, 2, 1), out=du if a == 0 else dub)
-            if a:
-                du += dub
-        if need_x:
-            xp.matmul(u.transpose(0, 2, 1), dm, out=v)
-            _input_adjoint(v, g, gx[a:b])
-    gw = None if du is None else weight_transform_adjoint(du).astype(gy.dtype, copy=False)
-    return gx, gw
+    """gy (N, O, 1, Lo) contiguous -> (gx (N, C, 1, L) or None, gw (O, C, 1, 3) or None) (see
+    winograd.run_backward)."""
+    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs)

@@ -45,8 +45,8 @@ def _counting(calls, work):
                                           (0.005, conv_select._SMALL_ROUNDS)])
 def test_times_once_then_uses_the_cached_fastest(work, rounds):
     calls = []
-    cands = _counting(calls, {"im2col": work, "winograd4": work, "winograd1d": work,
-                             "phase": work, "chwn": work})
+    cands = _counting(calls, {"im2col": work, "winograd4": work, "winograd2cl": work,
+                              "winograd1d": work, "phase": work, "chwn": work})
     x = np.zeros((2, 3), np.float32)
     assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
     # a warm-up and the timed rounds of every candidate (more rounds for small ops)

@@ -1,0 +1,168 @@
+"""Stride-2 Winograd F(2x2, 3x3) on channels-last transformed tensors (mytorch.ops.winograd_cl,
+the "winograd2cl" algorithm): the numba transforms against their array-module references
+(winograd.py's F2S2 references on transposed views), the exact adjoints, the whole conv through
+the references against the numba path, and the conv layers forced onto it against PyTorch
+(forward and backward, odd sizes, padding 0/1/2 and asymmetric, batch 1, 1/3/17 channels,
+chunked batches, float64 gradcheck, a retained second backward)."""
+import numpy as np
+import pytest
+import torch.nn.functional as TF
+
+import mytorch
+import mytorch.nn.functional as F
+from mytorch.autograd import gradcheck
+from mytorch.ops import winograd as W
+from mytorch.ops import winograd_cl as WC
+from mytorch.ops.window import geom
+from tests.helpers import check
+from tests.ops.kernels.test_winograd import CASES, GEOMS
+
+P = WC.P
+
+
+@pytest.fixture
+def algo(request, monkeypatch):
+    """Force the conv algorithm named by the test's parameter."""
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", request.param)
+    return request.param
+
+
+def _geom(shape, pads):
+    return geom("test", shape[2:], (3, 3), (2, 2), pads, (1, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads", GEOMS + [((2, 16, 14, 14), ((1, 1), (1, 1)))])
+def test_transforms_match_reference(shape, pads, dtype):
+    """The numba loops equal the references; on a tile axis longer than the tiles (as the
+    drivers use) they leave the extra tile alone."""
+    rng = np.random.default_rng(0)
+    g = _geom(shape, pads)
+    n, c = shape[:2]
+    o = 5
+    t = WC._ntiles(g, n)
+    tol = {"rtol": 1e-6, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-13, "atol": 1e-12}
+    x = rng.standard_normal(shape).astype(dtype)
+    got = WC._input_transform(x, g, np.full((P, t + 1, c), np.nan, dtype))
+    want = WC.input_transform_reference(x, g, np.empty((P, t, c), dtype))
+    np.testing.assert_allclose(got[:, :t], want, **tol)
+    assert np.isnan(got[:, t]).all()
+
+    m = rng.standard_normal((P, t + 1, o)).astype(dtype)
+    got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype))
+    want = WC.output_transform_reference(m[:, :t], g, np.empty_like(got))
+    np.testing.assert_allclose(got, want, **tol)
+
+    gy = rng.standard_normal((n, o) + g.out).astype(dtype)
+    got = WC._output_adjoint(gy, g, np.full((P, t + 1, o), np.nan, dtype))
+    want = WC.output_adjoint_reference(gy, g, np.empty((P, t, o), dtype))
+    np.testing.assert_allclose(got[:, :t], want, **tol)
+    assert np.isnan(got[:, t]).all()
+
+    dv = rng.standard_normal((P, t + 1, c)).astype(dtype)
+    got = WC._input_adjoint(dv, g, np.full(shape, np.nan, dtype))
+    want = WC.input_adjoint_reference(dv[:, :t], g, np.empty_like(got))
+    np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("shape, pads", GEOMS)
+def test_adjoints_are_transposes(shape, pads):
+    """<T a, b> == <a, T* b> for the input and output transforms (the backward is exact)."""
+    rng = np.random.default_rng(2)
+    g = _geom(shape, pads)
+    n, c = shape[:2]
+    t = WC._ntiles(g, n)
+    x = rng.standard_normal(shape)
+    dv = rng.standard_normal((P, t, c))
+    lhs = np.vdot(WC._input_transform(x, g, np.empty((P, t, c))), dv)
+    np.testing.assert_allclose(lhs, np.vdot(x, WC._input_adjoint(dv, g, np.empty(shape))),
+                               rtol=1e-12)
+    m = rng.standard_normal((P, t, 3))
+    gy = rng.standard_normal((n, 3) + g.out)
+    lhs = np.vdot(WC._output_transform(m, g, np.empty((n, 3) + g.out)), gy)
+    np.testing.assert_allclose(lhs, np.vdot(m, WC._output_adjoint(gy, g, np.empty_like(m))),
+                               rtol=1e-12)
+
+
+def test_applies_to_3x3_stride_2_only():
+    assert WC.applies(_geom((2, 8, 9, 9), ((1, 1), (1, 1))), 1)
+    assert not WC.applies(_geom((2, 8, 9, 9), ((1, 1), (1, 1))), 2)  # groups
+    assert not WC.applies(geom("t", (9, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), 1)
+    assert not WC.applies(geom("t", (9, 9), (3, 3), (2, 1), ((1, 1), (1, 1)), (1, 1)), 1)
+    assert not WC.applies(geom("t", (9, 9), (3, 3), (2, 2), ((2, 2), (2, 2)), (2, 2)), 1)
+    assert not WC.applies(geom("t", (9, 9), (5, 5), (2, 2), ((2, 2), (2, 2)), (1, 1)), 1)
+
+
+def test_reference_drivers_match_numba_and_the_tiles_first_layout(monkeypatch):
+    """The whole conv through the array-module references (the CuPy path) equals the numba
+    one, and both equal winograd.py's F2S2 (the same arithmetic in another layout)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 8, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    g = _geom(x.shape, ((1, 1), (1, 1)))
+    gy = rng.standard_normal((3, 4) + g.out).astype(np.float32)
+    y = WC.conv_forward(x, w, g)
+    gx, gw = WC.conv_backward(gy, w, g, x, True)
+    tol = {"rtol": 1e-5, "atol": 1e-5}
+    np.testing.assert_allclose(W.conv_forward(x, w, g, W.F2S2), y, **tol)
+    for got, want in zip(W.conv_backward(gy, w, g, x, True, W.F2S2), (gx, gw)):
+        np.testing.assert_allclose(got, want, **tol)
+    monkeypatch.setattr(WC._kc, "available", lambda *arrays: False)
+    np.testing.assert_allclose(WC.conv_forward(x, w, g), y, **tol)
+    for got, want in zip(WC.conv_backward(gy, w, g, x, True), (gx, gw)):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_conv2d_stride_2_matches_torch(case, algo, device):
+    xs, o, p, bias = case
+    p = 1 if p == "same" else p  # torch allows 'same' at stride 1 only
+    shapes = [xs, (o, xs[1], 3, 3)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv2d(x, w, b, 2, p), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv2d(x, w, b, 2, p), device=device)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6]], ids=range(3))
+def test_conv_transpose2d_stride_2_matches_torch(case, algo, device):
+    xs, o, p, bias = case
+    shapes = [xs, (xs[1], o, 3, 3)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, 2, p, 1), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, 2, p, 1), device=device)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+def test_chunked_batches_and_float64(algo, monkeypatch):
+    monkeypatch.setattr(W, "_CHUNK_ELEMS", 3000)  # several batch chunks
+    check(lambda x, w, b: F.conv2d(x, w, b, 2, 1), [(5, 8, 9, 7), (4, 8, 3, 3), (4,)],
+          torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 2, 1), dtype=np.float64)
+    monkeypatch.setattr(W, "_KEEP_BYTES", 0)  # the weight gradient transforms x again
+    check(lambda x, w: F.conv2d(x, w, None, 2, 0), [(5, 8, 10, 10), (4, 8, 3, 3)],
+          torch_fn=lambda x, w: TF.conv2d(x, w, None, 2, 0), dtype=np.float64)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+def test_gradcheck(algo):
+    rng = np.random.default_rng(5)
+    x = mytorch.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    w = mytorch.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = mytorch.tensor(rng.standard_normal(3), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, 2, 1), (x, w, b))
+    assert gradcheck(lambda x, w: F.conv2d(x, w, None, 2, (2, 0)), (x, w))
+    wt = mytorch.tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
+    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1), (x, wt))
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+def test_kept_transform_survives_a_retained_second_backward(algo):
+    """Forward keeps the transformed input for the weight gradient; backward must not
+    overwrite it, so a retained graph gives the same gradient twice."""
+    conv = mytorch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    x = mytorch.randn(2, 3, 9, 8, requires_grad=True)
+    y = conv(x).sum()
+    y.backward(retain_graph=True)
+    first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()
+    y.backward()
+    np.testing.assert_allclose(conv.weight.grad.numpy(), 2 * first_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-5, atol=1e-6)
