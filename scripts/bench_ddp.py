@@ -1,12 +1,23 @@
 """Data-parallel throughput: samples/s on 1 and 2 CPU ranks (one BLAS thread each), scaling
-efficiency, and allreduce bandwidth per bucket size.
+efficiency, the no-communication ceiling, and allreduce bandwidth per bucket size.
 
     python scripts/bench_ddp.py                      # MNIST MLP and tiny GPT-2, 1 and 2 ranks
+    python scripts/bench_ddp.py --models gpt2 --repeats 3
     python scripts/bench_ddp.py --models mlp --ranks 1 2 4 --steps 50
 
 The driver starts itself under `python -m miniddp.launch -n R` for every (model, R); each run
 prints one RESULT line of JSON. Weak scaling: the per-rank batch stays fixed, so efficiency is
 samples/s(R) / (R * samples/s(1)).
+
+Ranks that share a machine also share its memory bandwidth and last-level cache, and any other
+work on it: R ranks slow each other down even when they never talk. For every R > 1 the same
+run therefore also trains R independent copies at once (same launcher, same per-rank batch, no
+communication at all), and reports their efficiency as the "no-comm ceiling": what data
+parallelism could reach on this machine at that moment. `cpu ms` is the CPU time a rank spends
+per step: unlike the step time it does not grow when other processes take the core away, so a
+rise from 1 rank to R ranks in it is the ranks' contention for caches and memory (plus, with
+communication, the CPU work of the allreduces). `--repeats` runs every case that many times,
+interleaved, and reports medians (the machine's load drifts between runs).
 """
 import argparse
 import json
@@ -52,11 +63,15 @@ def worker(args):
     from miniddp import Accelerator, GradBuckets
     from mytorch.optim import AdamW
     acc = Accelerator(bucket_mb=args.bucket_mb)
+    if args.pin:  # one core per rank (the launcher binds nothing)
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[acc.local_process_index % len(cores)]})
     mytorch.manual_seed(0)
     model, make, loss_of = _model(args.model, args.batch, args.seq)
     n_params = sum(p.numel() for p in model.parameters())
     opt = AdamW(model.parameters(), lr=1e-4)
-    model, opt = acc.prepare(model, opt)
+    if not args.no_comm:  # else every rank trains a model of its own: the ceiling's run
+        model, opt = acc.prepare(model, opt)
     rng = np.random.default_rng(acc.process_index)
     batches = [make(rng) for _ in range(4)]
     # Time the training thread spends on gradient communication: packing and starting buckets
@@ -71,10 +86,11 @@ def worker(args):
             comm_time[when] += time.perf_counter() - t
             return out
         return run
-    if model.bucket_hooks:
-        model.buckets._send = timed(model.buckets._send, "during")
-        model.buckets._progress = timed(model.buckets._progress, "during")
-    acc._sync_gradients = timed(acc._sync_gradients, "after")
+    if not args.no_comm:
+        if model.bucket_hooks:
+            model.buckets._send = timed(model.buckets._send, "during")
+            model.buckets._progress = timed(model.buckets._progress, "during")
+        acc._sync_gradients = timed(acc._sync_gradients, "after")
 
     def step(i):
         acc.backward(loss_of(model, batches[i % len(batches)]))
@@ -84,14 +100,22 @@ def worker(args):
         step(i)
     acc.wait_for_everyone()
     comm_time.update(during=0.0, after=0.0)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(args.steps):
         step(i)
-    acc.wait_for_everyone()
+    cpu = time.process_time() - cpu0
+    if not args.no_comm:  # the ranks move in step: the last one to finish ends the run
+        acc.wait_for_everyone()
     elapsed = time.perf_counter() - t0
+    # Independent ranks finish at different times: the slowest one ends the run. CPU time is
+    # the mean over ranks.
+    times = acc.comm.allgather_object((elapsed, cpu))
+    elapsed = max(e for e, _ in times)
+    cpu = sum(c for _, c in times) / len(times)
     result = {"model": args.model, "ranks": acc.num_processes, "params": n_params,
+              "no_comm": args.no_comm,
               "samples_per_s": acc.num_processes * args.batch * args.steps / elapsed,
-              "step_ms": 1000 * elapsed / args.steps,
+              "step_ms": 1000 * elapsed / args.steps, "cpu_ms": 1000 * cpu / args.steps,
               "sync_ms": 1000 * (comm_time["during"] + comm_time["after"]) / args.steps,
               "sync_after_ms": 1000 * comm_time["after"] / args.steps}
     if args.allreduce and acc.num_processes > 1:
@@ -133,54 +157,91 @@ def driver(args):
     have_gpt2 = os.path.exists(os.path.join(ROOT, "zoo", "gpt2.py"))
     models = [m for m in args.models if m != "gpt2" or have_gpt2]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    results = {}
-    for model in models:
-        batch, steps = (args.batch or (64 if model == "mlp" else 4),
-                        args.steps or (40 if model == "mlp" else 8))
-        for ranks in args.ranks:
-            cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(ranks), "--threads", "1",
-                   os.path.abspath(__file__), "--worker", "--model", model, "--batch", str(batch),
-                   "--steps", str(steps), "--seq", str(args.seq), "--bucket-mb",
-                   str(args.bucket_mb)]
-            if ranks > 1 and model == models[-1] and ranks == max(args.ranks):
-                cmd.append("--allreduce")
-            proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
-                                  check=False)
-            lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                print(proc.stdout + proc.stderr, file=sys.stderr)
-                raise SystemExit(f"bench_ddp: {model} on {ranks} ranks failed")
-            results[(model, ranks)] = json.loads(lines[0][len("RESULT "):])
-    _report(results, models, args.ranks)
+    runs = {}  # (model, ranks, no_comm) -> one RESULT per repeat
+    for rep in range(args.repeats):
+        for model in models:
+            batch, steps = (args.batch or (64 if model == "mlp" else 4),
+                            args.steps or (40 if model == "mlp" else 8))
+            for ranks in args.ranks:
+                for no_comm in ((False, True) if ranks > 1 else (False,)):
+                    cmd = [sys.executable, "-m", "miniddp.launch", "-n", str(ranks),
+                           "--threads", "1", os.path.abspath(__file__), "--worker", "--model",
+                           model, "--batch", str(batch), "--steps", str(steps), "--seq",
+                           str(args.seq), "--bucket-mb", str(args.bucket_mb), "--warmup",
+                           str(args.warmup)]
+                    cmd += ["--no-comm"] if no_comm else []
+                    cmd += ["--pin"] if args.pin else []
+                    if rep == 0 and ranks > 1 and not no_comm and model == models[-1] \
+                            and ranks == max(args.ranks) and not args.no_allreduce:
+                        cmd.append("--allreduce")
+                    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True,
+                                          text=True, check=False)
+                    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT ")]
+                    if proc.returncode != 0 or not lines:
+                        print(proc.stdout + proc.stderr, file=sys.stderr)
+                        raise SystemExit(f"bench_ddp: {model} on {ranks} ranks failed")
+                    runs.setdefault((model, ranks, no_comm), []).append(
+                        json.loads(lines[0][len("RESULT "):]))
+    _report(runs, models, args.ranks)
 
 
-def _report(results, models, ranks):
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _summary(runs):
+    """The median of every timing over the repeats."""
+    out = {k: _median([r[k] for r in runs]) for k in
+           ("samples_per_s", "step_ms", "cpu_ms", "sync_ms", "sync_after_ms")}
+    out["params"] = runs[0]["params"]
+    return out
+
+
+def _report(runs, models, ranks):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    repeats = len(next(iter(runs.values())))
     print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end (other work on the "
-          "machine slows the ranks down)")
-    print("efficiency = samples/s(R) / (R x samples/s(1)); est. idle = step(1) / (step(1) + "
+          f"machine slows the ranks down); medians of {repeats} run(s) each")
+    print("efficiency = samples/s(R) / (R x samples/s(1)); no-comm ceiling: the same for R "
+          "independent trainings at once (no communication); est. idle = step(1) / (step(1) + "
           "sync(R)), what it would be with a free core per rank")
     print("sync ms: gradient communication on the training thread per step (packing, starting, "
-          "waiting, unpacking); after bwd: the part left once backward has ended")
+          "waiting, unpacking); after bwd: the part left once backward has ended; cpu ms: CPU "
+          "time per step and rank")
     print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
-          f"{'sync ms':>8} {'after bwd':>9} {'efficiency':>10} {'est. idle':>9}")
+          f"{'cpu ms':>7} {'sync ms':>8} {'after bwd':>9} {'efficiency':>10} {'ceiling':>8} "
+          f"{'ceil cpu ms':>11} {'est. idle':>9}")
     for model in models:
-        first = results[(model, ranks[0])]
+        first = _summary(runs[(model, ranks[0], False)])
         base = first["samples_per_s"] / ranks[0]
         for r in ranks:
-            res = results[(model, r)]
+            res = _summary(runs[(model, r, False)])
             eff = res["samples_per_s"] / (r * base)
             idle = first["step_ms"] / (first["step_ms"] + res["sync_ms"])
+            ceiling, ceil_cpu = "", ""
+            if (model, r, True) in runs:
+                free = _summary(runs[(model, r, True)])
+                ceiling = f"{100 * free['samples_per_s'] / (r * base):.0f}%"
+                ceil_cpu = f"{free['cpu_ms']:.1f}"
             print(f"{model:6} {res['params']:>9,} {r:>5} {res['samples_per_s']:>10.1f} "
-                  f"{res['step_ms']:>8.1f} {res['sync_ms']:>8.1f} "
-                  f"{res['sync_after_ms']:>9.1f} {100 * eff:>9.0f}% {100 * idle:>8.0f}%")
-    for res in results.values():
-        if "allreduce" in res:
-            print(f"\nallreduce on {res['ranks']} ranks (float32, one buffer):")
-            print(f"{'bucket MB':>9} {'ms':>8} {'GB/s':>7}   {res['model']} grads by bucket")
-            for mb, v in res["allreduce"].items():
-                print(f"{float(mb):>9.2f} {v['ms']:>8.2f} {v['GB_per_s']:>7.2f}   "
-                      f"{res['grad_reduce_ms'][mb]:>7.1f} ms")
+                  f"{res['step_ms']:>8.1f} {res['cpu_ms']:>7.1f} {res['sync_ms']:>8.1f} "
+                  f"{res['sync_after_ms']:>9.1f} {100 * eff:>9.0f}% {ceiling:>8} "
+                  f"{ceil_cpu:>11} {100 * idle:>8.0f}%")
+        if repeats > 1:
+            print(f"{model}: samples/s of every run: " + "; ".join(
+                f"{r}{' no-comm' if c else ''}: "
+                + " ".join(f"{x['samples_per_s']:.1f}" for x in runs[(model, r, c)])
+                for r in ranks for c in (False, True) if (model, r, c) in runs))
+    for group in runs.values():
+        for res in group:
+            if "allreduce" in res:
+                print(f"\nallreduce on {res['ranks']} ranks (float32, one buffer):")
+                print(f"{'bucket MB':>9} {'ms':>8} {'GB/s':>7}   {res['model']} grads by bucket")
+                for mb, v in res["allreduce"].items():
+                    print(f"{float(mb):>9.2f} {v['ms']:>8.2f} {v['GB_per_s']:>7.2f}   "
+                          f"{res['grad_reduce_ms'][mb]:>7.1f} ms")
 
 
 def main(argv=None):
@@ -192,9 +253,15 @@ def main(argv=None):
     p.add_argument("--steps", type=int, help="timed steps (default 40 MLP, 8 GPT-2)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--bucket-mb", type=float, default=25.0)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of every case, interleaved; the report shows medians")
+    p.add_argument("--pin", action="store_true", help="pin each rank to a core of its own")
+    p.add_argument("--no-allreduce", action="store_true",
+                   help="skip the allreduce bandwidth table")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--allreduce", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-comm", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
