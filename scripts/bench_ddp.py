@@ -16,7 +16,9 @@ communication at all), and reports their efficiency as the "no-comm ceiling": wh
 parallelism could reach on this machine at that moment. `cpu ms` is the CPU time a rank spends
 per step: unlike the step time it does not grow when other processes take the core away, so a
 rise from 1 rank to R ranks in it is the ranks' contention for caches and memory (plus, with
-communication, the CPU work of the allreduces). `--repeats` runs every case that many times,
+communication, the CPU work of the allreduces and MPI's spinning waits). The `cpu eff` and
+`cpu ceil` columns are efficiency and ceiling computed from it: what the wall-clock ones would
+read on a machine with nothing else running. `--repeats` runs every case that many times,
 interleaved, and reports medians (the machine's load drifts between runs).
 """
 import argparse
@@ -199,37 +201,54 @@ def _summary(runs):
     return out
 
 
-def _report(runs, models, ranks):
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    repeats = len(next(iter(runs.values())))
-    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end (other work on the "
-          f"machine slows the ranks down); medians of {repeats} run(s) each")
-    print("efficiency = samples/s(R) / (R x samples/s(1)); no-comm ceiling: the same for R "
-          "independent trainings at once (no communication); est. idle = step(1) / (step(1) + "
-          "sync(R)), what it would be with a free core per rank")
-    print("sync ms: gradient communication on the training thread per step (packing, starting, "
-          "waiting, unpacking); after bwd: the part left once backward has ended; cpu ms: CPU "
-          "time per step and rank")
-    print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
-          f"{'cpu ms':>7} {'sync ms':>8} {'after bwd':>9} {'efficiency':>10} {'ceiling':>8} "
-          f"{'ceil cpu ms':>11} {'est. idle':>9}")
+def table(runs, models, ranks):
+    """One row per (model, ranks): the medians of its runs, and against the first rank count's
+    run: efficiency and no-comm ceiling from samples/s (wall clock), the same two from CPU time
+    per step (cpu_eff, cpu_ceiling: what the machine allows when nothing else runs on it)."""
+    rows = []
     for model in models:
         first = _summary(runs[(model, ranks[0], False)])
         base = first["samples_per_s"] / ranks[0]
         for r in ranks:
             res = _summary(runs[(model, r, False)])
-            eff = res["samples_per_s"] / (r * base)
-            idle = first["step_ms"] / (first["step_ms"] + res["sync_ms"])
-            ceiling, ceil_cpu = "", ""
+            row = dict(res, model=model, ranks=r, efficiency=res["samples_per_s"] / (r * base),
+                       cpu_eff=first["cpu_ms"] / res["cpu_ms"],
+                       idle=first["step_ms"] / (first["step_ms"] + res["sync_ms"]),
+                       ceiling=None, cpu_ceiling=None)
             if (model, r, True) in runs:
                 free = _summary(runs[(model, r, True)])
-                ceiling = f"{100 * free['samples_per_s'] / (r * base):.0f}%"
-                ceil_cpu = f"{free['cpu_ms']:.1f}"
-            print(f"{model:6} {res['params']:>9,} {r:>5} {res['samples_per_s']:>10.1f} "
-                  f"{res['step_ms']:>8.1f} {res['cpu_ms']:>7.1f} {res['sync_ms']:>8.1f} "
-                  f"{res['sync_after_ms']:>9.1f} {100 * eff:>9.0f}% {ceiling:>8} "
-                  f"{ceil_cpu:>11} {100 * idle:>8.0f}%")
-        if repeats > 1:
+                row["ceiling"] = free["samples_per_s"] / (r * base)
+                row["cpu_ceiling"] = first["cpu_ms"] / free["cpu_ms"]
+            rows.append(row)
+    return rows
+
+
+def _report(runs, models, ranks):
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    repeats = len(next(iter(runs.values())))
+    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end (other work on the "
+          f"machine slows the ranks down); medians of {repeats} run(s) each")
+    print("efficiency = samples/s(R) / (R x samples/s(1)); ceiling: the same for R independent "
+          "trainings at once (no communication); cpu eff, cpu ceil: the same two from CPU ms "
+          "(cpu ms(1) / cpu ms(R)), which other processes on the machine do not inflate; "
+          "est. idle = step(1) / (step(1) + sync(R)), what it would be with a free core per rank")
+    print("sync ms: gradient communication on the training thread per step (packing, starting, "
+          "waiting, unpacking); after bwd: the part left once backward has ended; cpu ms: CPU "
+          "time per step and rank (MPI's waits spin: they count)")
+    print(f"{'model':6} {'params':>9} {'ranks':>5} {'samples/s':>10} {'step ms':>8} "
+          f"{'cpu ms':>7} {'sync ms':>8} {'after bwd':>9} {'efficiency':>10} {'ceiling':>8} "
+          f"{'cpu eff':>8} {'cpu ceil':>8} {'est. idle':>9}")
+
+    def pct(x):
+        return "" if x is None else f"{100 * x:.0f}%"
+    for row in table(runs, models, ranks):
+        print(f"{row['model']:6} {row['params']:>9,} {row['ranks']:>5} "
+              f"{row['samples_per_s']:>10.1f} {row['step_ms']:>8.1f} {row['cpu_ms']:>7.1f} "
+              f"{row['sync_ms']:>8.1f} {row['sync_after_ms']:>9.1f} "
+              f"{pct(row['efficiency']):>10} {pct(row['ceiling']):>8} "
+              f"{pct(row['cpu_eff']):>8} {pct(row['cpu_ceiling']):>8} {pct(row['idle']):>9}")
+    if repeats > 1:
+        for model in models:
             print(f"{model}: samples/s of every run: " + "; ".join(
                 f"{r}{' no-comm' if c else ''}: "
                 + " ".join(f"{x['samples_per_s']:.1f}" for x in runs[(model, r, c)])
