@@ -18,8 +18,11 @@ per step: unlike the step time it does not grow when other processes take the co
 rise from 1 rank to R ranks in it is the ranks' contention for caches and memory (plus, with
 communication, the CPU work of the allreduces and MPI's spinning waits). The `cpu eff` and
 `cpu ceil` columns are efficiency and ceiling computed from it: what the wall-clock ones would
-read on a machine with nothing else running. `--repeats` runs every case that many times,
-interleaved, and reports medians (the machine's load drifts between runs).
+read on a machine with nothing else running. `--ops` adds the CPU ms of every op per step, on 1
+rank and in the no-comm run, to show which ops the contention slows. `--repeats` runs every
+case that many times, interleaved, and reports medians (the machine's load drifts between runs).
+
+    python scripts/bench_ddp.py --models gpt2 --repeats 3 --ops --no-allreduce
 """
 import argparse
 import json
@@ -58,6 +61,50 @@ def _model(name, batch, seq):
     raise ValueError(f"bench_ddp: unknown model {name!r}; use mlp or gpt2")
 
 
+class OpTimes:
+    """Context: CPU time (this thread's) spent in every autograd Function's forward and backward,
+    and in whatever `time(name, fn)` wraps; `ms` maps "Linear.forward" etc. to milliseconds.
+    Run once alone and once beside other ranks, it shows which ops slow down under contention
+    for caches and memory. The Functions' methods are wrapped on entry and restored on exit."""
+
+    def __init__(self):
+        self.ms = {}
+        self._saved = []
+
+    def _add(self, key, seconds):
+        self.ms[key] = self.ms.get(key, 0.0) + 1000 * seconds
+
+    def time(self, key, fn):
+        def run(*a, **kw):
+            t = time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self._add(key, time.thread_time() - t)
+        return run
+
+    def __enter__(self):
+        from mytorch.autograd.function import Function
+        todo, seen = [Function], set()
+        while todo:
+            for cls in todo.pop().__subclasses__():
+                if cls in seen:
+                    continue
+                seen.add(cls)
+                todo.append(cls)
+                for kind in ("forward", "backward"):
+                    if isinstance(cls.__dict__.get(kind), staticmethod):
+                        self._saved.append((cls, kind, cls.__dict__[kind]))
+                        fn = self.time(f"{cls.__name__}.{kind}", cls.__dict__[kind].__func__)
+                        setattr(cls, kind, staticmethod(fn))
+        return self
+
+    def __exit__(self, *exc):
+        for cls, kind, original in reversed(self._saved):
+            setattr(cls, kind, original)
+        self._saved = []
+
+
 def worker(args):
     import numpy as np
 
@@ -94,32 +141,41 @@ def worker(args):
             model.buckets._progress = timed(model.buckets._progress, "during")
         acc._sync_gradients = timed(acc._sync_gradients, "after")
 
+    ops = OpTimes()
+    opt_step = ops.time("optimizer.step", opt.step) if args.ops else opt.step
+
     def step(i):
         acc.backward(loss_of(model, batches[i % len(batches)]))
-        opt.step()
+        opt_step()
         opt.zero_grad()
     for i in range(args.warmup):
         step(i)
     acc.wait_for_everyone()
     comm_time.update(during=0.0, after=0.0)
+    if args.ops:
+        ops.__enter__()
     t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(args.steps):
         step(i)
     cpu = time.process_time() - cpu0
+    if args.ops:
+        ops.__exit__()
     if not args.no_comm:  # the ranks move in step: the last one to finish ends the run
         acc.wait_for_everyone()
     elapsed = time.perf_counter() - t0
     # Independent ranks finish at different times: the slowest one ends the run. CPU time is
     # the mean over ranks.
-    times = acc.comm.allgather_object((elapsed, cpu))
-    elapsed = max(e for e, _ in times)
-    cpu = sum(c for _, c in times) / len(times)
+    times = acc.comm.allgather_object((elapsed, cpu, ops.ms))
+    elapsed = max(t[0] for t in times)
+    cpu = sum(t[1] for t in times) / len(times)
+    op_ms = {k: sum(t[2].get(k, 0.0) for t in times) / len(times) / args.steps
+             for k in ops.ms}  # per step, the mean over ranks
     result = {"model": args.model, "ranks": acc.num_processes, "params": n_params,
               "no_comm": args.no_comm,
               "samples_per_s": acc.num_processes * args.batch * args.steps / elapsed,
               "step_ms": 1000 * elapsed / args.steps, "cpu_ms": 1000 * cpu / args.steps,
               "sync_ms": 1000 * (comm_time["during"] + comm_time["after"]) / args.steps,
-              "sync_after_ms": 1000 * comm_time["after"] / args.steps}
+              "sync_after_ms": 1000 * comm_time["after"] / args.steps, "op_ms": op_ms}
     if args.allreduce and acc.num_processes > 1:
         result["allreduce"] = _allreduce_bandwidth(acc.comm)
         params = list(acc.unwrap_model(model).parameters())
@@ -173,6 +229,8 @@ def driver(args):
                            str(args.warmup)]
                     cmd += ["--no-comm"] if no_comm else []
                     cmd += ["--pin"] if args.pin else []
+                    if args.ops and (ranks == 1 or no_comm):
+                        cmd.append("--ops")
                     if rep == 0 and ranks > 1 and not no_comm and model == models[-1] \
                             and ranks == max(args.ranks) and not args.no_allreduce:
                         cmd.append("--allreduce")
@@ -253,6 +311,11 @@ def _report(runs, models, ranks):
                 f"{r}{' no-comm' if c else ''}: "
                 + " ".join(f"{x['samples_per_s']:.1f}" for x in runs[(model, r, c)])
                 for r in ranks for c in (False, True) if (model, r, c) in runs))
+    for model in models:
+        for r in ranks[1:]:
+            alone, beside = runs[(model, ranks[0], False)], runs.get((model, r, True), [])
+            if alone[0]["op_ms"] and beside and beside[0]["op_ms"]:
+                _report_ops(model, r, op_table(alone, beside))
     for group in runs.values():
         for res in group:
             if "allreduce" in res:
@@ -261,6 +324,23 @@ def _report(runs, models, ranks):
                 for mb, v in res["allreduce"].items():
                     print(f"{float(mb):>9.2f} {v['ms']:>8.2f} {v['GB_per_s']:>7.2f}   "
                           f"{res['grad_reduce_ms'][mb]:>7.1f} ms")
+
+
+def op_table(alone, beside):
+    """[(op, ms alone, ms beside others)], the medians over the repeats, biggest rise first."""
+    keys = set().union(*(run["op_ms"] for run in alone + beside))
+    rows = [(k, _median([run["op_ms"].get(k, 0.0) for run in alone]),
+             _median([run["op_ms"].get(k, 0.0) for run in beside])) for k in keys]
+    return sorted(rows, key=lambda row: row[1] - row[2])
+
+
+def _report_ops(model, ranks, rows, top=12):
+    total_a, total_b = sum(a for _, a, _ in rows), sum(b for _, _, b in rows)
+    print(f"\n{model}: CPU ms per step in each op, 1 rank alone vs {ranks} no-comm ranks at once "
+          f"(all ops: {total_a:.1f} -> {total_b:.1f} ms)")
+    print(f"{'op':32} {'alone':>7} {'beside':>7} {'+ms':>6} {'+%':>5}")
+    for name, a, b in rows[:top]:
+        print(f"{name:32} {a:>7.2f} {b:>7.2f} {b - a:>+6.2f} {100 * (b / a - 1) if a else 0:>4.0f}%")
 
 
 def main(argv=None):
@@ -277,6 +357,8 @@ def main(argv=None):
     p.add_argument("--pin", action="store_true", help="pin each rank to a core of its own")
     p.add_argument("--no-allreduce", action="store_true",
                    help="skip the allreduce bandwidth table")
+    p.add_argument("--ops", action="store_true",
+                   help="CPU ms per op on 1 rank and in the no-comm runs: which ops slow down")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--allreduce", action="store_true", help=argparse.SUPPRESS)

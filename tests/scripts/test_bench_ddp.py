@@ -45,3 +45,30 @@ def test_driver_reports_a_ceiling_beside_the_efficiency():
     # one rank: efficiency 100%, no ceiling; two ranks: efficiency, ceiling, cpu eff, cpu ceil
     assert one[8] == "100%" and one[9] == "100%" and len(one) == 11, out
     assert len(two) == 13 and all(x.endswith("%") for x in two[8:]), out
+
+
+def test_op_times_charge_forward_and_backward_then_restore_the_ops():
+    import numpy as np
+
+    import mytorch
+    from mytorch.ops.nn import Linear
+    x = mytorch.tensor(np.ones((64, 32), np.float32), requires_grad=True)
+    w = mytorch.tensor(np.ones((16, 32), np.float32), requires_grad=True)
+    forward, backward = Linear.__dict__["forward"], Linear.__dict__["backward"]
+    with bench_ddp.OpTimes() as ops:
+        y = mytorch.nn.functional.linear(x, w)
+        y.sum().backward()
+        assert Linear.__dict__["forward"] is not forward
+    assert Linear.__dict__["forward"] is forward and Linear.__dict__["backward"] is backward
+    assert ops.ms["Linear.forward"] > 0 and ops.ms["Linear.backward"] > 0, ops.ms
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((16, 32), 64, np.float32))
+    assert set(ops.ms) >= {"Linear.forward", "Linear.backward"}
+
+
+def test_op_table_puts_the_biggest_slowdown_first():
+    alone = [{"op_ms": {"A.forward": 10.0, "B.backward": 5.0}},
+             {"op_ms": {"A.forward": 12.0, "B.backward": 7.0}}]
+    beside = [{"op_ms": {"A.forward": 11.0, "B.backward": 9.0, "C.forward": 1.0}}]
+    rows = bench_ddp.op_table(alone, beside)
+    assert rows[0] == ("B.backward", 6.0, 9.0)
+    assert rows[1] == ("C.forward", 0.0, 1.0) and rows[2] == ("A.forward", 11.0, 11.0)
