@@ -25,6 +25,7 @@ case that many times, interleaved, and reports medians (the machine's load drift
     python scripts/bench_ddp.py --models gpt2 --repeats 3 --ops --no-allreduce
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -152,14 +153,11 @@ def worker(args):
         step(i)
     acc.wait_for_everyone()
     comm_time.update(during=0.0, after=0.0)
-    if args.ops:
-        ops.__enter__()
     t0, cpu0 = time.perf_counter(), time.process_time()
-    for i in range(args.steps):
-        step(i)
+    with ops if args.ops else contextlib.nullcontext():
+        for i in range(args.steps):
+            step(i)
     cpu = time.process_time() - cpu0
-    if args.ops:
-        ops.__exit__()
     if not args.no_comm:  # the ranks move in step: the last one to finish ends the run
         acc.wait_for_everyone()
     elapsed = time.perf_counter() - t0
@@ -340,7 +338,8 @@ def _report_ops(model, ranks, rows, top=12):
           f"(all ops: {total_a:.1f} -> {total_b:.1f} ms)")
     print(f"{'op':32} {'alone':>7} {'beside':>7} {'+ms':>6} {'+%':>5}")
     for name, a, b in rows[:top]:
-        print(f"{name:32} {a:>7.2f} {b:>7.2f} {b - a:>+6.2f} {100 * (b / a - 1) if a else 0:>4.0f}%")
+        rise = 100 * (b / a - 1) if a else 0.0
+        print(f"{name:32} {a:>7.2f} {b:>7.2f} {b - a:>+6.2f} {rise:>4.0f}%")
 
 
 def main(argv=None):
