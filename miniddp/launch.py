@@ -4,7 +4,8 @@ Runs `mpiexec -n N python -m miniddp.rank script.py args...` with the mpiexec th
 this Python (the `dist` extra's MPICH). Each rank gets torchrun's variables (RANK, WORLD_SIZE,
 LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and runs under mpi4py, so that an
 exception on one rank aborts the whole job instead of leaving the others waiting. On CPUs each
-rank gets one BLAS/OpenMP thread unless the environment or --threads says otherwise.
+rank gets one BLAS/OpenMP thread unless the environment or --threads says otherwise, and keeps
+the big arrays it frees for its next step (`MEMORY_VARS`).
 `--hostfile` spreads the ranks over machines.
 
 SIGINT, SIGTERM and SIGHUP stop the job: the signal goes to mpiexec, which stops the ranks;
@@ -25,6 +26,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_SECONDS = 10.0  # after a stop signal, how long mpiexec gets before everything is killed
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# glibc's malloc gives an array of 32 MiB or more back to the OS when it is freed (smaller ones
+# too, above its trim threshold), so the next step's array of that size faults its pages in
+# again, each one zeroed by the kernel. A training step frees and reallocates the same big
+# arrays every time: the tiny GPT-2's (B*T, vocab) logits and their softmax are 51 MB each, its
+# tied weight's gradient 25 MB. Keeping freed memory in the process (no mmap for big blocks, no
+# trimming) took its CPU step from about 210 to 190 ms, on 1 rank and on 2. The price: a rank's
+# resident memory stays at its peak instead of shrinking after it.
+MEMORY_VARS = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2 ** 40)}
 
 
 def find_mpiexec():
@@ -87,6 +97,16 @@ def thread_env(env, threads, on_gpu):
     return env
 
 
+def memory_env(env, on_gpu):
+    """On CPUs, ranks keep the memory they free for their next step (see MEMORY_VARS), unless
+    the environment sets those variables already."""
+    env = dict(env)
+    if not on_gpu:
+        for var, value in MEMORY_VARS.items():
+            env.setdefault(var, value)
+    return env
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m miniddp.launch",
                                 description="Run a script on N MPI ranks.")
@@ -112,7 +132,8 @@ def main(argv=None):
     if not args.module and not os.path.isfile(args.script[0]):
         raise SystemExit(f"python -m miniddp.launch: no such script: {args.script[0]}")
     mpiexec = args.mpiexec or find_mpiexec()
-    env = master_env(thread_env(os.environ, args.threads, _gpu_present()))
+    on_gpu = _gpu_present()
+    env = master_env(memory_env(thread_env(os.environ, args.threads, on_gpu), on_gpu))
     return run_job(build_command(args, mpiexec), env)
 
 
