@@ -137,9 +137,10 @@ class Embedding(Function):
     """weight[idx]. The gradient adds each gy row into its weight row (no dense one-hot); on
     CUDA float arrays that is one deterministic kernel (mytorch.ops.cuda_misc_kernels).
 
-    When the weight is a leaf (a parameter), the NumPy gradient goes to it as a RowGrad: only
-    the rows the batch touched, which the engine adds in place into the weight's gradient (no
-    dense (num_embeddings, D) array; see mytorch.autograd.row_grad)."""
+    When the weight is a leaf (a parameter) and the lookups are at most half as many as its
+    rows, the NumPy gradient goes to it as a RowGrad: only the rows the batch touched, which
+    the engine adds in place into the weight's gradient (no dense (num_embeddings, D) array;
+    see mytorch.autograd.row_grad)."""
 
     linear_in = 0  # create_graph: its backward is linear, its adjoint this forward
 
@@ -152,7 +153,10 @@ class Embedding(Function):
     def backward(ctx, gy):
         if ck.fits(gy) and gy.size:
             return cmk.embedding_backward(ctx.n_rows, ctx.idx, gy, ctx.padding_idx), None
-        if type(gy) is np.ndarray and gy.dtype.kind == "f" and ctx.rows_for_leaf(0):
+        # Rows pay off when the lookups touch a small part of the table (GPT-2: 512 tokens,
+        # 50257 rows); a small table looked up many times is cheaper to fill densely.
+        if type(gy) is np.ndarray and gy.dtype.kind == "f" and \
+                2 * ctx.idx.size <= ctx.n_rows and ctx.rows_for_leaf(0):
             return RowGrad.from_lookup(ctx.n_rows, ctx.idx, gy, ctx.padding_idx), None
         dim = gy.shape[-1]
         gw = embedding_grad(ctx.n_rows, ctx.idx.reshape(-1), gy.reshape(-1, dim))

@@ -15,7 +15,8 @@ from tests.autograd.test_backward_memory import MB, peak_of
 ENGINES = ["topological", "recursive"]
 
 
-def _lookup(V=40, D=6, n=30, seed=0):
+def _lookup(V=80, D=6, n=30, seed=0):
+    # at most V / 2 lookups: Embedding sends rows only then (a dense fill is cheaper otherwise)
     rng = np.random.default_rng(seed)
     w0 = rng.standard_normal((V, D)).astype(np.float32)
     idx = rng.integers(0, V // 2, n)  # repeats, and rows never touched
@@ -152,3 +153,18 @@ def test_double_backward_and_a_non_leaf_weight_still_get_dense_gradients():
     gt.sum().backward()
     np.testing.assert_allclose(g.detach().numpy(), gt.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n, rows", [(30, True), (41, False)])
+def test_rows_only_for_a_lookup_touching_at_most_half_the_table(monkeypatch, n, rows):
+    made = []
+    real = RowGrad.from_lookup.__func__
+    monkeypatch.setattr(RowGrad, "from_lookup",
+                        classmethod(lambda cls, *a, **k: made.append(1) or real(cls, *a, **k)))
+    w0, idx = _lookup(n=n, seed=9)
+    w = mytorch.tensor(w0, requires_grad=True)
+    F.embedding(mytorch.tensor(idx), w).square().sum().backward()
+    assert bool(made) == rows
+    wt = torch.tensor(w0, requires_grad=True)
+    torch.nn.functional.embedding(torch.from_numpy(idx), wt).square().sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-6, atol=1e-6)
