@@ -1,8 +1,8 @@
 """Property-style fuzzing against PyTorch: random cases drawn from a seeded numpy Generator.
 
 A generator `gen(rng)` returns a `Case`: `fn(m, *tensors)` written once for both libraries
-(`m` is `mytorch` or `torch`), plus the numpy inputs it takes. `run_case` builds tensors from
-the same arrays on both sides and checks that
+(`m` is `mytorch` or `torch`), plus the numpy inputs it takes. `assert_case_matches_torch`
+builds tensors from the same arrays on both sides and checks that
 
 - where torch raises, mytorch raises a clear error (ValueError, TypeError, IndexError or
   RuntimeError with a message), and where torch does not, mytorch does not either;
@@ -93,7 +93,7 @@ def _describe(case, seed):
     return f"seed={seed} inputs={shapes} dtypes={dtypes} {case.info}"
 
 
-def run_case(gen, seed, engine=None):
+def assert_case_matches_torch(gen, seed, engine=None):
     """Draw one case from `gen` with `seed` and hold mytorch to torch on it."""
     rng = np.random.default_rng(seed)
     case = gen(rng)
@@ -183,7 +183,7 @@ def sweep(gens, seeds):
     for name, gen in gens.items():
         for seed in seeds:
             try:
-                run_case(gen, seed)
+                assert_case_matches_torch(gen, seed)
             except AssertionError as e:
                 failures.append(f"{name}: " + " | ".join(str(e).split("\n"))[:700])
     return failures

@@ -8,7 +8,7 @@ import torch
 
 import mytorch
 import mytorch.nn.functional as F
-from tests.fuzzing import SEEDS, Case, float_dtype, floats, ints, run_case, shape
+from tests.fuzzing import SEEDS, Case, assert_case_matches_torch, float_dtype, floats, ints, shape
 from tests.helpers import check
 
 CONV_TOL = {np.float32: (1e-4, 1e-3), np.float64: None}
@@ -478,7 +478,7 @@ FUNCTIONAL = dict(linear=linear, conv=conv, conv_transpose=conv_transpose, pool=
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", sorted(FUNCTIONAL))
 def test_fuzz_functional(name, seed):
-    run_case(FUNCTIONAL[name], seed)
+    assert_case_matches_torch(FUNCTIONAL[name], seed)
 
 
 # ---- regressions for what the fuzzer found ----

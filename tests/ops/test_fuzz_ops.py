@@ -590,7 +590,7 @@ def describe(arrays):
                      for a in arrays)
 
 
-def run_case(name, seed):
+def assert_case_matches_torch(name, seed):
     """Run OPS[name] drawn with `seed` in both libraries; raise AssertionError on a mismatch."""
     rng = np.random.default_rng([seed, sum(map(ord, name))])
     arrays, fn, desc, *info = OPS[name](rng)
@@ -689,7 +689,7 @@ def check_grads(where, seed, t_in, m_in, t_outs, m_outs, engine):
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_fuzz(name):
     for seed in range(N_SEEDS):
-        run_case(name, seed)
+        assert_case_matches_torch(name, seed)
 
 
 # ---- regressions: one case per mismatch the fuzzer found (fixed in mytorch) ----
@@ -799,7 +799,7 @@ if __name__ == "__main__":
     for name in names:
         for seed in range(n):
             try:
-                run_case(name, seed)
+                assert_case_matches_torch(name, seed)
             except Exception as err:  # noqa: BLE001  (a crash is a finding too)
                 fails.setdefault(name, []).append((seed, f"{type(err).__name__}: {err}"))
     for name, items in fails.items():
