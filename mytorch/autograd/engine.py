@@ -81,10 +81,8 @@ def _run_node(node, grads, retain_graph):
         _run_hooks(node, grads)
     if node.n_outputs > 1:
         _fill_missing(node, grads)
-    state = node.__dict__
-    state["_rows_ok"] = True  # see Function.rows_for_leaf
     if not retain_graph:
-        state["_last_use"] = True  # see Function.saved_last_use
+        node.__dict__["_last_use"] = True  # see Function.saved_last_use and rows_for_leaf
     g0 = grads[0]
     scope = None if type(g0) is np.ndarray else _scope_of_grads(grads)
     if scope is not None:  # backward runs on the gradients' GPU, whichever is current
@@ -102,10 +100,10 @@ def _run_node(node, grads, retain_graph):
         raise RuntimeError(f"{node.name()}: backward returned {len(gx)} gradients, "
                            f"expected {len(edges)} (one per forward input)")
     if not retain_graph:
-        state.clear()  # everything but the slots' bookkeeping is saved state
-        node._freed = True
-    else:
-        del state["_rows_ok"]
+        saved = node.__dict__  # everything but the slots' bookkeeping is saved state
+        if saved:
+            saved.clear()
+            node._freed = True
     # Trailing inputs that backward left out (dims, flags) get no gradient.
     out = [None] * len(edges)
     for i, (g, meta) in enumerate(zip(gx, node.input_meta)):

@@ -110,9 +110,10 @@ class Function:
     def rows_for_leaf(self, i):
         """In backward: True when input i's gradient may be returned as a RowGrad (a few rows
         of an otherwise zero matrix, mytorch.autograd.row_grad): the plain engine runs this
-        backward (no create_graph, no adjoint) and input i is a leaf, so the rows go straight
-        into its .grad. An embedding uses it to skip a dense (num_embeddings, D) array."""
-        edge = self.next_edges[i] if self.__dict__.get("_rows_ok") else None
+        backward for the last time (saved_last_use: no retain_graph, no create_graph, no
+        adjoint) and input i is a leaf, so the rows go straight into its .grad. An embedding
+        uses it to skip a dense (num_embeddings, D) array."""
+        edge = self.next_edges[i] if self.saved_last_use() else None
         return edge is not None and type(edge[0]) is AccumulateGrad
 
     def mark_non_differentiable(self, *arrays):

@@ -168,3 +168,15 @@ def test_rows_only_for_a_lookup_touching_at_most_half_the_table(monkeypatch, n, 
     wt = torch.tensor(w0, requires_grad=True)
     torch.nn.functional.embedding(torch.from_numpy(idx), wt).square().sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_retained_graph_gets_dense_gradients_twice():
+    # Rows only on the last use of the graph; with retain_graph the dense path runs, twice
+    w0, idx = _lookup(seed=10)
+    w = mytorch.tensor(w0, requires_grad=True)
+    wt = torch.tensor(w0, requires_grad=True)
+    loss = F.embedding(mytorch.tensor(idx), w).square().sum()
+    lt = torch.nn.functional.embedding(torch.from_numpy(idx), wt).square().sum()
+    loss.backward(retain_graph=True), lt.backward(retain_graph=True)
+    loss.backward(), lt.backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-6, atol=1e-6)
