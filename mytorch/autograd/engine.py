@@ -498,13 +498,14 @@ def _owns(g, gx, incoming):
 
 
 def _memory(a):
-    """The array owning a's whole buffer (a itself, or the base a reshapes), or None."""
+    """The array owning a's whole buffer (a itself, or the base a reshapes or views with
+    another dtype, as mytorch.ops.buffers hands out), or None."""
     if not getattr(a.flags, "writeable", True):
         return None
     if a.flags.owndata:
         return a
     base = a.base
-    if base is None or base.size != a.size or not getattr(base.flags, "owndata", False) \
+    if base is None or base.nbytes != a.nbytes or not getattr(base.flags, "owndata", False) \
             or not (a.flags.c_contiguous and base.flags.c_contiguous):
         return None
     return base

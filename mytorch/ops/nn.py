@@ -11,6 +11,7 @@ import numpy as np
 from mytorch.autograd.function import Function
 from mytorch.autograd.row_grad import RowGrad
 from mytorch.backend import array_module
+from mytorch.ops import buffers
 from mytorch.ops import cuda_kernels as ck
 from mytorch.ops import cuda_misc_kernels as cmk
 from mytorch.ops._kernels import (
@@ -95,10 +96,9 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        xp = array_module(x)
         out_f, in_f = weight.shape
         x2 = _rows(x, in_f)
-        y = xp.matmul(x2, weight.T)
+        y = buffers.matmul(x2, weight.T)  # GPT-2's logits: a reused buffer, no fresh pages
         if bias is not None:
             y += bias
         if y.dtype != x.dtype:  # bfloat16: ml_dtypes' matmul accumulates in float32
@@ -115,7 +115,7 @@ class Linear(Function):
         g2 = _rows(gy, weight.shape[0])
         needs = ctx.needs_input_grad
         gx = xp.matmul(g2, weight).reshape(ctx.x_shape) if needs[0] else None
-        gw = xp.matmul(g2.T, x2) if needs[1] else None
+        gw = buffers.matmul(g2.T, x2) if needs[1] else None
         gb = g2.sum(axis=0) if ctx.has_bias and needs[2] else None
         return gx, gw, gb
 
