@@ -24,6 +24,11 @@ def _address(a):
     return a.__array_interface__["data"][0]
 
 
+def _in_cache(a):
+    """True when a's memory is one of the cache's buffers."""
+    return any(np.shares_memory(a, e[0]) for es in buffers._buffers.values() for e in es)
+
+
 def test_free_buffer_is_reused(small_buffers):
     a = buffers.empty((64, 32), np.float32)
     where = _address(a)
@@ -115,6 +120,8 @@ def test_linear_training_with_reuse_matches_torch_and_no_reuse(small_buffers):
             loss = nn.functional.cross_entropy(lin(mytorch.from_numpy(x)),
                                                mytorch.from_numpy(y))
             loss.backward()
+            # taken over as .grad, not copied out of the cache
+            assert _in_cache(lin.weight.grad.data) == reuse
             grad_memory.append(_address(lin.weight.grad.data))
             opt.step()
             opt.zero_grad(set_to_none=True)
