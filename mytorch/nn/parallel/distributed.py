@@ -3,7 +3,7 @@ import contextlib
 
 from mytorch import autograd
 from mytorch import distributed as dist
-from mytorch.distributed.buckets import GradBuckets, check_same_model
+from mytorch.distributed.buckets import GradBuckets, check_same_model, embedding_roles
 from mytorch.nn.modules.module import Module
 
 
@@ -53,7 +53,7 @@ class DistributedDataParallel(Module):
         for t in list(module.parameters()) + list(module.buffers()):
             comm.broadcast(t.data, root=0)
         self.buckets = GradBuckets(module.parameters(), 25.0 if bucket_cap_mb is None
-                                   else bucket_cap_mb)
+                                   else bucket_cap_mb, **embedding_roles(module))
         self._hooks = self.buckets.attach(comm, enabled=self._syncing) if comm.size > 1 \
             else []
 
