@@ -11,11 +11,12 @@ class DistributedDataParallel(Module):
     """Average gradients over ranks during backward, in buckets of about `bucket_cap_mb`
     megabytes (the same buckets as miniddp's Accelerator): each starts a nonblocking allreduce
     as soon as all its gradients are ready and travels while backward computes the rest;
-    backward waits for every bucket before it returns. On construction the model is checked to
-    be the same on every rank (names, shapes, dtypes) and rank 0's parameters and buffers are
-    copied to all; with `broadcast_buffers` rank 0's buffers are copied again before each
-    training forward (grad enabled, train mode), so that an evaluation run on one rank alone
-    cannot hang.
+    backward waits for every bucket before it returns (a tied embedding's weight, GPT-2's wte,
+    leaves in two parts: the head's gradient first, the embedding's rows at the end; see
+    mytorch.distributed.buckets). On construction the model is checked to be the same on every
+    rank (names, shapes, dtypes) and rank 0's parameters and buffers are copied to all; with
+    `broadcast_buffers` rank 0's buffers are copied again before each training forward (grad
+    enabled, train mode), so that an evaluation run on one rank alone cannot hang.
 
     >>> dist.init_process_group("gloo")
     >>> model = DistributedDataParallel(model)
