@@ -28,7 +28,7 @@ from miniddp import amp, tracking
 from miniddp.data import DataLoaderShard
 from miniddp.state import ProcessState
 from mytorch import backend
-from mytorch.distributed.buckets import GradBuckets, check_same_model
+from mytorch.distributed.buckets import GradBuckets, check_same_model, embedding_roles
 from mytorch.nn.modules.module import Module
 from mytorch.tensor import Tensor
 
@@ -92,7 +92,7 @@ class DistributedModel(Module):
         super().__init__()
         self.module = module
         self.accelerator = accelerator
-        self.buckets = GradBuckets(module.parameters(), bucket_mb)
+        self.buckets = GradBuckets(module.parameters(), bucket_mb, **embedding_roles(module))
         self.bucket_hooks = []
         self._fp16 = accelerator.mixed_precision == "fp16"
         self._params = list(module.parameters())

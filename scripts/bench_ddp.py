@@ -125,8 +125,9 @@ def worker(args):
     rng = np.random.default_rng(acc.process_index)
     batches = [make(rng) for _ in range(4)]
     # Time the training thread spends on gradient communication: packing and starting buckets
-    # during backward (on many ranks they leave as they fill), then waiting for them and
-    # unpacking after it.
+    # during backward (on many ranks they leave as they fill; a tied embedding's head part is
+    # packed the moment it arrives), then waiting for them, exchanging the tied embedding's
+    # rows and unpacking after it.
     comm_time = {"during": 0.0, "after": 0.0}
 
     def timed(fn, when):
@@ -140,6 +141,7 @@ def worker(args):
         if model.bucket_hooks:
             model.buckets._send = timed(model.buckets._send, "during")
             model.buckets._progress = timed(model.buckets._progress, "during")
+            model.buckets._pack_first = timed(model.buckets._pack_first, "during")
         acc._sync_gradients = timed(acc._sync_gradients, "after")
 
     ops = OpTimes()

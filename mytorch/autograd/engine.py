@@ -429,6 +429,30 @@ def queue_callback(fn):
     _callbacks[-1].append(fn)
 
 
+def register_delivery_hook(leaf, hook):
+    """Call `hook(g)` with each gradient that backward delivers to the leaf tensor `leaf`, as
+    it arrives and before it is summed with the others into `.grad`: a leaf used twice (a tied
+    embedding and output head) gets two calls, the head's dense array first, the embedding's
+    `RowGrad` at the end. g is a NumPy or CuPy array or a RowGrad; the hook only looks: it must
+    not change g, nor keep an array without copying it (the engine may add later gradients into
+    it in place; a RowGrad is never changed). Like torch's tensor hooks but per contribution;
+    not called by autograd.grad, nor under create_graph. Data-parallel buckets use it to send
+    the head's part of a tied weight's gradient long before backward ends
+    (mytorch.distributed.buckets). Returns a handle whose `remove()` unregisters it."""
+    from mytorch.tensor import _HookHandle
+    if leaf.grad_fn is not None or not leaf.requires_grad:
+        raise RuntimeError(f"register_delivery_hook: only leaf tensors that require grad get "
+                           f"gradients delivered; got a tensor of shape {tuple(leaf.shape)} "
+                           f"with requires_grad={leaf.requires_grad} and grad_fn "
+                           f"{leaf.grad_fn.name() if leaf.grad_fn is not None else None}")
+    node, _ = leaf._edge()
+    leaf._accum_node = node  # a leaf's node is weakly held; its hooks must live on
+    if node._hooks is None:
+        node._hooks = {}
+    node._hooks.setdefault("deliver", []).append(hook)
+    return _HookHandle(node, "deliver", hook)
+
+
 class _Capture(dict):
     """autograd.grad's {(node, output_nr): slot}, with the set of nodes worth running."""
 
@@ -511,10 +535,14 @@ def _memory(a):
     return base
 
 
-def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph):
+def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph, capture):
     # A leaf's buffer is [grad, owned]. A second contribution is added into whichever of the
     # two arrays this engine owns (a tied weight's two (V, D) gradients need no third array);
     # otherwise their sum is a fresh array, which the buffer then owns.
+    hooks = leaf_node._hooks
+    if hooks and "deliver" in hooks and capture is None and type(g) is not DArray:
+        for hook in hooks["deliver"]:
+            hook(g)
     buf = buffers.get(leaf_node)
     if buf is None or buf[0] is None:
         owned = type(g) is not RowGrad and not retain_graph and _owns(g, gx, incoming)
@@ -568,7 +596,7 @@ def _topological(roots, deps, buffers, retain_graph, capture, captured, run_node
             nxt, nr = edge
             if g is not None:
                 if type(nxt) is AccumulateGrad:
-                    _deliver_leaf(buffers, nxt, g, gx, buf, retain_graph)
+                    _deliver_leaf(buffers, nxt, g, gx, buf, retain_graph, capture)
                 else:
                     nbuf = buffers.get(nxt)
                     if nbuf is None:
@@ -599,7 +627,7 @@ def _recursive(roots, deps, buffers, retain_graph, capture, captured, run_node):
             if edge is None:
                 continue
             if g is not None and type(edge[0]) is AccumulateGrad:
-                _deliver_leaf(buffers, edge[0], g, gx, buf, retain_graph)
+                _deliver_leaf(buffers, edge[0], g, gx, buf, retain_graph, capture)
                 g = None
             if deliver(edge[0], edge[1], g):
                 ready.append(edge[0])

@@ -1,11 +1,22 @@
 """Fused gradient buckets: gradients are packed into a few flat buffers of about `bucket_mb`
 megabytes and each buffer is reduced with one collective, instead of one call per parameter.
 The collectives are nonblocking: attached to backward, a bucket leaves as soon as its last
-gradient is ready and travels while backward computes the rest (issue #14)."""
+gradient is ready and travels while backward computes the rest (issue #14).
+
+A tied embedding (GPT-2's wte, which is also the output head) is most of a language model's
+gradient, and backward completes it last: the head's dense (V, D) part comes first, the
+embedding's few rows (a RowGrad) at the very end. Such a weight is reduced in two parts: the
+head's part leaves in a bucket of its own the moment backward delivers it and travels during
+all the rest of backward; the rows that come later are exchanged at the end (one small
+allgather) and added into the summed buffer.
+"""
+import math
+
 import numpy as np
 
 from mytorch import backend
 from mytorch.autograd import engine
+from mytorch.autograd.row_grad import RowGrad
 from mytorch.tensor import Tensor
 
 
@@ -22,18 +33,34 @@ class _Bucket:
         self.offsets.append(self.numel)
         self.numel += p.numel()
 
+    def slot(self, i):
+        """Parameter i's part of the buffer (flat), allocated on first use."""
+        if self.buffer is None:
+            xp = backend.module_for(self.device)
+            with _on(self.device, xp):
+                self.buffer = xp.empty(self.numel + len(self.params), self.dtype)
+        off = self.offsets[i]
+        return self.buffer[off:off + self.params[i].numel()]
+
 
 class GradBuckets:
     """Parameters grouped by (device, dtype) into buckets of at most `bucket_mb` megabytes (a
-    parameter larger than that gets a bucket of its own).
+    parameter larger than that gets a bucket of its own), in the order backward finishes their
+    gradients: `split` parameters first (a bucket each), then the others in reverse
+    registration order, then the `last` ones.
 
-    >>> buckets = GradBuckets(model.parameters(), bucket_mb=25)
+    split: CPU parameters whose gradient is reduced in two parts while attached (see the
+    module's docstring): tied embedding weights. last: parameters whose gradient is ready only
+    at the end of backward (the other embeddings); at the back, they hold no big bucket back.
+    `embedding_roles(module)` finds both in a model. A split parameter on a GPU is a last one.
+
+    >>> buckets = GradBuckets(model.parameters(), bucket_mb=25, **embedding_roles(model))
     >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
     >>> buckets.attach(comm)                    # or: buckets leave during every backward
     >>> loss.backward()                         # ... and .grad holds the mean when it returns
     """
 
-    def __init__(self, params, bucket_mb=25.0):
+    def __init__(self, params, bucket_mb=25.0, split=(), last=()):
         if bucket_mb <= 0:
             raise ValueError(f"GradBuckets: bucket_mb must be positive, got {bucket_mb}")
         self.bucket_bytes = int(bucket_mb * 2 ** 20)
@@ -42,9 +69,28 @@ class GradBuckets:
             if p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
                 ordered.append(p)
+        split_ids = {id(p) for p in split
+                     if id(p) in seen and p.device.type == "cpu" and p.dim() >= 1}
+        last_ids = {id(p) for p in list(split) + list(last) if id(p) in seen} - split_ids
+        self.split = [p for p in ordered if id(p) in split_ids]
+        self.buckets, self._bucket_of = [], {}  # _bucket_of: a split parameter's bucket
+        for p in self.split:
+            b = self._bucket_of[id(p)] = _Bucket(p.dtype, p.device)
+            b.add(p)
+            self.buckets.append(b)
         # Reverse registration order: the order in which backward finishes the gradients.
-        open_buckets, self.buckets = {}, []
-        for p in reversed(ordered):
+        self._fill([p for p in reversed(ordered) if id(p) not in split_ids | last_ids])
+        self._fill([p for p in reversed(ordered) if id(p) in last_ids])
+        self._left = None      # while a backward sends: gradients each bucket still waits for
+        self._next = 0         # the next bucket to leave
+        self._in_flight = []   # Requests of the buckets sent and not yet waited for
+        self._later = {}       # id of a split parameter whose first part is packed -> the
+        #                        gradients delivered to it since (exchanged at the end)
+        self._seen = set()     # ids of the split parameters that got a gradient this backward
+
+    def _fill(self, params):
+        open_buckets = {}
+        for p in params:
             key = (p.device, p.dtype)
             b = open_buckets.get(key)
             if b is not None and (b.numel + p.numel()) * p.dtype.itemsize > self.bucket_bytes:
@@ -53,9 +99,6 @@ class GradBuckets:
                 b = open_buckets[key] = _Bucket(p.dtype, p.device)
                 self.buckets.append(b)
             b.add(p)
-        self._left = None      # while a backward sends: gradients each bucket still waits for
-        self._next = 0         # the next bucket to leave
-        self._in_flight = []   # Requests of the buckets sent and not yet waited for
 
     @property
     def params(self):
@@ -72,24 +115,31 @@ class GradBuckets:
 
         Host syncs on a GPU: none when every parameter had a gradient on this rank and
         `check_finite` is False; otherwise one (per device), however many buckets. Every
-        bucket is started before the first is waited for."""
+        bucket is started before the first is waited for. Every rank must call `reduce` (not
+        `finish`) for the same step: only `finish` exchanges the split parameters' rows."""
         self.reset()
         self._in_flight = [self._send(b, comm) for b in self.buckets]
-        return self.finish(comm, average, scale, check_finite)
+        for req in self._in_flight:
+            req.wait()
+        self._in_flight = []
+        return self._unpack(self.buckets, scale / comm.size if average else scale,
+                            check_finite)
 
     # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
 
     def attach(self, comm, enabled=lambda: True, unpack=True):
         """Reduce (average) each bucket during backward: it leaves, without waiting, as soon as
         all its parameters' gradients have been accumulated, and travels while backward goes
-        on. Buckets still waiting when backward ends (parameters that got no gradient on this
-        rank) leave then. With `unpack`, the end of backward also waits for every bucket and
-        averages the gradients into `.grad`; without, `finish` does (with a scale, a finite
-        check). `enabled()` False skips a backward (no_sync). Returns the hook handles.
+        on. A split parameter counts as ready once its first gradient, a dense one, has been
+        delivered (the rest of its gradient is exchanged at the end). Buckets still waiting
+        when backward ends (parameters that got no gradient on this rank) leave then. With
+        `unpack`, the end of backward also waits for every bucket and averages the gradients
+        into `.grad`; without, `finish` does (with a scale, a finite check). `enabled()` False
+        skips a backward (no_sync). Returns the hook handles.
 
         The order of collectives is the same on every rank: buckets always leave in their
         fixed order (a full bucket waits for the ones before it), whatever order this rank's
-        gradients came in."""
+        gradients came in, then `finish` exchanges every split parameter's rows, in order."""
         index = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
 
         def send(everything):
@@ -103,28 +153,68 @@ class GradBuckets:
             if unpack:
                 self.finish(comm)
 
-        def ready(p):
-            if not enabled():
-                return
+        def start():
             if self._left is None:  # the first gradient of this backward
                 self._left, self._next = [len(b.params) for b in self.buckets], 0
+                self._later, self._seen = {}, set()
                 engine.queue_callback(flush)
+
+        def count(p):
             self._left[index[id(p)]] -= 1
             send(everything=False)
             self._progress()
 
-        self._left, self._in_flight = None, []
-        return [p.register_post_accumulate_grad_hook(ready) for p in self.params]
+        def ready(p):
+            if not enabled():
+                return
+            start()
+            if id(p) in self._later:  # counted when its first part was packed
+                self._progress()
+            else:
+                count(p)
+
+        def on_delivery(p):
+            key, node = id(p), p._edge()[0]
+
+            def delivered(g):
+                if not enabled():
+                    return
+                start()
+                later = self._later.get(key)
+                if later is not None:  # after the first part: exchanged at the end
+                    later.append(g if type(g) is RowGrad else g.copy())
+                elif key not in self._seen:
+                    self._seen.add(key)
+                    # The first gradient of this backward goes now if it is a dense array
+                    # (the head's), with the .grad accumulated before it; not if it is a
+                    # RowGrad, nor when a tensor hook may change the sum: then the whole
+                    # gradient goes once accumulated.
+                    if type(g) is np.ndarray and not node._hooks.get(0):
+                        self._pack_first(p, g)
+                        self._later[key] = []
+                        count(p)
+            return delivered
+
+        self._left, self._in_flight, self._later = None, [], {}
+        hooks = [p.register_post_accumulate_grad_hook(ready) for p in self.params]
+        return hooks + [engine.register_delivery_hook(p, on_delivery(p)) for p in self.split]
 
     def finish(self, comm, average=True, scale=1.0, check_finite=False):
-        """Wait for the buckets in flight and copy the gradients out as `reduce` does (same
-        arguments, same return). When this rank's backward gave no parameter a gradient (the
-        hooks never ran) every bucket is sent now, so that the ranks still match."""
+        """Wait for the buckets in flight, add every rank's later rows of the split parameters
+        into their summed buffers, and copy the gradients out as `reduce` does (same arguments,
+        same return). When this rank's backward gave no parameter a gradient (the hooks never
+        ran) every bucket is sent now, so that the ranks still match.
+
+        A split parameter's mean is (sum over ranks of the first parts + each rank's later
+        rows, in rank order) / ranks: the same value on every rank, rounded differently from a
+        sum of whole gradients (as a different bucket order would be)."""
         if self._left is None and not self._in_flight:
             self._in_flight = [self._send(b, comm) for b in self.buckets]
         for req in self._in_flight:
             req.wait()
-        self._left, self._in_flight = None, []
+        later = self._later
+        self._left, self._in_flight, self._later = None, [], {}
+        self._add_later_rows(comm, later)
         return self._unpack(self.buckets, scale / comm.size if average else scale,
                             check_finite)
 
@@ -134,7 +224,7 @@ class GradBuckets:
         sent them too."""
         for req in self._in_flight:
             req.wait()
-        self._left, self._in_flight = None, []
+        self._left, self._in_flight, self._later = None, [], {}
 
     def _progress(self):
         """Let the oldest unfinished bucket progress: MPICH moves a nonblocking collective's
@@ -143,21 +233,46 @@ class GradBuckets:
             if not req.test():
                 return
 
+    def _pack_first(self, p, g):
+        """Pack a split parameter's first gradient `g` (plus the .grad accumulated before this
+        backward) into its bucket now: the engine may add later gradients into g in place."""
+        slot = self._bucket_of[id(p)].slot(0)
+        if p.grad is None:
+            slot[...] = g.reshape(-1)
+        else:
+            np.add(p.grad.data.reshape(-1), g.reshape(-1), out=slot)
+
+    def _add_later_rows(self, comm, later):
+        """Exchange the gradients each split parameter got after its first part (usually an
+        embedding's few rows) and add every rank's, in rank order, into its summed buffer: one
+        allgather per split parameter, on every rank (an empty one where there are none)."""
+        for p in self.split:
+            b = self._bucket_of[id(p)]
+            n_rows = p.shape[0]
+            width = p.numel() // n_rows if n_rows else 0
+            idx, rows = _later_rows(later.get(id(p), ()), tuple(p.shape), b.dtype)
+            summed = b.slot(0).reshape(n_rows, width)
+            for packed in comm.allgather(_pack_rows(idx, rows)):
+                idx_r, rows_r = _unpack_rows(packed, width, b.dtype)
+                if idx_r.size:
+                    summed[idx_r] += rows_r  # unique row numbers: one add per row
+
     def _send(self, b, comm):
         """Pack the bucket's gradients (and a had-a-gradient flag per parameter) into its buffer
-        and start summing it over ranks; returns the `Request`."""
-        xp = backend.module_for(b.device)
-        if b.buffer is None:
-            with _on(b.device, xp):
-                b.buffer = xp.empty(b.numel + len(b.params), b.dtype)
+        and start summing it over ranks; returns the `Request`. A split parameter whose first
+        part is packed already is left as it is."""
+        b.slot(0)  # allocates the buffer
         buf = b.buffer
         flags = buf[b.numel:]
-        b.complete = all(p.grad is not None for p in b.params)
+        b.complete = True
         for i, (p, off) in enumerate(zip(b.params, b.offsets)):
             n = p.numel()
-            if p.grad is None:
+            if id(p) in self._later:
+                flags[i] = 1
+            elif p.grad is None:
                 buf[off:off + n] = 0
                 flags[i] = 0
+                b.complete = False
             else:
                 buf[off:off + n] = p.grad.data.reshape(-1)
                 flags[i] = 1
@@ -192,6 +307,43 @@ class GradBuckets:
                 with _on(b.device, xp):
                     xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite
+
+
+def _later_rows(later, shape, dtype):
+    """(row numbers int64 (k,), rows (k, width)) of the sum of the gradients in `later`: the
+    rows of RowGrads (merged), or every row when one of them is dense (rare: an embedding
+    whose lookups touch most of its table sends a dense gradient)."""
+    n_rows = shape[0]
+    width = math.prod(shape[1:])
+    if not later:
+        return np.empty(0, np.int64), np.empty((0, width), dtype)
+    if all(type(g) is RowGrad for g in later):
+        total = later[0]
+        for g in later[1:]:
+            total = total.merge(g)
+        return total.idx.astype(np.int64), total.rows.reshape(-1, width).astype(dtype)
+    dense = np.zeros(shape, dtype)
+    for g in later:
+        if type(g) is RowGrad:
+            g.add_into(dense)
+        else:
+            dense += g
+    return np.arange(n_rows, dtype=np.int64), dense.reshape(n_rows, width)
+
+
+def _pack_rows(idx, rows):
+    """Row numbers and rows in one byte array, so that one allgather moves both."""
+    out = np.empty(idx.size * 8 + rows.nbytes, np.uint8)
+    out[:idx.size * 8] = idx.view(np.uint8)
+    out[idx.size * 8:] = np.ascontiguousarray(rows).reshape(-1).view(np.uint8)
+    return out
+
+
+def _unpack_rows(packed, width, dtype):
+    """`_pack_rows`'s arrays back (copies: the bytes may sit at any offset)."""
+    k = packed.size // (8 + width * dtype.itemsize)
+    idx = packed[:8 * k].copy().view(np.int64)
+    return idx, packed[8 * k:].copy().view(dtype).reshape(k, width)
 
 
 def _non_finite(buckets):
@@ -240,6 +392,24 @@ class _on:
     def __exit__(self, *exc):
         if self.ctx is not None:
             self.ctx.__exit__(*exc)
+
+
+def embedding_roles(module):
+    """GradBuckets' `split` and `last` for a model: the weight of an `nn.Embedding` that is also
+    registered elsewhere (tied to an output head, as GPT-2's wte) is split; the other
+    embeddings' weights, ready only when backward ends, are last.
+
+    >>> GradBuckets(model.parameters(), **embedding_roles(model))"""
+    from mytorch.nn.modules.sparse import Embedding
+    uses = {}
+    for _, p in module.named_parameters(remove_duplicate=False):
+        uses[id(p)] = uses.get(id(p), 0) + 1
+    split, last = [], []
+    for m in module.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(m, Embedding) and w is not None and w.requires_grad:
+            (split if uses.get(id(w), 0) > 1 else last).append(w)
+    return {"split": split, "last": last}
 
 
 def describe_model(module):

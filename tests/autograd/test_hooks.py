@@ -60,3 +60,50 @@ def test_queue_callback_runs_once_at_the_end_of_its_own_backward():
     assert order == ["hook", "inner done", ("end", [5.0, 5.0])]
     with pytest.raises(RuntimeError, match="no backward pass is running"):
         engine.queue_callback(lambda: None)
+
+
+@pytest.mark.parametrize("which", ["topological", "recursive"])
+def test_delivery_hook_sees_each_contribution_before_the_sum(which):
+    # A tied weight: the head's dense gradient arrives first, the embedding's rows (a RowGrad)
+    # last; the hook sees both as they come, .grad is their sum as without the hook.
+    from mytorch.autograd.row_grad import RowGrad
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((40, 6)).astype(np.float32)
+    idx = mytorch.tensor(rng.integers(0, 40, 7))  # 7 lookups: at most half the rows, so rows
+
+    def loss(w):
+        h = mytorch.nn.functional.embedding(idx, w).tanh()
+        return mytorch.nn.functional.linear(h, w).square().sum()
+    w = mytorch.tensor(w0, requires_grad=True)
+    seen = []
+
+    def hook(g):
+        # a copy of what the hook sees: the engine may add later gradients into g in place
+        seen.append((type(g), g.dense() if type(g) is RowGrad else g.copy()))
+    handle = engine.register_delivery_hook(w, hook)
+    loss(w).backward(engine=which)
+    assert [t for t, _ in seen] == [np.ndarray, RowGrad]
+    np.testing.assert_array_equal(w.grad.numpy(), seen[0][1] + seen[1][1])
+    ref = mytorch.tensor(w0, requires_grad=True)
+    loss(ref).backward(engine=which)
+    np.testing.assert_array_equal(w.grad.numpy(), ref.grad.numpy())
+    wt = torch.tensor(w0, requires_grad=True)
+    ht = torch.nn.functional.embedding(torch.from_numpy(idx.numpy()), wt).tanh()
+    torch.nn.functional.linear(ht, wt).square().sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-5)
+    # not under autograd.grad (nothing is accumulated), nor with create_graph; removable
+    mytorch.autograd.grad(loss(w), [w])
+    loss(w).backward(create_graph=True)
+    assert len(seen) == 2
+    handle.remove()
+    loss(w).backward()
+    assert len(seen) == 2
+
+
+def test_delivery_hook_only_on_leaves_that_require_grad():
+    a = mytorch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"register_delivery_hook: only leaf tensors.*"
+                                           r"shape \(2,\).*grad_fn MulBackward"):
+        engine.register_delivery_hook(a * 2, print)
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        engine.register_delivery_hook(mytorch.ones(2), print)

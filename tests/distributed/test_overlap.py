@@ -11,7 +11,8 @@ import pytest
 import mytorch
 from tests.faults.jobs import assert_both_ranks_passed, run_two_ranks
 
-CHECKS = ["accelerator_equal", "accelerator_order", "ddp_equal", "ddp_order"]
+CHECKS = ["accelerator_equal", "accelerator_order", "ddp_equal", "ddp_order", "tied_equal",
+          "tied_order"]
 
 
 @pytest.fixture(scope="module", params=["cpu", "cuda"])

@@ -1,6 +1,7 @@
 """Distributed faults, each a real 2-rank job under `python -m miniddp.launch`: the job must end
 (never hang), with a non-zero exit code, a message naming the rank, the step and the collective,
 and no process of the job left behind."""
+import re
 import signal
 
 import pytest
@@ -48,6 +49,30 @@ def test_a_hung_rank_trips_the_watchdog(how):
     assert "watchdog: allreduce (collective #" in out and "on rank 0 at step 3" in out, out
     assert "has not completed after 3." in out and "MINIDDP_TIMEOUT" in out, out
     assert "rank 1 (pid" in out and "computing, outside any collective; step 2" in out, out
+
+
+@pytest.mark.parametrize("mode", ["tied_exit_mid_backward", "tied_hang_mid_backward"])
+def test_a_rank_that_fails_with_a_bucket_in_flight_stops_the_job(mode):
+    # rank 1 vanishes (os._exit) or hangs in the middle of step 3's backward, after its
+    # buckets (the tied embedding's first part among them) left on nonblocking allreduces:
+    # rank 0 finishes its backward and waits, for a bucket still in flight (an allreduce) or,
+    # when MPI moved the buckets before rank 1 stopped, in the exchange of the embedding's
+    # rows (an allgather) that rank 1 never joins; the launcher (exit) or the watchdog (hang,
+    # 3 s) stops the job, naming that collective
+    job = launch("rank_faults.py", mode, MINIDDP_TIMEOUT=3 if "hang" in mode else 600)
+    job.wait_for("FAILING 1 with a bucket in flight", LIMIT)
+    rc, _ = finished(job)
+    out = job.output
+    assert rc != 0, out
+    if "exit" in mode:
+        assert "rank 1 left the job at step 3 (its process is gone" in out, out
+        assert re.search(r"while rank 0 waits in (allreduce|allgather) \(collective #\d+, "
+                         r"step 3\)", out), out
+    else:
+        assert re.search(r"watchdog: (allreduce|allgather) \(collective #\d+\) on rank 0 at "
+                         r"step 3 has not completed after 3\.", out), out
+        assert "rank 1 (pid" in out and "computing, outside any collective; step 3" in out, out
+    assert "STEP 0 3" not in out and "DONE" not in out, out
 
 
 @pytest.mark.parametrize("mode, first", [

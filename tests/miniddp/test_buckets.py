@@ -174,3 +174,183 @@ def test_reset_waits_for_the_buckets_of_a_backward_that_failed():
     assert started == 4 and not any(e[0] == "wait" for e in comm.log)
     b.reset()  # what DDP's next forward does: nothing may stay in flight on the buffers
     assert sum(e[0] == "wait" for e in comm.log) == started
+
+
+# ---- a tied embedding: its head's part leaves first, its rows are exchanged at the end ----
+
+class TiedNet(mytorch.nn.Module):
+    """An embedding whose weight is also the output head (GPT-2's wte), a layer between, and a
+    position-like second embedding: backward delivers the head's dense gradient first, the
+    embeddings' rows last."""
+
+    def __init__(self, V=40, D=6):
+        super().__init__()
+        self.emb, self.pos = mytorch.nn.Embedding(V, D), mytorch.nn.Embedding(4, D)
+        self.mid = mytorch.nn.Linear(D, D)
+        self.head = mytorch.nn.Linear(D, V, bias=False)
+        self.head.weight = self.emb.weight  # tied
+
+    def forward(self, idx):
+        h = self.emb(idx) + self.pos(mytorch.arange(idx.shape[-1]))
+        return self.head(mytorch.tanh(self.mid(h)))
+
+
+class OtherRankWithRows(LocalCommunicator):
+    """A pretend second rank (rank 1): its bucket gradients are 3 everywhere (flags set), its
+    later rows of a split weight are `rows` at row numbers `idx`. `log` records each
+    collective with `probe()` at its start."""
+    size = 2
+
+    def __init__(self, probe, idx=(2, 7), value=5.0, width=6):
+        super().__init__()
+        self.probe, self.log = probe, []
+        self.idx = np.array(idx, np.int64)
+        self.rows = np.full((len(idx), width), value, np.float32)
+
+    def iallreduce(self, x, op="sum"):
+        self._count("allreduce")
+        self.log.append(("start", x.size, self.probe()))
+
+        def finish():
+            x[...] += 3.0
+        return Request(x, finish, poll=lambda: False)
+
+    def allgather(self, x):
+        from mytorch.distributed.buckets import _pack_rows
+        self._count("allgather")
+        self.log.append(("allgather", x.size, self.probe()))
+        return [x, _pack_rows(self.idx, self.rows)]
+
+
+def _tied(seed=0, n=6):
+    mytorch.manual_seed(seed)
+    net = TiedNet()
+    idx = mytorch.tensor(np.random.default_rng(seed).integers(0, 40, (2, 4))[:, :n])
+    return net, idx
+
+
+def _local_grads(net, idx, backwards=1):
+    """The local gradients of `backwards` plain backwards (cleared after)."""
+    for _ in range(backwards):
+        net(idx).square().sum().backward()
+    out = [p.grad.numpy().copy() for p in net.parameters()]
+    net.zero_grad(set_to_none=True)
+    return out
+
+
+def _expected(net, local, comm, split):
+    """The mean over the two ranks: (local + 3 [+ the other rank's rows]) / 2."""
+    out = []
+    for p, g in zip(net.parameters(), local):
+        e = g + 3.0
+        if p is split:
+            e[comm.idx] += comm.rows
+        out.append(e / 2)
+    return out
+
+
+def test_embedding_roles_put_the_tied_weight_first_and_other_embeddings_last():
+    from mytorch.distributed.buckets import embedding_roles
+    net, _ = _tied()
+    roles = embedding_roles(net)
+    assert roles["split"] == [net.emb.weight] and roles["last"] == [net.pos.weight]
+    b = GradBuckets(net.parameters(), bucket_mb=25, **roles)
+    assert [bk.params for bk in b.buckets[:1]] == [[net.emb.weight]]  # a bucket of its own
+    assert b.buckets[-1].params == [net.pos.weight] and len(b) == 3  # a small last bucket
+    assert sorted(map(id, b.params)) == sorted(map(id, net.parameters()))
+    untied = GradBuckets(net.parameters(), bucket_mb=25)
+    assert untied.split == [] and untied.params[-1] is net.emb.weight
+
+
+@pytest.mark.parametrize("unpack", [True, False])
+def test_a_tied_weight_leaves_before_backward_reaches_the_embedding(unpack):
+    from mytorch.distributed.buckets import embedding_roles
+    net, idx = _tied()
+    local = _local_grads(net, idx)
+    b = GradBuckets(net.parameters(), bucket_mb=40 / 2 ** 20, **embedding_roles(net))
+    comm = OtherRankWithRows(lambda: net.mid.weight.grad is not None)
+    b.attach(comm, unpack=unpack)
+    net(idx).square().sum().backward()
+    if not unpack:
+        assert b.finish(comm, check_finite=True) is True
+    starts = [e for e in comm.log if e[0] == "start"]
+    sizes = [bk.numel + len(bk.params) for bk in b.buckets]
+    assert [n for _, n, _ in starts] == sizes
+    assert starts[0] == ("start", 40 * 6 + 1, False)  # the head's part, before `mid` had grads
+    assert comm.log[-1][0] == "allgather" and comm.calls["allgather"] == 1  # rows at the end
+    for p, g, e in zip(net.parameters(), local, _expected(net, local, comm, net.emb.weight)):
+        np.testing.assert_allclose(p.grad.numpy(), e, rtol=1e-6, atol=1e-6)
+
+
+def test_a_tied_weight_keeps_the_gradient_accumulated_before_the_synced_backward():
+    # no_sync-style accumulation: the first part sent is the earlier .grad plus the head's part
+    from mytorch.distributed.buckets import embedding_roles
+    net, idx = _tied(seed=1)
+    local = _local_grads(net, idx, backwards=2)
+    b = GradBuckets(net.parameters(), bucket_mb=25, **embedding_roles(net))
+    comm = OtherRankWithRows(lambda: None)
+    syncing = [False]
+    b.attach(comm, enabled=lambda: syncing[0])
+    net(idx).square().sum().backward()  # local only
+    assert comm.log == []
+    syncing[0] = True
+    net(idx).square().sum().backward()
+    for p, g, e in zip(net.parameters(), local, _expected(net, local, comm, net.emb.weight)):
+        np.testing.assert_allclose(p.grad.numpy(), e, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["tensor_hook", "rows_first", "dense_later"])
+def test_a_split_weight_falls_back_to_its_whole_gradient(case):
+    # tensor_hook: a hook may change the summed gradient, so nothing leaves before it ran;
+    # rows_first: an untied embedding named split gets its rows first and whole at the end;
+    # dense_later: a lookup touching most of the table sends the rest as a dense array, which
+    # is exchanged as every row
+    from mytorch.distributed.buckets import embedding_roles
+    net, idx = _tied(seed=2)
+    if case == "rows_first":  # untied: the embedding's only gradient is its rows
+        net.head.weight = mytorch.nn.Parameter(net.emb.weight.detach().clone())
+    if case == "dense_later":
+        idx = mytorch.tensor(np.arange(36).reshape(9, 4) % 40)  # 36 lookups of 40 rows
+    if case == "tensor_hook":
+        net.emb.weight.register_hook(lambda g: g * 2)
+    local = _local_grads(net, idx)
+    split = net.emb.weight
+    b = GradBuckets(net.parameters(), bucket_mb=25,
+                    **(embedding_roles(net) if case != "rows_first" else {"split": [split]}))
+    assert b.split == [split]
+    # the other rank has rows to add only where its first part went early
+    comm = OtherRankWithRows(lambda: split.grad is not None,
+                             idx=(2, 7) if case != "rows_first" else ())
+    b.attach(comm)
+    net(idx).square().sum().backward()
+    first = comm.log[0]
+    assert first[1] == split.numel() + 1
+    rows_sent = case == "dense_later"
+    assert first[2] is not rows_sent  # else the whole gradient left once accumulated
+    gathered = [n for what, n, _ in comm.log if what == "allgather"]
+    assert gathered == [40 * (8 + 6 * 4) if rows_sent else 0]  # bytes: every row, or none
+    for p, g, e in zip(net.parameters(), local, _expected(net, local, comm, split)):
+        np.testing.assert_allclose(p.grad.numpy(), e, rtol=1e-6, atol=1e-6)
+
+
+def test_reduce_exchanges_no_rows_and_finish_exchanges_empty_ones():
+    # The rows exchange is part of the attached protocol only; a rank whose backward gave no
+    # gradient still joins it (with no rows), or the other rank would wait forever
+    from mytorch.distributed.buckets import embedding_roles
+    net, idx = _tied(seed=3)
+    local = _local_grads(net, idx)
+    for p, g in zip(net.parameters(), local):
+        p.grad = mytorch.tensor(g)
+    b = GradBuckets(net.parameters(), bucket_mb=25, **embedding_roles(net))
+    comm = OtherRankWithRows(lambda: None)
+    b.reduce(comm)
+    assert comm.calls["allgather"] == 0
+    for p, g in zip(net.parameters(), local):
+        np.testing.assert_allclose(p.grad.numpy(), (g + 3.0) / 2, rtol=1e-6)
+    net.zero_grad(set_to_none=True)
+    b.attach(comm, unpack=False)
+    b.finish(comm)  # no backward ran here
+    assert comm.calls["allgather"] == 1
+    expect = np.full((40, 6), 1.5, np.float32)
+    expect[comm.idx] += comm.rows / 2
+    np.testing.assert_allclose(net.emb.weight.grad.numpy(), expect)

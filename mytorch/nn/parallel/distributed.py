@@ -3,7 +3,7 @@ import contextlib
 
 from mytorch import autograd
 from mytorch import distributed as dist
-from mytorch.distributed.buckets import GradBuckets, check_same_model
+from mytorch.distributed.buckets import GradBuckets, check_same_model, embedding_roles
 from mytorch.nn.modules.module import Module
 
 
@@ -11,11 +11,12 @@ class DistributedDataParallel(Module):
     """Average gradients over ranks during backward, in buckets of about `bucket_cap_mb`
     megabytes (the same buckets as miniddp's Accelerator): each starts a nonblocking allreduce
     as soon as all its gradients are ready and travels while backward computes the rest;
-    backward waits for every bucket before it returns. On construction the model is checked to
-    be the same on every rank (names, shapes, dtypes) and rank 0's parameters and buffers are
-    copied to all; with `broadcast_buffers` rank 0's buffers are copied again before each
-    training forward (grad enabled, train mode), so that an evaluation run on one rank alone
-    cannot hang.
+    backward waits for every bucket before it returns (a tied embedding's weight, GPT-2's wte,
+    leaves in two parts: the head's gradient first, the embedding's rows at the end; see
+    mytorch.distributed.buckets). On construction the model is checked to be the same on every
+    rank (names, shapes, dtypes) and rank 0's parameters and buffers are copied to all; with
+    `broadcast_buffers` rank 0's buffers are copied again before each training forward (grad
+    enabled, train mode), so that an evaluation run on one rank alone cannot hang.
 
     >>> dist.init_process_group("gloo")
     >>> model = DistributedDataParallel(model)
@@ -53,7 +54,7 @@ class DistributedDataParallel(Module):
         for t in list(module.parameters()) + list(module.buffers()):
             comm.broadcast(t.data, root=0)
         self.buckets = GradBuckets(module.parameters(), 25.0 if bucket_cap_mb is None
-                                   else bucket_cap_mb)
+                                   else bucket_cap_mb, **embedding_roles(module))
         self._hooks = self.buckets.attach(comm, enabled=self._syncing) if comm.size > 1 \
             else []
 

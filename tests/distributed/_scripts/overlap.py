@@ -5,6 +5,12 @@ tests/distributed/test_overlap.py under `python -m miniddp.launch`. Each check p
 The reference is the blocking path: a plain backward, then one blocking allreduce per bucket
 (`GradBuckets.reduce` on a communicator without a nonblocking allreduce). The overlapped
 buckets (the Accelerator's and DistributedDataParallel's) must give the same bits.
+
+A tied embedding (TiedNet, GPT-2's wte and head in small) is reduced in two parts on CPUs: the
+head's dense part leaves first, the embedding's rows are exchanged at the end. That sum is
+rounded differently from a whole-gradient allreduce, so its blocking reference is the same
+two-part protocol on the blocking communicator (the same bits), and it is checked against one
+process on both ranks' batches (up to float rounding).
 OVERLAP_DEVICE=cuda runs it on a GPU per rank over NCCL (the CuPy stand-in's 2 pretend GPUs in
 CI), where the buckets travel on a side stream.
 """
@@ -17,7 +23,7 @@ import mytorch.distributed as dist
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 from miniddp import Accelerator
-from mytorch.distributed.buckets import GradBuckets
+from mytorch.distributed.buckets import GradBuckets, embedding_roles
 from mytorch.distributed.comm import Communicator
 from mytorch.nn.parallel import DistributedDataParallel as DDP
 
@@ -70,6 +76,9 @@ class Blocking(Communicator):
 
     def allreduce(self, x, op="sum"):
         return self.inner.allreduce(x, op)
+
+    def allgather(self, x):
+        return self.inner.allgather(x)
 
 
 def record_sends(comm, model):
@@ -151,6 +160,90 @@ def check_ddp(rank, world, comm, device):
     del comm.iallreduce
 
 
+class TiedNet(nn.Module):
+    """An embedding that is also the output head, a position embedding, two layers between.
+    12 lookups per rank touch at most 12 of the 64 rows: the embedding sends rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(64, 16), nn.Embedding(6, 16)
+        self.fc1, self.fc2 = nn.Linear(16, 32), nn.Linear(32, 16)
+        self.head = nn.Linear(16, 64, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, idx):
+        h = self.emb(idx) + self.pos(mytorch.arange(idx.shape[1], device=idx.device))
+        return self.head(F.gelu(self.fc2(F.gelu(self.fc1(h)))))
+
+
+def make_tied(device):
+    mytorch.manual_seed(1)
+    return TiedNet().to(device)
+
+
+def tied_batches(rank, device):
+    g = np.random.default_rng(200 + rank)
+    return [(mytorch.tensor(g.integers(0, 64, (2, 6)), device=device),
+             mytorch.tensor(g.integers(0, 64, (2, 6)), device=device)) for _ in range(STEPS)]
+
+
+def tied_loss(model, idx, y):
+    return F.cross_entropy(model(idx).reshape(-1, 64), y.reshape(-1))
+
+
+def check_tied(rank, world, comm, device):
+    """DDP and the Accelerator on a tied model: the same bits as the two-part protocol on the
+    blocking communicator, the head's part leaving first, and the training of one process on
+    every rank's batch at once."""
+    cpu = device == "cpu"
+    ref = make_tied(device)
+    ref_buckets = GradBuckets(ref.parameters(), BUCKET_MB, **embedding_roles(ref))
+    ref_buckets.attach(Blocking(comm))
+    ref_opt = mytorch.optim.AdamW(ref.parameters(), lr=1e-2)
+    one = make_tied(device)  # one process, both ranks' batches
+    one_opt = mytorch.optim.AdamW(one.parameters(), lr=1e-2)
+    ddp = DDP(make_tied(device), bucket_cap_mb=BUCKET_MB)
+    ddp_opt = mytorch.optim.AdamW(ddp.parameters(), lr=1e-2)
+    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm)
+    accm = acc.prepare(make_tied(device))
+    acc_opt = acc.prepare(mytorch.optim.AdamW(accm.parameters(), lr=1e-2))
+    split = ddp.buckets.split  # GPUs get their embeddings densely: no split there
+    assert (len(split) == 1 and split[0] is ddp.module.emb.weight) if cpu else split == []
+    log = record_sends(comm, ddp.module)
+    gathers = comm.calls["allgather"]
+    mine, everyone = tied_batches(rank, device), [tied_batches(r, device) for r in range(world)]
+    for step, (idx, y) in enumerate(mine):
+        tied_loss(ref, idx, y).backward()
+        grads = [p.grad.numpy().copy() for p in ref.parameters()]
+        del log[:]
+        tied_loss(ddp, idx, y).backward()
+        sent = list(log)
+        same_bits(ddp.module, ref, grads)
+        acc.backward(tied_loss(accm, idx, y))
+        same_bits(acc.unwrap_model(accm), ref, grads)
+        both = [mytorch.cat([b[step][k] for b in everyone]) for k in (0, 1)]
+        tied_loss(one, *both).backward()
+        for (name, p), q in zip(ddp.module.named_parameters(), one.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7,
+                                       err_msg=name)
+        for opt in (ref_opt, one_opt, ddp_opt, acc_opt):
+            opt.step(), opt.zero_grad()
+        if cpu:  # the tied weight's bucket left first, before backward reached the embedding
+            assert sent[0] == (64 * 16 + 1, False), sent
+    for p, q in zip(ddp.module.parameters(), one.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6)
+    ok("tied_equal")
+    # the rows exchange: one allgather per synced backward (the reference's, DDP's, the
+    # Accelerator's) on CPUs, none on GPUs (no split there)
+    assert comm.calls["allgather"] - gathers == (3 * STEPS if cpu else 0)
+    # the late embeddings go last: the position one (and on a GPU the unsplit tied one too)
+    late = [p for b in ddp.buckets.buckets[-2:] for p in b.params]
+    assert any(p is ddp.module.pos.weight for p in late)
+    assert cpu or any(p is ddp.module.emb.weight for p in late)
+    ok("tied_order")
+    del comm.iallreduce
+
+
 def main():
     dist.init_process_group("nccl" if DEVICE == "cuda" else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -158,6 +251,7 @@ def main():
     device = f"cuda:{comm.device_id}" if DEVICE == "cuda" else "cpu"
     check_accelerator(rank, world, comm, device)
     check_ddp(rank, world, comm, device)
+    check_tied(rank, world, comm, device)
     dist.destroy_process_group()
 
 
