@@ -176,12 +176,16 @@ class Tensor(TensorArithmetic, TensorMath, TensorComparison, TensorReduction, Te
         if self.grad_fn is not None or not self.requires_grad:
             raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that "
                                "require grad have a gradient to accumulate")
+        return self._add_leaf_hook("post", hook)
+
+    def _add_leaf_hook(self, kind, hook):
+        """Register `hook` under `kind` on this leaf's gradient-accumulating node."""
         node, _ = self._edge()
         self._accum_node = node  # a leaf's node is weakly held; its hooks must live on
         if node._hooks is None:
             node._hooks = {}
-        node._hooks.setdefault("post", []).append(hook)
-        return _HookHandle(node, "post", hook)
+        node._hooks.setdefault(kind, []).append(hook)
+        return _HookHandle(node, kind, hook)
 
     def _add_hook(self, fn):
         node, nr = self._edge()

@@ -439,18 +439,12 @@ def register_delivery_hook(leaf, hook):
     not called by autograd.grad, nor under create_graph. Data-parallel buckets use it to send
     the head's part of a tied weight's gradient long before backward ends
     (mytorch.distributed.buckets). Returns a handle whose `remove()` unregisters it."""
-    from mytorch.tensor import _HookHandle
     if leaf.grad_fn is not None or not leaf.requires_grad:
         raise RuntimeError(f"register_delivery_hook: only leaf tensors that require grad get "
                            f"gradients delivered; got a tensor of shape {tuple(leaf.shape)} "
                            f"with requires_grad={leaf.requires_grad} and grad_fn "
                            f"{leaf.grad_fn.name() if leaf.grad_fn is not None else None}")
-    node, _ = leaf._edge()
-    leaf._accum_node = node  # a leaf's node is weakly held; its hooks must live on
-    if node._hooks is None:
-        node._hooks = {}
-    node._hooks.setdefault("deliver", []).append(hook)
-    return _HookHandle(node, "deliver", hook)
+    return leaf._add_leaf_hook("deliver", hook)
 
 
 class _Capture(dict):
