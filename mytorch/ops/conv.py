@@ -93,14 +93,14 @@ def _rule(g, groups, c):
     return "winograd2" if winograd.applies(g, groups, c) else "im2col"
 
 
-def _conv_forward(x, w, g, groups, keep_cols=False):
+def _conv_forward(x, w, g, groups, keep_cols=False, algo=None):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias (with one
     more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, kept):
     what the algorithm that ran keeps for the weight gradient, or None: im2col's column matrix
     (see `_im2col_forward`) or (Winograd algorithm name, transformed input chunks).
 
-    3x3 convolutions of stride 1 or 2 may run as Winograd instead (conv_select times the
-    candidates).
+    3x3 convolutions of stride 1 or 2 may run as Winograd instead: `algo` (the layer's choice,
+    see `_layer_algorithm`) or, without it, conv_select's timed choice for this pass.
     """
     candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
@@ -111,8 +111,35 @@ def _conv_forward(x, w, g, groups, keep_cols=False):
         candidates["winograd1d"] = lambda: _winograd1d_forward(x, w, g, keep_cols)
     if conv_phase.applies(g, groups):  # strided, kernel a multiple of the stride: keeps nothing
         candidates["phase"] = lambda: _phase_forward(x, w, g, groups, keep_cols)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
+
+
+def _layer_algorithm(x, w, g, groups, need_x, need_w):
+    """The algorithm for a layer's forward and backward together (None: each pass chooses
+    its own, as for inference): conv_select times each candidate running the forward (keeping
+    what its weight gradient reuses) and the gradients `need_x` / `need_w` the backward will
+    form, on y itself as the output gradient (the values do not change the time)."""
+    def layer(name):
+        def fn():
+            if need_w:
+                y, kept = _conv_forward(x, w, g, groups, keep_cols=True, algo=name)
+            else:
+                y, kept = _conv_forward(x, w, g, groups, algo=name), None
+            _conv_backward(y, w, g, groups, x if need_w else None, need_x, kept, algo=name)
+        return fn
+
+    names = ["im2col"] + list(winograd.schemes(g, groups))
+    names += [name for name, fits in (("winograd2cl", winograd_cl.applies),
+                                      ("winograd1d", winograd1d.applies),
+                                      ("phase", conv_phase.applies)) if fits(g, groups)]
+    if len(names) == 1 or conv_select.forced() is not None:
+        return None
+    key = ("layer", x.shape, w.shape, g, x.dtype.str, need_x, need_w)
+    return conv_select.pick(key, {name: layer(name) for name in names},
+                            _rule(g, groups, x.shape[1]), (x,))
 
 
 def _winograd_forward(x, w, g, s, name, keep_cols):
@@ -174,13 +201,14 @@ def _im2col_forward(x, w, g, groups, keep_cols=False):
     return y, (cbuf.reshape(groups, k // groups, n * L) if keep else None)
 
 
-def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
+def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
     `_conv_forward`).
 
     `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: what the
     forward kept (see `_conv_forward`), used by the same algorithm instead of transforming x
-    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
+    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead (`algo`, the layer's
+    choice, or conv_select's for this pass).
     """
     kept = "im2col" if cols is not None and not isinstance(cols, tuple) else \
         (cols[0] if cols is not None else None)
@@ -198,6 +226,8 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
         candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
     if conv_phase.applies(g, groups):  # the transposed conv's forward among others
         candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 
@@ -307,11 +337,14 @@ class ConvNd(Function):
         x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
+        need_x, need_w = ctx.needs_input_grad[:2]
+        ctx.algo = _layer_algorithm(x, w, g, groups, need_x, need_w) if need_x or need_w \
+            else None
         # Small column matrices are kept for the weight gradient (memory for one im2col).
-        if ctx.needs_input_grad[1]:
-            y, ctx.cols = _conv_forward(x, w, g, groups, keep_cols=True)
+        if need_w:
+            y, ctx.cols = _conv_forward(x, w, g, groups, keep_cols=True, algo=ctx.algo)
         else:
-            y, ctx.cols = _conv_forward(x, w, g, groups), None
+            y, ctx.cols = _conv_forward(x, w, g, groups, algo=ctx.algo), None
         if b is not None:
             y += b.reshape((-1,) + (1,) * (y.ndim - 2))
         return y
@@ -322,7 +355,7 @@ class ConvNd(Function):
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
         gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0],
-                                cols=ctx.cols if need[1] else None)
+                                cols=ctx.cols if need[1] else None, algo=ctx.algo)
         gb = _bias_grad(gy) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 
