@@ -29,10 +29,12 @@ threads). With one thread the clock is the process's CPU time, so that time slic
 other processes do not count; with more threads it is wall time.
 
 mytorch.ops.conv chooses a whole layer at once (`pick`) when its forward will be followed by a
-backward: each algorithm runs the forward and both gradients, since the forward's kept
-transform is what makes one algorithm's backward cheap, and choosing the passes apart lost
-that (a stride-2 layer's best forward and best backward came from different algorithms whose
-sum was slower). Passes run alone (inference, transposed convolutions) are chosen by `run`.
+backward: each algorithm runs the forward and the gradients the backward will form. Timed
+apart, a forward was chosen for its own time alone, though what it keeps (Winograd's
+transformed input, im2col's columns) serves only its own algorithm's weight gradient: the
+32 -> 64 stride-2 layer of the benchmark took im2col's forward and winograd2cl's backward in
+some fresh processes and winograd2cl for both in others, about 1.1x apart. Passes run alone
+(inference, transposed convolutions) are chosen by `run`.
 
 Where timing is not wanted the choice is by rule (`winograd.applies`: F(2x2) for C_in >= 8):
 for arrays other than NumPy float arrays (CuPy kernels are asynchronous, their wall time on the
