@@ -14,18 +14,19 @@ went wrong often enough that the first call of each shape times every candidate 
 How the timing goes (`_timed`): each candidate runs once to warm up (numba loads its machine
 code, a nested choice times its own candidates); then come `_ROUNDS` rounds (`_SMALL_ROUNDS`
 when every candidate's first timed run took under 20 ms, since single times of small ops are
-noisier). In a round
-every candidate runs twice back to back and only the second run is timed: its large buffers
-then come from the memory its own first run freed, as in use, not from pages another
-candidate left (timed right after another candidate, page faults added a third to a
-transposed conv's backward and decided the choice). The order of the candidates turns by one
-each round. Each candidate's score is the median, over the rounds, of its time divided by the
-round's fastest time: the rounds are interleaved, so the machine slowing down or speeding up
-between rounds (it does, by a quarter, on a shared VM) changes no ratio, and the median lets
-one disturbed round pass (one round of 25-45 ms timings, best-of-two, picked a stride-2 layer's
-slower algorithm in about half the fresh processes). The candidate with the lowest score is
-kept in a per-process cache keyed by the shape (pass, input and weight shapes, geometry, dtype,
-threads). With one thread the clock is the process's CPU time, so that time slices taken by
+noisier). In a round every candidate runs twice back to back, and its time in the round is
+the faster of the two: the second run's large buffers come from the memory the first freed,
+as in use, not from pages another candidate left (timed right after another candidate, page
+faults added a third to a transposed conv's backward and decided the choice), while the first
+run may have missed a burst of another process that slowed the second. The order of the
+candidates turns by one each round. Each candidate's score is the median, over the rounds, of its time divided
+by the round's fastest time: the rounds are interleaved, so the machine slowing down or
+speeding up between rounds (it does, by a quarter, on a shared VM) changes no ratio, and the
+median lets disturbed rounds pass. On a busy 2-core VM (load 2.5) single 25-35 ms runs of the
+benchmark's stride-2 layer varied by 1.5x, as much as its two best algorithms differ (1.1x):
+one round of best-of-two picked the slower in about half the fresh processes, three rounds of
+the second runs alone in two of three. The candidate with the lowest score is kept in a
+per-process cache keyed by the shape (pass, input and weight shapes, geometry, dtype, threads). With one thread the clock is the process's CPU time, so that time slices taken by
 other processes do not count; with more threads it is wall time.
 
 mytorch.ops.conv chooses a whole layer at once (`pick`) when its forward will be followed by a
@@ -60,8 +61,8 @@ __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "pick", "run"]
 
 ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd2cl", "winograd1d", "phase", "chwn")
 
-_ROUNDS = 3  # timed rounds after the warm-up
-_SMALL_ROUNDS = 5  # ... when each candidate's first timed run took under _SMALL_SECONDS
+_ROUNDS = 5  # timed rounds after the warm-up
+_SMALL_ROUNDS = 7  # ... when each candidate's first timed run took under _SMALL_SECONDS
 _SMALL_SECONDS = 0.02
 
 _cache = {}  # key -> name of the fastest candidate
@@ -103,10 +104,12 @@ def _timed(candidates, clock):
     while r < rounds:
         times = {}
         for name in names[r % len(names):] + names[:r % len(names)]:
-            candidates[name]()  # settles its buffers, untimed
+            start = clock()
+            candidates[name]()  # settles its buffers
+            settle = clock() - start
             start = clock()
             results[name] = candidates[name]()
-            times[name] = clock() - start
+            times[name] = min(settle, clock() - start)
         fastest = max(min(times.values()), 1e-9)
         for name in names:
             ratios[name].append(times[name] / fastest)
