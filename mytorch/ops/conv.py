@@ -97,9 +97,9 @@ def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), plus the bias `b`
     (O,) if given (with one more spatial dim throughout for a 3-D geometry `g`; im2col and the
     stride-2 Winograd add it in the pass that writes y, the others after). With `keep_cols`,
-    returns (y, kept):
-    what the algorithm that ran keeps for the weight gradient, or None: im2col's column matrix
-    (see `_im2col_forward`) or (Winograd algorithm name, transformed input chunks).
+    returns (y, kept): what the algorithm that ran keeps for the weight gradient, or None:
+    im2col's column matrix (see `_im2col_forward`) or (Winograd algorithm name, transformed
+    input chunks).
 
     3x3 convolutions of stride 1 or 2 may run as Winograd instead: `algo` (the layer's choice,
     see `_layer_algorithm`) or, without it, conv_select's timed choice for this pass.
