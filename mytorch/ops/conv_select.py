@@ -14,20 +14,21 @@ went wrong often enough that the first call of each shape times every candidate 
 How the timing goes (`_timed`): each candidate runs once to warm up (numba loads its machine
 code, a nested choice times its own candidates); then come `_ROUNDS` rounds (`_SMALL_ROUNDS`
 when every candidate's first timed run took under 20 ms, since single times of small ops are
-noisier). In a round every candidate runs twice back to back, and its time in the round is
-the faster of the two: the second run's large buffers come from the memory the first freed,
-as in use, not from pages another candidate left (timed right after another candidate, page
-faults added a third to a transposed conv's backward and decided the choice), while the first
-run may have missed a burst of another process that slowed the second. The order of the
-candidates turns by one each round. Each candidate's score is the median, over the rounds, of its time divided
-by the round's fastest time: the rounds are interleaved, so the machine slowing down or
+noisier). In a round every candidate runs twice back to back, and its time in the round is the
+faster of the two: the second run's large buffers come from the memory the first freed, as in
+use, not from pages another candidate left (timed right after another candidate, page faults
+added a third to a transposed conv's backward and decided the choice), while the first run may
+have missed a burst of another process that slowed the second. The order of the candidates
+turns by one each round. Each candidate's score is the median, over the rounds, of its time
+divided by the round's fastest time: the rounds are interleaved, so the machine slowing down or
 speeding up between rounds (it does, by a quarter, on a shared VM) changes no ratio, and the
 median lets disturbed rounds pass. On a busy 2-core VM (load 2.5) single 25-35 ms runs of the
 benchmark's stride-2 layer varied by 1.5x, as much as its two best algorithms differ (1.1x):
 one round of best-of-two picked the slower in about half the fresh processes, three rounds of
 the second runs alone in two of three. The candidate with the lowest score is kept in a
-per-process cache keyed by the shape (pass, input and weight shapes, geometry, dtype, threads). With one thread the clock is the process's CPU time, so that time slices taken by
-other processes do not count; with more threads it is wall time.
+per-process cache keyed by the shape (pass, input and weight shapes, geometry, dtype, threads).
+With one thread the clock is the process's CPU time, so that time slices taken by other
+processes do not count; with more threads it is wall time.
 
 mytorch.ops.conv chooses a whole layer at once (`pick`) when its forward will be followed by a
 backward: each algorithm runs the forward and the gradients the backward will form. Timed
