@@ -80,8 +80,9 @@ def _compiled():
                                     o[j] = pp[j]
 
     @njit(cache=True, nogil=True)
-    def output_transform(m, y):
-        # m (25, n*th*tw, O) -> y (n, O, Ho, Wo) = A^T m A per tile, cropped to Ho x Wo
+    def output_transform(m, y, bias):
+        # m (25, n*th*tw, O) -> y (n, O, Ho, Wo) = A^T m A per tile + bias (O,), cropped to
+        # Ho x Wo
         n, o, ho, wo = y.shape
         th, tw = (ho + 1) // 2, (wo + 1) // 2
         p = np.empty((2, 5, o), m.dtype)  # A^T down each of the 5 columns
@@ -108,7 +109,7 @@ def _compiled():
                         for j in range(min(2, wo - 2 * u)):
                             zij = z[i, j]
                             for k in range(o):
-                                yb[k, 2 * a + i, 2 * u + j] = zij[k]
+                                yb[k, 2 * a + i, 2 * u + j] = zij[k] + bias[k]
 
     # A as its rows' (first, second) tile entries: row i of A g is g[FIRST[i]] + g[SECOND[i]]
     a_first, a_second = np.array((0, 0, 1, 0, 1)), np.array((-1, 1, -1, -1, -1))
@@ -222,9 +223,11 @@ def input_transform(x, v, pt, pl, padded):
     return v
 
 
-def output_transform(m, y):
-    """m (25, n*th*tw, O) -> y (n, O, Ho, Wo), the 2x2 tiles cropped to Ho x Wo."""
-    _compiled()["output_transform"](m, y)
+def output_transform(m, y, bias=None):
+    """m (25, n*th*tw, O) -> y (n, O, Ho, Wo), the 2x2 tiles cropped to Ho x Wo, plus `bias`
+    (O,) if given (added in the same pass, instead of one more over y)."""
+    b = np.zeros(y.shape[1], y.dtype) if bias is None else bias
+    _compiled()["output_transform"](m, y, b)
     return y
 
 

@@ -93,26 +93,57 @@ def _rule(g, groups, c):
     return "winograd2" if winograd.applies(g, groups, c) else "im2col"
 
 
-def _conv_forward(x, w, g, groups, keep_cols=False):
-    """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), no bias (with one
-    more spatial dim throughout for a 3-D geometry `g`). With `keep_cols`, returns (y, kept):
-    what the algorithm that ran keeps for the weight gradient, or None: im2col's column matrix
-    (see `_im2col_forward`) or (Winograd algorithm name, transformed input chunks).
+def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
+    """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), plus the bias `b`
+    (O,) if given (with one more spatial dim throughout for a 3-D geometry `g`; im2col and the
+    stride-2 Winograd add it in the pass that writes y, the others after). With `keep_cols`,
+    returns (y, kept): what the algorithm that ran keeps for the weight gradient, or None:
+    im2col's column matrix (see `_im2col_forward`) or (Winograd algorithm name, transformed
+    input chunks).
 
-    3x3 convolutions of stride 1 or 2 may run as Winograd instead (conv_select times the
-    candidates).
+    3x3 convolutions of stride 1 or 2 may run as Winograd instead: `algo` (the layer's choice,
+    see `_layer_algorithm`) or, without it, conv_select's timed choice for this pass.
     """
-    candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols)}
+    candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols, b)}
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
-        candidates[name] = lambda s=s, name=name: _winograd_forward(x, w, g, s, name, keep_cols)
+        candidates[name] = lambda s=s, name=name: _plus_bias(
+            _winograd_forward(x, w, g, s, name, keep_cols), b)
     if winograd_cl.applies(g, groups):  # 3x3 stride 2: F(2x2) with channels-last transforms
-        candidates["winograd2cl"] = lambda: _winograd_cl_forward(x, w, g, keep_cols)
+        candidates["winograd2cl"] = lambda: _winograd_cl_forward(x, w, g, keep_cols, b)
     if winograd1d.applies(g, groups):  # 1-D kernel 3: F(4, 3), 1.5 multiplies instead of 3
-        candidates["winograd1d"] = lambda: _winograd1d_forward(x, w, g, keep_cols)
+        candidates["winograd1d"] = lambda: _plus_bias(_winograd1d_forward(x, w, g, keep_cols),
+                                                      b)
     if conv_phase.applies(g, groups):  # strided, kernel a multiple of the stride: keeps nothing
-        candidates["phase"] = lambda: _phase_forward(x, w, g, groups, keep_cols)
+        candidates["phase"] = lambda: _plus_bias(_phase_forward(x, w, g, groups, keep_cols), b)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("forward", x.shape, w.shape, g, x.dtype.str, keep_cols)
     return conv_select.run(key, candidates, _rule(g, groups, x.shape[1]), (x,))
+
+
+def _layer_algorithm(x, w, g, groups, need_x, need_w, b=None):
+    """The algorithm for a layer's forward and backward together (None: each pass chooses
+    its own, as for inference): conv_select times each candidate running the forward (keeping
+    what its weight gradient reuses) and the gradients `need_x` / `need_w` the backward will
+    form, on y itself as the output gradient (the values do not change the time)."""
+    def layer(name):
+        def fn():
+            if need_w:
+                y, kept = _conv_forward(x, w, g, groups, keep_cols=True, algo=name, b=b)
+            else:
+                y, kept = _conv_forward(x, w, g, groups, algo=name, b=b), None
+            _conv_backward(y, w, g, groups, x if need_w else None, need_x, kept, algo=name)
+        return fn
+
+    names = ["im2col"] + list(winograd.schemes(g, groups))
+    names += [name for name, fits in (("winograd2cl", winograd_cl.applies),
+                                      ("winograd1d", winograd1d.applies),
+                                      ("phase", conv_phase.applies)) if fits(g, groups)]
+    if len(names) == 1 or conv_select.forced() is not None:
+        return None
+    key = ("layer", x.shape, w.shape, g, x.dtype.str, need_x, need_w)
+    return conv_select.pick(key, {name: layer(name) for name in names},
+                            _rule(g, groups, x.shape[1]), (x,))
 
 
 def _winograd_forward(x, w, g, s, name, keep_cols):
@@ -122,10 +153,18 @@ def _winograd_forward(x, w, g, s, name, keep_cols):
     return y, (None if vs is None else (name, vs))
 
 
-def _winograd_cl_forward(x, w, g, keep_cols):
+def _plus_bias(result, b):
+    """A forward's result (y or (y, kept)) with the bias b (O,) added to y, if given."""
+    if b is not None:
+        y = result[0] if isinstance(result, tuple) else result
+        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+    return result
+
+
+def _winograd_cl_forward(x, w, g, keep_cols, b):
     if not keep_cols:
-        return winograd_cl.conv_forward(x, w, g)
-    y, vs = winograd_cl.conv_forward(x, w, g, keep=True)
+        return winograd_cl.conv_forward(x, w, g, bias=b)
+    y, vs = winograd_cl.conv_forward(x, w, g, keep=True, bias=b)
     return y, (None if vs is None else ("winograd2cl", vs))
 
 
@@ -141,9 +180,10 @@ def _phase_forward(x, w, g, groups, keep_cols):
     return (y, None) if keep_cols else y
 
 
-def _im2col_forward(x, w, g, groups, keep_cols=False):
+def _im2col_forward(x, w, g, groups, keep_cols=False, b=None):
     """`_conv_forward` by im2col: per batch chunk of n, cols (C*kh*kw, n*Ho*Wo), then one GEMM
-    per group (a batch of tiny per-image GEMMs is several times slower at these image sizes).
+    per group (a batch of tiny per-image GEMMs is several times slower at these image sizes),
+    whose (O, n, *out) product is copied to y with the bias `b` added on the way.
     With `keep_cols`, returns (y, cols) where cols is the whole batch's column matrix if it
     takes at most _keep_cols_bytes(g) (built in one chunk; else None), so backward need not
     build it again.
@@ -161,26 +201,32 @@ def _im2col_forward(x, w, g, groups, keep_cols=False):
     nb = chunks[0][1]
     cbuf = xp.empty(k * nb * L, x.dtype)
     ybuf = xp.empty(o * nb * L, x.dtype)
-    for a, b in chunks:
-        m = b - a
-        cols = im2col(x[a:b], g, cbuf[:k * m * L].reshape((c,) + kernel + (m,) + out))
+    bias = None if b is None else b.reshape((o,) + (1,) * len(out))
+    for a, e in chunks:
+        m = e - a
+        cols = im2col(x[a:e], g, cbuf[:k * m * L].reshape((c,) + kernel + (m,) + out))
         cols = cols.reshape(groups, k // groups, m * L)
         yt = ybuf[:o * m * L].reshape(groups, o // groups, m * L)
         for q in range(groups):
             xp.matmul(wm[q], cols[q], out=yt[q])
-        y[a:b] = yt.reshape((o, m) + out).swapaxes(0, 1)
+        yt = yt.reshape((o, m) + out).swapaxes(0, 1)
+        if bias is None:
+            y[a:e] = yt
+        else:
+            xp.add(yt, bias, out=y[a:e])
     if not keep_cols:
         return y
     return y, (cbuf.reshape(groups, k // groups, n * L) if keep else None)
 
 
-def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
+def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
     `_conv_forward`).
 
     `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: what the
     forward kept (see `_conv_forward`), used by the same algorithm instead of transforming x
-    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead.
+    again. 3x3 convolutions of stride 1 or 2 may run as Winograd instead (`algo`, the layer's
+    choice, or conv_select's for this pass).
     """
     kept = "im2col" if cols is not None and not isinstance(cols, tuple) else \
         (cols[0] if cols is not None else None)
@@ -198,6 +244,8 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
         candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
     if conv_phase.applies(g, groups):  # the transposed conv's forward among others
         candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
     return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
 
@@ -307,13 +355,14 @@ class ConvNd(Function):
         x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
+        need_x, need_w = ctx.needs_input_grad[:2]
+        ctx.algo = _layer_algorithm(x, w, g, groups, need_x, need_w, b) if need_x or need_w \
+            else None
         # Small column matrices are kept for the weight gradient (memory for one im2col).
-        if ctx.needs_input_grad[1]:
-            y, ctx.cols = _conv_forward(x, w, g, groups, keep_cols=True)
+        if need_w:
+            y, ctx.cols = _conv_forward(x, w, g, groups, keep_cols=True, algo=ctx.algo, b=b)
         else:
-            y, ctx.cols = _conv_forward(x, w, g, groups), None
-        if b is not None:
-            y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+            y, ctx.cols = _conv_forward(x, w, g, groups, algo=ctx.algo, b=b), None
         return y
 
     @staticmethod
@@ -322,7 +371,7 @@ class ConvNd(Function):
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
         gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0],
-                                cols=ctx.cols if need[1] else None)
+                                cols=ctx.cols if need[1] else None, algo=ctx.algo)
         gb = _bias_grad(gy) if ctx.has_bias and need[2] else None
         return gx, gw, gb
 

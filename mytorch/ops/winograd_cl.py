@@ -47,9 +47,13 @@ def input_transform_reference(x, g, out):
     return out
 
 
-def output_transform_reference(m, g, out):
-    """m (P, n*th*tw, O) -> out (n, O, Ho, Wo) = A^T m A per tile, cropped at the edges."""
-    return winograd.output_transform_reference(m.transpose(0, 2, 1), g, out, F2S2)
+def output_transform_reference(m, g, out, bias=None):
+    """m (P, n*th*tw, O) -> out (n, O, Ho, Wo) = A^T m A per tile, cropped at the edges, plus
+    `bias` (O,) if given."""
+    winograd.output_transform_reference(m.transpose(0, 2, 1), g, out, F2S2)
+    if bias is not None:
+        out += bias.reshape(-1, 1, 1)
+    return out
 
 
 def output_adjoint_reference(gy, g, out):
@@ -84,10 +88,10 @@ def _input_transform(x, g, out):
     return input_transform_reference(x, g, out[:, :_ntiles(g, x.shape[0])])
 
 
-def _output_transform(m, g, out):
+def _output_transform(m, g, out, bias=None):
     if _kc.available(m, out):
-        return _kc.output_transform(m, out)
-    return output_transform_reference(m[:, :_ntiles(g, out.shape[0])], g, out)
+        return _kc.output_transform(m, out, bias)
+    return output_transform_reference(m[:, :_ntiles(g, out.shape[0])], g, out, bias)
 
 
 def _output_adjoint(gy, g, out):
@@ -105,21 +109,22 @@ def _input_adjoint(dv, g, out):
 # ---------------------------------------------------------------------------------------
 # convolution drivers: winograd.py's chunked ones, on a channels-last Plan
 
-def plan(g):
-    """The winograd.Plan of F2S2 with channels-last transformed tensors on the geometry `g`."""
+def plan(g, bias=None):
+    """The winograd.Plan of F2S2 with channels-last transformed tensors on the geometry `g`;
+    the forward's output transform adds `bias` (O,) if given."""
     return winograd.Plan(winograd.ChannelsLast(P), _ntiles(g, 1),
                          lambda w: winograd.weight_transform(w, F2S2),
                          lambda du: winograd.weight_transform_adjoint(du, F2S2),
                          lambda x, v: _input_transform(x, g, v),
-                         lambda m, y: _output_transform(m, g, y),
+                         lambda m, y: _output_transform(m, g, y, bias),
                          lambda gy, dm: _output_adjoint(gy, g, dm),
                          lambda dv, gx: _input_adjoint(dv, g, gx))
 
 
-def conv_forward(x, w, g, keep=False):
-    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), no bias (see
-    winograd.run_forward: with `keep` also the transformed input, or None)."""
-    return winograd.run_forward(x, w, g, plan(g), keep)
+def conv_forward(x, w, g, keep=False, bias=None):
+    """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), plus `bias` (O,) if
+    given (see winograd.run_forward: with `keep` also the transformed input, or None)."""
+    return winograd.run_forward(x, w, g, plan(g, bias), keep)
 
 
 def conv_backward(gy, w, g, x=None, need_x=True, vs=None):

@@ -41,19 +41,94 @@ def _counting(calls, work):
     return {name: make(name) for name in conv_select.ALGORITHMS}
 
 
-@pytest.mark.parametrize("work, rounds", [(0.03, conv_select._ROUNDS),
+class FakeMachine:
+    """A clock and candidates that advance it: candidate `name`'s n-th call takes
+    cost[name] * speed(t) + disturb(name, n) seconds, where t is the time so far (a machine whose
+    speed drifts) and disturb adds a one-off delay (another process's burst)."""
+
+    def __init__(self, cost, speed=lambda t: 1.0, disturb=lambda name, n: 0.0):
+        self.now, self.cost, self.speed, self.disturb = 0.0, cost, speed, disturb
+        self.calls = []
+
+    def clock(self):
+        return self.now
+
+    def candidates(self, order):
+        def make(name):
+            def fn():
+                n = self.calls.count(name)
+                self.calls.append(name)
+                self.now += self.cost[name] * self.speed(self.now) + self.disturb(name, n)
+                return name
+            return fn
+        return {name: make(name) for name in order}
+
+
+def _choose_with(machine, order, monkeypatch, key=("k",)):
+    monkeypatch.setattr(conv_select, "_clock", lambda threads: machine.clock)
+    x = np.zeros(3, np.float32)
+    return conv_select.run(key, machine.candidates(order), order[0], (x,))
+
+
+@pytest.mark.parametrize("cost, rounds", [(0.03, conv_select._ROUNDS),
                                           (0.005, conv_select._SMALL_ROUNDS)])
-def test_times_once_then_uses_the_cached_fastest(work, rounds):
-    calls = []
-    cands = _counting(calls, {"im2col": work, "winograd4": work, "winograd2cl": work,
-                              "winograd1d": work, "phase": work, "chwn": work})
-    x = np.zeros((2, 3), np.float32)
-    assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
-    # a warm-up and the timed rounds of every candidate (more rounds for small ops)
-    assert calls.count("im2col") == calls.count("winograd4") == calls.count("chwn") == 1 + rounds
-    calls.clear()
-    assert conv_select.run(("k",), cands, "im2col", (x,)) == "winograd2"
-    assert calls == ["winograd2"]  # cached: no more timing
+def test_times_once_then_uses_the_cached_fastest(cost, rounds, monkeypatch):
+    names = ("im2col", "winograd2", "winograd2cl")
+    machine = FakeMachine({"im2col": cost, "winograd2": 0.9 * cost, "winograd2cl": cost})
+    assert _choose_with(machine, names, monkeypatch) == "winograd2"
+    # a warm-up, then per round two runs of every candidate (more rounds for small ops)
+    assert [machine.calls.count(n) for n in names] == [1 + 2 * rounds] * 3
+    # the rounds are interleaved and each starts one candidate later
+    assert machine.calls[3:9] == ["im2col"] * 2 + ["winograd2"] * 2 + ["winograd2cl"] * 2
+    assert machine.calls[9:15] == ["winograd2"] * 2 + ["winograd2cl"] * 2 + ["im2col"] * 2
+    machine.calls.clear()
+    assert _choose_with(machine, names, monkeypatch) == "winograd2"
+    assert machine.calls == ["winograd2"]  # cached: no more timing
+
+
+@pytest.mark.parametrize("order", [("im2col", "winograd2", "winograd2cl"),
+                                   ("winograd2cl", "winograd2", "im2col"),
+                                   ("winograd2", "im2col", "winograd2cl")])
+@pytest.mark.parametrize("drift", [3.0, -0.5])
+def test_a_drifting_machine_does_not_change_the_choice(order, drift, monkeypatch):
+    """The machine slows down (or speeds up) steadily while the candidates are timed: the
+    fastest, by 5%, still wins whatever its place in the order. Timed one after the other
+    (each candidate's rounds back to back), the drift outweighed the 5%."""
+    cost = {"im2col": 0.040, "winograd2": 0.042, "winograd2cl": 0.038}
+    machine = FakeMachine(cost, speed=lambda t: 1.0 + drift * t)
+    assert _choose_with(machine, order, monkeypatch) == "winograd2cl"
+
+
+@pytest.mark.parametrize("victim", ["winograd2cl", "im2col"])
+@pytest.mark.parametrize("burst_at", [0, 1, 2, 3])
+def test_one_disturbed_run_does_not_change_the_choice(victim, burst_at, monkeypatch):
+    """Another process's burst doubles one run (warm-up, first or second of a round, of either
+    the fastest candidate or the other): the fastest, by 8%, still wins."""
+    cost = {"im2col": 0.030, "winograd2": 0.040, "winograd2cl": 0.0276}
+    machine = FakeMachine(cost, disturb=lambda name, n: (
+        cost[name] if name == victim and n == burst_at else 0.0))
+    assert _choose_with(machine, ("im2col", "winograd2", "winograd2cl"), monkeypatch) == \
+        "winograd2cl"
+
+
+def test_disturbed_rounds_short_of_half_do_not_change_the_choice(monkeypatch):
+    """Bursts slow the fastest candidate's second run in every round and both its runs in
+    all but a majority of the rounds: the faster run of each round and the median over the
+    rounds still pick it (8% ahead)."""
+    cost = {"im2col": 0.030, "winograd2cl": 0.0276}
+    spoiled = (conv_select._ROUNDS - 1) // 2  # rounds with both runs slowed
+
+    def disturb(name, n):  # n: 0 warm-up, then 2r + 1 and 2r + 2 for round r
+        r, second = (n - 1) // 2, n % 2 == 0
+        return 0.5 * cost[name] if name == "winograd2cl" and n > 0 and (
+            second or r < spoiled) else 0.0
+    machine = FakeMachine(cost, disturb=disturb)
+    assert _choose_with(machine, ("im2col", "winograd2cl"), monkeypatch) == "winograd2cl"
+
+
+def test_ties_go_to_the_earlier_candidate(monkeypatch):
+    machine = FakeMachine({"im2col": 0.01, "winograd2": 0.01})
+    assert _choose_with(machine, ("im2col", "winograd2"), monkeypatch) == "im2col"
 
 
 def test_env_forces_an_algorithm_and_rejects_unknown_names(monkeypatch):
@@ -87,8 +162,8 @@ def test_rule_without_timing_in_deterministic_mode_and_for_other_arrays():
 
 @pytest.mark.parametrize("xs, o, p", [((4, 16, 10, 10), 8, 1), ((2, 1, 9, 9), 4, 0)])
 def test_timed_choice_is_cached_per_shape_and_matches_torch(xs, o, p):
-    """A 3x3 stride-1 conv through the timed choice (whichever wins here) equals torch; the
-    choices for the forward and the backward are cached under their shapes."""
+    """A 3x3 stride-1 conv through the timed choice (whichever wins here) equals torch; a
+    training step caches one choice for the whole layer, inference one for the forward."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal((o, xs[1], 3, 3)).astype(np.float32)
@@ -102,9 +177,44 @@ def test_timed_choice_is_cached_per_shape_and_matches_torch(xs, o, p):
         np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
-    kinds = sorted(k[0] for k in conv_select._cache)
-    assert kinds == ["backward", "forward"]
+    assert [k[0] for k in conv_select._cache] == ["layer"]
+    with mytorch.no_grad():
+        my = F.conv2d(mytorch.tensor(x), mytorch.tensor(w), padding=p)
+    np.testing.assert_allclose(my.numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    assert sorted(k[0] for k in conv_select._cache) == ["forward", "layer"]
     assert set(conv_select._cache.values()) <= set(conv_select.ALGORITHMS)
+
+
+@pytest.mark.parametrize("winner", ["im2col", "winograd2", "winograd2cl"])
+@pytest.mark.parametrize("need_x", [True, False])
+def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, monkeypatch):
+    """A training conv (3x3 stride 2) offers each algorithm as a whole layer (forward and the
+    gradients the backward forms); the one chosen runs both passes (no per-pass choice is
+    timed) and the result equals torch's."""
+    offered = []
+
+    def fake_timed(candidates, clock):
+        offered.append(list(candidates))
+        for fn in candidates.values():  # each runs forward and backward without failing
+            fn()
+        return winner, None
+    monkeypatch.setattr(conv_select, "_timed", fake_timed)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 8, 11, 10)).astype(np.float32)
+    w = rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
+    tx, tw = torch.from_numpy(x).requires_grad_(need_x), torch.from_numpy(w).requires_grad_()
+    ty = TF.conv2d(tx, tw, stride=2, padding=1)
+    ty.square().sum().backward()
+    mx, mw = mytorch.tensor(x, requires_grad=need_x), mytorch.tensor(w, requires_grad=True)
+    my = F.conv2d(mx, mw, stride=2, padding=1)
+    my.square().sum().backward()
+    assert offered == [["im2col", "winograd2", "winograd2cl"]]
+    assert list(conv_select._cache.values()) == [winner]
+    assert [k[0] for k in conv_select._cache] == ["layer"]
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+    if need_x:
+        np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_choosing_an_algorithm_leaves_torchs_threads_alone():

@@ -41,6 +41,22 @@ def test_im2col_col2im_match_reference(shape, kernel, stride, pads, dilation, dt
     np.testing.assert_array_equal(got, want)  # same summation order: bitwise equal
 
 
+@pytest.mark.parametrize("shape, kernel, stride, pads, dilation", GEOMS[1:3] + GEOMS[5:6])
+def test_strided_im2col_pads_with_zeros_whatever_the_input_holds(shape, kernel, stride, pads,
+                                                               dilation):
+    """The strided gather loads before it tests for padding (a select): infinities and NaNs in
+    the input reach the columns only where the windows read them, as in the reference."""
+    rng = np.random.default_rng(1)
+    g = _geom(shape, kernel, stride, pads, dilation)
+    n, c = shape[:2]
+    x = rng.choice(np.array([np.inf, -np.inf, np.nan, 1.5], np.float32), size=shape)
+    cshape = (c, g.kh, g.kw, n, g.Ho, g.Wo)
+    got = kc.im2col(x, np.full(cshape, 7.0, np.float32), g)
+    want = C._im2col_reference(x, g, np.empty(cshape, np.float32))
+    np.testing.assert_array_equal(got, want)
+    assert (got == 0).any()  # the padding
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, kernel, stride, pads, dilation", GEOMS[:4])
 def test_max_pool_matches_reference(shape, kernel, stride, pads, dilation, dtype):

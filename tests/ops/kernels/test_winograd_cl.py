@@ -52,6 +52,11 @@ def test_transforms_match_reference(shape, pads, dtype):
     got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype))
     want = WC.output_transform_reference(m[:, :t], g, np.empty_like(got))
     np.testing.assert_allclose(got, want, **tol)
+    bias = rng.standard_normal(o).astype(dtype)  # added in the same pass
+    got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype), bias)
+    np.testing.assert_allclose(got, want + bias.reshape(-1, 1, 1), **tol)
+    np.testing.assert_allclose(WC.output_transform_reference(m[:, :t], g, np.empty_like(got),
+                                                             bias), got, **tol)
 
     gy = rng.standard_normal((n, o) + g.out).astype(dtype)
     got = WC._output_adjoint(gy, g, np.full((P, t + 1, o), np.nan, dtype))
