@@ -194,7 +194,9 @@ class Accelerator:
     bucket_mb: size of the fused gradient buckets; scaler_kwargs: LossScaler's arguments.
     gradient_as_bucket_view: every averaged `.grad` is a view of its bucket, as with torch DDP's
     option of that name: the mean is not copied back out of the buckets, and the gradients
-    take no memory of their own (same values; see DistributedDataParallel).
+    take no memory of their own; the same values (see DistributedDataParallel). On by default
+    here (torch's DDP defaults to False): on the tiny GPT-2 it saves 2.4 ms of CPU per step
+    and rank with zero_grad(set_to_none=True), about 10 with set_to_none=False (README).
     timeout: seconds (or a timedelta) a collective may wait before the watchdog aborts the job,
     naming the collective, rank and step (None: $MINIDDP_TIMEOUT, else 600 as in torch).
     comm: a Communicator to use instead of the one the launch implies (tests).
@@ -202,7 +204,7 @@ class Accelerator:
 
     def __init__(self, mixed_precision="no", gradient_accumulation_steps=1, device=None,
                  log_with=None, project_dir=None, bucket_mb=25.0, scaler_kwargs=None,
-                 comm=None, timeout=None, gradient_as_bucket_view=False):
+                 comm=None, timeout=None, gradient_as_bucket_view=True):
         if mixed_precision not in _PRECISIONS:
             raise ValueError(f"Accelerator: mixed_precision must be one of {_PRECISIONS}, got "
                              f"{mixed_precision!r}")
