@@ -23,6 +23,9 @@ rank and in the no-comm run, to show which ops the contention slows. `--repeats`
 case that many times, interleaved, and reports medians (the machine's load drifts between runs).
 
     python scripts/bench_ddp.py --models gpt2 --repeats 3 --ops --no-allreduce
+
+`--no-bucket-view` copies the averaged gradients out of the buckets into `.grad` instead of
+keeping `.grad` as views of them (the Accelerator's default, `gradient_as_bucket_view`).
 """
 import argparse
 import contextlib

@@ -146,7 +146,8 @@ class GradBuckets:
     def reduce(self, comm, average=True, scale=1.0, check_finite=False):
         """Sum every gradient over ranks (divided by the world size when `average`) and multiply by
         `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
-        `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
+        `grad=None`. Gradients end up in the parameter's dtype (with gradient_as_bucket_view,
+        as views of the buckets). Returns whether all gradients
         are finite when `check_finite` (then the same answer on every rank), else None.
 
         Host syncs on a GPU: none when every parameter had a gradient on this rank and
@@ -173,14 +174,15 @@ class GradBuckets:
         into `.grad`; without, `finish` does (with a scale, a finite check). `enabled()` False
         skips a backward (no_sync). Returns the hook handles.
 
+        With gradient_as_bucket_view the parts of a split parameter's gradient that the bucket
+        took (the first part, the later rows) are taken from the engine too: .grad is that
+        bucket, in flight, and must not get them added. Without, .grad gets the local sum,
+        which the end of backward overwrites.
+
         The order of collectives is the same on every rank: buckets always leave in their
         fixed order (a full bucket waits for the ones before it), whatever order this rank's
         gradients came in, then `finish` exchanges every split parameter's rows, in order."""
         index = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
-        # With views, the engine must not add the parts of a split parameter's gradient that
-        # the bucket took into .grad: .grad is that bucket, in flight. Without, .grad gets the
-        # local sum, which the end of backward overwrites.
-        views = self.gradient_as_bucket_view
 
         def send(everything):
             left = self._left
@@ -218,12 +220,12 @@ class GradBuckets:
 
             def delivered(g):
                 if not enabled():
-                    return
+                    return False
                 start()
                 later = self._later.get(key)
                 if later is not None:  # after the first part: exchanged at the end
                     later.append(g if type(g) is RowGrad else g.copy())
-                    return views  # the bucket holds the gradient: .grad must not add it
+                    return self.gradient_as_bucket_view  # taken: see the docstring
                 if key not in self._seen:
                     self._seen.add(key)
                     # The first gradient of this backward goes now if it is a dense array
@@ -234,7 +236,7 @@ class GradBuckets:
                         self._pack_first(p, g)
                         self._later[key] = []
                         count(p)
-                        return views
+                        return self.gradient_as_bucket_view
                 return False
             return delivered
 
@@ -244,9 +246,10 @@ class GradBuckets:
 
     def finish(self, comm, average=True, scale=1.0, check_finite=False):
         """Wait for the buckets in flight, add every rank's later rows of the split parameters
-        into their summed buffers, and copy the gradients out as `reduce` does (same arguments,
-        same return). When this rank's backward gave no parameter a gradient (the hooks never
-        ran) every bucket is sent now, so that the ranks still match.
+        into their summed buffers, and copy the gradients out (or, with gradient_as_bucket_view,
+        scale them in place) as `reduce` does (same arguments, same return). When this rank's
+        backward gave no parameter a gradient (the hooks never ran) every bucket is sent now,
+        so that the ranks still match.
 
         A split parameter's mean is (sum over ranks of the first parts + each rank's later
         rows, in rank order) / ranks: the same value on every rank, rounded differently from a
@@ -334,9 +337,10 @@ class GradBuckets:
         return comm.iallreduce(buf, "sum")
 
     def _unpack(self, buckets, factor, check_finite=False):
-        """Copy the summed gradients out, times `factor`. The had-a-gradient flags are only
-        needed for buckets where this rank lacked a gradient (a flag summed with ours is never
-        0); those flags and the finite check come to the host in one copy: at most one wait on
+        """Copy the summed gradients out, times `factor` (with gradient_as_bucket_view: multiply
+        each bucket in place, one call, and point `.grad` at it). The had-a-gradient flags are
+        only needed for buckets where this rank lacked a gradient (a flag summed with ours is
+        never 0); those flags and the finite check come to the host in one copy: at most one wait on
         the GPU per step, none in the common case. The check reads the summed buffers, which
         the collective made identical on every rank: every rank gets the same answer."""
         wanted = [b.buffer[b.numel:] for b in buckets if not b.complete]

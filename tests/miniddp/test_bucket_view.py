@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import mytorch
-import mytorch.nn.functional as F
 from miniddp import Accelerator, LocalCommunicator
 from mytorch import backend
 from mytorch.distributed.buckets import GradBuckets, _pack_rows, embedding_roles
