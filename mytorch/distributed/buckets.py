@@ -328,8 +328,10 @@ class GradBuckets:
                 buf[off:off + n] = 0
                 flags[i] = 0
                 b.complete = False
-            elif self.gradient_as_bucket_view:  # backward added into the bucket, or: copy in
-                self._point_into(b, i, p)
+            elif self.gradient_as_bucket_view:
+                if not b.is_view(i, p.grad):  # else backward added into the bucket already
+                    buf[off:off + n] = p.grad.data.reshape(-1)
+                    p.grad = b.view(i)
                 flags[i] = 1
             else:
                 buf[off:off + n] = p.grad.data.reshape(-1)
