@@ -92,7 +92,10 @@ class DistributedModel(Module):
         super().__init__()
         self.module = module
         self.accelerator = accelerator
-        self.buckets = GradBuckets(module.parameters(), bucket_mb, **embedding_roles(module))
+        self.buckets = GradBuckets(
+            module.parameters(), bucket_mb,
+            gradient_as_bucket_view=accelerator.gradient_as_bucket_view,
+            **embedding_roles(module))
         self.bucket_hooks = []
         self._fp16 = accelerator.mixed_precision == "fp16"
         self._params = list(module.parameters())
@@ -189,6 +192,11 @@ class Accelerator:
     device: None (a GPU per local rank when CUDA is available, else the CPU), "cpu" or "cuda".
     log_with: None/"jsonl" (JSON-lines only), "wandb" or "all"; project_dir: where logs go.
     bucket_mb: size of the fused gradient buckets; scaler_kwargs: LossScaler's arguments.
+    gradient_as_bucket_view: every averaged `.grad` is a view of its bucket, as with torch DDP's
+    option of that name: the mean is not copied back out of the buckets, and the gradients
+    take no memory of their own; the same values (see DistributedDataParallel). On by default
+    here (torch's DDP defaults to False): on the tiny GPT-2 it saves about 2 ms of CPU per
+    step and rank with zero_grad(set_to_none=True), about 4.5 with set_to_none=False (README).
     timeout: seconds (or a timedelta) a collective may wait before the watchdog aborts the job,
     naming the collective, rank and step (None: $MINIDDP_TIMEOUT, else 600 as in torch).
     comm: a Communicator to use instead of the one the launch implies (tests).
@@ -196,7 +204,7 @@ class Accelerator:
 
     def __init__(self, mixed_precision="no", gradient_accumulation_steps=1, device=None,
                  log_with=None, project_dir=None, bucket_mb=25.0, scaler_kwargs=None,
-                 comm=None, timeout=None):
+                 comm=None, timeout=None, gradient_as_bucket_view=True):
         if mixed_precision not in _PRECISIONS:
             raise ValueError(f"Accelerator: mixed_precision must be one of {_PRECISIONS}, got "
                              f"{mixed_precision!r}")
@@ -212,6 +220,7 @@ class Accelerator:
         self.log_with = log_with
         self.project_dir = project_dir or "runs"
         self.bucket_mb = bucket_mb
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
         self.step = 0  # micro-steps seen by accumulate()
         self._backward_calls = 0  # the "step" the watchdog's messages name
         self.trackers = []

@@ -23,6 +23,9 @@ rank and in the no-comm run, to show which ops the contention slows. `--repeats`
 case that many times, interleaved, and reports medians (the machine's load drifts between runs).
 
     python scripts/bench_ddp.py --models gpt2 --repeats 3 --ops --no-allreduce
+
+`--no-bucket-view` copies the averaged gradients out of the buckets into `.grad` instead of
+keeping `.grad` as views of them (the Accelerator's default, `gradient_as_bucket_view`).
 """
 import argparse
 import contextlib
@@ -112,7 +115,8 @@ def worker(args):
     import mytorch
     from miniddp import Accelerator, GradBuckets
     from mytorch.optim import AdamW
-    acc = Accelerator(bucket_mb=args.bucket_mb)
+    views = {} if args.bucket_view is None else {"gradient_as_bucket_view": args.bucket_view}
+    acc = Accelerator(bucket_mb=args.bucket_mb, **views)
     if args.pin:  # one core per rank (the launcher binds nothing)
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[acc.local_process_index % len(cores)]})
@@ -228,6 +232,8 @@ def driver(args):
                            str(args.seq), "--bucket-mb", str(args.bucket_mb), "--warmup",
                            str(args.warmup)]
                     cmd += ["--no-comm"] if no_comm else []
+                    if args.bucket_view is not None:
+                        cmd.append("--bucket-view" if args.bucket_view else "--no-bucket-view")
                     cmd += ["--pin"] if args.pin else []
                     if args.ops and (ranks == 1 or no_comm):
                         cmd.append("--ops")
@@ -353,6 +359,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, help="timed steps (default 40 MLP, 8 GPT-2)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--bucket-mb", type=float, default=25.0)
+    p.add_argument("--bucket-view", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradients as views of the buckets (default: the Accelerator's)")
     p.add_argument("--repeats", type=int, default=1,
                    help="runs of every case, interleaved; the report shows medians")
     p.add_argument("--pin", action="store_true", help="pin each rank to a core of its own")

@@ -433,12 +433,16 @@ def register_delivery_hook(leaf, hook):
     """Call `hook(g)` with each gradient that backward delivers to the leaf tensor `leaf`, as
     it arrives and before it is summed with the others into `.grad`: a leaf used twice (a tied
     embedding and output head) gets two calls, the head's dense array first, the embedding's
-    `RowGrad` at the end. g is a NumPy or CuPy array or a RowGrad; the hook only looks: it must
-    not change g, nor keep an array without copying it (the engine may add later gradients into
-    it in place; a RowGrad is never changed). Like torch's tensor hooks but per contribution;
-    not called by autograd.grad, nor under create_graph. Data-parallel buckets use it to send
-    the head's part of a tied weight's gradient long before backward ends
-    (mytorch.distributed.buckets). Returns a handle whose `remove()` unregisters it."""
+    `RowGrad` at the end. g is a NumPy or CuPy array or a RowGrad; the hook must not change g,
+    nor keep an array without copying it (the engine may add later gradients into it in place;
+    a RowGrad is never changed). A hook that returns True takes g over: the engine leaves it
+    out of the leaf's sum, so `.grad` never gets it (and when every contribution of a backward
+    is taken, `.grad` is not touched and the leaf's post-accumulate hooks do not run). Like
+    torch's tensor hooks but per contribution; not called by autograd.grad, nor under
+    create_graph. Data-parallel buckets use it to send the head's part of a tied weight's
+    gradient long before backward ends, and, when gradients live in the buckets, to keep the
+    engine from adding the parts they took into `.grad` (mytorch.distributed.buckets).
+    Returns a handle whose `remove()` unregisters it."""
     if leaf.grad_fn is not None or not leaf.requires_grad:
         raise RuntimeError(f"register_delivery_hook: only leaf tensors that require grad get "
                            f"gradients delivered; got a tensor of shape {tuple(leaf.shape)} "
@@ -535,8 +539,11 @@ def _deliver_leaf(buffers, leaf_node, g, gx, incoming, retain_graph, capture):
     # otherwise their sum is a fresh array, which the buffer then owns.
     hooks = leaf_node._hooks
     if hooks and "deliver" in hooks and capture is None and type(g) is not DArray:
+        taken = False
         for hook in hooks["deliver"]:
-            hook(g)
+            taken = hook(g) is True or taken
+        if taken:  # a hook took this gradient over: it is not part of the leaf's sum
+            return
     buf = buffers.get(leaf_node)
     if buf is None or buf[0] is None:
         owned = type(g) is not RowGrad and not retain_graph and _owns(g, gx, incoming)

@@ -9,6 +9,12 @@ embedding's few rows (a RowGrad) at the very end. Such a weight is reduced in tw
 head's part leaves in a bucket of its own the moment backward delivers it and travels during
 all the rest of backward; the rows that come later are exchanged at the end (one small
 allgather) and added into the summed buffer.
+
+With `gradient_as_bucket_view` (torch's DDP option) every `.grad` is a view of its part of a
+bucket: backward adds into the bucket itself where `.grad` was already there, the summed
+bucket is averaged in place, and nothing is copied back out into `.grad`. A gradient that
+backward hands over as a new array (after `zero_grad(set_to_none=True)`) is still copied into
+the bucket once; `.grad` then points at the bucket again, the same Tensor object every step.
 """
 import math
 
@@ -21,12 +27,14 @@ from mytorch.tensor import Tensor
 
 
 class _Bucket:
-    __slots__ = ("buffer", "complete", "device", "dtype", "numel", "offsets", "params")
+    __slots__ = ("buffer", "complete", "device", "dtype", "numel", "offsets", "params", "views")
 
     def __init__(self, dtype, device):
         self.params, self.offsets, self.numel = [], [], 0
         self.buffer, self.dtype, self.device = None, dtype, device
         self.complete = False  # every parameter had a gradient on this rank when it was sent
+        self.views = None  # gradient_as_bucket_view: per parameter, (its .grad, that Tensor's
+        #                    array: a view of its part of the buffer)
 
     def add(self, p):
         self.params.append(p)
@@ -41,6 +49,25 @@ class _Bucket:
                 self.buffer = xp.empty(self.numel + len(self.params), self.dtype)
         off = self.offsets[i]
         return self.buffer[off:off + self.params[i].numel()]
+
+    def is_view(self, i, grad):
+        """True when `grad` (a .grad Tensor or None) is parameter i's part of the buffer."""
+        return grad is not None and self.views is not None and \
+            self.views[i] is not None and grad.data is self.views[i][1]
+
+    def view(self, i):
+        """Parameter i's gradient as a Tensor on its part of the buffer (its shape, no copy).
+        Made once: `.grad` is the same object step after step, as in torch."""
+        if self.views is None:
+            self.views = [None] * len(self.params)
+        if self.views[i] is None:
+            arr = self.slot(i).reshape(self.params[i].shape)
+            self.views[i] = (Tensor._wrap(arr), arr)
+        t, arr = self.views[i]
+        if t.data is not arr:  # a user pointed that Tensor elsewhere: a new one
+            t = Tensor._wrap(arr)
+            self.views[i] = (t, arr)
+        return t
 
 
 class GradBuckets:
@@ -58,9 +85,12 @@ class GradBuckets:
     >>> loss.backward(); buckets.reduce(comm)   # every .grad now holds the mean over ranks
     >>> buckets.attach(comm)                    # or: buckets leave during every backward
     >>> loss.backward()                         # ... and .grad holds the mean when it returns
+
+    gradient_as_bucket_view: every reduced `.grad` is a view of its bucket (see the module's
+    docstring); a `.grad` that exists already is moved into its bucket now, as torch does.
     """
 
-    def __init__(self, params, bucket_mb=25.0, split=(), last=()):
+    def __init__(self, params, bucket_mb=25.0, split=(), last=(), gradient_as_bucket_view=False):
         if bucket_mb <= 0:
             raise ValueError(f"GradBuckets: bucket_mb must be positive, got {bucket_mb}")
         self.bucket_bytes = int(bucket_mb * 2 ** 20)
@@ -87,6 +117,12 @@ class GradBuckets:
         self._later = {}       # id of a split parameter whose first part is packed -> the
         #                        gradients delivered to it since (exchanged at the end)
         self._seen = set()     # ids of the split parameters that got a gradient this backward
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
+        if self.gradient_as_bucket_view:
+            for b in self.buckets:
+                for i, p in enumerate(b.params):
+                    if p.grad is not None:
+                        self._point_into(b, i, p)
 
     def _fill(self, params):
         open_buckets = {}
@@ -110,7 +146,8 @@ class GradBuckets:
     def reduce(self, comm, average=True, scale=1.0, check_finite=False):
         """Sum every gradient over ranks (divided by the world size when `average`) and multiply by
         `scale`. A parameter gets a gradient when any rank had one; one no rank touched keeps
-        `grad=None`. Gradients end up in the parameter's dtype. Returns whether all gradients
+        `grad=None`. Gradients end up in the parameter's dtype (with gradient_as_bucket_view,
+        as views of the buckets). Returns whether all gradients
         are finite when `check_finite` (then the same answer on every rank), else None.
 
         Host syncs on a GPU: none when every parameter had a gradient on this rank and
@@ -136,6 +173,11 @@ class GradBuckets:
         `unpack`, the end of backward also waits for every bucket and averages the gradients
         into `.grad`; without, `finish` does (with a scale, a finite check). `enabled()` False
         skips a backward (no_sync). Returns the hook handles.
+
+        With gradient_as_bucket_view the parts of a split parameter's gradient that the bucket
+        took (the first part, the later rows) are taken from the engine too: .grad is that
+        bucket, in flight, and must not get them added. Without, .grad gets the local sum,
+        which the end of backward overwrites.
 
         The order of collectives is the same on every rank: buckets always leave in their
         fixed order (a full bucket waits for the ones before it), whatever order this rank's
@@ -178,12 +220,13 @@ class GradBuckets:
 
             def delivered(g):
                 if not enabled():
-                    return
+                    return False
                 start()
                 later = self._later.get(key)
                 if later is not None:  # after the first part: exchanged at the end
                     later.append(g if type(g) is RowGrad else g.copy())
-                elif key not in self._seen:
+                    return self.gradient_as_bucket_view  # taken: see the docstring
+                if key not in self._seen:
                     self._seen.add(key)
                     # The first gradient of this backward goes now if it is a dense array
                     # (the head's), with the .grad accumulated before it; not if it is a
@@ -193,6 +236,8 @@ class GradBuckets:
                         self._pack_first(p, g)
                         self._later[key] = []
                         count(p)
+                        return self.gradient_as_bucket_view
+                return False
             return delivered
 
         self._left, self._in_flight, self._later = None, [], {}
@@ -201,9 +246,10 @@ class GradBuckets:
 
     def finish(self, comm, average=True, scale=1.0, check_finite=False):
         """Wait for the buckets in flight, add every rank's later rows of the split parameters
-        into their summed buffers, and copy the gradients out as `reduce` does (same arguments,
-        same return). When this rank's backward gave no parameter a gradient (the hooks never
-        ran) every bucket is sent now, so that the ranks still match.
+        into their summed buffers, and copy the gradients out (or, with gradient_as_bucket_view,
+        scale them in place) as `reduce` does (same arguments, same return). When this rank's
+        backward gave no parameter a gradient (the hooks never ran) every bucket is sent now,
+        so that the ranks still match.
 
         A split parameter's mean is (sum over ranks of the first parts + each rank's later
         rows, in rank order) / ranks: the same value on every rank, rounded differently from a
@@ -235,12 +281,21 @@ class GradBuckets:
 
     def _pack_first(self, p, g):
         """Pack a split parameter's first gradient `g` (plus the .grad accumulated before this
-        backward) into its bucket now: the engine may add later gradients into g in place."""
+        backward) into its bucket now: the engine may add later gradients into g in place.
+        A .grad that is the bucket's view is added into in place."""
         slot = self._bucket_of[id(p)].slot(0)
         if p.grad is None:
             slot[...] = g.reshape(-1)
         else:
             np.add(p.grad.data.reshape(-1), g.reshape(-1), out=slot)
+
+    def _point_into(self, b, i, p):
+        """Make p.grad (not None) the view of its part of bucket b, copying it in unless it is
+        there already."""
+        if not b.is_view(i, p.grad):
+            with _on(b.device, backend.module_for(b.device)):
+                b.slot(i)[...] = p.grad.data.reshape(-1)
+        p.grad = b.view(i)
 
     def _add_later_rows(self, comm, later):
         """Exchange the gradients each split parameter got after its first part (usually an
@@ -273,15 +328,21 @@ class GradBuckets:
                 buf[off:off + n] = 0
                 flags[i] = 0
                 b.complete = False
+            elif self.gradient_as_bucket_view:
+                if not b.is_view(i, p.grad):  # else backward added into the bucket already
+                    buf[off:off + n] = p.grad.data.reshape(-1)
+                    p.grad = b.view(i)
+                flags[i] = 1
             else:
                 buf[off:off + n] = p.grad.data.reshape(-1)
                 flags[i] = 1
         return comm.iallreduce(buf, "sum")
 
     def _unpack(self, buckets, factor, check_finite=False):
-        """Copy the summed gradients out, times `factor`. The had-a-gradient flags are only
-        needed for buckets where this rank lacked a gradient (a flag summed with ours is never
-        0); those flags and the finite check come to the host in one copy: at most one wait on
+        """Copy the summed gradients out, times `factor` (with gradient_as_bucket_view: multiply
+        each bucket in place, one call, and point `.grad` at it). The had-a-gradient flags are
+        only needed for buckets where this rank lacked a gradient (a flag summed with ours is
+        never 0); those flags and the finite check come to the host in one copy: at most one wait on
         the GPU per step, none in the common case. The check reads the summed buffers, which
         the collective made identical on every rank: every rank gets the same answer."""
         wanted = [b.buffer[b.numel:] for b in buckets if not b.complete]
@@ -296,6 +357,14 @@ class GradBuckets:
             xp = backend.module_for(b.device)
             buf = b.buffer
             factor_ = buf.dtype.type(factor)
+            if self.gradient_as_bucket_view:  # the bucket is the gradient: scale it in place
+                if factor != 1:
+                    with _on(b.device, xp):
+                        xp.multiply(buf[:b.numel], factor_, out=buf[:b.numel])
+                for i, p in enumerate(b.params):
+                    if flags is None or flags[i] != 0:
+                        p.grad = b.view(i)
+                continue
             for i, (p, off) in enumerate(zip(b.params, b.offsets)):
                 if flags is not None and flags[i] == 0:
                     continue

@@ -100,6 +100,43 @@ def test_delivery_hook_sees_each_contribution_before_the_sum(which):
     assert len(seen) == 2
 
 
+@pytest.mark.parametrize("which", ["topological", "recursive"])
+def test_delivery_hook_that_returns_true_takes_the_gradient_out_of_grad(which):
+    # A tied weight whose hook takes the dense head's part: .grad gets only the rows. Taking
+    # every part leaves .grad alone and runs no post-accumulate hook.
+    from mytorch.autograd.row_grad import RowGrad
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((40, 6)).astype(np.float32)
+    idx = mytorch.tensor(rng.integers(0, 40, 7))
+
+    def loss(w):
+        h = mytorch.nn.functional.embedding(idx, w).tanh()
+        return mytorch.nn.functional.linear(h, w).square().sum()
+    w = mytorch.tensor(w0, requires_grad=True)
+    taken, posts = [], []
+    take = {np.ndarray}
+
+    def hook(g):
+        if type(g) in take:
+            taken.append(g.dense() if type(g) is RowGrad else g.copy())
+            return True
+        return None
+    engine.register_delivery_hook(w, hook)
+    w.register_post_accumulate_grad_hook(lambda t: posts.append(t.grad.numpy().copy()))
+    loss(w).backward(engine=which)
+    ref = mytorch.tensor(w0, requires_grad=True)
+    loss(ref).backward(engine=which)
+    rows = ref.grad.numpy() - taken[0]  # what the hook left: the embedding's rows
+    np.testing.assert_allclose(w.grad.numpy(), rows, rtol=1e-5, atol=1e-5)
+    assert np.count_nonzero(np.abs(w.grad.numpy()).sum(1)) <= 7  # only looked-up rows
+    assert len(posts) == 1
+    take.add(RowGrad)
+    before = w.grad.numpy().copy()
+    loss(w).backward(engine=which)
+    assert len(taken) == 3 and len(posts) == 1  # both parts taken: no accumulation at all
+    np.testing.assert_array_equal(w.grad.numpy(), before)
+
+
 def test_delivery_hook_only_on_leaves_that_require_grad():
     a = mytorch.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"register_delivery_hook: only leaf tensors.*"

@@ -2,17 +2,18 @@
 ranks (tests/distributed/_scripts/overlap.py under our launcher): the Accelerator's and
 DistributedDataParallel's gradients and weights equal the blocking path's bit for bit, every
 rank starts the same collectives in the same order, and the first bucket leaves before backward
-ends; on CPUs over MPI, and on 2 GPUs over NCCL when there are 2 (the CuPy stand-in's in CI).
-(One process: the `Request`s in tests/miniddp/test_comm.py, the bucket protocol on a
-pretend second rank in tests/miniddp/test_buckets.py.)"""
+ends; with .grad copied out of the buckets and with .grad as views of them (the `_view` checks,
+gradient_as_bucket_view); on CPUs over MPI, and on 2 GPUs over NCCL when there are 2 (the CuPy
+stand-in's in CI). (One process: the `Request`s in tests/miniddp/test_comm.py, the bucket
+protocol on a pretend second rank in tests/miniddp/test_buckets.py and test_bucket_view.py.)"""
 
 import pytest
 
 import mytorch
 from tests.faults.jobs import assert_both_ranks_passed, run_two_ranks
 
-CHECKS = ["accelerator_equal", "accelerator_order", "ddp_equal", "ddp_order", "tied_equal",
-          "tied_order"]
+CHECKS = [f"{what}{view}_{kind}" for view in ("", "_view")
+          for what in ("accelerator", "ddp", "tied") for kind in ("equal", "order")]
 
 
 @pytest.fixture(scope="module", params=["cpu", "cuda"])

@@ -51,15 +51,19 @@ def test_a_hung_rank_trips_the_watchdog(how):
     assert "rank 1 (pid" in out and "computing, outside any collective; step 2" in out, out
 
 
-@pytest.mark.parametrize("mode", ["tied_exit_mid_backward", "tied_hang_mid_backward"])
-def test_a_rank_that_fails_with_a_bucket_in_flight_stops_the_job(mode):
+@pytest.mark.parametrize("mode, views", [("tied_exit_mid_backward", 1),
+                                         ("tied_hang_mid_backward", 1),
+                                         ("tied_exit_mid_backward", 0)])
+def test_a_rank_that_fails_with_a_bucket_in_flight_stops_the_job(mode, views):
     # rank 1 vanishes (os._exit) or hangs in the middle of step 3's backward, after its
     # buckets (the tied embedding's first part among them) left on nonblocking allreduces:
     # rank 0 finishes its backward and waits, for a bucket still in flight (an allreduce) or,
     # when MPI moved the buckets before rank 1 stopped, in the exchange of the embedding's
     # rows (an allgather) that rank 1 never joins; the launcher (exit) or the watchdog (hang,
-    # 3 s) stops the job, naming that collective
-    job = launch("rank_faults.py", mode, MINIDDP_TIMEOUT=3 if "hang" in mode else 600)
+    # 3 s) stops the job, naming that collective. With .grad as views of the buckets (the
+    # Accelerator's default) and with .grad copied out of them.
+    job = launch("rank_faults.py", mode, MINIDDP_TIMEOUT=3 if "hang" in mode else 600,
+                 FAULT_BUCKET_VIEW=views)
     job.wait_for("FAILING 1 with a bucket in flight", LIMIT)
     rc, _ = finished(job)
     out = job.output

@@ -24,9 +24,20 @@ class DistributedDataParallel(Module):
     >>> with model.no_sync():               # accumulate locally, no communication
     ...     loss_fn(model(x2), y2).backward()
 
-    device_ids, output_device, dim, find_unused_parameters, gradient_as_bucket_view and
-    static_graph are accepted for torch's signature (a parameter no rank used keeps
-    `grad=None`, one some rank used gets the mean).
+    gradient_as_bucket_view: as in torch, every `.grad` is a view of its part of a bucket
+    (the same Tensor object step after step): backward adds into the bucket where `.grad` is
+    there already, the summed bucket is averaged in place and not copied back out, and the
+    gradients take no memory of their own. `zero_grad(set_to_none=False)` zeroes the buckets
+    in place; after `set_to_none=True` (the default) `.grad` is None until the next synced
+    backward, whose new gradients are copied into the buckets once (a reference kept to the
+    old `.grad` sees the new mean, as in torch). Under `no_sync`, a `.grad` that was None
+    starts as an array of its own and moves into its bucket at the next synced backward. The
+    values are the same bits as without. On one rank there are no buckets: `.grad` is as
+    without DDP.
+
+    device_ids, output_device, dim, find_unused_parameters and static_graph are accepted for
+    torch's signature (a parameter no rank used keeps `grad=None`, one some rank used gets
+    the mean).
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0,
@@ -53,8 +64,11 @@ class DistributedDataParallel(Module):
         check_same_model(comm, module, "DistributedDataParallel")
         for t in list(module.parameters()) + list(module.buffers()):
             comm.broadcast(t.data, root=0)
-        self.buckets = GradBuckets(module.parameters(), 25.0 if bucket_cap_mb is None
-                                   else bucket_cap_mb, **embedding_roles(module))
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
+        self.buckets = GradBuckets(
+            module.parameters(), 25.0 if bucket_cap_mb is None else bucket_cap_mb,
+            gradient_as_bucket_view=self.gradient_as_bucket_view and comm.size > 1,
+            **embedding_roles(module))
         self._hooks = self.buckets.attach(comm, enabled=self._syncing) if comm.size > 1 \
             else []
 

@@ -13,6 +13,9 @@ two-part protocol on the blocking communicator (the same bits), and it is checke
 process on both ranks' batches (up to float rounding).
 OVERLAP_DEVICE=cuda runs it on a GPU per rank over NCCL (the CuPy stand-in's 2 pretend GPUs in
 CI), where the buckets travel on a side stream.
+
+With gradient_as_bucket_view (the `*_view_*` checks; the Accelerator's default) every .grad is
+a view of its bucket and the values are the same bits again.
 """
 import os
 
@@ -23,6 +26,7 @@ import mytorch.distributed as dist
 import mytorch.nn as nn
 import mytorch.nn.functional as F
 from miniddp import Accelerator
+from mytorch import backend
 from mytorch.distributed.buckets import GradBuckets, embedding_roles
 from mytorch.distributed.comm import Communicator
 from mytorch.nn.parallel import DistributedDataParallel as DDP
@@ -122,8 +126,17 @@ def check_order(comm, log, buckets, rank):
         assert sent[0][1] is False and sent[-1][1] is True, (step, sent)
 
 
-def check_accelerator(rank, world, comm, device):
-    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm)
+def grads_in_buckets(model, buckets):
+    """Every .grad (None where no rank used the parameter) is a view of its bucket's buffer."""
+    for b in buckets.buckets:
+        xp = backend.array_module(b.buffer)
+        for p in b.params:
+            assert p.grad is None or xp.shares_memory(p.grad.data, b.buffer)
+
+
+def check_accelerator(rank, world, comm, device, view, label):
+    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm,
+                      gradient_as_bucket_view=view)
     assert acc.device == device, (acc.device, device)
     model = acc.prepare(make_model(device))
     opt = acc.prepare(mytorch.optim.AdamW(model.parameters(), lr=1e-2))
@@ -134,17 +147,19 @@ def check_accelerator(rank, world, comm, device):
         use_side = rank == 0 and step % 2 == 1
         acc.backward(F.cross_entropy(model(idx, use_side), y))
         same_bits(acc.unwrap_model(model), ref, reference_grads(ref, comm, idx, y, use_side))
+        if view:
+            grads_in_buckets(model, model.buckets)
         opt.step(), opt.zero_grad(), ref_opt.step(), ref_opt.zero_grad()
     for p, q in zip(acc.unwrap_model(model).parameters(), ref.parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())
-    ok("accelerator_equal")
+    ok(f"{label}_equal")
     check_order(comm, log, model.buckets, rank)
-    ok("accelerator_order")
+    ok(f"{label}_order")
     del comm.iallreduce
 
 
-def check_ddp(rank, world, comm, device):
-    model = DDP(make_model(device), bucket_cap_mb=BUCKET_MB)
+def check_ddp(rank, world, comm, device, view, label):
+    model = DDP(make_model(device), bucket_cap_mb=BUCKET_MB, gradient_as_bucket_view=view)
     opt = mytorch.optim.AdamW(model.parameters(), lr=1e-2)
     ref = make_model(device)
     ref_opt = mytorch.optim.AdamW(ref.parameters(), lr=1e-2)
@@ -153,10 +168,12 @@ def check_ddp(rank, world, comm, device):
         use_side = rank == 0 and step % 2 == 1
         F.cross_entropy(model(idx, use_side), y).backward()
         same_bits(model.module, ref, reference_grads(ref, comm, idx, y, use_side))
+        if view:
+            grads_in_buckets(model.module, model.buckets)
         opt.step(), opt.zero_grad(), ref_opt.step(), ref_opt.zero_grad()
-    ok("ddp_equal")
+    ok(f"{label}_equal")
     check_order(comm, log, model.buckets, rank)
-    ok("ddp_order")
+    ok(f"{label}_order")
     del comm.iallreduce
 
 
@@ -191,7 +208,7 @@ def tied_loss(model, idx, y):
     return F.cross_entropy(model(idx).reshape(-1, 64), y.reshape(-1))
 
 
-def check_tied(rank, world, comm, device):
+def check_tied(rank, world, comm, device, view, label):
     """DDP and the Accelerator on a tied model: the same bits as the two-part protocol on the
     blocking communicator, the head's part leaving first, and the training of one process on
     every rank's batch at once."""
@@ -202,9 +219,10 @@ def check_tied(rank, world, comm, device):
     ref_opt = mytorch.optim.AdamW(ref.parameters(), lr=1e-2)
     one = make_tied(device)  # one process, both ranks' batches
     one_opt = mytorch.optim.AdamW(one.parameters(), lr=1e-2)
-    ddp = DDP(make_tied(device), bucket_cap_mb=BUCKET_MB)
+    ddp = DDP(make_tied(device), bucket_cap_mb=BUCKET_MB, gradient_as_bucket_view=view)
     ddp_opt = mytorch.optim.AdamW(ddp.parameters(), lr=1e-2)
-    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm)
+    acc = Accelerator(device=DEVICE, bucket_mb=BUCKET_MB, comm=comm,
+                      gradient_as_bucket_view=view)
     accm = acc.prepare(make_tied(device))
     acc_opt = acc.prepare(mytorch.optim.AdamW(accm.parameters(), lr=1e-2))
     split = ddp.buckets.split  # GPUs get their embeddings densely: no split there
@@ -221,6 +239,9 @@ def check_tied(rank, world, comm, device):
         same_bits(ddp.module, ref, grads)
         acc.backward(tied_loss(accm, idx, y))
         same_bits(acc.unwrap_model(accm), ref, grads)
+        if view:
+            grads_in_buckets(ddp.module, ddp.buckets)
+            grads_in_buckets(accm, accm.buckets)
         both = [mytorch.cat([b[step][k] for b in everyone]) for k in (0, 1)]
         tied_loss(one, *both).backward()
         for (name, p), q in zip(ddp.module.named_parameters(), one.parameters()):
@@ -232,7 +253,7 @@ def check_tied(rank, world, comm, device):
             assert sent[0] == (64 * 16 + 1, False), sent
     for p, q in zip(ddp.module.parameters(), one.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6)
-    ok("tied_equal")
+    ok(f"{label}_equal")
     # the rows exchange: one allgather per synced backward (the reference's, DDP's, the
     # Accelerator's) on CPUs, none on GPUs (no split there)
     assert comm.calls["allgather"] - gathers == (3 * STEPS if cpu else 0)
@@ -240,7 +261,7 @@ def check_tied(rank, world, comm, device):
     late = [p for b in ddp.buckets.buckets[-2:] for p in b.params]
     assert any(p is ddp.module.pos.weight for p in late)
     assert cpu or any(p is ddp.module.emb.weight for p in late)
-    ok("tied_order")
+    ok(f"{label}_order")
     del comm.iallreduce
 
 
@@ -249,9 +270,10 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     comm = dist.default_comm()
     device = f"cuda:{comm.device_id}" if DEVICE == "cuda" else "cpu"
-    check_accelerator(rank, world, comm, device)
-    check_ddp(rank, world, comm, device)
-    check_tied(rank, world, comm, device)
+    for view, suffix in ((False, ""), (True, "_view")):
+        check_accelerator(rank, world, comm, device, view, "accelerator" + suffix)
+        check_ddp(rank, world, comm, device, view, "ddp" + suffix)
+        check_tied(rank, world, comm, device, view, "tied" + suffix)
     dist.destroy_process_group()
 
 

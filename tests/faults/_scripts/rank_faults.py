@@ -53,7 +53,9 @@ def build(rank):
 
 def main():
     timeout = os.environ.get("FAULT_TIMEOUT")  # Accelerator(timeout=...) instead of the env
-    acc = Accelerator(device="cpu", timeout=float(timeout) if timeout else None)
+    views = os.environ.get("FAULT_BUCKET_VIEW", "1") == "1"  # .grad as views of the buckets
+    acc = Accelerator(device="cpu", timeout=float(timeout) if timeout else None,
+                      gradient_as_bucket_view=views)
     rank = acc.process_index
     model = build(rank)
     opt = mytorch.optim.SGD(model.parameters(), lr=0.01)
@@ -74,6 +76,7 @@ def main():
             if acc.comm.step != FAULT_STEP:
                 return
             assert model.buckets._in_flight, "the tied weight's bucket should be in flight"
+            assert model.buckets.gradient_as_bucket_view is views
             print(f"FAILING {rank} with a bucket in flight", flush=True)
             if MODE == "tied_exit_mid_backward":
                 os._exit(0)
