@@ -23,6 +23,7 @@ from mytorch.utils.process import pid_alive
 
 DEFAULT_TIMEOUT = 600.0  # seconds, torch.distributed's default
 ENV_TIMEOUT = "MINIDDP_TIMEOUT"
+_FORWARD_SECONDS = 0.5  # how long a failing rank lets its last words reach the launcher
 
 # entered, finished, step, exited, entered at (time.time()), collective name
 _RECORD = struct.Struct("<qqqqd24s")
@@ -170,6 +171,10 @@ class Watchdog:
         lines += ["  " + self._describe(r) for r in range(self.size) if r != self.rank]
         sys.stderr.write("\n".join(lines) + "\n")
         sys.stderr.flush()
+        # The line reaches the user through the MPI launcher, which forwards each rank's output;
+        # MPI_Abort tears that launcher down, and right away it can drop a line not yet
+        # forwarded (about 1 job in 10 lost this one). Give it a moment first.
+        time.sleep(_FORWARD_SECONDS)
         try:
             self.comm.Abort(1)
         finally:
