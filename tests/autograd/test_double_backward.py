@@ -528,7 +528,7 @@ def _second_order(lib, fn, arrays, engine=None):
     return g, gg
 
 
-def _same(m, t, what, rtol=1e-7):
+def _assert_same(m, t, what, rtol=1e-7):
     for k, (a, b) in enumerate(zip(m, t)):
         # no graph reached this input: fine where the other's gradient is zero (to rounding:
         # det of a 1x1 has a constant gradient, which mytorch computes through an inverse)
@@ -566,8 +566,8 @@ def test_second_order_matches_torch(name, k, engine):
     arrays = _inputs(shapes, opts)
     t_g, t_gg = _second_order(torch, fn, arrays)
     m_g, m_gg = _second_order(mytorch, fn, arrays, engine)
-    _same(m_g, t_g, "gradient", opts.get("rtol", 1e-7))
-    _same(m_gg, t_gg, "second-order gradient", opts.get("rtol", 1e-7))
+    _assert_same(m_g, t_g, "gradient", opts.get("rtol", 1e-7))
+    _assert_same(m_gg, t_gg, "second-order gradient", opts.get("rtol", 1e-7))
 
 
 def test_registry_lists_only_registered_ops():

@@ -7,7 +7,7 @@ import mytorch
 import mytorch.nn as nn
 
 
-def _saved_error(loss):
+def _assert_saved_error(loss):
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()
 
@@ -31,7 +31,7 @@ def test_write_to_saved_input_is_detected(write):
     before = w._version
     write(w)
     assert w._version == before + 1
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
 
 def test_write_to_saved_output_under_no_grad_is_detected():
@@ -40,7 +40,7 @@ def test_write_to_saved_output_under_no_grad_is_detected():
     loss = y.sum()
     with mytorch.no_grad():
         y.mul_(2)
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
 
 def test_write_through_a_view_or_detached_alias_is_detected():
@@ -48,13 +48,13 @@ def test_write_through_a_view_or_detached_alias_is_detected():
     w = mytorch.randn(2, 3)
     loss = (x * w[0]).sum()
     w[1] = 0.0  # same memory as the saved row's base: PyTorch raises too
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
     x = mytorch.randn(3, requires_grad=True)
     y = x.exp()
     loss = y.sum()
     y.detach().zero_()
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
 
 def test_writes_that_backward_does_not_need_are_fine():
@@ -92,7 +92,7 @@ def test_second_backward_after_a_write_is_detected():
     loss = (x * w).sum()
     loss.backward(retain_graph=True)
     w.add_(1)
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
 
 def test_optimizer_step_before_backward_is_detected():
@@ -102,7 +102,7 @@ def test_optimizer_step_before_backward_is_detected():
     m(x).sum().backward()
     loss = m(x).sum()
     opt.step()  # writes the saved weight in place
-    _saved_error(loss)
+    _assert_saved_error(loss)
 
 
 def test_training_loop_is_unaffected():

@@ -17,7 +17,7 @@ T = 32  # threads per block in these tests
 TOL = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}  # relative, on loss and grads
 
 
-def close(got, want, rtol, scale=1.0):
+def assert_close(got, want, rtol, scale=1.0):
     got, want = host(got).astype(np.float64), np.asarray(want, np.float64)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
@@ -59,13 +59,13 @@ def check_against_reference(x, t, w=None, ignore_index=-100, eps=0.0, threads=T)
     finite = np.abs(x64[np.isfinite(x64)])
     big = max(1.0, float(finite.max(initial=0)))  # float32 sums are relative to the logits' size
     tol = TOL[acc]
-    close(loss, r_loss, tol, scale=big)
-    close(lse, r_lse, tol, scale=big)
-    close(wt, r_wt, tol)
+    assert_close(loss, r_loss, tol, scale=big)
+    assert_close(lse, r_lse, tol, scale=big)
+    assert_close(wt, r_wt, tol)
     assert bool(bad[0]) == bool(r_bad)
     r_gx = cx.cross_entropy_backward_reference(x64, t, w64, ignore_index, eps, r_lse,
                                                scale.astype(np.float64))
-    close(gx, r_gx, TOL[dtype], scale=4 * big * TOL[acc] / TOL[dtype] + 1)
+    assert_close(gx, r_gx, TOL[dtype], scale=4 * big * TOL[acc] / TOL[dtype] + 1)
     return loss, gx
 
 

@@ -39,7 +39,7 @@ def f64(a):
     return None if a is None else a.astype(np.float64)
 
 
-def close(got, want, dtype):
+def assert_close(got, want, dtype):
     got, want = host(got).astype(np.float64), np.asarray(want, np.float64)
     assert got.shape == want.shape
     scale = max(1.0, float(np.abs(want).max()))
@@ -98,7 +98,7 @@ def test_kernels_match_the_reference(B, H, T, S, E, Ev, causal, kind, dtype):
     assert y.dtype == dtype and lse.dtype == np.float32 and lse.shape == (B, H, T)
     want_y, want_lse = fa.flash_attention_forward_reference(f64(q), f64(k), f64(v), f64(mask),
                                                             causal, scale)
-    close(y, want_y, dtype)
+    assert_close(y, want_y, dtype)
     lse = host(lse)
     assert np.array_equal(np.isinf(lse), np.isinf(want_lse))  # fully masked rows: +inf
     finite = np.isfinite(want_lse)
@@ -110,7 +110,7 @@ def test_kernels_match_the_reference(B, H, T, S, E, Ev, causal, kind, dtype):
                                                  causal, scale)
     for got, w, a in zip(grads, want, (q, k, v)):
         assert got.dtype == dtype and got.shape == a.shape
-        close(got, w, dtype)
+        assert_close(got, w, dtype)
     if kind == "bool":  # the fully masked row: output and query grad 0, as torch
         row = masked_row(T)
         assert not host(y)[..., row, :].any() and not host(grads[0])[..., row, :].any()
@@ -142,13 +142,13 @@ def test_dropout_matches_the_reference_with_the_same_seed(causal, dtype):
                                         1234, tile=TILE, threads=THREADS)
     want_y, _ = fa.flash_attention_forward_reference(f64(q), f64(k), f64(v), f64(mask), causal,
                                                      None, 0.4, 1234)
-    close(y, want_y, dtype)
+    assert_close(y, want_y, dtype)
     grads = fa.flash_attention_backward(dev(q), dev(k), dev(v), y, lse, dev(gy), dev(mask),
                                         causal, None, 0.4, 1234, tile=TILE, threads=THREADS)
     want = fa.flash_attention_backward_reference(f64(q), f64(k), f64(v), f64(gy), f64(mask),
                                                  causal, None, 0.4, 1234)
     for got, w in zip(grads, want):
-        close(got, w, dtype)
+        assert_close(got, w, dtype)
 
 
 def kernel_keep_mask(B, H, T, S, p, seed):

@@ -23,7 +23,7 @@ SHAPES = [(1, 1), (3, 31), (2, 33), (4, 77), (2, 1, 40)]  # (2, 1, 40): B=2, T=1
 TOL = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}
 
 
-def close(got, want, dtype, scale=1.0):
+def assert_close(got, want, dtype, scale=1.0):
     got, want = host(got).astype(np.float64), np.asarray(want, np.float64)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale)
@@ -48,9 +48,9 @@ def test_softmax(shape, dtype):
     want = ck.softmax_forward_reference(x64)
     y = ck.softmax_forward(dev(x), threads=T)
     assert y.dtype == dtype
-    close(y, want, dtype)
+    assert_close(y, want, dtype)
     gx = ck.softmax_backward(dev(want.astype(dtype)), dev(gy), threads=T)
-    close(gx, ck.softmax_backward_reference(want.astype(dtype).astype(np.float64),
+    assert_close(gx, ck.softmax_backward_reference(want.astype(dtype).astype(np.float64),
                                             gy.astype(np.float64)), dtype, scale=4)
 
 
@@ -62,9 +62,9 @@ def test_softmax_matches_torch_and_masked_rows():
     gy = data((3, 45), np.float64, 2)
     yt.backward(torch.tensor(gy))
     y = ck.softmax_forward(dev(x), threads=T)
-    close(y, yt.detach().numpy(), np.float64)
+    assert_close(y, yt.detach().numpy(), np.float64)
     assert (host(y)[1, ::3] == 0).all()
-    close(ck.softmax_backward(y, dev(gy), threads=T), xt.grad.numpy(), np.float64)
+    assert_close(ck.softmax_backward(y, dev(gy), threads=T), xt.grad.numpy(), np.float64)
 
 
 @pytest.mark.parametrize("shape, dtype", cases())
@@ -79,17 +79,17 @@ def test_layer_norm(shape, dtype, affine):
     y, mean, rstd = ck.layer_norm_forward(dev(x), dev(w), dev(b), 1e-5, threads=T)
     assert y.dtype == dtype and mean.dtype == rstd.dtype == (
         np.float64 if dtype == np.float64 else np.float32)
-    close(y, y_ref, dtype, scale=8)
-    close(mean, mean_ref, dtype)
-    close(rstd, rstd_ref, dtype, scale=100)
+    assert_close(y, y_ref, dtype, scale=8)
+    assert_close(mean, mean_ref, dtype)
+    assert_close(rstd, rstd_ref, dtype, scale=100)
     gx, gw, gb = ck.layer_norm_backward(dev(x), dev(gy), dev(w), mean, rstd, threads=T,
                                         blocks=2)
     gx_ref, gw_ref, gb_ref = ck.layer_norm_backward_reference(f64[0], f64[1], f64[2],
                                                               mean_ref, rstd_ref)
     rows = int(np.prod(shape[:-1]))
-    close(gx, gx_ref, dtype, scale=50)
-    close(gw, gw_ref, dtype, scale=10 * rows)
-    close(gb, gb_ref, dtype, scale=10 * rows)
+    assert_close(gx, gx_ref, dtype, scale=50)
+    assert_close(gw, gw_ref, dtype, scale=10 * rows)
+    assert_close(gb, gb_ref, dtype, scale=10 * rows)
 
 
 @pytest.mark.parametrize("shape, dtype", cases())
@@ -102,13 +102,13 @@ def test_rms_norm(shape, dtype, affine):
     y_ref, rstd_ref = ck.rms_norm_forward_reference(f64[0], f64[2], 1e-6)
     y, rstd = ck.rms_norm_forward(dev(x), dev(w), 1e-6, threads=T)
     assert y.dtype == dtype
-    close(y, y_ref, dtype, scale=8)
-    close(rstd, rstd_ref, dtype, scale=100)
+    assert_close(y, y_ref, dtype, scale=8)
+    assert_close(rstd, rstd_ref, dtype, scale=100)
     gx, gw = ck.rms_norm_backward(dev(x), dev(gy), dev(w), rstd, threads=T, blocks=3)
     gx_ref, gw_ref = ck.rms_norm_backward_reference(f64[0], f64[1], f64[2], rstd_ref)
     rows = int(np.prod(shape[:-1]))
-    close(gx, gx_ref, dtype, scale=50)
-    close(gw, gw_ref, dtype, scale=10 * rows)
+    assert_close(gx, gx_ref, dtype, scale=50)
+    assert_close(gw, gw_ref, dtype, scale=10 * rows)
 
 
 def test_norms_match_torch_in_float64():
@@ -117,17 +117,17 @@ def test_norms_match_torch_in_float64():
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     torch.nn.functional.layer_norm(xt, (37,), wt, bt, 1e-5).backward(torch.tensor(gy))
     y, mean, rstd = ck.layer_norm_forward(dev(x), dev(w), dev(b), 1e-5, threads=T)
-    close(y, torch.nn.functional.layer_norm(torch.tensor(x), (37,), torch.tensor(w),
+    assert_close(y, torch.nn.functional.layer_norm(torch.tensor(x), (37,), torch.tensor(w),
                                             torch.tensor(b), 1e-5).numpy(), np.float64)
     gx, gw, gb = ck.layer_norm_backward(dev(x), dev(gy), dev(w), mean, rstd, threads=T)
     for got, want in ((gx, xt.grad), (gw, wt.grad), (gb, bt.grad)):
-        close(got, want.numpy(), np.float64, scale=10)
+        assert_close(got, want.numpy(), np.float64, scale=10)
     xt, wt = (torch.tensor(a, requires_grad=True) for a in (x, w))
     torch.nn.functional.rms_norm(xt, (37,), wt, 1e-6).backward(torch.tensor(gy))
     y, rstd = ck.rms_norm_forward(dev(x), dev(w), 1e-6, threads=T)
     gx, gw = ck.rms_norm_backward(dev(x), dev(gy), dev(w), rstd, threads=T)
-    close(gx, xt.grad.numpy(), np.float64, scale=10)
-    close(gw, wt.grad.numpy(), np.float64, scale=10)
+    assert_close(gx, xt.grad.numpy(), np.float64, scale=10)
+    assert_close(gw, wt.grad.numpy(), np.float64, scale=10)
 
 
 GELU_SIZES = [(0,), (1,), (), (3, 31), (2, 33), (4, 77)]  # empty, one element, 0-d, odd
@@ -154,13 +154,13 @@ def test_gelu(shape, dtype, approximate):
     gx = ck.gelu_backward(dev(x), dev(gy), approximate, threads=T, blocks=2)
     assert y.dtype == gx.dtype == dtype and y.shape == gx.shape == shape
     y_t, gx_t = torch_gelu(x, gy, approximate)
-    close(y, y_t, dtype, scale=4)
-    close(gx, gx_t, dtype, scale=4)
+    assert_close(y, y_t, dtype, scale=4)
+    assert_close(gx, gx_t, dtype, scale=4)
     # the references (erf from a fit good to ~1.2e-7 relative, so float32's tolerance)
     ref_tol = max(dtype, np.float32, key=lambda d: TOL[d])
     x64, gy64 = x.astype(np.float64), gy.astype(np.float64)
-    close(y, ck.gelu_forward_reference(x64, approximate), ref_tol, scale=4)
-    close(gx, ck.gelu_backward_reference(x64, gy64, approximate), ref_tol, scale=4)
+    assert_close(y, ck.gelu_forward_reference(x64, approximate), ref_tol, scale=4)
+    assert_close(gx, ck.gelu_backward_reference(x64, gy64, approximate), ref_tol, scale=4)
 
 
 def test_gelu_tails_and_the_production_grid():
@@ -176,8 +176,8 @@ def test_gelu_tails_and_the_production_grid():
     np.testing.assert_allclose(host(ck.gelu_backward(dev(x), dev(gy))), d_exact, rtol=1e-13,
                                atol=0)
     y_t, gx_t = torch_gelu(x, gy, "tanh")
-    close(ck.gelu_forward(dev(x), "tanh"), y_t, np.float64)
-    close(ck.gelu_backward(dev(x), dev(gy), "tanh"), gx_t, np.float64)
+    assert_close(ck.gelu_forward(dev(x), "tanh"), y_t, np.float64)
+    assert_close(ck.gelu_backward(dev(x), dev(gy), "tanh"), gx_t, np.float64)
 
 
 @pytest.mark.parametrize("shape, dtype, approximate",
@@ -192,23 +192,23 @@ def test_bias_gelu(shape, dtype, approximate):
     assert y.dtype == gx.dtype == gb.dtype == dtype and gb.shape == (n,)
     y_t, gx_t, gb_t = torch_gelu(x, gy, approximate, b)
     rows = int(np.prod(shape[:-1]))
-    close(y, y_t, dtype, scale=4)
-    close(gx, gx_t, dtype, scale=4)
-    close(gb, gb_t, dtype, scale=4 * rows)
+    assert_close(y, y_t, dtype, scale=4)
+    assert_close(gx, gx_t, dtype, scale=4)
+    assert_close(gb, gb_t, dtype, scale=4 * rows)
     ref_tol = max(dtype, np.float32, key=lambda d: TOL[d])
     f64 = [a.astype(np.float64) for a in (x, b, gy)]
-    close(y, ck.bias_gelu_forward_reference(*f64[:2], approximate), ref_tol, scale=4)
+    assert_close(y, ck.bias_gelu_forward_reference(*f64[:2], approximate), ref_tol, scale=4)
     gx_r, gb_r = ck.bias_gelu_backward_reference(*f64, approximate)
-    close(gx, gx_r, ref_tol, scale=4)
-    close(gb, gb_r, ref_tol, scale=4 * rows)
+    assert_close(gx, gx_r, ref_tol, scale=4)
+    assert_close(gb, gb_r, ref_tol, scale=4 * rows)
 
 
 def test_the_production_block_size():
     x = data((2, 300), np.float32)  # 300: over one block of 256, not a multiple
-    close(ck.softmax_forward(dev(x)), ck.softmax_forward_reference(x.astype(np.float64)),
+    assert_close(ck.softmax_forward(dev(x)), ck.softmax_forward_reference(x.astype(np.float64)),
           np.float32)
     y, _, _ = ck.layer_norm_forward(dev(x), None, None, 1e-5)
-    close(y, ck.layer_norm_forward_reference(x.astype(np.float64), None, None, 1e-5)[0],
+    assert_close(y, ck.layer_norm_forward_reference(x.astype(np.float64), None, None, 1e-5)[0],
           np.float32, scale=8)
 
 

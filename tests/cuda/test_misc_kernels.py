@@ -20,7 +20,7 @@ T = 32  # threads per block in these tests
 TOL = {np.float64: 1e-12, np.float32: 2e-6, np.float16: 2e-3}
 
 
-def same(got, want):
+def assert_same(got, want):
     """Bit for bit on the simulator; to the dtype's rounding on a GPU (FMA contraction)."""
     got = host(got)
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -63,7 +63,7 @@ def test_embedding_backward(shape, V, padding_idx, D, dtype):
     # 3 blocks stride over the sorted positions: runs start in every block
     gw = cmk.embedding_backward(V, dev(idx), dev(gy), padding_idx, threads=T, blocks=3)
     want = cmk.embedding_backward_reference(V, idx, gy, padding_idx)
-    same(gw, want)
+    assert_same(gw, want)
     assert gw.dtype == dtype and gw.shape == (V, D)
     if padding_idx is not None:
         assert (host(gw)[padding_idx] == 0).all()
@@ -92,7 +92,7 @@ def test_embedding_backward_a_long_run_and_the_production_block():
     idx = np.concatenate([np.full(300, 2), np.arange(5), np.full(7, 2)]).reshape(2, -1)
     gy = data(idx.shape + (260,), np.float32, 3)
     gw = cmk.embedding_backward(5, dev(idx), dev(gy), blocks=7)
-    same(gw, cmk.embedding_backward_reference(5, idx, gy))
+    assert_same(gw, cmk.embedding_backward_reference(5, idx, gy))
 
 
 def test_embedding_backward_empty_indices():
@@ -141,9 +141,9 @@ def test_dropout_add_equals_its_reference(shape, dtype, residual):
     r = data(shape, dtype, 2) if residual else None
     p, seed = 0.3, 0x1234_5678_9ABC_DEF0 + len(shape)
     y = cmk.dropout_add_forward(dev(x), dev(r), p, seed, threads=T, blocks=2)
-    same(y, cmk.dropout_add_reference(x, r, p, seed))
+    assert_same(y, cmk.dropout_add_reference(x, r, p, seed))
     gx = cmk.dropout_backward(dev(gy), p, seed, threads=T, blocks=2)
-    same(gx, cmk.dropout_backward_reference(gy, p, seed))
+    assert_same(gx, cmk.dropout_backward_reference(gy, p, seed))
     # forward drops where the mask is 0, and backward regenerates the same mask
     dropped = cmk.dropout_mask_reference(np, shape, p, seed, dtype) == 0
     np.testing.assert_array_equal(host(y)[dropped], r[dropped] if residual else 0)
