@@ -106,8 +106,15 @@ def mytorch_gpt2_step():
     return model, _train_step(model, x, y, opt)
 
 
-def torch_gpt2_step(compiled=False, model=None):
-    """(model, step) for the torch baseline GPT-2 (same config), optionally compiled."""
+def torch_gpt2_step(compiled=False, model=None, weights=None):
+    """(model, step) for the torch baseline GPT-2 (same config), optionally compiled.
+
+    `weights`: a mytorch state_dict to start from (the timed run passes mytorch's, so both
+    sides train the same model on the same batch). Without it the baseline keeps torch's
+    default init (N(0, 1) embeddings): its logits start in the hundreds, the softmax saturates
+    and within 3-4 steps AdamW's state fills with subnormal floats that make every later torch
+    step 2-4x slower on x86 (measured). Only the memory and compile probes, which time
+    nothing, build it that way."""
     import torch
 
     from experiments.gpt2.baseline import GPT
@@ -115,6 +122,9 @@ def torch_gpt2_step(compiled=False, model=None):
     if model is None:
         torch.manual_seed(0)
         model = GPT(cfg)
+        if weights is not None:
+            model.load_state_dict({k: torch.from_numpy(np.array(v.numpy(), copy=True))
+                                   for k, v in weights.items()})
     params = list(model.parameters())
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
@@ -266,7 +276,7 @@ def gpt2_training(rounds=3, compiled=True, threads=1, compile_timeout=300):
     roof_step, roof_flops = matmul_roof_step()
     roof_before = roof_gflops(roof_step, roof_flops)
     m_model, m_step = mytorch_gpt2_step()
-    t_model, t_step = torch_gpt2_step()
+    t_model, t_step = torch_gpt2_step(weights=m_model.state_dict())  # before any step
     steps = {"mytorch": m_step, "torch eager": t_step}
     for step in steps.values():  # warm-up: optimizer state, numba caches, allocator
         step()

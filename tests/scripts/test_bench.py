@@ -117,6 +117,21 @@ def _small_gpt2(monkeypatch):
     monkeypatch.setattr(scale, "matmul_roof_step", lambda: roof(64, 1))
 
 
+def test_gpt2_sides_start_from_the_same_weights(monkeypatch):
+    """The timed torch side loads mytorch's initial weights: the first losses agree (torch's
+    default init would start near loss 480 and fill AdamW's state with subnormals)."""
+    import mytorch
+    _small_gpt2(monkeypatch)
+    m_model, _ = scale.mytorch_gpt2_step()
+    t_model, _ = scale.torch_gpt2_step(weights=m_model.state_dict())
+    x, y = scale._batch(scale.gpt2_config())
+    m_loss = float(m_model(mytorch.tensor(x), mytorch.tensor(y))[1].item())
+    with torch.no_grad():
+        t_loss = float(t_model(torch.from_numpy(x), torch.from_numpy(y))[1])
+    assert m_loss == pytest.approx(t_loss, rel=1e-5)
+    assert m_loss < 2 * np.log(512)  # a sane init: about log(vocab)
+
+
 def test_gpt2_training_and_generation_plumbing(monkeypatch):
     """The scale section's GPT-2 timings run end to end (on the tiny preset here): every side
     and the roof between the steps are timed, the FLOP count is positive, generation reports
