@@ -81,3 +81,45 @@ def test_bad_arguments(argv, capsys):
 def test_a_missing_script_fails_before_starting_ranks(tmp_path):
     with pytest.raises(SystemExit, match="no such script"):
         launch.main(["-n", "2", str(tmp_path / "nope.py")])
+
+
+def test_single_copy_messages_only_where_allowed_and_not_overridden():
+    assert launch.comm_env({}, None, allowed=lambda: True)[launch.CMA_VAR] == "1"
+    assert launch.CMA_VAR not in launch.comm_env({}, None, allowed=lambda: False)
+    assert launch.CMA_VAR not in launch.comm_env({}, "hosts", allowed=lambda: True)
+    assert launch.comm_env({launch.CMA_VAR: "0"}, None, allowed=lambda: True)[launch.CMA_VAR] \
+        == "0"
+
+
+def test_the_probe_reads_a_live_child_and_not_a_dead_one():
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        alive = launch._read_other_process(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert alive == launch.cross_memory_attach_allowed()
+    assert launch._read_other_process(child.pid) is False  # gone: nothing to read
+
+
+@pytest.mark.mpi
+def test_ranks_sum_large_buffers_with_the_launchers_settings(tmp_path):
+    """A real 2-rank job under the launcher: the ranks get single-copy messages exactly when
+    this machine allows them, and a 26 MB allreduce (one copy or two) sums exactly."""
+    if not os.path.exists(os.path.join(os.path.dirname(sys.executable), "mpiexec")):
+        pytest.skip("no mpiexec next to this Python")
+    script = tmp_path / "sum.py"
+    script.write_text(
+        "import os, numpy as np\n"
+        "from mpi4py import MPI\n"
+        "comm = MPI.COMM_WORLD\n"
+        "buf = np.arange(26 << 18, dtype=np.float32) * (comm.rank + 1)\n"
+        "comm.Iallreduce(MPI.IN_PLACE, buf).Wait()\n"
+        "ok = np.array_equal(buf, np.arange(26 << 18, dtype=np.float32) * 3)\n"
+        f"print(comm.rank, ok, os.environ.get({launch.CMA_VAR!r}), flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k != launch.CMA_VAR}
+    out = subprocess.run([sys.executable, "-m", "miniddp.launch", "-n", "2", str(script)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    want = "1" if launch.cross_memory_attach_allowed() else "None"
+    assert sorted(out.stdout.split("\n")[:2]) == [f"0 True {want}", f"1 True {want}"]
