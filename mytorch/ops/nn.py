@@ -11,6 +11,7 @@ import numpy as np
 from mytorch.autograd.function import Function
 from mytorch.autograd.row_grad import RowGrad
 from mytorch.backend import array_module
+from mytorch.ops import _kernels_batchnorm as kbn
 from mytorch.ops import buffers
 from mytorch.ops import cuda_kernels as ck
 from mytorch.ops import cuda_misc_kernels as cmk
@@ -666,7 +667,9 @@ class BatchNorm(Function):
     statistics in eval. Saves xhat and 1/std. Returns (y, mean, var), the statistics used
     (non-differentiable), so the caller can update running averages.
     Hand-written to save xhat only and to do 2 per-channel reductions each way (on an
-    (N, C, L) view) instead of the 6 axis reductions of the composite."""
+    (N, C, L) view) instead of the 6 axis reductions of the composite. Training on C-contiguous
+    NumPy float arrays runs the numba loops of mytorch.ops._kernels_batchnorm (each channel
+    once through the cache, both ways); the array-module code below is their reference."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, var, eps, training):
@@ -674,6 +677,13 @@ class BatchNorm(Function):
         n, c, length = x.shape[0], x.shape[1], math.prod(x.shape[2:])
         x2 = x.reshape(n, c * length)  # (N, C * L); L = 1 for (N, C) input
         count = n * length
+        ctx.training, ctx.count, ctx.x_shape = training, count, x.shape
+        ctx.has_bias = bias is not None
+        if training and count and kbn.fits(x, *(a for a in (weight, bias) if a is not None)):
+            y, xhat3, mean, var, rstd = kbn.forward(x.reshape(n, c, length), weight, bias, eps)
+            ctx.mark_non_differentiable(mean, var)
+            ctx.save_for_backward(xhat3, rstd, weight)
+            return y.reshape(x.shape), mean, var
         if training:
             mean = _channel_sum(x2.reshape(n, c, length)) * (1.0 / count)
         xhat = x2 - _expand(mean, length)
@@ -684,8 +694,6 @@ class BatchNorm(Function):
         rstd = 1.0 / xp.sqrt(var + eps)  # (C,)
         xhat *= _expand(rstd, length)
         ctx.save_for_backward(xhat3, rstd, weight)
-        ctx.training, ctx.count, ctx.x_shape = training, count, x.shape
-        ctx.has_bias = bias is not None
         y = xhat * _expand(weight, length) if weight is not None else xhat.copy()
         if bias is not None:
             y += _expand(bias, length)
@@ -699,6 +707,12 @@ class BatchNorm(Function):
         g3 = gy.reshape(n, c, length)
         train_gx = needs[0] and ctx.training
         w_needs = weight is not None and needs[1]
+        if ctx.training and kbn.fits(xhat3) and type(gy) is np.ndarray and \
+                gy.dtype == xhat3.dtype:
+            k = rstd if weight is None else rstd * weight  # (C,)
+            gx, gb_sum, gw_sum = kbn.backward(np.ascontiguousarray(g3), xhat3, k, needs[0])
+            return (None if gx is None else gx.reshape(ctx.x_shape),
+                    gw_sum if w_needs else None, gb_sum if ctx.has_bias and needs[2] else None)
         gb_sum = _channel_sum(g3) if train_gx or (ctx.has_bias and needs[2]) else None
         gw_sum = _channel_dot(g3, xhat3) if train_gx or w_needs else None
         gx = None

@@ -301,3 +301,75 @@ def test_fused_tanh_gelu_empty_and_scalar():
         assert y.shape == gx.shape == x.shape and gb is None
         want = torch.nn.functional.gelu(torch.from_numpy(x), approximate="tanh").numpy()
         np.testing.assert_allclose(y, want, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- BatchNorm (training)
+
+def _bn_formula(x3, w, b, eps, g3):
+    """float64 training BatchNorm of x3 (N, C, L) and its backward for g3, written out."""
+    x, g = x3.astype(np.float64), g3.astype(np.float64)
+    mean = x.mean(axis=(0, 2))
+    var = ((x - mean[:, None]) ** 2).mean(axis=(0, 2))
+    rstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mean[:, None]) * rstd[:, None]
+    y = xhat * w[:, None] + b[:, None]
+    gb, gw = g.sum(axis=(0, 2)), (g * xhat).sum(axis=(0, 2))
+    k = rstd * w
+    gx = k[:, None] * (g - xhat * (gw / (x.shape[0] * x.shape[2]))[:, None]
+                       - (gb / (x.shape[0] * x.shape[2]))[:, None])
+    return y, xhat, mean, var, rstd, gx, gb, gw
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("shape", [(64, 16, 196), (3, 5, 1), (1, 4, 7), (2, 1, 33)])
+def test_batch_norm_kernels_match_the_formula(dtype, tol, shape):
+    from mytorch.ops import _kernels_batchnorm as kbn
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+    y, xhat, mean, var, rstd = kbn.forward(x, w, b, 1e-5)
+    ref = _bn_formula(x, w, b, 1e-5, g)
+    for got, want in zip((y, xhat, mean, var, rstd), ref[:5]):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    gx, gb, gw = kbn.backward(g, xhat, rstd * w, True)
+    for got, want in zip((gx, gb, gw), ref[5:]):
+        np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol * 10)
+    assert kbn.backward(g, xhat, rstd * w, False)[0] is None
+    y1, *_ = kbn.forward(x, None, None, 1e-5)  # no affine: weight 1, bias 0
+    np.testing.assert_allclose(y1, ref[1], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernel_path_equals_the_array_path_and_torch(affine):
+    """The same layer on a contiguous input (numba loops) and on a channels-last view of the
+    same values (array-module path): outputs, running statistics and gradients agree with
+    each other and with torch."""
+    rng = np.random.default_rng(4)
+    data = (rng.standard_normal((8, 6, 5, 7)) * 2 - 1).astype(np.float32)
+    gy = rng.standard_normal(data.shape).astype(np.float32)
+    outs = []
+    for layout in ("contiguous", "channels_last"):
+        m = mytorch.nn.BatchNorm2d(6, affine=affine)
+        if layout == "contiguous":
+            leaf = x = mytorch.tensor(data, requires_grad=True)
+        else:  # a permuted view: not C-contiguous, so the array path runs
+            leaf = mytorch.tensor(data.transpose(0, 2, 3, 1), requires_grad=True)
+            x = leaf.permute(0, 3, 1, 2)
+            assert not x.data.flags.c_contiguous
+        y = m(x)
+        y.backward(mytorch.tensor(gy))
+        gx = leaf.grad.numpy()
+        gx = gx if layout == "contiguous" else gx.transpose(0, 3, 1, 2)
+        grads = [gx] + ([m.weight.grad.numpy(), m.bias.grad.numpy()] if affine else [])
+        outs.append([y.detach().numpy(), m.running_mean.numpy(), m.running_var.numpy(), *grads])
+    t = torch.nn.BatchNorm2d(6, affine=affine)
+    tx = torch.tensor(data, requires_grad=True)
+    ty = t(tx)
+    ty.backward(torch.tensor(gy))
+    want = [ty.detach().numpy(), t.running_mean.numpy(), t.running_var.numpy(),
+            tx.grad.numpy()] + ([t.weight.grad.numpy(), t.bias.grad.numpy()] if affine else [])
+    for kernel, array, ref in zip(*outs, want):
+        np.testing.assert_allclose(kernel, array, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(kernel, ref, rtol=1e-4, atol=1e-4)
