@@ -159,8 +159,7 @@ class GradBuckets:
         for req in self._in_flight:
             req.wait()
         self._in_flight = []
-        return self._unpack(self.buckets, scale / comm.size if average else scale,
-                            check_finite)
+        return self._unpack(self.buckets, _unpack_factor(comm, average, scale), check_finite)
 
     # ---- during backward: a bucket leaves as soon as its last gradient is ready ----
 
@@ -233,7 +232,7 @@ class GradBuckets:
                     # RowGrad, nor when a tensor hook may change the sum: then the whole
                     # gradient goes once accumulated.
                     if type(g) is np.ndarray and not node._hooks.get(0):
-                        self._pack_first(p, g)
+                        self._pack_first(p, g, comm.size)
                         self._later[key] = []
                         count(p)
                         return self.gradient_as_bucket_view
@@ -261,8 +260,7 @@ class GradBuckets:
         later = self._later
         self._left, self._in_flight, self._later = None, [], {}
         self._add_later_rows(comm, later)
-        return self._unpack(self.buckets, scale / comm.size if average else scale,
-                            check_finite)
+        return self._unpack(self.buckets, _unpack_factor(comm, average, scale), check_finite)
 
     def reset(self):
         """Forget a backward that failed half-way. Buckets it had sent are waited for first:
@@ -279,15 +277,17 @@ class GradBuckets:
             if not req.test():
                 return
 
-    def _pack_first(self, p, g):
+    def _pack_first(self, p, g, world):
         """Pack a split parameter's first gradient `g` (plus the .grad accumulated before this
-        backward) into its bucket now: the engine may add later gradients into g in place.
-        A .grad that is the bucket's view is added into in place."""
+        backward), divided as `_send` divides, into its bucket now: the engine may add later
+        gradients into g in place. A .grad that is the bucket's view is added into in place."""
         slot = self._bucket_of[id(p)].slot(0)
+        f = _pre_factor(world, slot.dtype)
         if p.grad is None:
-            slot[...] = g.reshape(-1)
+            np.multiply(g.reshape(-1), f, out=slot)
         else:
             np.add(p.grad.data.reshape(-1), g.reshape(-1), out=slot)
+            slot *= f
 
     def _point_into(self, b, i, p):
         """Make p.grad (not None) the view of its part of bucket b, copying it in unless it is
@@ -307,9 +307,11 @@ class GradBuckets:
             width = p.numel() // n_rows if n_rows else 0
             idx, rows = _later_rows(later.get(id(p), ()), tuple(p.shape), b.dtype)
             summed = b.slot(0).reshape(n_rows, width)
+            f = _pre_factor(comm.size, b.dtype)
             for packed in comm.allgather(_pack_rows(idx, rows)):
                 idx_r, rows_r = _unpack_rows(packed, width, b.dtype)
                 if idx_r.size:
+                    rows_r *= f
                     summed[idx_r] += rows_r  # unique row numbers: one add per row
 
     def _send(self, b, comm):
@@ -320,21 +322,25 @@ class GradBuckets:
         buf = b.buffer
         flags = buf[b.numel:]
         b.complete = True
+        xp = backend.module_for(b.device)
+        f = _pre_factor(comm.size, b.dtype)
         for i, (p, off) in enumerate(zip(b.params, b.offsets)):
             n = p.numel()
+            part = buf[off:off + n]
             if id(p) in self._later:
                 flags[i] = 1
             elif p.grad is None:
-                buf[off:off + n] = 0
+                part[...] = 0
                 flags[i] = 0
                 b.complete = False
-            elif self.gradient_as_bucket_view:
-                if not b.is_view(i, p.grad):  # else backward added into the bucket already
-                    buf[off:off + n] = p.grad.data.reshape(-1)
-                    p.grad = b.view(i)
+            elif self.gradient_as_bucket_view and b.is_view(i, p.grad):
+                part *= f  # backward added into the bucket already
                 flags[i] = 1
             else:
-                buf[off:off + n] = p.grad.data.reshape(-1)
+                with _on(b.device, xp):
+                    xp.multiply(p.grad.data.reshape(-1), f, out=part)  # divide while packing
+                if self.gradient_as_bucket_view:
+                    p.grad = b.view(i)
                 flags[i] = 1
         return comm.iallreduce(buf, "sum")
 
@@ -376,6 +382,22 @@ class GradBuckets:
                 with _on(b.device, xp):
                     xp.multiply(g, factor_, out=p.grad.data)  # scale while copying out
         return finite
+
+
+def _pre_factor(world, dtype):
+    """What packing multiplies each gradient by: 1/world when that is exact (a power of two:
+    sum(g / w) then rounds as sum(g) / w, so the averages are the same floats), as torch's DDP
+    divides before its allreduce; else 1 (the mean is taken after the sum). Dividing while
+    packing saves the pass over every bucket after backward (2 ms of the tiny GPT-2's 29 MB
+    here)."""
+    exact = world > 1 and world & (world - 1) == 0
+    return np.dtype(dtype).type(1.0 / world if exact else 1.0)
+
+
+def _unpack_factor(comm, average, scale):
+    """The factor _unpack applies after the sum, given what packing divided by."""
+    pre = float(_pre_factor(comm.size, np.float64))
+    return (scale / comm.size if average else scale) / pre
 
 
 def _later_rows(later, shape, dtype):

@@ -15,11 +15,14 @@ import pytest
 import mytorch
 from miniddp import Accelerator, LocalCommunicator
 from mytorch import backend
-from mytorch.distributed.buckets import GradBuckets, _pack_rows, embedding_roles
+from mytorch.distributed.buckets import GradBuckets, _pack_rows, _pre_factor, embedding_roles
 from mytorch.distributed.comm import Request
 from mytorch.nn.parallel import DistributedDataParallel as DDP
 from tests.miniddp._scripts.bucket_view import build, scenario
 
+# A real second rank's part of a sum: its gradient times this (packing divides by the world
+# size when that is exact); the pretend ranks below add that.
+PRE = float(_pre_factor(2, np.float64))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -52,7 +55,7 @@ class OtherRank(MirrorRank):
     def iallreduce(self, x, op="sum"):
         self._count("allreduce")
         self.n += 1
-        other = (np.random.default_rng(self.n).integers(1, 9, x.size) / 4).astype(x.dtype)
+        other = (np.random.default_rng(self.n).integers(1, 9, x.size) / 4 * PRE).astype(x.dtype)
 
         def finish():
             x[...] += backend.to_device(other, backend.device_of(x))
@@ -175,7 +178,7 @@ def test_a_parameter_no_rank_used_keeps_none_one_the_other_rank_used_gets_the_vi
         flag = 1.0
 
         def allreduce(self, x, op="sum"):
-            x[:17] += 3.0  # the other rank's gradients: 3 everywhere
+            x[:17] += 3.0 * PRE  # the other rank's gradients, 3 everywhere, packed
             x[17:] += [self.flag, 1.0]  # its flags (ps[1] first): maybe ps[1], surely ps[0]
             return x
     comm = Other()

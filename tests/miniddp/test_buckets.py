@@ -4,12 +4,18 @@ import pytest
 import mytorch
 from miniddp import GradBuckets, LocalCommunicator
 from mytorch import backend
+from mytorch.distributed.buckets import _pre_factor
 from mytorch.distributed.comm import Request
 from mytorch.nn import Parameter
 
+# What a real second rank puts in the sum for a gradient g: g times this (packing divides by
+# the world size when that is exact, as torch's DDP does); the fakes below add that.
+PRE = float(_pre_factor(2, np.float64))
+
 
 class FakeTwoRanks(LocalCommunicator):
-    """Pretends a second rank sent `other` (flat, same layout): allreduce adds it."""
+    """Pretends a second rank had the gradients `other` (flat, same layout): allreduce adds
+    them as that rank packs them (times PRE)."""
     size = 2
 
     def __init__(self):
@@ -18,7 +24,7 @@ class FakeTwoRanks(LocalCommunicator):
 
     def allreduce(self, x, op="sum"):
         self._count("allreduce")
-        x += self.other(x)
+        x += self.other(x) * PRE
         return x
 
 
@@ -101,7 +107,7 @@ class PendingTwoRanks(LocalCommunicator):
 
         def finish():
             self.log.append(("wait", x.size, self.first_weight.grad is not None))
-            x[...] += np.full_like(x, 3.0)  # the other rank: every gradient 3, every flag set
+            x[...] += np.full_like(x, 3.0 * PRE)  # the other rank: gradients 3, flags set
         return Request(x, finish, poll=lambda: False)
 
 
@@ -212,7 +218,7 @@ class OtherRankWithRows(LocalCommunicator):
         self.log.append(("start", x.size, self.probe()))
 
         def finish():
-            x[...] += 3.0
+            x[...] += 3.0 * PRE  # gradients 3 as the other rank packs them, flags set
         return Request(x, finish, poll=lambda: False)
 
     def allgather(self, x):
