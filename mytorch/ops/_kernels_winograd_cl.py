@@ -333,10 +333,13 @@ def _compiled():
                     for u in range(tw):
                         _sub(ei[2 * u + 1], ei[2 * u + 3], v3[t0 + u])
 
-    # The output (gradient) side works on one tile row at a time: its 2 rows of y or gy in a
-    # (2, 2tw, O) scratch, which meets NCHW with the channel loop innermost on the scratch's
-    # side (strided loads, contiguous stores: per tile, with strided stores, the output
-    # transform took twice as long).
+    # The output (gradient) side meets NCHW through a channels-last scratch of whole rows, with
+    # the loop over the scratch's strided side innermost (per tile, with strided stores into
+    # y, the output transform took twice as long). The output transform fills a band of tile
+    # rows (about 32 KiB, in L1) before writing it to y channel by channel, in runs of whole
+    # rows: per tile row it took 1.2x as long at 64 channels, 14x14, in the layer, and a whole
+    # image's band (in L2) 1.7x as long alone at 28x28. The output adjoint reads gy into
+    # one tile row's 2 rows; bands read channel by channel ran slower there.
 
     @njit(cache=True, nogil=True)
     def output_transform1(m, y, bias):
@@ -347,25 +350,28 @@ def _compiled():
         mf = m.reshape(16, m.shape[1] * o)
         p = np.empty((2, 4, tw, o), m.dtype)  # A^T down each of the tiles' 4 columns
         pf = p.reshape(2, 4, tw * o)
-        z = np.empty((2, 2 * tw, o), m.dtype)  # the tile row's 2 output rows
+        band = max(1, 32768 // (4 * tw * o * m.itemsize))  # tile rows
+        z = np.empty((2 * band, 2 * tw, o), m.dtype)  # the band's output rows
         for b in range(n):
             yb = y[b]
-            for a in range(th):
-                t0 = (b * th + a) * tw
-                lo, hi = t0 * o, (t0 + tw) * o
-                for j in range(4):
-                    _at(mf[j, lo:hi], mf[4 + j, lo:hi], mf[8 + j, lo:hi], mf[12 + j, lo:hi],
-                        pf[0, j], pf[1, j])
-                for i in range(2):  # then A^T along the rows
-                    pi, zi = p[i], z[i]
-                    for u in range(tw):
-                        _at(pi[0, u], pi[1, u], pi[2, u], pi[3, u], zi[2 * u], zi[2 * u + 1])
-                for i in range(min(2, ho - 2 * a)):
-                    zi = z[i]
-                    for k in range(o):
-                        dst, bk = yb[k, 2 * a + i], bias[k]
+            for a0 in range(0, th, band):
+                for a in range(a0, min(a0 + band, th)):
+                    t0 = (b * th + a) * tw
+                    lo, hi = t0 * o, (t0 + tw) * o
+                    for j in range(4):
+                        _at(mf[j, lo:hi], mf[4 + j, lo:hi], mf[8 + j, lo:hi], mf[12 + j, lo:hi],
+                            pf[0, j], pf[1, j])
+                    for i in range(2):  # then A^T along the rows
+                        pi, zi = p[i], z[2 * (a - a0) + i]
+                        for u in range(tw):
+                            _at(pi[0, u], pi[1, u], pi[2, u], pi[3, u], zi[2 * u], zi[2 * u + 1])
+                r0, r1 = 2 * a0, min(2 * (a0 + band), ho)
+                for k in range(o):
+                    bk = bias[k]
+                    for r in range(r0, r1):
+                        dst, zr = yb[k, r], z[r - r0]
                         for s in range(wo):
-                            dst[s] = zi[s, k] + bk
+                            dst[s] = zr[s, k] + bk
 
     @njit(cache=True, nogil=True)
     def output_adjoint1(gy, dm):

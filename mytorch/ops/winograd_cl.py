@@ -143,7 +143,13 @@ def plan(g, bias=None):
 
 def conv_forward(x, w, g, keep=False, bias=None):
     """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), plus `bias` (O,) if
-    given (see winograd.run_forward: with `keep` also the transformed input, or None)."""
+    given (see winograd.run_forward: with `keep` also the transformed input, or None).
+
+    At stride 1 nothing is kept: the transformed input is 4x the size of x, and transforming x
+    again in the backward cost less than writing it out and reading it back (64 -> 64 channels
+    at 14x14, batch 64: the layer took 17.7 ms instead of 18.6)."""
+    if keep and scheme(g).stride == 1:
+        return winograd.run_forward(x, w, g, plan(g, bias)), None
     return winograd.run_forward(x, w, g, plan(g, bias), keep)
 
 

@@ -75,6 +75,33 @@ def test_transforms_match_reference(shape, pads, dtype, stride):
     np.testing.assert_allclose(got, want, **tol)
 
 
+@pytest.mark.parametrize("shape, pads, o", [((2, 3, 14, 14), ((1, 1), (1, 1)), 64),
+                                           ((1, 2, 15, 17), ((0, 0), (0, 0)), 48)])
+def test_stride_1_output_transform_in_bands(shape, pads, o):
+    """At stride 1 the output transform writes y in bands of tile rows (about 32 KiB): here
+    several, the last one partial, odd output sizes."""
+    rng = np.random.default_rng(1)
+    g = _geom(shape, pads, 1)
+    t = WC._ntiles(g, shape[0])
+    m = rng.standard_normal((16, t, o)).astype(np.float32)
+    bias = rng.standard_normal(o).astype(np.float32)
+    got = WC._output_transform(m, g, np.full((shape[0], o) + g.out, np.nan, np.float32), bias)
+    want = WC.output_transform_reference(m, g, np.empty_like(got), bias)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+
+
+def test_stride_1_forward_keeps_no_transform():
+    """The forward keeps the transformed input for the weight gradient at stride 2 only (at
+    stride 1 it is 4x the size of x; backward transforms x again)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y1, kept1 = WC.conv_forward(x, w, _geom(x.shape, ((1, 1), (1, 1)), 1), keep=True)
+    y2, kept2 = WC.conv_forward(x, w, _geom(x.shape, ((1, 1), (1, 1)), 2), keep=True)
+    assert kept1 is None and y1.shape == (2, 4, 8, 8)
+    assert len(kept2) == 1 and kept2[0].shape[0] == 25 and y2.shape == (2, 4, 4, 4)
+
+
 @pytest.mark.parametrize("stride", STRIDES)
 @pytest.mark.parametrize("shape, pads", GEOMS)
 def test_adjoints_are_transposes(shape, pads, stride):
