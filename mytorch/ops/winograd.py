@@ -339,11 +339,11 @@ class Plan(NamedTuple):
     """One Winograd algorithm on one geometry, as `run_forward` and `run_backward` see it.
 
     `tiles` per image; `layout` stores the transformed tensors and runs the GEMMs (TilesLast,
-    ChannelsLast, ...). The callables: `weight` w -> U (as the layout takes it), `weight_adjoint`
-    dU (P, O, C) -> gw, and the four transforms on one batch chunk, `input` (x, v), `output`
-    (m, y), `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each filling its second
-    argument, whose tile axis may be longer than the chunk's tiles. `chunk_elems`: the most
-    elements of one chunk's transformed input and output together (0: `_CHUNK_ELEMS`)."""
+    ChannelsLast, ...). The callables: `weight` w -> U (P, O, C), `weight_adjoint` dU (P, O, C)
+    -> gw, and the four transforms on one batch chunk, `input` (x, v), `output` (m, y),
+    `output_adjoint` (gy, dm), `input_adjoint` (dv, gx), each filling its second argument,
+    whose tile axis may be longer than the chunk's tiles. `chunk_elems`: the most elements of
+    one chunk's transformed input and output together (0: `_CHUNK_ELEMS`)."""
     layout: object
     tiles: int
     weight: object

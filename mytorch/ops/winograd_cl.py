@@ -17,12 +17,13 @@ Measured (one thread, CPU time, batch 64, ms). Stride 2, 32 -> 64 channels at 28
 adjoint 0.15 (0.26), input adjoint 0.22 (0.38); the layer's forward and backward 21 ms against
 31 ms for F2S2 tiles-last and 30 ms for im2col (torch: 24 ms). At 7x7 outputs (16 -> 32 at
 14x14) the 2x2 tiles cover 8x8, a third more GEMM work, and im2col stays faster; conv_select
-decides. Stride 1, 64 -> 64 at 14x14, per 2-image chunk: input transform 0.031 (tiles-last
-0.051), output transform 0.018 (0.033), output adjoint 0.021 (0.037), input adjoint 0.034
-(0.060); the layer 19.3 ms against 26.3 ms tiles-last. Stride-1 chunks are a quarter of
-winograd._CHUNK_ELEMS: at 1 Mi elements instead of 4 the layer took 19 ms instead of 20.5
-(64 -> 64 at 14x14) and 42 instead of 50 (32 -> 64 at 28x28, one image per chunk); stride 2
-measured no better below 4 Mi.
+decides. Stride 1, 64 -> 64 at 14x14, per 2-image chunk: input transform 0.030 (tiles-last
+0.046), output transform 0.020 (0.030), output adjoint 0.020 (0.034), input adjoint 0.033
+(0.058); the layer's forward and backward took 0.95x torch's time against 1.36x for F2
+tiles-last (32 -> 64 at 28x28: 0.88x against 1.28x). Stride-1 chunks are a quarter of
+winograd._CHUNK_ELEMS: at 1 Mi elements instead of 4 the layer took 17.4 ms instead of 21.0
+(64 -> 64 at 14x14, 2 images per chunk) and 40.7 instead of 48.7 (32 -> 64 at 28x28, one
+image); stride 2 measured no better below 4 Mi.
 
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
@@ -147,7 +148,7 @@ def conv_forward(x, w, g, keep=False, bias=None):
 
     At stride 1 nothing is kept: the transformed input is 4x the size of x, and transforming x
     again in the backward cost less than writing it out and reading it back (64 -> 64 channels
-    at 14x14, batch 64: the layer took 17.7 ms instead of 18.6)."""
+    at 14x14, batch 64: the layer took 17.4 ms instead of 18.4)."""
     if keep and scheme(g).stride == 1:
         return winograd.run_forward(x, w, g, plan(g, bias)), None
     return winograd.run_forward(x, w, g, plan(g, bias), keep)
