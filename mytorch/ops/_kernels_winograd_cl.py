@@ -1,19 +1,22 @@
-"""numba loops for stride-2 Winograd F(2x2, 3x3) with channels-last transformed tensors
-(mytorch.ops.winograd_cl).
+"""numba loops for Winograd F(2x2, 3x3) with channels-last transformed tensors
+(mytorch.ops.winograd_cl): winograd.F2 at stride 1, winograd.F2S2 at stride 2.
 
-The loops of mytorch.ops._kernels_winograd keep the tiles innermost (P, C, tiles); at stride 2
-a row of an image holds only a handful of tiles (7 at 28x28), too few to fill a SIMD register,
-so those loops run one scalar at a time. Here the channels are innermost, (25, tiles, C), and
-every step of a transform is a loop over a contiguous channel vector, which LLVM vectorizes.
-NCHW images meet this layout once per image: the input (gradient) goes through an
-(Hq, Wq, C) zero-bordered scratch image, the output (gradient) is read and written with a
-stride across channels (one scalar per output element, not 25).
+The loops of mytorch.ops._kernels_winograd keep the tiles innermost (P, C, tiles); a row of an
+image holds only a handful of tiles (7 at 14x14 stride 1 or 28x28 stride 2), too few to fill a
+SIMD register, so those loops run one scalar at a time. Here the channels are innermost,
+(P, tiles, C), and every step of a transform is a loop over a contiguous channel vector, which
+LLVM vectorizes. NCHW images meet this layout once per image: the input (gradient) goes through
+an (Hq, Wq, C) zero-bordered scratch image, the output (gradient) is read and written with a
+stride across channels (one scalar per output element, not P).
 
 Each loop has an array-module reference in winograd_cl.py that CuPy and the tests use. The
-transforms are the 1-D maps of winograd.F2S2 written out (`_bt5` ..., as in
-_kernels_winograd): B^T d = (d0 - d2, d2, d4 - d2, d1, d3), A^T m = (m0 + m1 + m3,
-m1 + m2 + m4), applied first along one axis of the 5x5 tile, then along the other. Transform
-position i*5+j holds row i, column j; tiles are ordered (n, tile row, tile column); the tile
+transforms are the 1-D maps of the scheme written out, applied first along one axis of the
+tile, then along the other. Stride 2 (5x5 tiles 4 apart, P = 25): B^T d = (d0 - d2, d2,
+d4 - d2, d1, d3), A^T m = (m0 + m1 + m3, m1 + m2 + m4). Stride 1 (4x4 tiles 2 apart, P = 16):
+B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3), A^T m = (m0 + m1 + m2, m1 - m2 - m3); its tiles
+overlap by two rows, so the row step of the input transform and of its adjoint runs once per
+tile row on whole scratch-image rows (Wq*C long vectors) instead of once per tile. Transform
+position i*a+j holds row i, column j; tiles are ordered (n, tile row, tile column); the tile
 axis may be longer than the tiles (the drivers keep it odd), the loops leave the rest alone.
 """
 import functools
@@ -41,6 +44,19 @@ def _compiled():
                 dst = hwc[pt + r, pl + s]
                 for k in range(c):
                     dst[k] = src[k, r, s]
+
+    @njit(inline="always")
+    def _from_hwc(hwc, dst, pt, pl):
+        # dst (C, H, W) = hwc's interior at (pt, pl); zero where hwc does not reach
+        h, w = min(dst.shape[1], hwc.shape[0] - pt), min(dst.shape[2], hwc.shape[1] - pl)
+        for r in range(h):
+            for s in range(w):
+                src = hwc[pt + r, pl + s]
+                for k in range(dst.shape[0]):
+                    dst[k, r, s] = src[k]
+        if h < dst.shape[1] or w < dst.shape[2]:
+            dst[:, h:, :] = 0
+            dst[:, :, w:] = 0
 
     # B^T as (plus, minus) row pairs: output i is d[PLUS[i]] - d[MINUS[i]] (no minus: -1). Every
     # inner loop below stores one vector, so LLVM's runtime alias checks stay few and it
@@ -166,10 +182,9 @@ def _compiled():
     def input_adjoint(dv, hwc, out, pt, pl):
         # dv (25, n*th*tw, C) -> out (n, C, H, W): the tiles' B dv B^T summed in hwc (Hq, Wq, C),
         # whose interior at (pt, pl) is out; zero where no tile reaches
-        n, c, h_in, w_in = out.shape
+        n, c = out.shape[:2]
         hq, wq = hwc.shape[0], hwc.shape[1]
         th, tw = (hq - 1) // 4, (wq - 1) // 4
-        h, w = min(h_in, hq - pt), min(w_in, wq - pl)
         zero = dv.dtype.type(0)
         e2 = np.empty((5, tw, c), dv.dtype)  # row 2 of B dv (rows 0, 1, 3, 4 are rows of dv)
         for b in range(n):
@@ -202,42 +217,245 @@ def _compiled():
                             else:
                                 for j in range(c):
                                     acc[j] += ep[j]
-            ob = out[b]  # the interior back to (C, H, W), zero where no tile reached
-            for r in range(h):
-                for s in range(w):
-                    src = hwc[pt + r, pl + s]
-                    for k in range(c):
-                        ob[k, r, s] = src[k]
-            if h < h_in or w < w_in:
-                ob[:, h:, :] = zero
-                ob[:, :, w:] = zero
+            _from_hwc(hwc, out[b], pt, pl)
 
-    return {"input_transform": input_transform, "output_transform": output_transform,
-            "output_adjoint": output_adjoint, "input_adjoint": input_adjoint}
+    s2 = {"input_transform": input_transform, "output_transform": output_transform,
+          "output_adjoint": output_adjoint, "input_adjoint": input_adjoint}
+
+    # ---- stride 1 (winograd.F2): 4x4 tiles 2 apart, 16 positions
+
+    # The 1-D maps, one loop per output vector: a map chosen by an index inside the tile loop
+    # (one helper for the four rows of A, say) was left unvectorized, 10x slower.
+
+    @njit(inline="always")
+    def _add(p, q, out):
+        for j in range(out.shape[0]):
+            out[j] = p[j] + q[j]
+
+    @njit(inline="always")
+    def _sub(p, q, out):
+        for j in range(out.shape[0]):
+            out[j] = p[j] - q[j]
+
+    @njit(inline="always")
+    def _bt(d0, d1, d2, d3, o0, o1, o2, o3):
+        # B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+        for j in range(o0.shape[0]):
+            o0[j] = d0[j] - d2[j]
+        for j in range(o1.shape[0]):
+            o1[j] = d1[j] + d2[j]
+        for j in range(o2.shape[0]):
+            o2[j] = d2[j] - d1[j]
+        for j in range(o3.shape[0]):
+            o3[j] = d1[j] - d3[j]
+
+    @njit(inline="always")
+    def _at(m0, m1, m2, m3, o0, o1):
+        # A^T m = (m0 + m1 + m2, m1 - m2 - m3)
+        for j in range(o0.shape[0]):
+            o0[j] = m0[j] + m1[j] + m2[j]
+        for j in range(o1.shape[0]):
+            o1[j] = m1[j] - m2[j] - m3[j]
+
+    @njit(inline="always")
+    def _a(g0, g1, o0, o1, o2, o3):
+        # A g = (g0, g0 + g1, g0 - g1, -g1)
+        for j in range(o0.shape[0]):
+            o0[j] = g0[j]
+        for j in range(o1.shape[0]):
+            o1[j] = g0[j] + g1[j]
+        for j in range(o2.shape[0]):
+            o2[j] = g0[j] - g1[j]
+        for j in range(o3.shape[0]):
+            o3[j] = -g1[j]
+
+    @njit(inline="always")
+    def _b_add(e0, e1, e2, e3, o0, o1, o2, o3):
+        # o += B e = (e0, e1 - e2 + e3, e1 + e2 - e0, -e3)
+        for j in range(o0.shape[0]):
+            o0[j] += e0[j]
+        for j in range(o1.shape[0]):
+            o1[j] += (e1[j] - e2[j]) + e3[j]
+        for j in range(o2.shape[0]):
+            o2[j] += (e1[j] + e2[j]) - e0[j]
+        for j in range(o3.shape[0]):
+            o3[j] -= e3[j]
+
+    @njit(inline="always")
+    def _b_columns(d0, d1, d2, d3, t0, tw, out):
+        # out (2tw+2, C): B along the columns of the tile row's tiles t0..t0+tw-1 (rows of
+        # d0..d3 (tiles, C), one row of dv each), summed where they overlap. Column 2u takes
+        # tile u's (B d)_0 and tile u-1's (B d)_2, column 2u+1 their (B d)_1 and (B d)_3:
+        # written once each (adding into a zeroed row ran 7x slower at 32 channels).
+        c = out.shape[1]
+        for u in range(tw + 1):
+            o0, o1 = out[2 * u], out[2 * u + 1]
+            t = t0 + u
+            if u == 0:
+                for j in range(c):
+                    o0[j] = d0[t, j]
+                for j in range(c):
+                    o1[j] = (d1[t, j] - d2[t, j]) + d3[t, j]
+            elif u == tw:
+                for j in range(c):
+                    o0[j] = (d1[t - 1, j] + d2[t - 1, j]) - d0[t - 1, j]
+                for j in range(c):
+                    o1[j] = -d3[t - 1, j]
+            else:
+                for j in range(c):
+                    o0[j] = d0[t, j] + ((d1[t - 1, j] + d2[t - 1, j]) - d0[t - 1, j])
+                for j in range(c):
+                    o1[j] = ((d1[t, j] - d2[t, j]) + d3[t, j]) - d3[t - 1, j]
+
+    @njit(cache=True, nogil=True)
+    def input_transform1(x, hwc, v, pt, pl):
+        # x (n, C, H, W) padded into hwc (2th+2, 2tw+2, C) -> v (16, n*th*tw, C) = B^T d B
+        n, c = x.shape[:2]
+        hq, wq = hwc.shape[0], hwc.shape[1]
+        th, tw = (hq - 2) // 2, (wq - 2) // 2
+        rows = hwc.reshape(hq, wq * c)
+        e = np.empty((4, wq, c), x.dtype)  # B^T down the 4 rows of a tile row, every column
+        ef = e.reshape(4, wq * c)
+        for b in range(n):
+            _to_hwc(x[b], hwc, pt, pl)
+            for a in range(th):
+                r = 2 * a
+                _bt(rows[r], rows[r + 1], rows[r + 2], rows[r + 3], ef[0], ef[1], ef[2], ef[3])
+                t0 = (b * th + a) * tw
+                for i in range(4):  # then B^T along each tile's 4 columns
+                    ei, v0, v1, v2, v3 = e[i], v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]
+                    for u in range(tw):
+                        _sub(ei[2 * u], ei[2 * u + 2], v0[t0 + u])
+                    for u in range(tw):
+                        _add(ei[2 * u + 1], ei[2 * u + 2], v1[t0 + u])
+                    for u in range(tw):
+                        _sub(ei[2 * u + 2], ei[2 * u + 1], v2[t0 + u])
+                    for u in range(tw):
+                        _sub(ei[2 * u + 1], ei[2 * u + 3], v3[t0 + u])
+
+    # The output (gradient) side meets NCHW through a channels-last scratch of whole rows, with
+    # the loop over the scratch's strided side innermost (per tile, with strided stores into
+    # y, the output transform took twice as long). The output transform fills a band of tile
+    # rows (about 32 KiB, in L1) before writing it to y channel by channel, in runs of whole
+    # rows: per tile row it took 1.2x as long at 64 channels, 14x14, in the layer, and a whole
+    # image's band (in L2) 1.7x as long alone at 28x28. The output adjoint reads gy into
+    # one tile row's 2 rows; bands read channel by channel ran slower there.
+
+    @njit(cache=True, nogil=True)
+    def output_transform1(m, y, bias):
+        # m (16, n*th*tw, O) -> y (n, O, Ho, Wo) = A^T m A per tile + bias (O,), cropped to
+        # Ho x Wo
+        n, o, ho, wo = y.shape
+        th, tw = (ho + 1) // 2, (wo + 1) // 2
+        mf = m.reshape(16, m.shape[1] * o)
+        p = np.empty((2, 4, tw, o), m.dtype)  # A^T down each of the tiles' 4 columns
+        pf = p.reshape(2, 4, tw * o)
+        band = max(1, 32768 // (4 * tw * o * m.itemsize))  # tile rows
+        z = np.empty((2 * band, 2 * tw, o), m.dtype)  # the band's output rows
+        for b in range(n):
+            yb = y[b]
+            for a0 in range(0, th, band):
+                for a in range(a0, min(a0 + band, th)):
+                    t0 = (b * th + a) * tw
+                    lo, hi = t0 * o, (t0 + tw) * o
+                    for j in range(4):
+                        _at(mf[j, lo:hi], mf[4 + j, lo:hi], mf[8 + j, lo:hi], mf[12 + j, lo:hi],
+                            pf[0, j], pf[1, j])
+                    for i in range(2):  # then A^T along the rows
+                        pi, zi = p[i], z[2 * (a - a0) + i]
+                        for u in range(tw):
+                            _at(pi[0, u], pi[1, u], pi[2, u], pi[3, u], zi[2 * u], zi[2 * u + 1])
+                r0, r1 = 2 * a0, min(2 * (a0 + band), ho)
+                for k in range(o):
+                    bk = bias[k]
+                    for r in range(r0, r1):
+                        dst, zr = yb[k, r], z[r - r0]
+                        for s in range(wo):
+                            dst[s] = zr[s, k] + bk
+
+    @njit(cache=True, nogil=True)
+    def output_adjoint1(gy, dm):
+        # gy (n, O, Ho, Wo) -> dm (16, n*th*tw, O) = A g A^T per 2x2 tile g (zero past Ho x Wo)
+        n, o, ho, wo = gy.shape
+        th, tw = (ho + 1) // 2, (wo + 1) // 2
+        g = np.empty((2, 2 * tw, o), gy.dtype)  # the tile row's 2 rows of gy, zero-extended
+        h = np.empty((4, 2 * tw, o), gy.dtype)  # A down each column
+        gf, hf = g.reshape(2, 2 * tw * o), h.reshape(4, 2 * tw * o)
+        zero = gy.dtype.type(0)
+        for b in range(n):
+            gb = gy[b]
+            for a in range(th):
+                for r in range(2):
+                    gr = g[r]
+                    if 2 * a + r < ho:
+                        for s in range(wo):
+                            dst = gr[s]
+                            for k in range(o):
+                                dst[k] = gb[k, 2 * a + r, s]
+                        gr[wo:] = zero
+                    else:
+                        gr[:] = zero
+                _a(gf[0], gf[1], hf[0], hf[1], hf[2], hf[3])
+                t0 = (b * th + a) * tw
+                for i in range(4):  # then A along each tile's 4 rows
+                    hi, d0, d1, d2, d3 = h[i], dm[4 * i], dm[4 * i + 1], dm[4 * i + 2], \
+                        dm[4 * i + 3]
+                    for u in range(tw):
+                        t = t0 + u
+                        _a(hi[2 * u], hi[2 * u + 1], d0[t], d1[t], d2[t], d3[t])
+
+    @njit(cache=True, nogil=True)
+    def input_adjoint1(dv, hwc, out, pt, pl):
+        # dv (16, n*th*tw, C) -> out (n, C, H, W): the tiles' B dv B^T summed in hwc (Hq, Wq, C),
+        # whose interior at (pt, pl) is out
+        n, c = out.shape[:2]
+        hq, wq = hwc.shape[0], hwc.shape[1]
+        th, tw = (hq - 2) // 2, (wq - 2) // 2
+        rows = hwc.reshape(hq, wq * c)
+        e = np.empty((4, wq, c), dv.dtype)  # B along the columns of each of dv's 4 rows
+        ef = e.reshape(4, wq * c)
+        zero = dv.dtype.type(0)
+        for b in range(n):
+            hwc[:, :, :] = zero
+            for a in range(th):
+                t0 = (b * th + a) * tw
+                for i in range(4):
+                    _b_columns(dv[4 * i], dv[4 * i + 1], dv[4 * i + 2], dv[4 * i + 3], t0, tw,
+                               e[i])
+                r = 2 * a  # then B down the rows, added into the image's rows
+                _b_add(ef[0], ef[1], ef[2], ef[3], rows[r], rows[r + 1], rows[r + 2],
+                       rows[r + 3])
+            _from_hwc(hwc, out[b], pt, pl)
+
+    s1 = {"input_transform": input_transform1, "output_transform": output_transform1,
+          "output_adjoint": output_adjoint1, "input_adjoint": input_adjoint1}
+    return {1: s1, 2: s2}  # by stride
 
 
-def input_transform(x, v, pt, pl, padded):
-    """x (n, C, H, W), zero-padded by (pt, pl) at the top left to `padded` (4th+1, 4tw+1)
-    -> v (25, n*th*tw, C)."""
-    _compiled()["input_transform"](x, np.zeros(padded + x.shape[1:2], x.dtype), v, pt, pl)
+def input_transform(x, v, stride, pt, pl, padded):
+    """x (n, C, H, W), zero-padded by (pt, pl) at the top left to `padded` ((2th+2, 2tw+2) at
+    stride 1, (4th+1, 4tw+1) at stride 2) -> v (P, n*th*tw, C)."""
+    _compiled()[stride]["input_transform"](x, np.zeros(padded + x.shape[1:2], x.dtype), v, pt,
+                                           pl)
     return v
 
 
-def output_transform(m, y, bias=None):
-    """m (25, n*th*tw, O) -> y (n, O, Ho, Wo), the 2x2 tiles cropped to Ho x Wo, plus `bias`
+def output_transform(m, y, stride, bias=None):
+    """m (P, n*th*tw, O) -> y (n, O, Ho, Wo), the 2x2 tiles cropped to Ho x Wo, plus `bias`
     (O,) if given (added in the same pass, instead of one more over y)."""
     b = np.zeros(y.shape[1], y.dtype) if bias is None else bias
-    _compiled()["output_transform"](m, y, b)
+    _compiled()[stride]["output_transform"](m, y, b)
     return y
 
 
-def output_adjoint(gy, dm):
-    """gy (n, O, Ho, Wo) -> dm (25, n*th*tw, O), gy zero-extended to whole 2x2 tiles."""
-    _compiled()["output_adjoint"](gy, dm)
+def output_adjoint(gy, dm, stride):
+    """gy (n, O, Ho, Wo) -> dm (P, n*th*tw, O), gy zero-extended to whole 2x2 tiles."""
+    _compiled()[stride]["output_adjoint"](gy, dm)
     return dm
 
 
-def input_adjoint(dv, out, pt, pl, padded):
-    """dv (25, n*th*tw, C) -> out (n, C, H, W) (overwritten): the input gradient."""
-    _compiled()["input_adjoint"](dv, np.empty(padded + out.shape[1:2], dv.dtype), out, pt, pl)
+def input_adjoint(dv, out, stride, pt, pl, padded):
+    """dv (P, n*th*tw, C) -> out (n, C, H, W) (overwritten): the input gradient."""
+    _compiled()[stride]["input_adjoint"](dv, np.empty(padded + out.shape[1:2], dv.dtype), out,
+                                         pt, pl)
     return out

@@ -7,14 +7,14 @@ geometries (1-D runs as height 1) im2col and col2im run as numba loops
 window copies, one slice-add per kernel offset, never `np.add.at`) serve CuPy, 3-D geometries
 and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops.winograd): at
 stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
-9), at stride 2 F(2x2, 3x3) (6.25; mytorch.ops.winograd_cl runs it with channels-last transformed
-tensors, whose transforms vectorize); 1-D convolutions of kernel 3 and stride 1 may take F(4, 3)
-(mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions whose kernel is a multiple
-of the stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride
-phases instead (mytorch.ops.conv_phase: row copies and adds, no index table). Transposed
-convolutions may run with the batch innermost in their columns instead (mytorch.ops.conv_chwn:
-every copy and add a run of N values). mytorch.ops.conv_select picks one per shape by timing
-them.
+9), at stride 2 F(2x2, 3x3) (6.25); mytorch.ops.winograd_cl runs F(2x2, 3x3) at either stride
+with channels-last transformed tensors, whose transforms vectorize; 1-D convolutions of kernel 3
+and stride 1 may take F(4, 3) (mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions
+whose kernel is a multiple of the stride (4x4 stride 2: the transposed-conv upsampler) may run
+through the stride phases instead (mytorch.ops.conv_phase: row copies and adds, no index
+table). Transposed convolutions may run with the batch innermost in their columns instead
+(mytorch.ops.conv_chwn: every copy and add a run of N values). mytorch.ops.conv_select picks
+one per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -96,7 +96,7 @@ def _rule(g, groups, c):
 def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> (N, O, Ho, Wo), plus the bias `b`
     (O,) if given (with one more spatial dim throughout for a 3-D geometry `g`; im2col and the
-    stride-2 Winograd add it in the pass that writes y, the others after). With `keep_cols`,
+    channels-last Winograd add it in the pass that writes y, the others after). With `keep_cols`,
     returns (y, kept): what the algorithm that ran keeps for the weight gradient, or None:
     im2col's column matrix (see `_im2col_forward`) or (Winograd algorithm name, transformed
     input chunks).
@@ -108,7 +108,7 @@ def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
         candidates[name] = lambda s=s, name=name: _plus_bias(
             _winograd_forward(x, w, g, s, name, keep_cols), b)
-    if winograd_cl.applies(g, groups):  # 3x3 stride 2: F(2x2) with channels-last transforms
+    if winograd_cl.applies(g, groups):  # 3x3 stride 1 or 2: F(2x2), channels-last transforms
         candidates["winograd2cl"] = lambda: _winograd_cl_forward(x, w, g, keep_cols, b)
     if winograd1d.applies(g, groups):  # 1-D kernel 3: F(4, 3), 1.5 multiplies instead of 3
         candidates["winograd1d"] = lambda: _plus_bias(_winograd1d_forward(x, w, g, keep_cols),

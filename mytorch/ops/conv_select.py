@@ -1,5 +1,5 @@
 """Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3),
-Winograd F(4x4, 3x3), (3x3 stride 2) Winograd F(2x2, 3x3) on channels-last transformed
+Winograd F(4x4, 3x3), (3x3 stride 1 or 2) Winograd F(2x2, 3x3) on channels-last transformed
 tensors (mytorch.ops.winograd_cl), (1-D, kernel 3) Winograd F(4, 3) or, for strided kernels
 that are a multiple of the stride, im2col + GEMM through the stride phases
 (mytorch.ops.conv_phase), or for transposed convolutions with the batch innermost in the
@@ -46,10 +46,11 @@ rounding).
 
 MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd2cl|winograd1d|phase|chwn in the
 environment (read at each call; "auto" or unset: choose) forces one algorithm wherever it
-applies; elsewhere the usual choice runs. winograd2cl (3x3 stride 2), winograd1d (F(4, 3), 1-D
-kernel 3, stride 1), phase and chwn are only ever chosen by timing or forced. A transposed
-convolution first chooses between chwn and the convolution's own drivers, which then choose
-among the others.
+applies; elsewhere the usual choice runs. winograd2 and winograd2cl are F(2x2, 3x3) at stride 1
+and 2, the first with tiles-last transformed tensors, the second channels-last; winograd4 is
+stride 1 only. winograd2cl, winograd1d (F(4, 3), 1-D kernel 3, stride 1), phase and chwn are
+only ever chosen by timing or forced. A transposed convolution first chooses between chwn and
+the convolution's own drivers, which then choose among the others.
 """
 import os
 import statistics

@@ -1,20 +1,29 @@
-"""Stride-2 Winograd F(2x2, 3x3) (winograd.F2S2) with channels-last transformed tensors: the
-"winograd2cl" candidate of conv_select.
+"""Winograd F(2x2, 3x3) with channels-last transformed tensors, at stride 1 (winograd.F2) and
+stride 2 (winograd.F2S2): the "winograd2cl" candidate of conv_select.
 
-The arithmetic is winograd.F2S2's (6.25 multiplies per output and channel pair instead of 9);
-only the layout differs. winograd.py keeps transformed tensors as (P, C, tiles), which its
-loops fill one scalar at a time, and at stride 2 those loops cost as much as the GEMMs they
-save (a 32 -> 64 channel layer at 28x28, batch 64: 4.3 ms of transforms around 6.5 ms of
-GEMMs in the forward). Here they are (P, tiles, C): the transforms run on contiguous channel
-vectors (mytorch.ops._kernels_winograd_cl), and the GEMMs take the same operands with the
-transpose flags of BLAS, (P, tiles, C) @ (P, C, O) -> (P, tiles, O). Backward is, as in
-winograd.py, the adjoint: dV = dM @ U (input gradient), dU = dM^T @ V (weight gradient).
+The arithmetic is winograd.py's (4 multiplies per output and channel pair at stride 1, 6.25 at
+stride 2, instead of 9); only the layout differs. winograd.py keeps transformed tensors as
+(P, C, tiles), which its loops fill one scalar at a time (a row of an image holds too few tiles
+for SIMD), and those loops cost nearly as much as the GEMMs they save (stride 2, a 32 -> 64
+channel layer at 28x28, batch 64: 4.3 ms of transforms around 6.5 ms of GEMMs in the
+forward; stride 1, 64 -> 64 at 14x14: 10.5 ms around 13.7 ms, forward and backward). Here
+they are (P, tiles, C): the transforms run on contiguous channel vectors
+(mytorch.ops._kernels_winograd_cl), and the GEMMs take the same operands with the transpose
+flags of BLAS, (P, tiles, C) @ (P, C, O) -> (P, tiles, O). Backward is, as in winograd.py,
+the adjoint: dV = dM @ U (input gradient), dU = dM^T @ V (weight gradient).
 
-Measured (one thread, CPU time, 32 -> 64 channels at 28x28, batch 64, per 8-image chunk, ms):
-input transform 0.15 (tiles-last 0.31), output transform 0.12 (0.27), output adjoint 0.15
-(0.26), input adjoint 0.22 (0.38); the layer's forward and backward 21 ms against 31 ms for
-F2S2 tiles-last and 30 ms for im2col (torch: 24 ms). At 7x7 outputs (16 -> 32 at 14x14) the
-2x2 tiles cover 8x8, a third more GEMM work, and im2col stays faster; conv_select decides.
+Measured (one thread, CPU time, batch 64, ms). Stride 2, 32 -> 64 channels at 28x28, per
+8-image chunk: input transform 0.15 (tiles-last 0.31), output transform 0.12 (0.27), output
+adjoint 0.15 (0.26), input adjoint 0.22 (0.38); the layer's forward and backward 21 ms against
+31 ms for F2S2 tiles-last and 30 ms for im2col (torch: 24 ms). At 7x7 outputs (16 -> 32 at
+14x14) the 2x2 tiles cover 8x8, a third more GEMM work, and im2col stays faster; conv_select
+decides. Stride 1, 64 -> 64 at 14x14, per 2-image chunk: input transform 0.030 (tiles-last
+0.046), output transform 0.020 (0.030), output adjoint 0.020 (0.034), input adjoint 0.033
+(0.058); the layer's forward and backward took 0.95x torch's time against 1.36x for F2
+tiles-last (32 -> 64 at 28x28: 0.88x against 1.28x). Stride-1 chunks are a quarter of
+winograd._CHUNK_ELEMS: at 1 Mi elements instead of 4 the layer took 17.4 ms instead of 21.0
+(64 -> 64 at 14x14, 2 images per chunk) and 40.7 instead of 48.7 (32 -> 64 at 28x28, one
+image); stride 2 measured no better below 4 Mi.
 
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
@@ -23,26 +32,29 @@ references on transposed views) serve CuPy and the tests. The chunked drivers ar
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd_cl as _kc
 from mytorch.ops import winograd
-from mytorch.ops.winograd import F2S2
 
-__all__ = ["applies", "conv_backward", "conv_forward", "plan"]
+__all__ = ["applies", "conv_backward", "conv_forward", "plan", "scheme"]
 
-P = F2S2.positions  # 25 transform positions
+
+def scheme(g):
+    """The scheme of a geometry this path runs: winograd.F2 at stride 1, F2S2 at stride 2."""
+    return winograd.SCHEMES[g.sh]["winograd2"]
 
 
 def applies(g, groups):
-    """Whether this path runs the geometry: 3x3, stride 2, dilation 1, one group."""
-    return winograd.schemes(g, groups).get("winograd2") is F2S2
+    """Whether this path runs the geometry: 3x3, stride 1 or 2, dilation 1, one group."""
+    return "winograd2" in winograd.schemes(g, groups)
 
 
 # ---------------------------------------------------------------------------------------
 # array-module references: winograd.py's, on (P, C, tiles) views of the channels-last tensors
 
 def input_transform_reference(x, g, out):
-    """x (n, C, H, W) -> out (P, n*th*tw, C) = B^T d B for each 5x5 tile d."""
+    """x (n, C, H, W) -> out (P, n*th*tw, C) = B^T d B for each a x a tile d."""
     xp = array_module(x)
-    v = xp.empty((P, x.shape[1], out.shape[1]), x.dtype)
-    winograd.input_transform_reference(x, g, v, F2S2)
+    s = scheme(g)
+    v = xp.empty((s.positions, x.shape[1], out.shape[1]), x.dtype)
+    winograd.input_transform_reference(x, g, v, s)
     out[...] = v.transpose(0, 2, 1)
     return out
 
@@ -50,7 +62,7 @@ def input_transform_reference(x, g, out):
 def output_transform_reference(m, g, out, bias=None):
     """m (P, n*th*tw, O) -> out (n, O, Ho, Wo) = A^T m A per tile, cropped at the edges, plus
     `bias` (O,) if given."""
-    winograd.output_transform_reference(m.transpose(0, 2, 1), g, out, F2S2)
+    winograd.output_transform_reference(m.transpose(0, 2, 1), g, out, scheme(g))
     if bias is not None:
         out += bias.reshape(-1, 1, 1)
     return out
@@ -59,71 +71,86 @@ def output_transform_reference(m, g, out, bias=None):
 def output_adjoint_reference(gy, g, out):
     """gy (n, O, Ho, Wo) -> out (P, n*th*tw, O) = A gy A^T per zero-extended 2x2 tile."""
     xp = array_module(gy)
-    dm = xp.empty((P, gy.shape[1], out.shape[1]), gy.dtype)
-    winograd.output_adjoint_reference(gy, g, dm, F2S2)
+    s = scheme(g)
+    dm = xp.empty((s.positions, gy.shape[1], out.shape[1]), gy.dtype)
+    winograd.output_adjoint_reference(gy, g, dm, s)
     out[...] = dm.transpose(0, 2, 1)
     return out
 
 
 def input_adjoint_reference(dv, g, out):
     """dv (P, n*th*tw, C) -> out (n, C, H, W) = B dv B^T per tile, summed, padding dropped."""
-    return winograd.input_adjoint_reference(dv.transpose(0, 2, 1), g, out, F2S2)
+    return winograd.input_adjoint_reference(dv.transpose(0, 2, 1), g, out, scheme(g))
 
 
 # The dispatchers take transformed buffers (P, tp, channels) whose tile axis may be longer
 # than the n*th*tw tiles; the references see only the tiles.
 
 def _padded(g):
-    return winograd._padded_size(*winograd._tiles(g, F2S2), F2S2)
+    s = scheme(g)
+    return winograd._padded_size(*winograd._tiles(g, s), s)
 
 
 def _ntiles(g, n):
-    th, tw = winograd._tiles(g, F2S2)
+    th, tw = winograd._tiles(g, scheme(g))
     return n * th * tw
 
 
 def _input_transform(x, g, out):
     if _kc.available(x, out):
-        return _kc.input_transform(x, out, g.pt, g.pl, _padded(g))
+        return _kc.input_transform(x, out, g.sh, g.pt, g.pl, _padded(g))
     return input_transform_reference(x, g, out[:, :_ntiles(g, x.shape[0])])
 
 
 def _output_transform(m, g, out, bias=None):
     if _kc.available(m, out):
-        return _kc.output_transform(m, out, bias)
+        return _kc.output_transform(m, out, g.sh, bias)
     return output_transform_reference(m[:, :_ntiles(g, out.shape[0])], g, out, bias)
 
 
 def _output_adjoint(gy, g, out):
     if _kc.available(gy, out):
-        return _kc.output_adjoint(gy, out)
+        return _kc.output_adjoint(gy, out, g.sh)
     return output_adjoint_reference(gy, g, out[:, :_ntiles(g, gy.shape[0])])
 
 
 def _input_adjoint(dv, g, out):
     if _kc.available(dv, out):
-        return _kc.input_adjoint(dv, out, g.pt, g.pl, _padded(g))
+        return _kc.input_adjoint(dv, out, g.sh, g.pt, g.pl, _padded(g))
     return input_adjoint_reference(dv[:, :_ntiles(g, out.shape[0])], g, out)
 
 
 # ---------------------------------------------------------------------------------------
 # convolution drivers: winograd.py's chunked ones, on a channels-last Plan
 
+# At stride 1 a batch chunk's transformed tensors hold a quarter of winograd._CHUNK_ELEMS
+# (1 Mi elements instead of 4; see the module docstring), at stride 2 all of them.
+_STRIDE_1_CHUNK_SHARE = 4
+
+
 def plan(g, bias=None):
-    """The winograd.Plan of F2S2 with channels-last transformed tensors on the geometry `g`;
-    the forward's output transform adds `bias` (O,) if given."""
-    return winograd.Plan(winograd.ChannelsLast(P), _ntiles(g, 1),
-                         lambda w: winograd.weight_transform(w, F2S2),
-                         lambda du: winograd.weight_transform_adjoint(du, F2S2),
+    """The winograd.Plan of the geometry's scheme (`scheme`) with channels-last transformed
+    tensors; the forward's output transform adds `bias` (O,) if given."""
+    s = scheme(g)
+    chunk_elems = winograd._CHUNK_ELEMS // _STRIDE_1_CHUNK_SHARE if s.stride == 1 else 0
+    return winograd.Plan(winograd.ChannelsLast(s.positions), _ntiles(g, 1),
+                         lambda w: winograd.weight_transform(w, s),
+                         lambda du: winograd.weight_transform_adjoint(du, s),
                          lambda x, v: _input_transform(x, g, v),
                          lambda m, y: _output_transform(m, g, y, bias),
                          lambda gy, dm: _output_adjoint(gy, g, dm),
-                         lambda dv, gx: _input_adjoint(dv, g, gx))
+                         lambda dv, gx: _input_adjoint(dv, g, gx), chunk_elems)
 
 
 def conv_forward(x, w, g, keep=False, bias=None):
     """x (N, C, H, W) contiguous, w (O, C, 3, 3) -> y (N, O, Ho, Wo), plus `bias` (O,) if
-    given (see winograd.run_forward: with `keep` also the transformed input, or None)."""
+    given (see winograd.run_forward: with `keep` also the transformed input, or None).
+
+    At stride 1 nothing is kept: the transformed input is 4x the size of x, and transforming x
+    again in the backward cost less than writing it out and reading it back (64 -> 64 channels
+    at 14x14, batch 64: the layer took 17.4 ms instead of 18.4)."""
+    if keep and scheme(g).stride == 1:
+        return winograd.run_forward(x, w, g, plan(g, bias)), None
     return winograd.run_forward(x, w, g, plan(g, bias), keep)
 
 

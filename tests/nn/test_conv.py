@@ -309,7 +309,7 @@ def test_conv_bad_input():
                 conv_t(mytorch.randn(*x), mytorch.randn(*w), padding=padding)
 
 
-@pytest.mark.parametrize("algo", ["im2col", "winograd2", "winograd4"])
+@pytest.mark.parametrize("algo", ["im2col", "winograd2", "winograd4", "winograd2cl"])
 def test_kept_columns_survive_a_retained_second_backward(algo, monkeypatch):
     # The forward keeps small column matrices (im2col) or the transformed input (Winograd)
     # for the weight gradient; backward must not overwrite them, so a retained graph gives the

@@ -185,11 +185,17 @@ def test_timed_choice_is_cached_per_shape_and_matches_torch(xs, o, p):
     assert set(conv_select._cache.values()) <= set(conv_select.ALGORITHMS)
 
 
+# The whole-layer candidates of a 3x3 conv, by stride
+LAYER_CANDIDATES = {1: ["im2col", "winograd2", "winograd4", "winograd2cl"],
+                    2: ["im2col", "winograd2", "winograd2cl"]}
+
+
 @pytest.mark.parametrize("winner", ["im2col", "winograd2", "winograd2cl"])
 @pytest.mark.parametrize("need_x", [True, False])
-def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, monkeypatch):
-    """A training conv (3x3 stride 2) offers each algorithm as a whole layer (forward and the
-    gradients the backward forms); the one chosen runs both passes (no per-pass choice is
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, stride, monkeypatch):
+    """A training conv (3x3, stride 1 or 2) offers each algorithm as a whole layer (forward and
+    the gradients the backward forms); the one chosen runs both passes (no per-pass choice is
     timed) and the result equals torch's."""
     offered = []
 
@@ -203,12 +209,12 @@ def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, monkeypatch):
     x = rng.standard_normal((3, 8, 11, 10)).astype(np.float32)
     w = rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
     tx, tw = torch.from_numpy(x).requires_grad_(need_x), torch.from_numpy(w).requires_grad_()
-    ty = TF.conv2d(tx, tw, stride=2, padding=1)
+    ty = TF.conv2d(tx, tw, stride=stride, padding=1)
     ty.square().sum().backward()
     mx, mw = mytorch.tensor(x, requires_grad=need_x), mytorch.tensor(w, requires_grad=True)
-    my = F.conv2d(mx, mw, stride=2, padding=1)
+    my = F.conv2d(mx, mw, stride=stride, padding=1)
     my.square().sum().backward()
-    assert offered == [["im2col", "winograd2", "winograd2cl"]]
+    assert offered == [LAYER_CANDIDATES[stride]]
     assert list(conv_select._cache.values()) == [winner]
     assert [k[0] for k in conv_select._cache] == ["layer"]
     np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)

@@ -161,7 +161,8 @@ def test_conv_transpose1d_matches_torch(case, algo, device):
 @pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
 def test_chunked_batches(algo, monkeypatch):
     # the drivers are winograd.py's (W1.plan on winograd.run_forward)
-    monkeypatch.setattr(W, "_chunks", lambda n, per: [(i, min(i + 2, n)) for i in range(0, n, 2)])
+    monkeypatch.setattr(W, "_chunks",
+                        lambda n, per, limit: [(i, min(i + 2, n)) for i in range(0, n, 2)])
     check(lambda x, w, b: F.conv1d(x, w, b, 1, 1), [(5, 8, 13), (4, 8, 3), (4,)],
           torch_fn=lambda x, w, b: TF.conv1d(x, w, b, 1, 1), dtype=np.float64)
     monkeypatch.setattr(W, "_KEEP_BYTES", 0)  # backward transforms x again

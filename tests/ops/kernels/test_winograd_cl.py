@@ -1,9 +1,10 @@
-"""Stride-2 Winograd F(2x2, 3x3) on channels-last transformed tensors (mytorch.ops.winograd_cl,
-the "winograd2cl" algorithm): the numba transforms against their array-module references
-(winograd.py's F2S2 references on transposed views), the exact adjoints, the whole conv through
-the references against the numba path, and the conv layers forced onto it against PyTorch
-(forward and backward, odd sizes, padding 0/1/2 and asymmetric, batch 1, 1/3/17 channels,
-chunked batches, float64 gradcheck, a retained second backward)."""
+"""Winograd F(2x2, 3x3) on channels-last transformed tensors (mytorch.ops.winograd_cl, the
+"winograd2cl" algorithm: winograd.F2 at stride 1, F2S2 at stride 2): the numba transforms against
+their array-module references (winograd.py's references on transposed views), the exact
+adjoints, the whole conv through the references against the numba path and the tiles-last
+layout, and the conv layers forced onto it against PyTorch (forward and backward, odd sizes,
+H != W, padding 0/1/2 and asymmetric, batch 1, 1/3/17 channels, chunked batches, float64
+gradcheck, a retained second backward)."""
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -17,7 +18,7 @@ from mytorch.ops.window import geom
 from tests.helpers import check
 from tests.ops.kernels.test_winograd import CASES, GEOMS
 
-P = WC.P
+STRIDES = [1, 2]
 
 
 @pytest.fixture
@@ -27,17 +28,21 @@ def algo(request, monkeypatch):
     return request.param
 
 
-def _geom(shape, pads):
-    return geom("test", shape[2:], (3, 3), (2, 2), pads, (1, 1))
+def _geom(shape, pads, stride):
+    return geom("test", shape[2:], (3, 3), (stride, stride), pads, (1, 1))
 
 
+@pytest.mark.parametrize("stride", STRIDES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape, pads", GEOMS + [((2, 16, 14, 14), ((1, 1), (1, 1)))])
-def test_transforms_match_reference(shape, pads, dtype):
+@pytest.mark.parametrize("shape, pads", GEOMS + [((2, 16, 14, 14), ((1, 1), (1, 1))),
+                                                 ((3, 1, 9, 4), ((1, 1), (1, 1))),
+                                                 ((2, 33, 7, 7), ((0, 0), (0, 0)))])
+def test_transforms_match_reference(shape, pads, dtype, stride):
     """The numba loops equal the references; on a tile axis longer than the tiles (as the
     drivers use) they leave the extra tile alone."""
     rng = np.random.default_rng(0)
-    g = _geom(shape, pads)
+    g = _geom(shape, pads, stride)
+    P = WC.scheme(g).positions
     n, c = shape[:2]
     o = 5
     t = WC._ntiles(g, n)
@@ -70,11 +75,40 @@ def test_transforms_match_reference(shape, pads, dtype):
     np.testing.assert_allclose(got, want, **tol)
 
 
+@pytest.mark.parametrize("shape, pads, o", [((2, 3, 14, 14), ((1, 1), (1, 1)), 64),
+                                           ((1, 2, 15, 17), ((0, 0), (0, 0)), 48)])
+def test_stride_1_output_transform_in_bands(shape, pads, o):
+    """At stride 1 the output transform writes y in bands of tile rows (about 32 KiB): here
+    several, the last one partial, odd output sizes."""
+    rng = np.random.default_rng(1)
+    g = _geom(shape, pads, 1)
+    t = WC._ntiles(g, shape[0])
+    m = rng.standard_normal((16, t, o)).astype(np.float32)
+    bias = rng.standard_normal(o).astype(np.float32)
+    got = WC._output_transform(m, g, np.full((shape[0], o) + g.out, np.nan, np.float32), bias)
+    want = WC.output_transform_reference(m, g, np.empty_like(got), bias)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+
+
+def test_stride_1_forward_keeps_no_transform():
+    """The forward keeps the transformed input for the weight gradient at stride 2 only (at
+    stride 1 it is 4x the size of x; backward transforms x again)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y1, kept1 = WC.conv_forward(x, w, _geom(x.shape, ((1, 1), (1, 1)), 1), keep=True)
+    y2, kept2 = WC.conv_forward(x, w, _geom(x.shape, ((1, 1), (1, 1)), 2), keep=True)
+    assert kept1 is None and y1.shape == (2, 4, 8, 8)
+    assert len(kept2) == 1 and kept2[0].shape[0] == 25 and y2.shape == (2, 4, 4, 4)
+
+
+@pytest.mark.parametrize("stride", STRIDES)
 @pytest.mark.parametrize("shape, pads", GEOMS)
-def test_adjoints_are_transposes(shape, pads):
+def test_adjoints_are_transposes(shape, pads, stride):
     """<T a, b> == <a, T* b> for the input and output transforms (the backward is exact)."""
     rng = np.random.default_rng(2)
-    g = _geom(shape, pads)
+    g = _geom(shape, pads, stride)
+    P = WC.scheme(g).positions
     n, c = shape[:2]
     t = WC._ntiles(g, n)
     x = rng.standard_normal(shape)
@@ -89,33 +123,57 @@ def test_adjoints_are_transposes(shape, pads):
                                rtol=1e-12)
 
 
-def test_applies_to_3x3_stride_2_only():
-    assert WC.applies(_geom((2, 8, 9, 9), ((1, 1), (1, 1))), 1)
-    assert not WC.applies(_geom((2, 8, 9, 9), ((1, 1), (1, 1))), 2)  # groups
-    assert not WC.applies(geom("t", (9, 9), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), 1)
+def test_applies_to_3x3_stride_1_and_2():
+    g1 = _geom((2, 8, 9, 9), ((1, 1), (1, 1)), 1)
+    g2 = _geom((2, 8, 9, 9), ((1, 1), (1, 1)), 2)
+    assert WC.applies(g1, 1) and WC.scheme(g1) is W.F2
+    assert WC.applies(g2, 1) and WC.scheme(g2) is W.F2S2
+    assert not WC.applies(g2, 2)  # groups
+    assert not WC.applies(geom("t", (9, 9), (3, 3), (3, 3), ((1, 1), (1, 1)), (1, 1)), 1)
     assert not WC.applies(geom("t", (9, 9), (3, 3), (2, 1), ((1, 1), (1, 1)), (1, 1)), 1)
     assert not WC.applies(geom("t", (9, 9), (3, 3), (2, 2), ((2, 2), (2, 2)), (2, 2)), 1)
-    assert not WC.applies(geom("t", (9, 9), (5, 5), (2, 2), ((2, 2), (2, 2)), (1, 1)), 1)
+    assert not WC.applies(geom("t", (9, 9), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)), 1)
 
 
-def test_reference_drivers_match_numba_and_the_tiles_first_layout(monkeypatch):
+@pytest.mark.parametrize("stride", STRIDES)
+def test_reference_drivers_match_numba_and_the_tiles_last_layout(stride, monkeypatch):
     """The whole conv through the array-module references (the CuPy path) equals the numba
-    one, and both equal winograd.py's F2S2 (the same arithmetic in another layout)."""
+    one, and both equal winograd.py's scheme (the same arithmetic in another layout)."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 8, 7, 6)).astype(np.float32)
     w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
-    g = _geom(x.shape, ((1, 1), (1, 1)))
+    g = _geom(x.shape, ((1, 1), (1, 1)), stride)
+    s = WC.scheme(g)
     gy = rng.standard_normal((3, 4) + g.out).astype(np.float32)
     y = WC.conv_forward(x, w, g)
     gx, gw = WC.conv_backward(gy, w, g, x, True)
     tol = {"rtol": 1e-5, "atol": 1e-5}
-    np.testing.assert_allclose(W.conv_forward(x, w, g, W.F2S2), y, **tol)
-    for got, want in zip(W.conv_backward(gy, w, g, x, True, W.F2S2), (gx, gw)):
+    np.testing.assert_allclose(W.conv_forward(x, w, g, s), y, **tol)
+    for got, want in zip(W.conv_backward(gy, w, g, x, True, s), (gx, gw)):
         np.testing.assert_allclose(got, want, **tol)
     monkeypatch.setattr(WC._kc, "available", lambda *arrays: False)
     np.testing.assert_allclose(WC.conv_forward(x, w, g), y, **tol)
     for got, want in zip(WC.conv_backward(gy, w, g, x, True), (gx, gw)):
         np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_conv2d_stride_1_matches_torch(case, algo, device):
+    xs, o, p, bias = case
+    shapes = [xs, (o, xs[1], 3, 3)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv2d(x, w, b, 1, p), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv2d(x, w, b, 1, p), device=device)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+@pytest.mark.parametrize("case", CASES[:4] + CASES[6:], ids=range(7))
+def test_conv_transpose2d_stride_1_matches_torch(case, algo, device):
+    xs, o, p, bias = case
+    p = p if isinstance(p, int) else 0
+    shapes = [xs, (xs[1], o, 3, 3)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, 1, p), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, 1, p), device=device)
 
 
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
@@ -138,32 +196,44 @@ def test_conv_transpose2d_stride_2_matches_torch(case, algo, device):
 
 
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
-def test_chunked_batches_and_float64(algo, monkeypatch):
+@pytest.mark.parametrize("stride", STRIDES)
+def test_chunked_batches_and_float64(algo, stride, monkeypatch):
     monkeypatch.setattr(W, "_CHUNK_ELEMS", 3000)  # several batch chunks
-    check(lambda x, w, b: F.conv2d(x, w, b, 2, 1), [(5, 8, 9, 7), (4, 8, 3, 3), (4,)],
-          torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 2, 1), dtype=np.float64)
+    check(lambda x, w, b: F.conv2d(x, w, b, stride, 1), [(5, 8, 9, 7), (4, 8, 3, 3), (4,)],
+          torch_fn=lambda x, w, b: TF.conv2d(x, w, b, stride, 1), dtype=np.float64)
     monkeypatch.setattr(W, "_KEEP_BYTES", 0)  # the weight gradient transforms x again
-    check(lambda x, w: F.conv2d(x, w, None, 2, 0), [(5, 8, 10, 10), (4, 8, 3, 3)],
-          torch_fn=lambda x, w: TF.conv2d(x, w, None, 2, 0), dtype=np.float64)
+    check(lambda x, w: F.conv2d(x, w, None, stride, 0), [(5, 8, 10, 10), (4, 8, 3, 3)],
+          torch_fn=lambda x, w: TF.conv2d(x, w, None, stride, 0), dtype=np.float64)
 
 
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
-def test_gradcheck(algo):
+@pytest.mark.parametrize("stride", STRIDES)
+def test_gradcheck(algo, stride):
     rng = np.random.default_rng(5)
     x = mytorch.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
     w = mytorch.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     b = mytorch.tensor(rng.standard_normal(3), requires_grad=True)
-    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, 2, 1), (x, w, b))
-    assert gradcheck(lambda x, w: F.conv2d(x, w, None, 2, (2, 0)), (x, w))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, 1), (x, w, b))
+    assert gradcheck(lambda x, w: F.conv2d(x, w, None, stride, (2, 0)), (x, w))
     wt = mytorch.tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
-    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1), (x, wt))
+    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, stride, 1), (x, wt))
 
 
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
-def test_kept_transform_survives_a_retained_second_backward(algo):
+def test_float64_matches_torch_at_stride_1(algo):
+    """The gradients at stride 1 in float64 against torch (1 input channel, H != W, an image
+    smaller than one tile row of 4 tiles)."""
+    for xs, o, p in (((3, 1, 6, 9), 4, 1), ((2, 5, 3, 2), 3, 1), ((2, 4, 4, 4), 6, 0)):
+        check(lambda x, w, b: F.conv2d(x, w, b, 1, p), [xs, (o, xs[1], 3, 3), (o,)],
+              torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 1, p), dtype=np.float64)
+
+
+@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
+@pytest.mark.parametrize("stride", STRIDES)
+def test_kept_transform_survives_a_retained_second_backward(algo, stride):
     """Forward keeps the transformed input for the weight gradient; backward must not
     overwrite it, so a retained graph gives the same gradient twice."""
-    conv = mytorch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    conv = mytorch.nn.Conv2d(3, 4, 3, stride=stride, padding=1)
     x = mytorch.randn(2, 3, 9, 8, requires_grad=True)
     y = conv(x).sum()
     y.backward(retain_graph=True)
