@@ -9,12 +9,12 @@ and the tests. 3x3 convolutions may take Winograd instead of im2col (mytorch.ops
 stride 1 F(2x2, 3x3) or F(4x4, 3x3) (4 or 2.25 multiplies per output and channel pair instead of
 9), at stride 2 F(2x2, 3x3) (6.25); mytorch.ops.winograd_cl runs F(2x2, 3x3) at either stride
 with channels-last transformed tensors, whose transforms vectorize; 1-D convolutions of kernel 3
-and stride 1 may take F(4, 3) (mytorch.ops.winograd1d: 1.5 instead of 3). Strided convolutions
-whose kernel is a multiple of the stride (4x4 stride 2: the transposed-conv upsampler) may run
-through the stride phases instead (mytorch.ops.conv_phase: row copies and adds, no index
-table). Transposed convolutions may run with the batch innermost in their columns instead
-(mytorch.ops.conv_chwn: every copy and add a run of N values). mytorch.ops.conv_select picks
-one per shape by timing them.
+and stride 1 may take F(4, 3) (mytorch.ops.winograd1d: 1.5 instead of 3; winograd1d_cl with
+channels-last transformed tensors). Strided convolutions whose kernel is a multiple of the
+stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride phases instead
+(mytorch.ops.conv_phase: row copies and adds, no index table). Transposed convolutions may run
+with the batch innermost in their columns instead (mytorch.ops.conv_chwn: every copy and add a
+run of N values). mytorch.ops.conv_select picks one per shape by timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -26,7 +26,15 @@ import math
 from mytorch.autograd.function import Function
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
-from mytorch.ops import conv_chwn, conv_phase, conv_select, winograd, winograd1d, winograd_cl
+from mytorch.ops import (
+    conv_chwn,
+    conv_phase,
+    conv_select,
+    winograd,
+    winograd1d,
+    winograd1d_cl,
+    winograd_cl,
+)
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
@@ -113,6 +121,7 @@ def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
     if winograd1d.applies(g, groups):  # 1-D kernel 3: F(4, 3), 1.5 multiplies instead of 3
         candidates["winograd1d"] = lambda: _plus_bias(_winograd1d_forward(x, w, g, keep_cols),
                                                       b)
+        candidates["winograd1dcl"] = lambda: _winograd1d_cl_forward(x, w, g, keep_cols, b)
     if conv_phase.applies(g, groups):  # strided, kernel a multiple of the stride: keeps nothing
         candidates["phase"] = lambda: _plus_bias(_phase_forward(x, w, g, groups, keep_cols), b)
     if algo in candidates:
@@ -138,6 +147,7 @@ def _layer_algorithm(x, w, g, groups, need_x, need_w, b=None):
     names = ["im2col"] + list(winograd.schemes(g, groups))
     names += [name for name, fits in (("winograd2cl", winograd_cl.applies),
                                       ("winograd1d", winograd1d.applies),
+                                      ("winograd1dcl", winograd1d.applies),
                                       ("phase", conv_phase.applies)) if fits(g, groups)]
     if len(names) == 1 or conv_select.forced() is not None:
         return None
@@ -173,6 +183,13 @@ def _winograd1d_forward(x, w, g, keep_cols):
         return winograd1d.conv_forward(x, w, g)
     y, vs = winograd1d.conv_forward(x, w, g, keep=True)
     return y, (None if vs is None else ("winograd1d", vs))
+
+
+def _winograd1d_cl_forward(x, w, g, keep_cols, b):
+    if not keep_cols:
+        return winograd1d_cl.conv_forward(x, w, g, bias=b)
+    y, vs = winograd1d_cl.conv_forward(x, w, g, keep=True, bias=b)
+    return y, (None if vs is None else ("winograd1dcl", vs))
 
 
 def _phase_forward(x, w, g, groups, keep_cols):
@@ -242,6 +259,9 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
     if winograd1d.applies(g, groups):
         vs = cols[1] if kept == "winograd1d" else None
         candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
+        vs = cols[1] if kept == "winograd1dcl" else None
+        candidates["winograd1dcl"] = lambda vs=vs: winograd1d_cl.conv_backward(gy, w, g, x,
+                                                                               need_x, vs)
     if conv_phase.applies(g, groups):  # the transposed conv's forward among others
         candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
     if algo in candidates:
