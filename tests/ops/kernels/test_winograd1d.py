@@ -136,7 +136,7 @@ CASES = [((2, 8, 9), 6, 1, True), ((3, 9, 16), 4, 0, False), ((2, 16, 28), 8, 1,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 @pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
 def test_conv1d_matches_torch(case, algo, dtype, device):
     xs, o, p, bias = case
@@ -147,7 +147,7 @@ def test_conv1d_matches_torch(case, algo, dtype, device):
           **kw)
 
 
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 @pytest.mark.parametrize("case", [c for c in CASES if isinstance(c[2], int)], ids=range(8))
 def test_conv_transpose1d_matches_torch(case, algo, device):
     """A stride-1 ConvTranspose1d of kernel 3 runs its forward as this conv's backward."""
@@ -158,7 +158,7 @@ def test_conv_transpose1d_matches_torch(case, algo, device):
           dtype=np.float64)
 
 
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 def test_chunked_batches(algo, monkeypatch):
     # the drivers are winograd.py's (W1.plan on winograd.run_forward)
     monkeypatch.setattr(W, "_chunks",
@@ -174,7 +174,7 @@ def test_chunked_batches(algo, monkeypatch):
 ERROR_CASES = [((8, 64, 256), 64, 1), ((2, 256, 37), 32, 0), ((3, 17, 101), 8, 2)]
 
 
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 @pytest.mark.parametrize("case", ERROR_CASES, ids=range(len(ERROR_CASES)))
 def test_float32_error_budget(case, algo):
     """F(4, 3) in float32: forward, input and weight gradient within 2e-5 of each result's
@@ -197,7 +197,7 @@ def test_float32_error_budget(case, algo):
         assert rel < 2e-5, (name, rel)
 
 
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 def test_gradcheck(algo):
     rng = np.random.default_rng(5)
     x = mytorch.tensor(rng.standard_normal((2, 2, 9)), requires_grad=True)
@@ -205,6 +205,7 @@ def test_gradcheck(algo):
     b = mytorch.tensor(rng.standard_normal(3), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, 1, 1), (x, w, b))
     assert gradcheck(lambda x, w: F.conv1d(x, w, None, 1, 0), (x, w))
+    assert gradcheck(lambda x, w: F.conv1d(x, w, None, 1, 2), (x, w))
     wt = mytorch.tensor(rng.standard_normal((2, 3, 3)), requires_grad=True)
     assert gradcheck(lambda x, w: F.conv_transpose1d(x, w, None, 1, 1), (x, wt))
 
@@ -228,7 +229,7 @@ def test_conv_select_times_it_for_conv1d(monkeypatch):
     conv_select.clear_cache()
 
 
-@pytest.mark.parametrize("algo", ["winograd1d"], indirect=True)
+@pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 def test_kept_transform_survives_a_retained_second_backward(algo):
     """Forward keeps the transformed input for the weight gradient; backward must not
     overwrite it, so a retained graph gives the same gradient twice."""

@@ -1,35 +1,24 @@
 """1-D Winograd F(4, 3) on channels-last transformed tensors (mytorch.ops.winograd1d_cl, the
 "winograd1dcl" algorithm): the numba transforms against their array-module references
 (winograd1d.py's references on transposed views), the exact adjoints, the whole conv through the
-references against the numba path and the tiles-last winograd1d, and the Conv1d layers forced
-onto it against PyTorch (forward and both backwards, odd lengths, padding 0/1/2/asymmetric/'same',
-batch 1, 1/3/17/33 channels, chunked batches, ConvTranspose1d, float64 gradcheck, the float32
-error budget, a retained second backward), and that conv_select times it.
+references against the numba path and the tiles-last winograd1d, and that conv_select times it.
+The Conv1d layers forced onto it against PyTorch (forward and both backwards, odd lengths,
+padding 0/1/2/'same', batch 1, chunked batches, ConvTranspose1d, float64 gradcheck, the float32
+error budget, a retained second backward) are test_winograd1d.py's, run for both algorithms.
 
 Tolerances: float64 uses the `check` helper's; float32 is held to 2e-5 of each result's largest
 magnitude against torch in float64 (winograd1d's docstring)."""
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as TF
 
-import mytorch
 import mytorch.nn.functional as F
-from mytorch.autograd import gradcheck
 from mytorch.ops import conv_select
 from mytorch.ops import winograd as W
 from mytorch.ops import winograd1d as W1
 from mytorch.ops import winograd1d_cl as WC
 from tests.helpers import check
-from tests.ops.kernels.test_winograd1d import CASES, ERROR_CASES, GEOMS, _geom
-
-
-@pytest.fixture
-def algo(request, monkeypatch):
-    """Force the conv algorithm named by the test's parameter."""
-    monkeypatch.setenv("MYTORCH_CONV_ALGO", request.param)
-    return request.param
-
+from tests.ops.kernels.test_winograd1d import GEOMS, _geom
 
 # GEOMS plus 1 and 33 channels (a channel count no multiple of the 8 x 8 transpose blocks) and
 # real lengths (whole blocks, and a ragged tail of 5)
@@ -138,39 +127,6 @@ def test_reference_drivers_match_numba_and_the_tiles_last_layout(monkeypatch):
         np.testing.assert_allclose(got, want, **tol)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-@pytest.mark.parametrize("case", CASES + [((2, 33, 21), 33, 1, True)], ids=range(len(CASES) + 1))
-def test_conv1d_matches_torch(case, algo, dtype, device):
-    xs, o, p, bias = case
-    shapes = [xs, (o, xs[1], 3)] + ([(o,)] if bias else [])
-    kw = {} if dtype == np.float64 else {"atol": 1e-4, "rtol": 1e-4}
-    check(lambda x, w, b=None: F.conv1d(x, w, b, 1, p), shapes,
-          torch_fn=lambda x, w, b=None: TF.conv1d(x, w, b, 1, p), device=device, dtype=dtype,
-          **kw)
-
-
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-@pytest.mark.parametrize("case", [c for c in CASES if isinstance(c[2], int)], ids=range(8))
-def test_conv_transpose1d_matches_torch(case, algo, device):
-    """A stride-1 ConvTranspose1d of kernel 3 runs its forward as this conv's backward."""
-    xs, o, p, bias = case
-    shapes = [xs, (xs[1], o, 3)] + ([(o,)] if bias else [])
-    check(lambda x, w, b=None: F.conv_transpose1d(x, w, b, 1, p), shapes,
-          torch_fn=lambda x, w, b=None: TF.conv_transpose1d(x, w, b, 1, p), device=device,
-          dtype=np.float64)
-
-
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-def test_chunked_batches(algo, monkeypatch):
-    monkeypatch.setattr(W, "_CHUNK_ELEMS", 3000)  # several batch chunks
-    check(lambda x, w, b: F.conv1d(x, w, b, 1, 1), [(5, 8, 13), (4, 8, 3), (4,)],
-          torch_fn=lambda x, w, b: TF.conv1d(x, w, b, 1, 1), dtype=np.float64)
-    monkeypatch.setattr(W, "_KEEP_BYTES", 0)  # backward transforms x again
-    check(lambda x, w: F.conv1d(x, w, None, 1, 0), [(5, 8, 13), (4, 8, 3)],
-          torch_fn=lambda x, w: TF.conv1d(x, w, None, 1, 0), dtype=np.float64)
-
-
 def test_plan_takes_smaller_chunks():
     """The Plan's batch chunks hold 1/_CHUNK_SHARE of winograd._CHUNK_ELEMS (see the module
     docstring); the layout is channels-last with 6 positions."""
@@ -178,55 +134,6 @@ def test_plan_takes_smaller_chunks():
     assert p.chunk_elems == W._CHUNK_ELEMS // WC._CHUNK_SHARE > 0
     assert isinstance(p.layout, W.ChannelsLast) and p.layout.positions == 6
     assert p.tiles == 3
-
-
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-@pytest.mark.parametrize("case", ERROR_CASES, ids=range(len(ERROR_CASES)))
-def test_float32_error_budget(case, algo):
-    """F(4, 3) in float32: forward, input and weight gradient within 2e-5 of each result's
-    largest magnitude of torch's float64 result."""
-    xs, o, p = case
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = (rng.standard_normal((o, xs[1], 3)) / np.sqrt(3 * xs[1])).astype(np.float32)
-    tx = torch.from_numpy(x).double().requires_grad_()
-    tw = torch.from_numpy(w).double().requires_grad_()
-    ty = TF.conv1d(tx, tw, padding=p)
-    gy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
-    ty.backward(torch.from_numpy(gy).double())
-    mx, mw = mytorch.tensor(x, requires_grad=True), mytorch.tensor(w, requires_grad=True)
-    my = F.conv1d(mx, mw, padding=p)
-    my.backward(mytorch.tensor(gy))
-    for name, got, want in [("y", my, ty), ("gx", mx.grad, tx.grad), ("gw", mw.grad, tw.grad)]:
-        want = want.detach().numpy()
-        rel = np.abs(got.detach().numpy() - want).max() / np.abs(want).max()
-        assert rel < 2e-5, (name, rel)
-
-
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-def test_gradcheck(algo):
-    rng = np.random.default_rng(5)
-    x = mytorch.tensor(rng.standard_normal((2, 2, 9)), requires_grad=True)
-    w = mytorch.tensor(rng.standard_normal((3, 2, 3)), requires_grad=True)
-    b = mytorch.tensor(rng.standard_normal(3), requires_grad=True)
-    assert gradcheck(lambda x, w, b: F.conv1d(x, w, b, 1, 1), (x, w, b))
-    assert gradcheck(lambda x, w: F.conv1d(x, w, None, 1, 2), (x, w))
-    wt = mytorch.tensor(rng.standard_normal((2, 3, 3)), requires_grad=True)
-    assert gradcheck(lambda x, w: F.conv_transpose1d(x, w, None, 1, 1), (x, wt))
-
-
-@pytest.mark.parametrize("algo", ["winograd1dcl"], indirect=True)
-def test_kept_transform_survives_a_retained_second_backward(algo):
-    """Forward keeps the transformed input for the weight gradient; backward must not
-    overwrite it, so a retained graph gives the same gradient twice."""
-    conv = mytorch.nn.Conv1d(3, 4, 3, padding=1)
-    x = mytorch.randn(2, 3, 10, requires_grad=True)
-    y = conv(x).sum()
-    y.backward(retain_graph=True)
-    first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()
-    y.backward()
-    np.testing.assert_allclose(conv.weight.grad.numpy(), 2 * first_w, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-5, atol=1e-6)
 
 
 def test_conv_select_offers_it_for_a_conv1d_layer(monkeypatch):
