@@ -27,6 +27,10 @@ available = host_float_arrays
 
 @functools.cache
 def _compiled():
+    # The inline helpers are module globals, not closure variables: a cached kernel that
+    # calls a closure's dispatcher misses numba's on-disk cache in every new process
+    # (it recompiled all of them each time: seconds on a conv layer's first call).
+    global _load, _store, _bt6, _b6, _at6, _a4, _bt5, _b5, _at5, _a2
     # numba is imported on first use, so `import mytorch` stays fast; cache=True keeps the
     # machine code on disk between processes.
     from numba import njit

@@ -31,6 +31,10 @@ available = host_float_arrays
 
 @functools.cache
 def _compiled():
+    # The inline helpers are module globals, not closure variables: a cached kernel that
+    # calls a closure's dispatcher misses numba's on-disk cache in every new process
+    # (it recompiled all of them each time: seconds on a conv layer's first call).
+    global _to_hwc, _from_hwc, _add, _sub, _bt, _at, _a, _b_add, _b_columns
     from numba import njit  # imported on first use, as in _kernels_winograd
 
     @njit(inline="always")

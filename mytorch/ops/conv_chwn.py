@@ -50,6 +50,11 @@ def applies(g, groups):
 def _compiled():
     from numba import njit  # imported on first use, as in _kernels_conv
 
+    # `transpose` is a module global, not a closure variable: im2col and col2im call it, and a
+    # cached kernel that calls a closure's dispatcher misses numba's on-disk cache in every new
+    # process (both recompiled each time)
+    global transpose
+
     @njit(cache=True, nogil=True)
     def transpose(a, out, add):
         # out (S, R) = a (R, S).T + add; out may be a strided view. Eight rows of `a` at a
