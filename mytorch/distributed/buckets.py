@@ -287,7 +287,8 @@ class GradBuckets:
             np.multiply(g.reshape(-1), f, out=slot)
         else:
             np.add(p.grad.data.reshape(-1), g.reshape(-1), out=slot)
-            slot *= f
+            if f != 1:
+                slot *= f
 
     def _point_into(self, b, i, p):
         """Make p.grad (not None) the view of its part of bucket b, copying it in unless it is
@@ -311,7 +312,8 @@ class GradBuckets:
             for packed in comm.allgather(_pack_rows(idx, rows)):
                 idx_r, rows_r = _unpack_rows(packed, width, b.dtype)
                 if idx_r.size:
-                    rows_r *= f
+                    if f != 1:
+                        rows_r *= f
                     summed[idx_r] += rows_r  # unique row numbers: one add per row
 
     def _send(self, b, comm):
@@ -334,11 +336,15 @@ class GradBuckets:
                 flags[i] = 0
                 b.complete = False
             elif self.gradient_as_bucket_view and b.is_view(i, p.grad):
-                part *= f  # backward added into the bucket already
+                if f != 1:  # backward added into the bucket already: divide in place
+                    part *= f
                 flags[i] = 1
             else:
-                with _on(b.device, xp):
-                    xp.multiply(p.grad.data.reshape(-1), f, out=part)  # divide while packing
+                if f != 1:
+                    with _on(b.device, xp):
+                        xp.multiply(p.grad.data.reshape(-1), f, out=part)  # divide while packing
+                else:
+                    part[...] = p.grad.data.reshape(-1)
                 if self.gradient_as_bucket_view:
                     p.grad = b.view(i)
                 flags[i] = 1

@@ -24,7 +24,7 @@ class FakeTwoRanks(LocalCommunicator):
 
     def allreduce(self, x, op="sum"):
         self._count("allreduce")
-        x += self.other(x) * PRE
+        x += self.other(x) * float(_pre_factor(self.size, np.float64))
         return x
 
 
@@ -360,3 +360,20 @@ def test_reduce_exchanges_no_rows_and_finish_exchanges_empty_ones():
     expect = np.full((40, 6), 1.5, np.float32)
     expect[comm.idx] += comm.rows / 2
     np.testing.assert_allclose(net.emb.weight.grad.numpy(), expect)
+
+
+def test_three_ranks_sum_then_divide():
+    """World size 3: 1/3 is not exact, so packing copies the gradients as they are and the
+    mean is taken after the sum (the same floats as summing whole gradients, then dividing)."""
+    assert float(_pre_factor(3, np.float32)) == 1.0 and float(_pre_factor(4, np.float32)) == 0.25
+    ps = _params((3, 4), (5,))
+    for p in ps:
+        p.grad = mytorch.full(tuple(p.shape), 0.1)
+    comm = FakeTwoRanks()
+    comm.size = 3
+    comm.other = lambda x: np.full_like(x, 0.7)  # the two other ranks' gradients, summed
+    b = GradBuckets(ps, bucket_mb=25)
+    b.reduce(comm)
+    want = (np.float32(0.1) + np.float32(0.7)) * np.float32(1 / 3)
+    for p in ps:
+        np.testing.assert_array_equal(p.grad.numpy(), np.full(tuple(p.shape), want, np.float32))
