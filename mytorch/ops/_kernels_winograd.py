@@ -24,6 +24,11 @@ from mytorch.backend import host_float_arrays
 # The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
 available = host_float_arrays
 
+# F4's matrix entries as float32: numba computes an int literal times a float32 in float64
+# (half the vector width, and a rounding the float32 references do not make); times a float64
+# they stay float64.
+TWO, FOUR, FIVE, EIGHT = (np.float32(k) for k in (2, 4, 5, 8))
+
 
 @functools.cache
 def _compiled():
@@ -232,23 +237,24 @@ def _compiled():
     # F(4x4, 3x3): the 1-D maps of winograd.F4 (bt: B^T, b: its transpose, at: A^T, a: A)
     @njit(inline="always")
     def _bt6(d0, d1, d2, d3, d4, d5):
-        return (4 * d0 - 5 * d2 + d4, d3 + d4 - 4 * (d1 + d2), 4 * (d1 - d2) + d4 - d3,
-                2 * (d3 - d1) + d4 - d2, 2 * (d1 - d3) + d4 - d2, 4 * d1 - 5 * d3 + d5)
+        return (FOUR * d0 - FIVE * d2 + d4, d3 + d4 - FOUR * (d1 + d2), FOUR * (d1 - d2) + d4 - d3,
+                TWO * (d3 - d1) + d4 - d2, TWO * (d1 - d3) + d4 - d2, FOUR * d1 - FIVE * d3 + d5)
 
     @njit(inline="always")
     def _b6(e0, e1, e2, e3, e4, e5):
-        return (4 * e0, 4 * (e2 - e1 + e5) + 2 * (e4 - e3), -5 * e0 - 4 * (e1 + e2) - e3 - e4,
-                e1 - e2 + 2 * (e3 - e4) - 5 * e5, e0 + e1 + e2 + e3 + e4, e5)
+        return (FOUR * e0, FOUR * (e2 - e1 + e5) + TWO * (e4 - e3),
+                -FIVE * e0 - FOUR * (e1 + e2) - e3 - e4, e1 - e2 + TWO * (e3 - e4) - FIVE * e5,
+                e0 + e1 + e2 + e3 + e4, e5)
 
     @njit(inline="always")
     def _at6(m0, m1, m2, m3, m4, m5):
-        return (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4), m1 + m2 + 4 * (m3 + m4),
-                m1 - m2 + 8 * (m3 - m4) + m5)
+        return (m0 + m1 + m2 + m3 + m4, m1 - m2 + TWO * (m3 - m4), m1 + m2 + FOUR * (m3 + m4),
+                m1 - m2 + EIGHT * (m3 - m4) + m5)
 
     @njit(inline="always")
     def _a4(g0, g1, g2, g3):
-        return (g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3, g0 + 2 * g1 + 4 * g2 + 8 * g3,
-                g0 - 2 * g1 + 4 * g2 - 8 * g3, g3)
+        return (g0, g0 + g1 + g2 + g3, g0 - g1 + g2 - g3, g0 + TWO * g1 + FOUR * g2 + EIGHT * g3,
+                g0 - TWO * g1 + FOUR * g2 - EIGHT * g3, g3)
 
     @njit(cache=True, nogil=True)
     def input_transform4(x, plane, v, pt, pl):

@@ -19,6 +19,11 @@ from mytorch.backend import host_float_arrays
 # The loops take what mytorch.backend.host_float_arrays accepts; other arrays use the reference.
 available = host_float_arrays
 
+# The matrices' entries as float32: numba computes an int literal times a float32 in float64
+# (half the vector width, and a rounding the float32 references do not make); times a float64
+# they stay float64.
+TWO, FOUR, FIVE, EIGHT = (np.float32(k) for k in (2, 4, 5, 8))
+
 
 @functools.cache
 def _compiled():
@@ -44,12 +49,12 @@ def _compiled():
                     s = 4 * t
                     d0, d1, d2, d3, d4, d5 = row[s], row[s + 1], row[s + 2], row[s + 3], \
                         row[s + 4], row[s + 5]
-                    v0[t0 + t] = 4 * d0 - 5 * d2 + d4
-                    v1[t0 + t] = d3 + d4 - 4 * (d1 + d2)
-                    v2[t0 + t] = d4 - d3 + 4 * (d1 - d2)
-                    v3[t0 + t] = d4 - d2 + 2 * (d3 - d1)
-                    v4[t0 + t] = d4 - d2 + 2 * (d1 - d3)
-                    v5[t0 + t] = 4 * d1 - 5 * d3 + d5
+                    v0[t0 + t] = FOUR * d0 - FIVE * d2 + d4
+                    v1[t0 + t] = d3 + d4 - FOUR * (d1 + d2)
+                    v2[t0 + t] = d4 - d3 + FOUR * (d1 - d2)
+                    v3[t0 + t] = d4 - d2 + TWO * (d3 - d1)
+                    v4[t0 + t] = d4 - d2 + TWO * (d1 - d3)
+                    v5[t0 + t] = FOUR * d1 - FIVE * d3 + d5
         return v
 
     @njit(cache=True, nogil=True)
@@ -69,9 +74,9 @@ def _compiled():
                     p, q = a1 + a2, a1 - a2
                     r, u = a3 + a4, a3 - a4
                     row[s] = a0 + p + r
-                    row[s + 1] = q + 2 * u
-                    row[s + 2] = p + 4 * r
-                    row[s + 3] = q + 8 * u + a5
+                    row[s + 1] = q + TWO * u
+                    row[s + 2] = p + FOUR * r
+                    row[s + 3] = q + EIGHT * u + a5
                 dst = y[b, oi]
                 for s in range(Lo):
                     dst[s] = row[s]
@@ -95,7 +100,7 @@ def _compiled():
                     s = 4 * t
                     g0, g1, g2, g3 = row[s], row[s + 1], row[s + 2], row[s + 3]
                     e, f = g0 + g2, g1 + g3
-                    h, k = g0 + 4 * g2, 2 * g1 + 8 * g3
+                    h, k = g0 + FOUR * g2, TWO * g1 + EIGHT * g3
                     d0[t0 + t] = g0
                     d1[t0 + t] = e + f
                     d2[t0 + t] = e - f
@@ -122,10 +127,10 @@ def _compiled():
                     a0, a1, a2, a3, a4, a5 = v0[t0 + t], v1[t0 + t], v2[t0 + t], v3[t0 + t], \
                         v4[t0 + t], v5[t0 + t]
                     s = 4 * t
-                    row[s] = 4 * a0
-                    row[s + 1] = 4 * (a2 - a1 + a5) + 2 * (a4 - a3)
-                    row[s + 2] = -5 * a0 - 4 * (a1 + a2) - a3 - a4
-                    row[s + 3] = a1 - a2 + 2 * (a3 - a4) - 5 * a5
+                    row[s] = FOUR * a0
+                    row[s + 1] = FOUR * (a2 - a1 + a5) + TWO * (a4 - a3)
+                    row[s + 2] = -FIVE * a0 - FOUR * (a1 + a2) - a3 - a4
+                    row[s + 3] = a1 - a2 + TWO * (a3 - a4) - FIVE * a5
                 row[4 * T] = 0
                 row[4 * T + 1] = 0
                 for t in range(T):
