@@ -19,8 +19,10 @@ Measured (one thread, CPU time, batch 64, forward and backward of the layer, ms,
 with torch in scripts/conv_speed.py): 16 -> 32 channels 3x3 stride 2 at 14x14, no bias (the
 ConvNet's block 2): 1.65 against 2.2-2.5 for im2col (torch 1.7). Chunks of 4 MiB ran this
 layer 1.66 ms against 1.55 ms at 1 MiB; keeping its 1.8 MB of columns 1.55 ms against 1.69 ms
-building them again. 32 -> 64 at 28x28 stride 2 (14.5 MB of columns): keeping them cost
-19.8 ms against 19.0, and winograd2cl is faster there (conv_select decides).
+building them again; the backward's per-image GEMMs on gy as it is 1.63 ms against 1.78 with
+gy copied transposed for two whole-chunk GEMMs. 32 -> 64 at 28x28 stride 2 (14.5 MB of
+columns): keeping them cost 19.8 ms against 19.0, and winograd2cl is faster there (conv_select
+decides).
 
 The numba loops run on NumPy float arrays; the array-module references here (a strided window
 view copied, one slice-add per kernel offset) serve CuPy and the tests.
