@@ -6,8 +6,10 @@ image holds only a handful of tiles (7 at 14x14 stride 1 or 28x28 stride 2), too
 SIMD register, so those loops run one scalar at a time. Here the channels are innermost,
 (P, tiles, C), and every step of a transform is a loop over a contiguous channel vector, which
 LLVM vectorizes. NCHW images meet this layout once per image: the input (gradient) goes through
-an (Hq, Wq, C) zero-bordered scratch image, the output (gradient) is read and written with a
-stride across channels (one scalar per output element, not P).
+an (Hq, Wq, C) zero-bordered scratch image (at stride 2 its columns split by phase modulo 4,
+(Hq, 4, tw+1, C), so that one column of every tile in a tile row is one contiguous run and each
+step covers the whole tile row), the output (gradient) is read and written with a stride across
+channels (one scalar per output element, not P).
 
 Each loop has an array-module reference in winograd_cl.py that CuPy and the tests use. The
 transforms are the 1-D maps of the scheme written out, applied first along one axis of the
