@@ -12,7 +12,9 @@ with channels-last transformed tensors, whose transforms vectorize; 1-D convolut
 and stride 1 may take F(4, 3) (mytorch.ops.winograd1d: 1.5 instead of 3; winograd1d_cl with
 channels-last transformed tensors). Strided convolutions whose kernel is a multiple of the
 stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride phases instead
-(mytorch.ops.conv_phase: row copies and adds, no index table). Transposed convolutions may run
+(mytorch.ops.conv_phase: row copies and adds, no index table). 2-D convolutions may build
+channels-last columns instead (mytorch.ops.conv_cl: a row per output position, contiguous
+runs of channels, no gather at stride 2). Transposed convolutions may run
 with the batch innermost in their columns instead (mytorch.ops.conv_chwn: every copy and add a
 run of N values). mytorch.ops.conv_select picks one per shape by timing them.
 
@@ -28,6 +30,7 @@ from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv as _kc
 from mytorch.ops import (
     conv_chwn,
+    conv_cl,
     conv_phase,
     conv_select,
     winograd,
@@ -113,6 +116,8 @@ def _conv_forward(x, w, g, groups, keep_cols=False, algo=None, b=None):
     see `_layer_algorithm`) or, without it, conv_select's timed choice for this pass.
     """
     candidates = {"im2col": lambda: _im2col_forward(x, w, g, groups, keep_cols, b)}
+    if conv_cl.applies(g, groups):  # channels-last columns: contiguous copies
+        candidates["im2colcl"] = lambda: _im2col_cl_forward(x, w, g, keep_cols, b)
     for name, s in winograd.schemes(g, groups).items():  # 3x3: fewer multiplies
         candidates[name] = lambda s=s, name=name: _plus_bias(
             _winograd_forward(x, w, g, s, name, keep_cols), b)
@@ -144,7 +149,8 @@ def _layer_algorithm(x, w, g, groups, need_x, need_w, b=None):
             _conv_backward(y, w, g, groups, x if need_w else None, need_x, kept, algo=name)
         return fn
 
-    names = ["im2col"] + list(winograd.schemes(g, groups))
+    names = ["im2col"] + ["im2colcl"] * conv_cl.applies(g, groups) \
+        + list(winograd.schemes(g, groups))
     names += [name for name, fits in (("winograd2cl", winograd_cl.applies),
                                       ("winograd1d", winograd1d.applies),
                                       ("winograd1dcl", winograd1d.applies),
@@ -161,6 +167,13 @@ def _winograd_forward(x, w, g, s, name, keep_cols):
         return winograd.conv_forward(x, w, g, s)
     y, vs = winograd.conv_forward(x, w, g, s, keep=True)
     return y, (None if vs is None else (name, vs))
+
+
+def _im2col_cl_forward(x, w, g, keep_cols, b):
+    if not keep_cols:
+        return conv_cl.conv_forward(x, w, g, b)
+    y, cols = conv_cl.conv_forward(x, w, g, b, keep=True)
+    return y, (None if cols is None else ("im2colcl", cols))
 
 
 def _plus_bias(result, b):
@@ -249,6 +262,9 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
         (cols[0] if cols is not None else None)
     candidates = {"im2col": lambda: _im2col_backward(
         gy, w, g, groups, x, need_x, cols if kept == "im2col" else None)}
+    if conv_cl.applies(g, groups):
+        kc = cols[1] if kept == "im2colcl" else None
+        candidates["im2colcl"] = lambda: conv_cl.conv_backward(gy, w, g, x, need_x, kc)
     for name, s in winograd.schemes(g, groups).items():
         vs = cols[1] if kept == name else None
         candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)

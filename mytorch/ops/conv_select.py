@@ -1,4 +1,5 @@
-"""Which convolution algorithm runs a given shape: im2col + GEMM, Winograd F(2x2, 3x3),
+"""Which convolution algorithm runs a given shape: im2col + GEMM (with NCHW-ordered columns, or
+channels-last ones: mytorch.ops.conv_cl), Winograd F(2x2, 3x3),
 Winograd F(4x4, 3x3), (3x3 stride 1 or 2) Winograd F(2x2, 3x3) on channels-last transformed
 tensors (mytorch.ops.winograd_cl), (1-D, kernel 3) Winograd F(4, 3) with tiles-last or
 channels-last transformed tensors (mytorch.ops.winograd1d, winograd1d_cl) or, for strided kernels
@@ -45,13 +46,14 @@ host means little) and when mytorch.use_deterministic_algorithms(True) is on (ea
 deterministic, but a timed choice could differ from one process to the next and so change the
 rounding).
 
-MYTORCH_CONV_ALGO=im2col|winograd2|winograd4|winograd2cl|winograd1d|winograd1dcl|phase|chwn in
-the environment (read at each call; "auto" or unset: choose) forces one algorithm wherever it
-applies; elsewhere the usual choice runs. winograd2 and winograd2cl are F(2x2, 3x3) at stride 1
+MYTORCH_CONV_ALGO=im2col|im2colcl|winograd2|winograd4|winograd2cl|winograd1d|winograd1dcl|phase|
+chwn in the environment (read at each call; "auto" or unset: choose) forces one algorithm
+wherever it applies; elsewhere the usual choice runs. im2colcl is im2col with channels-last
+columns (mytorch.ops.conv_cl; 2-D, one group). winograd2 and winograd2cl are F(2x2, 3x3) at stride 1
 and 2, the first with tiles-last transformed tensors, the second channels-last; winograd4 is
 stride 1 only. winograd1d and winograd1dcl are F(4, 3) (1-D kernel 3, stride 1), tiles-last and
-channels-last. winograd2cl, winograd1d, winograd1dcl, phase and chwn are only ever chosen by
-timing or forced. A transposed convolution first chooses between chwn and
+channels-last. im2colcl, winograd2cl, winograd1d, winograd1dcl, phase and chwn are only ever
+chosen by timing or forced. A transposed convolution first chooses between chwn and
 the convolution's own drivers, which then choose among the others.
 """
 import os
@@ -63,8 +65,8 @@ from mytorch.backend import host_float_arrays
 
 __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "pick", "run"]
 
-ALGORITHMS = ("im2col", "winograd2", "winograd4", "winograd2cl", "winograd1d", "winograd1dcl",
-              "phase", "chwn")
+ALGORITHMS = ("im2col", "im2colcl", "winograd2", "winograd4", "winograd2cl", "winograd1d",
+              "winograd1dcl", "phase", "chwn")
 
 _ROUNDS = 5  # timed rounds after the warm-up
 _SMALL_ROUNDS = 7  # ... when each candidate's first timed run took under _SMALL_SECONDS

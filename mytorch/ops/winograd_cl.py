@@ -23,7 +23,15 @@ decides. Stride 1, 64 -> 64 at 14x14, per 2-image chunk: input transform 0.030 (
 tiles-last (32 -> 64 at 28x28: 0.88x against 1.28x). Stride-1 chunks are a quarter of
 winograd._CHUNK_ELEMS: at 1 Mi elements instead of 4 the layer took 17.4 ms instead of 21.0
 (64 -> 64 at 14x14, 2 images per chunk) and 40.7 instead of 48.7 (32 -> 64 at 28x28, one
-image); stride 2 measured no better below 4 Mi.
+image). Stride-2 chunks are half of it (4 images of the 32 -> 64 layer at 28x28 instead of 8:
+the GEMMs on (P, 196, C) operands ran 1.2x faster than on (P, 392, C) ones alone, the layer
+17.7 ms instead of 18.5, interleaved conv_speed ratios 0.95-1.09 against 1.09-1.11).
+
+The stride-2 transforms work on a whole tile row at once (see mytorch.ops._kernels_winograd_cl):
+per 8-image chunk of the 32 -> 64 layer, output adjoint 0.215 -> 0.115 ms and input adjoint
+0.222 -> 0.164 against the per-tile loops (input and output transforms 0.11-0.12 -> 0.12-0.13);
+at 16 -> 32 on 14x14 (37 images) all four faster, 0.11 -> 0.10, 0.084 -> 0.071,
+0.21 -> 0.08 and 0.23 -> 0.16.
 
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
@@ -123,16 +131,16 @@ def _input_adjoint(dv, g, out):
 # ---------------------------------------------------------------------------------------
 # convolution drivers: winograd.py's chunked ones, on a channels-last Plan
 
-# At stride 1 a batch chunk's transformed tensors hold a quarter of winograd._CHUNK_ELEMS
-# (1 Mi elements instead of 4; see the module docstring), at stride 2 all of them.
-_STRIDE_1_CHUNK_SHARE = 4
+# A batch chunk's transformed tensors hold this share of winograd._CHUNK_ELEMS, by stride
+# (see the module docstring).
+_CHUNK_SHARE = {1: 4, 2: 2}
 
 
 def plan(g, bias=None):
     """The winograd.Plan of the geometry's scheme (`scheme`) with channels-last transformed
     tensors; the forward's output transform adds `bias` (O,) if given."""
     s = scheme(g)
-    chunk_elems = winograd._CHUNK_ELEMS // _STRIDE_1_CHUNK_SHARE if s.stride == 1 else 0
+    chunk_elems = winograd._CHUNK_ELEMS // _CHUNK_SHARE[s.stride]
     return winograd.Plan(winograd.ChannelsLast(s.positions), _ntiles(g, 1),
                          lambda w: winograd.weight_transform(w, s),
                          lambda du: winograd.weight_transform_adjoint(du, s),

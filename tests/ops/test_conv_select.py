@@ -186,11 +186,11 @@ def test_timed_choice_is_cached_per_shape_and_matches_torch(xs, o, p):
 
 
 # The whole-layer candidates of a 3x3 conv, by stride
-LAYER_CANDIDATES = {1: ["im2col", "winograd2", "winograd4", "winograd2cl"],
-                    2: ["im2col", "winograd2", "winograd2cl"]}
+LAYER_CANDIDATES = {1: ["im2col", "im2colcl", "winograd2", "winograd4", "winograd2cl"],
+                    2: ["im2col", "im2colcl", "winograd2", "winograd2cl"]}
 
 
-@pytest.mark.parametrize("winner", ["im2col", "winograd2", "winograd2cl"])
+@pytest.mark.parametrize("winner", ["im2col", "im2colcl", "winograd2", "winograd2cl"])
 @pytest.mark.parametrize("need_x", [True, False])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, stride, monkeypatch):

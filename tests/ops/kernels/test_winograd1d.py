@@ -212,7 +212,7 @@ def test_gradcheck(algo):
 
 def test_conv_select_times_it_for_conv1d(monkeypatch):
     """Without MYTORCH_CONV_ALGO a Conv1d of kernel 3 times winograd1d and winograd1dcl
-    against im2col (both passes) and the pick, whichever it is, matches torch."""
+    against im2col and im2colcl (both passes) and the pick, whichever it is, matches torch."""
     monkeypatch.delenv("MYTORCH_CONV_ALGO", raising=False)
     conv_select.clear_cache()
     seen = []
@@ -225,7 +225,8 @@ def test_conv_select_times_it_for_conv1d(monkeypatch):
     monkeypatch.setattr(conv_select, "_timed", spy)
     check(lambda x, w: F.conv1d(x, w, None, 1, 1), [(2, 8, 19), (5, 8, 3)],
           torch_fn=lambda x, w: TF.conv1d(x, w, None, 1, 1), atol=1e-4, rtol=1e-4)
-    assert seen and all(s == ["im2col", "winograd1d", "winograd1dcl"] for s in seen), seen
+    assert seen and all(s == ["im2col", "im2colcl", "winograd1d", "winograd1dcl"]
+                        for s in seen), seen
     conv_select.clear_cache()
 
 

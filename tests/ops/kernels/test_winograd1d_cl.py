@@ -137,8 +137,8 @@ def test_plan_takes_smaller_chunks():
 
 
 def test_conv_select_offers_it_for_a_conv1d_layer(monkeypatch):
-    """A training Conv1d of kernel 3 offers im2col, winograd1d and winograd1dcl as whole
-    layers; the chosen one runs both passes and matches torch."""
+    """A training Conv1d of kernel 3 offers im2col, im2colcl, winograd1d and winograd1dcl as
+    whole layers; the chosen one runs both passes and matches torch."""
     monkeypatch.delenv("MYTORCH_CONV_ALGO", raising=False)
     conv_select.clear_cache()
     offered = []
@@ -151,7 +151,8 @@ def test_conv_select_offers_it_for_a_conv1d_layer(monkeypatch):
     try:
         check(lambda x, w, b: F.conv1d(x, w, b, 1, 1), [(2, 8, 19), (5, 8, 3), (5,)],
               torch_fn=lambda x, w, b: TF.conv1d(x, w, b, 1, 1), atol=1e-4, rtol=1e-4)
-        assert offered and offered[0] == ["im2col", "winograd1d", "winograd1dcl"], offered
+        assert offered and offered[0] == ["im2col", "im2colcl", "winograd1d", "winograd1dcl"], \
+            offered
         assert "winograd1dcl" in conv_select._cache.values()
     finally:
         conv_select.clear_cache()
