@@ -1,7 +1,7 @@
 """numba loops of mytorch.ops.winograd_t: Winograd F(m x m, 2x2) on the stride phases of a
 4x4 stride-2 transposed convolution, with the batch innermost.
 
-Every transformed tensor keeps the batch innermost ((a*a, channels*tiles + 1, N), see
+Every transformed tensor keeps the batch innermost ((a*a, channels + 1, tiles*N), see
 winograd_t), as mytorch.ops.conv_chwn's columns do: each step of a transform is a loop over N
 contiguous values (a batch of 64 is four AVX-512 vectors) whatever the tile count, and the
 batched GEMMs read (channels, tiles*N) matrices. NCHW images meet this layout one channel at a
@@ -179,19 +179,21 @@ def _compiled():
     # rows: the loops run over whole tile rows and columns, not one tile at a time. The
     # matrices have at most five nonzero entries in a row (m <= 4).
 
-    @njit(cache=True, nogil=True)
-    def input_transform(x, bt, v3, q0, q1, m, th, tw):
-        # x (N, C, H, W) -> v3 [xh*a + xw, (ci*th + t)*tw + u, N] = B^T d B per tile d (a x a,
+    @njit(cache=True, nogil=True, fastmath={"contract"})
+    def input_transform(x, bt, v, q0, q1, m, th, tw):
+        # x (N, C, H, W) -> v [xh*a + xw, ci, (t*tw + u)*N + image] = B^T d B per tile d (a x a,
         # m apart), tile (0, 0) at input row q0 and column q1
         n, c, h_in, w_in = x.shape
         a = bt.shape[0]
         r1, c1 = th + 1, tw + 1
         hw = h_in * w_in
         x2 = x.reshape(n, c * hw)
+        v3 = v.reshape(a * a, v.shape[1] * th, tw * n)  # [xh*a + xw, ci*th + t, u*N + image]
         scratch = np.zeros((m * r1, m * c1, n), x.dtype)
         scratch2 = scratch.reshape(m * r1 * m * c1, n)
         where = _scratch_rows(h_in, w_in, q0, q1, m, th, tw)
         cols = np.empty((a * m * r1, tw, n), x.dtype)
+        cols2 = cols.reshape(a * m * r1, 1, tw * n)  # each tile row one run
         rs, cs = np.zeros(5, np.int64), np.zeros(5, np.int64)
         fs = np.zeros(5, x.dtype)
         for ci in range(c):
@@ -215,22 +217,24 @@ def _compiled():
                             rs[nz], cs[nz], fs[nz] = (xw * m + i % m) * r1 + i // m, 0, bt[xh, i]
                             nz += 1
                     for t in range(th):
-                        _comb(v3, xh * a + xw, (ci * th + t) * tw, cols, rs, cs, fs, nz, tw, t, 0,
+                        _comb(v3, xh * a + xw, ci * th + t, cols2, rs, cs, fs, nz, 1, t, 0,
                               False)
 
-    @njit(cache=True, nogil=True)
-    def input_adjoint(dv3, bt, out, q0, q1, m, th, tw):
-        # dv3 (laid out as input_transform's v3) -> out (N, C, H, W) (overwritten): B dv B^T
-        # per tile, added where tiles overlap
+    @njit(cache=True, nogil=True, fastmath={"contract"})
+    def input_adjoint(dv, bt, out, q0, q1, m, th, tw):
+        # dv (laid out as input_transform's v) -> out (N, C, H, W) (overwritten): B dv B^T per
+        # tile, added where tiles overlap
         n, c, h_in, w_in = out.shape
         a = bt.shape[0]
         r1, c1 = th + 1, tw + 1
         hw = h_in * w_in
         out2 = out.reshape(n, c * hw)
+        dv3 = dv.reshape(a * a, dv.shape[1] * th, tw * n)
         scratch = np.empty((m * r1, m * c1, n), out.dtype)
         scratch2 = scratch.reshape(m * r1 * m * c1, n)
         where = _scratch_rows(h_in, w_in, q0, q1, m, th, tw)
         cols = np.empty((a * m * r1, tw, n), out.dtype)
+        cols2 = cols.reshape(a * m * r1, 1, tw * n)
         rs, cs = np.zeros(5, np.int64), np.zeros(5, np.int64)
         fs = np.zeros(5, out.dtype)
         zero = out.dtype.type(0)
@@ -241,11 +245,11 @@ def _compiled():
                     nz = 0
                     for xh in range(a):
                         if bt[xh, i] != 0:
-                            rs[nz], cs[nz], fs[nz] = xh * a + xw, ci * th * tw, bt[xh, i]
+                            rs[nz], cs[nz], fs[nz] = xh * a + xw, ci * th, bt[xh, i]
                             nz += 1
                     for t in range(th):
-                        _comb(cols, (xw * m + i % m) * r1 + i // m + t, 0, dv3, rs, cs, fs, nz,
-                              tw, 0, t * tw, True)
+                        _comb(cols2, (xw * m + i % m) * r1 + i // m + t, 0, dv3, rs, cs, fs, nz,
+                              1, 0, t, True)
             scratch[:] = 0
             for ri in range(m):
                 for rq in range(r1 if ri == 0 else th):
@@ -259,17 +263,17 @@ def _compiled():
                               nz, tw, 0, 0, True)
             _from_rows(scratch2, where, out2[:, ci * hw:(ci + 1) * hw], zero)
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath={"contract"})
     def output_transform(z3, at, y, bias, b0h, b0w, pt, pl, th, tw):
-        # z3 [xh*a + xw, (4*ci + p)*th*tw + t*tw + u, N] -> y (N, C, H, W) (overwritten) =
+        # z3 [xh*a + xw, 4*ci + p, (t*tw + u)*N + image] -> y (N, C, H, W) (overwritten) =
         # A^T z A per tile and phase p = 2*rh + rw, plus bias (C,)
         n, c, h_out, w_out = y.shape
         m, a = at.shape
         nt = th * tw
         hw = h_out * w_out
         y2 = y.reshape(n, c * hw)
-        rows = np.empty((m * a, nt, n), y.dtype)  # A^T down the columns: [kh*a + xw]
-        res = np.empty((4 * m * m, nt, n), y.dtype)  # [(p*m + kh)*m + kw, t*tw + u]
+        rows = np.empty((m * a, 1, nt * n), y.dtype)  # A^T down the columns: [kh*a + xw]
+        res = np.empty((4 * m * m, 1, nt * n), y.dtype)  # [(p*m + kh)*m + kw, t*tw + u]
         res2 = res.reshape(4 * m * m * nt, n)
         where = _phase_rows(h_out, w_out, b0h, b0w, pt, pl, m, th, tw)
         rs, cs = np.zeros(5, np.int64), np.zeros(5, np.int64)
@@ -281,9 +285,9 @@ def _compiled():
                         nz = 0
                         for xh in range(a):
                             if at[kh, xh] != 0:
-                                rs[nz], cs[nz], fs[nz] = xh * a + xw, (4 * ci + p) * nt, at[kh, xh]
+                                rs[nz], cs[nz], fs[nz] = xh * a + xw, 4 * ci + p, at[kh, xh]
                                 nz += 1
-                        _comb(rows, kh * a + xw, 0, z3, rs, cs, fs, nz, nt, 0, 0, False)
+                        _comb(rows, kh * a + xw, 0, z3, rs, cs, fs, nz, 1, 0, 0, False)
                 for kh in range(m):
                     for kw in range(m):
                         nz = 0
@@ -291,11 +295,11 @@ def _compiled():
                             if at[kw, xw] != 0:
                                 rs[nz], cs[nz], fs[nz] = kh * a + xw, 0, at[kw, xw]
                                 nz += 1
-                        _comb(res, (p * m + kh) * m + kw, 0, rows, rs, cs, fs, nz, nt, 0, 0,
+                        _comb(res, (p * m + kh) * m + kw, 0, rows, rs, cs, fs, nz, 1, 0, 0,
                               False)
             _from_rows(res2, where, y2[:, ci * hw:(ci + 1) * hw], bias[ci])
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, fastmath={"contract"})
     def output_adjoint(gy, at, dz3, gb, b0h, b0w, pt, pl, th, tw):
         # gy (N, C, H, W) -> dz3 (laid out as output_transform's z3) = A g A^T per tile and
         # phase (g zero outside the output); gb (C,) float64 gets each channel's sum (the bias
@@ -306,10 +310,10 @@ def _compiled():
         hw = h_out * w_out
         gy2 = gy.reshape(n, c * hw)
         # [(p*m + kh)*m + kw, t*tw + u]; the entries past the output stay zero
-        g = np.zeros((4 * m * m, nt, n), gy.dtype)
+        g = np.zeros((4 * m * m, 1, nt * n), gy.dtype)
         g2 = g.reshape(4 * m * m * nt, n)
         where = _phase_rows(h_out, w_out, b0h, b0w, pt, pl, m, th, tw)
-        rows = np.empty((m * a, nt, n), gy.dtype)  # [kh*a + xw]
+        rows = np.empty((m * a, 1, nt * n), gy.dtype)  # [kh*a + xw]
         rs, cs = np.zeros(5, np.int64), np.zeros(5, np.int64)
         fs = np.zeros(5, gy.dtype)
         acc = np.empty(n, np.float64)
@@ -328,7 +332,7 @@ def _compiled():
                             if at[kw, xw] != 0:
                                 rs[nz], cs[nz], fs[nz] = (p * m + kh) * m + kw, 0, at[kw, xw]
                                 nz += 1
-                        _comb(rows, kh * a + xw, 0, g, rs, cs, fs, nz, nt, 0, 0, False)
+                        _comb(rows, kh * a + xw, 0, g, rs, cs, fs, nz, 1, 0, 0, False)
                 for xh in range(a):
                     for xw in range(a):
                         nz = 0
@@ -336,17 +340,16 @@ def _compiled():
                             if at[kh, xh] != 0:
                                 rs[nz], cs[nz], fs[nz] = kh * a + xw, 0, at[kh, xh]
                                 nz += 1
-                        _comb(dz3, xh * a + xw, (4 * ci + p) * nt, rows, rs, cs, fs, nz, nt, 0, 0,
-                              False)
+                        _comb(dz3, xh * a + xw, 4 * ci + p, rows, rs, cs, fs, nz, 1, 0, 0, False)
 
     return {"input_transform": input_transform, "input_adjoint": input_adjoint,
             "output_transform": output_transform, "output_adjoint": output_adjoint}
 
 
 def input_transform(x, bt, v3, q0, q1, m, th, tw):
-    """x (N, C, H, W) -> v3 (a*a, >= C*th*tw, N): B^T d B of the a x a tiles m apart, tile
-    (0, 0) at input row q0, column q1 (zero outside the input), at [xh*a + xw, (c*th + t)*tw +
-    u]."""
+    """x (N, C, H, W) -> v3 (a*a, >= C, th*tw*N): B^T d B of the a x a tiles m apart, tile
+    (0, 0) at input row q0, column q1 (zero outside the input), at [xh*a + xw, c, (t*tw + u)*N
+    + image]."""
     _compiled()["input_transform"](x, bt, v3, q0, q1, m, th, tw)
     return v3
 
@@ -359,7 +362,7 @@ def input_adjoint(dv3, bt, out, q0, q1, m, th, tw):
 
 
 def output_transform(z3, at, y, b0h, b0w, pt, pl, th, tw, bias=None):
-    """z3 (a*a, >= 4C*th*tw, N) at [xh*a + xw, (4c + 2rh + rw)*th*tw + t*tw + u] -> y
+    """z3 (a*a, >= 4C, th*tw*N) at [xh*a + xw, 4c + 2rh + rw, (t*tw + u)*N + image] -> y
     (N, C, H, W) (overwritten): A^T z A per tile and phase, cropped to y, plus `bias` (C,) if
     given."""
     b = np.zeros(y.shape[1], y.dtype) if bias is None else bias

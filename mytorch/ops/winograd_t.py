@@ -23,9 +23,9 @@ that exist are u in [pt, pt + H), so z_b for b in [b0, b1) = [pt // 2, (pt + H -
 these are cut into tiles of m, tile t reading input rows b0 - 1 + t*m + i for i < m + 1. m is
 the one of 4, 3, 2 that transforms the fewest points (ties to the larger m).
 
-Layouts: a transformed tensor is (a*a, channels*th*tw + 1, N), [xh*a + xw, channel*th*tw +
-t*tw + u, image]: batch innermost (see _kernels_winograd_t), phase channel c*4 + 2*rh + rw, one
-spare row (see `_transformed`); the GEMMs read its (a*a, channels, th*tw*N) view. The numba loops
+Layouts: a transformed tensor is (a*a, channels + 1, th*tw*N), [xh*a + xw, channel, (t*tw + u)*N
++ image]: batch innermost (see _kernels_winograd_t), phase channel c*4 + 2*rh + rw, one spare
+channel (see `_transformed`); the GEMMs read its (a*a, channels, th*tw*N) view. The numba loops
 run on NumPy float arrays; the array-module references here (strided slices and tensordots)
 serve CuPy and the tests.
 
@@ -162,7 +162,7 @@ def _input_transform_reference(x, bt, v3, q0, q1, m, th, tw):
             d[i, j] = scratch[:, :, i:i + th * m:m, j:j + tw * m:m]
     t = xp.tensordot(bt, d, axes=([1], [0]))  # (xh, j, n, c, th, tw)
     t = xp.tensordot(bt, t, axes=([1], [1]))  # (xw, xh, n, c, th, tw)
-    v3[:, :c * th * tw] = t.transpose(1, 0, 3, 4, 5, 2).reshape(a * a, c * th * tw, n)
+    v3[:, :c] = t.transpose(1, 0, 3, 4, 5, 2).reshape(a * a, c, th * tw * n)
     return v3
 
 
@@ -170,7 +170,7 @@ def _input_adjoint_reference(dv3, bt, out, q0, q1, m, th, tw):
     xp = array_module(dv3)
     n, c, h, w = out.shape
     a = bt.shape[0]
-    dv = dv3[:, :c * th * tw].reshape(a, a, c, th, tw, n)
+    dv = dv3[:, :c].reshape(a, a, c, th, tw, n)
     t = xp.tensordot(bt, dv, axes=([0], [0]))  # (i, xw, c, th, tw, n)
     t = xp.tensordot(bt, t, axes=([0], [1]))  # (j, i, c, th, tw, n)
     scratch = xp.zeros((n, c, th * m + 1, tw * m + 1), dv3.dtype)
@@ -188,7 +188,7 @@ def _output_transform_reference(z3, at, y, b0h, b0w, pt, pl, th, tw, bias=None):
     xp = array_module(z3)
     n, c, h, w = y.shape
     m, a = at.shape
-    z = z3[:, :4 * c * th * tw].reshape(a, a, 4 * c, th, tw, n)
+    z = z3[:, :4 * c].reshape(a, a, 4 * c, th, tw, n)
     t = xp.tensordot(at, z, axes=([1], [0]))  # (kh, xw, 4c, th, tw, n)
     t = xp.tensordot(at, t, axes=([1], [1]))  # (kw, kh, 4c, th, tw, n)
     t = t.reshape(m, m, c, 2, 2, th, tw, n).transpose(7, 2, 3, 5, 1, 4, 6, 0)
@@ -221,12 +221,12 @@ def _output_adjoint_reference(gy, at, dz3, b0h, b0w, pt, pl, th, tw):
     t = t.reshape(m, m, 4 * c, th, tw, n)
     t = xp.tensordot(at, t, axes=([0], [0]))  # (xh, kw, ...)
     t = xp.tensordot(at, t, axes=([0], [1]))  # (xw, xh, ...)
-    dz3[:, :4 * c * th * tw] = t.swapaxes(0, 1).reshape(a * a, 4 * c * th * tw, n)
+    dz3[:, :4 * c] = t.swapaxes(0, 1).reshape(a * a, 4 * c, th * tw * n)
     return dz3, gy.sum(axis=(0, 2, 3))
 
 
 def input_transform(x, bt, v3, q0, q1, m, th, tw):
-    """x (N, O, H, W) -> v3 (a*a, >= O*th*tw, N), see _kernels_winograd_t.input_transform."""
+    """x (N, O, H, W) -> v3 (a*a, >= O, th*tw*N), see _kernels_winograd_t.input_transform."""
     if _kw.available(x, bt, v3):
         return _kw.input_transform(x, bt, v3, q0, q1, m, th, tw)
     return _input_transform_reference(x, bt, v3, q0, q1, m, th, tw)
@@ -240,7 +240,7 @@ def input_adjoint(dv3, bt, out, q0, q1, m, th, tw):
 
 
 def output_transform(z3, at, y, b0h, b0w, pt, pl, th, tw, bias=None):
-    """z3 (a*a, >= 4C*th*tw, N) -> y (N, C, H, W) (+ bias), see _kernels_winograd_t."""
+    """z3 (a*a, >= 4C, th*tw*N) -> y (N, C, H, W) (+ bias), see _kernels_winograd_t."""
     if _kw.available(z3, at, y):
         return _kw.output_transform(z3, at, y, b0h, b0w, pt, pl, th, tw, bias)
     return _output_transform_reference(z3, at, y, b0h, b0w, pt, pl, th, tw, bias)
@@ -299,16 +299,16 @@ def _empty(xp, shape, dtype, like):
 # convolution is: x (N, O, Ho, Wo) -> y (N, C, H, W), w (O, C, 4, 4)
 
 def _transformed(xp, a, ch, nt, n, dtype, like):
-    """A transformed tensor: (a*a, ch*nt + 1, N), [point, channel*nt + tile, image]. The row
-    past the last channel keeps the a*a planes from lying a power of two apart (128 KiB on the
+    """A transformed tensor: (a*a, ch + 1, nt*N), [point, channel, tile*N + image]. The
+    channel past the last keeps the a*a planes from lying a power of two apart (128 KiB on the
     bench layer): the transforms read or write all of them at once, and at such a stride their
-    lines fall into the same cache sets (the output transform's first step took 0.3 ms)."""
-    return _empty(xp, (a * a, ch * nt + 1, n), dtype, like)
+    lines fall into the same cache sets."""
+    return _empty(xp, (a * a, ch + 1, nt * n), dtype, like)
 
 
 def _gemm(t, ch):
     """The (a*a, ch, nt*N) matrices of a transformed tensor (a view)."""
-    return t[:, :t.shape[1] - 1].reshape(t.shape[0], ch, -1)
+    return t[:, :ch]
 
 
 def transpose_forward(x, w, g, b=None):

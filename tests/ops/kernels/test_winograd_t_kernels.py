@@ -50,7 +50,7 @@ def test_loops_match_reference(shape, ph, pw, out, dtype):
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
 
     x = rng.standard_normal((n, o, g.Ho, g.Wo)).astype(dtype)
-    vshape = (a * a, o * nt + 1, n)
+    vshape = (a * a, o + 1, nt * n)
     got = WT.input_transform(x, bt, np.full(vshape, np.nan, dtype), b0h - 1, b0w - 1, m, th, tw)
     want = WT._input_transform_reference(x, bt, np.full(vshape, np.nan, dtype), b0h - 1, b0w - 1,
                                          m, th, tw)
@@ -65,7 +65,7 @@ def test_loops_match_reference(shape, ph, pw, out, dtype):
     v = WT._input_transform_reference(x, bt, np.zeros(vshape, dtype), b0h - 1, b0w - 1, m, th, tw)
     np.testing.assert_allclose(np.vdot(v[:, :-1], dv[:, :-1]), np.vdot(x, got), rtol=1e-4)
 
-    zshape = (a * a, 4 * c * nt + 1, n)
+    zshape = (a * a, 4 * c + 1, nt * n)
     z = rng.standard_normal(zshape).astype(dtype)
     bias = rng.standard_normal(c).astype(dtype)
     yshape = (n, c) + shape[2:]
