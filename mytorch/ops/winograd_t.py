@@ -258,12 +258,12 @@ def output_adjoint(gy, at, dz3, b0h, b0w, pt, pl, th, tw):
 # reused memory for the transformed tensors
 
 # Fresh arrays of a few MB come from pages the kernel has to fault in and zero (glibc gives the
-# memory of freed ones back when the top of its heap is free: the layer's five transformed
-# tensors are allocated and freed in turn); on the bench layer that added 2.4 ms to a forward
-# of 2.2. Host arrays of the transformed tensors come from buffers kept here instead, handed
-# out again once nothing else refers to them (as mytorch.ops.buffers does for large arrays:
-# a buffer's reference count tells whether a view of it is still alive), at most _POOL_BYTES
-# in all.
+# memory of freed ones back when the top of its heap is free: the layer's transformed tensors
+# are allocated and freed in turn); on the bench layer that added 2.4 ms to a forward of 2.2.
+# Host arrays of the transformed tensors, and of the layer's output and gradients, come from
+# buffers kept here instead, handed out again once nothing else refers to them (as
+# mytorch.ops.buffers does for large arrays: a buffer's reference count tells whether a view of
+# it is still alive), at most _POOL_BYTES in all (then plain np.empty).
 _POOL_BYTES = 256 << 20
 _pool = {}  # nbytes -> [uint8 buffers]
 
@@ -325,7 +325,7 @@ def transpose_forward(x, w, g, b=None):
     u = weight_transform(w, gm)
     z = _transformed(xp, a, 4 * c, nt, n, x.dtype, x)
     xp.matmul(u, _gemm(v, o), out=_gemm(z, 4 * c))
-    y = xp.empty((n, c, g.H, g.W), x.dtype)
+    y = _empty(xp, (n, c, g.H, g.W), x.dtype, x)
     output_transform(z, at, y, b0h, b0w, g.pt, g.pl, th, tw, b)
     return y, (v, u)
 
@@ -348,12 +348,13 @@ def transpose_backward(gy, w, g, x=None, kept=None, need=(True, True, False)):
         ut = u.transpose(0, 2, 1) if u is not None else weight_transform(w, gm, transposed=True)
         dv = _transformed(xp, a, o, nt, n, gy.dtype, gy)
         xp.matmul(ut, _gemm(dz, 4 * c), out=_gemm(dv, o))
-        gx = input_adjoint(dv, bt, xp.empty((n, o, g.Ho, g.Wo), gy.dtype), b0h - 1, b0w - 1, m,
-                           th, tw)
+        gx = input_adjoint(dv, bt, _empty(xp, (n, o, g.Ho, g.Wo), gy.dtype, gy), b0h - 1,
+                           b0w - 1, m, th, tw)
     if need[1]:
         if v is None:
             v = input_transform(x, bt, _transformed(xp, a, o, nt, n, gy.dtype, gy), b0h - 1,
                                 b0w - 1, m, th, tw)
-        du = xp.matmul(_gemm(dz, 4 * c), _gemm(v, o).transpose(0, 2, 1))
+        du = xp.matmul(_gemm(dz, 4 * c), _gemm(v, o).transpose(0, 2, 1),
+                       out=_empty(xp, (a * a, 4 * c, o), gy.dtype, gy))
         gw = weight_adjoint(du, gm, o)
     return gx, gw, gb if need[2] else None
