@@ -122,10 +122,7 @@ def _kron(gm, xp):
     return xp.ascontiguousarray((gm[:, None, :, None] * gm[None, :, None, :]).reshape(a * a, 4))
 
 
-def weight_transform(w, gm, transposed=False):
-    """w (O, C, 4, 4) -> U (a^2, 4C, O) (with `transposed`: (a^2, O, 4C)): G W_p G^T per phase
-    p = (rh, rw), whose 2x2 filter W_p[jh, jw] is w[2(1 - jh) + rh, 2(1 - jw) + rw]. One GEMM
-    of (G (x) G) with the phase filters' taps laid out as U's channels."""
+def _weight_transform_reference(w, gm, transposed=False):
     xp = array_module(w)
     o, c = w.shape[:2]
     a = gm.shape[0]
@@ -136,13 +133,32 @@ def weight_transform(w, gm, transposed=False):
     return u.reshape((a * a, o, 4 * c) if transposed else (a * a, 4 * c, o))
 
 
-def weight_adjoint(du, gm, o):
-    """du (a^2, 4C, O) -> dw (O, C, 4, 4): the adjoint of `weight_transform`."""
+def _weight_adjoint_reference(du, gm, o):
     xp = array_module(du)
     c = du.shape[1] // 4
     taps = xp.matmul(_kron(gm, xp).T, du.reshape(du.shape[0], -1))  # (4, 4C*O)
     dw = taps.reshape(2, 2, c, 2, 2, o).transpose(5, 2, 0, 3, 1, 4)  # [o, c, jh, rh, jw, rw]
     return xp.ascontiguousarray(dw[:, :, ::-1, :, ::-1, :]).reshape(o, c, 4, 4)
+
+
+def weight_transform(w, gm, transposed=False, out=None):
+    """w (O, C, 4, 4) -> U (a^2, 4C, O) (with `transposed`: (a^2, O, 4C)): G W_p G^T per phase
+    p = (rh, rw), whose 2x2 filter W_p[jh, jw] is w[2(1 - jh) + rh, 2(1 - jw) + rw]: (G (x) G)
+    times the phase filters' taps, laid out as U's channels. The numba loop (NumPy float arrays,
+    not transposed) writes into `out` if given; the reference is one GEMM."""
+    if transposed or not _kw.available(w, gm):
+        return _weight_transform_reference(w, gm, transposed)
+    a = gm.shape[0]
+    u = np.empty((a * a, 4 * w.shape[1], w.shape[0]), w.dtype) if out is None else out
+    return _kw.filter_transform(np.ascontiguousarray(w), _kron(gm, np), u)
+
+
+def weight_adjoint(du, gm, o):
+    """du (a^2, 4C, O) -> dw (O, C, 4, 4): the adjoint of `weight_transform`."""
+    if not _kw.available(du, gm):
+        return _weight_adjoint_reference(du, gm, o)
+    taps = np.matmul(_kron(gm, np).T, du.reshape(du.shape[0], -1))  # (4, 4C*O)
+    return _kw.filter_taps_adjoint(taps, np.empty((o, du.shape[1] // 4, 4, 4), du.dtype))
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,7 +338,7 @@ def transpose_forward(x, w, g, b=None):
     a, nt = m + 1, th * tw
     v = input_transform(x, bt, _transformed(xp, a, o, nt, n, x.dtype, x), b0h - 1, b0w - 1, m,
                         th, tw)
-    u = weight_transform(w, gm)
+    u = weight_transform(w, gm, out=_empty(xp, (a * a, 4 * c, o), x.dtype, x))
     z = _transformed(xp, a, 4 * c, nt, n, x.dtype, x)
     xp.matmul(u, _gemm(v, o), out=_gemm(z, 4 * c))
     y = _empty(xp, (n, c, g.H, g.W), x.dtype, x)

@@ -89,14 +89,28 @@ def test_loops_match_reference(shape, ph, pw, out, dtype):
     np.testing.assert_allclose(np.vdot(y0, gy), np.vdot(z[:, :-1], got[:, :-1]), rtol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 4])
+def test_weight_loops_match_reference(m, dtype):
+    rng = np.random.default_rng(m)
+    w = rng.standard_normal((7, 3, 4, 4)).astype(dtype)
+    gm = WT.matrices(m)[1].astype(dtype)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(WT.weight_transform(w, gm), WT._weight_transform_reference(w, gm),
+                               **tol)
+    du = rng.standard_normal(((m + 1) ** 2, 12, 7)).astype(dtype)
+    np.testing.assert_allclose(WT.weight_adjoint(du, gm, 7),
+                               WT._weight_adjoint_reference(du, gm, 7), **tol)
+
+
 def test_weight_transform_and_its_adjoint():
     rng = np.random.default_rng(0)
     w = rng.standard_normal((5, 3, 4, 4))
     _, gm, _ = WT.matrices(4)
     u = WT.weight_transform(w, gm)
     assert u.shape == (25, 12, 5)
-    np.testing.assert_array_equal(WT.weight_transform(w, gm, transposed=True),
-                                  u.transpose(0, 2, 1))
+    np.testing.assert_allclose(WT.weight_transform(w, gm, transposed=True),
+                               u.transpose(0, 2, 1), rtol=1e-13, atol=1e-13)
     # phase (rh, rw) = (1, 0) of channel pair (o, c) = (2, 1): G W_p G^T
     wp = np.array([[w[2, 1, 2 * (1 - jh) + 1, 2 * (1 - jw)] for jw in range(2)]
                    for jh in range(2)])
