@@ -238,8 +238,10 @@ def _compiled():
         rs, cs = np.zeros(5, np.int64), np.zeros(5, np.int64)
         fs = np.zeros(5, out.dtype)
         zero = out.dtype.type(0)
+        # Tiles overlap in their last row and column (i = m of tile t is i = 0 of tile t + 1):
+        # the first write of each scratch entry stores, the second adds, so nothing is zeroed
+        # first (in ascending i and j the i = 0 write comes first).
         for ci in range(c):
-            cols[:] = 0
             for xw in range(a):
                 for i in range(a):
                     nz = 0
@@ -249,8 +251,7 @@ def _compiled():
                             nz += 1
                     for t in range(th):
                         _comb(cols2, (xw * m + i % m) * r1 + i // m + t, 0, dv3, rs, cs, fs, nz,
-                              1, 0, t, True)
-            scratch[:] = 0
+                              1, 0, t, i == m and t + 1 < th)
             for ri in range(m):
                 for rq in range(r1 if ri == 0 else th):
                     for j in range(a):
@@ -259,8 +260,14 @@ def _compiled():
                             if bt[xw, j] != 0:
                                 rs[nz], cs[nz], fs[nz] = (xw * m + ri) * r1 + rq, 0, bt[xw, j]
                                 nz += 1
-                        _comb(scratch, ri * r1 + rq, (j % m) * c1 + j // m, cols, rs, cs, fs,
-                              nz, tw, 0, 0, True)
+                        if j < m:
+                            _comb(scratch, ri * r1 + rq, j * c1, cols, rs, cs, fs, nz, tw, 0, 0,
+                                  False)
+                        else:  # columns (u + 1)*m: on tile u + 1's column 0 but the last
+                            _comb(scratch, ri * r1 + rq, 1, cols, rs, cs, fs, nz, tw - 1, 0, 0,
+                                  True)
+                            _comb(scratch, ri * r1 + rq, tw, cols, rs, cs, fs, nz, 1, 0, tw - 1,
+                                  False)
             _from_rows(scratch2, where, out2[:, ci * hw:(ci + 1) * hw], zero)
 
     @njit(cache=True, nogil=True, fastmath={"contract"})
