@@ -16,7 +16,9 @@ stride (4x4 stride 2: the transposed-conv upsampler) may run through the stride 
 channels-last columns instead (mytorch.ops.conv_cl: a row per output position, contiguous
 runs of channels, no gather at stride 2). Transposed convolutions may run
 with the batch innermost in their columns instead (mytorch.ops.conv_chwn: every copy and add a
-run of N values). mytorch.ops.conv_select picks one per shape by timing them.
+run of N values), and 4x4 stride-2 ones as Winograd F(4x4, 2x2) on their stride phases
+(mytorch.ops.winograd_t: 2.56x fewer multiplies). mytorch.ops.conv_select picks one per shape by
+timing them.
 
 `conv_auto` and `conv_transpose_auto` build the same results from Tensor ops (slicing, stack,
 matmul) and let autograd derive the gradient: the `auto=True` path of F.conv*d and the
@@ -37,6 +39,7 @@ from mytorch.ops import (
     winograd1d,
     winograd1d_cl,
     winograd_cl,
+    winograd_t,
 )
 from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
 
@@ -335,31 +338,68 @@ def _bias_grad(gy):
 
 def _transpose_candidates(candidates, g, groups):
     """The transposed conv's candidates: `candidates` ({"im2col": the conv's own drivers,
-    which choose among im2col, Winograd and the phases themselves}) and the batch-innermost
-    path where it applies, unless MYTORCH_CONV_ALGO forces one of the others."""
-    if conv_chwn.applies(g, groups) and conv_select.forced() in (None, "chwn"):
-        return candidates
-    return {"im2col": candidates["im2col"]}
+    which choose among im2col, Winograd and the phases themselves}), the batch-innermost path
+    and Winograd on the stride phases (4x4 stride 2) where they apply, unless
+    MYTORCH_CONV_ALGO forces one of the others."""
+    forced = conv_select.forced()
+    out = {"im2col": candidates["im2col"]}
+    for name, applies in (("chwn", conv_chwn.applies), ("winogradt", winograd_t.applies)):
+        if applies(g, groups) and forced in (None, name):
+            out[name] = candidates[name]
+    return out
 
 
-def _transpose_forward(x, w, b, g, groups):
-    """conv_transpose(x, w) + b -> (y, what the backward may reuse or None)."""
+def _transpose_layer_algorithm(x, w, b, g, groups, need):
+    """The algorithm for a transposed conv layer's forward and backward together (None: each
+    pass chooses its own), as `_layer_algorithm` does for a conv: winogradt's forward alone
+    was no faster than chwn's (2.2 ms both on the bench's 64->32 7x7 layer, so either was
+    kept), but it keeps the transformed input that its backward (3.7 ms against chwn's 4.5)
+    reads; chosen pass by pass, the layer ran chwn's forward and either backward."""
+    def layer(name):
+        def fn():
+            y, kept = _transpose_forward(x, w, b, g, groups, algo=name)
+            _transpose_backward(y, x, w, g, groups, need, kept if need[1] else None, algo=name)
+        return fn
+
+    names = list(_transpose_candidates(dict.fromkeys(("im2col", "chwn", "winogradt")), g,
+                                       groups))
+    if len(names) == 1 or conv_select.forced() is not None:
+        return None
+    key = ("transpose_layer", x.shape, w.shape, g, x.dtype.str, b is not None, tuple(need))
+    return conv_select.pick(key, {name: layer(name) for name in names}, "im2col", (x,))
+
+
+def _transpose_forward(x, w, b, g, groups, algo=None):
+    """conv_transpose(x, w) + b -> (y, what the backward may reuse or None: (name of the
+    algorithm that kept it, what it kept)). `algo`: the layer's choice, or None for
+    conv_select's timed choice for this pass."""
     def conv_pair():
         y = _conv_backward(x, w, g, groups)[0]
         if b is not None:
             y += b.reshape((-1,) + (1,) * (y.ndim - 2))
         return y, None
 
+    def tagged(name, fn):
+        def run():
+            y, kept = fn()
+            return y, (name, kept)
+        return run
+
     candidates = _transpose_candidates({
         "im2col": conv_pair,
-        "chwn": lambda: conv_chwn.transpose_forward(x, w, g, groups, b)}, g, groups)
+        "chwn": tagged("chwn", lambda: conv_chwn.transpose_forward(x, w, g, groups, b)),
+        "winogradt": tagged("winogradt", lambda: winograd_t.transpose_forward(x, w, g, b))},
+        g, groups)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("transpose_forward", x.shape, w.shape, g, x.dtype.str, b is not None)
     return conv_select.run(key, candidates, "im2col", (x,))
 
 
-def _transpose_backward(gy, x, w, g, groups, need, kept):
+def _transpose_backward(gy, x, w, g, groups, need, kept, algo=None):
     """Gradients (gx, gw, gb) of conv_transpose(x, w) + b from gy, each None unless `need`
-    asks for it. `kept`: what the forward's chwn path kept, or None. On the im2col side gx is
+    asks for it. `kept`: (name, what it kept) from the forward's chwn or winogradt path, or
+    None; the other paths compute it again. On the im2col side gx is
     the conv of gy and gw the conv weight gradient with the roles of x and gy swapped; the
     columns (or Winograd transform) of gy that the first builds are handed to the second."""
     def conv_pair():
@@ -374,12 +414,20 @@ def _transpose_backward(gy, x, w, g, groups, need, kept):
         gb = _bias_grad(gy) if need[2] else None
         return gx, gw, gb
 
+    def kept_by(name):
+        return kept[1] if kept is not None and kept[0] == name else None
+
     candidates = _transpose_candidates({
         "im2col": conv_pair,
-        "chwn": lambda: conv_chwn.transpose_backward(gy, w, g, groups, x, kept, need)},
+        "chwn": lambda: conv_chwn.transpose_backward(gy, w, g, groups, x, kept_by("chwn"),
+                                                     need),
+        "winogradt": lambda: winograd_t.transpose_backward(gy, w, g, x, kept_by("winogradt"),
+                                                           need)},
         g, groups)
+    if algo in candidates:
+        return candidates[algo]()
     key = ("transpose_backward", gy.shape, w.shape, g, gy.dtype.str, tuple(need),
-           kept is not None)
+           None if kept is None else kept[0])
     return conv_select.run(key, candidates, "im2col", (gy,))
 
 
@@ -424,7 +472,10 @@ class ConvTransposeNd(Function):
         x = array_module(x).ascontiguousarray(x)
         ctx.save_for_backward(x, w)
         ctx.g, ctx.groups, ctx.has_bias = g, groups, b is not None
-        y, ctx.kept = _transpose_forward(x, w, b, g, groups)
+        need = ctx.needs_input_grad
+        need = (need[0], need[1], b is not None and need[2])
+        ctx.algo = _transpose_layer_algorithm(x, w, b, g, groups, need) if any(need) else None
+        y, ctx.kept = _transpose_forward(x, w, b, g, groups, ctx.algo)
         if not ctx.needs_input_grad[1]:
             ctx.kept = None
         return y
@@ -435,7 +486,7 @@ class ConvTransposeNd(Function):
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
         need = (need[0], need[1], ctx.has_bias and need[2])
-        return _transpose_backward(gy, x, w, ctx.g, ctx.groups, need, ctx.kept)
+        return _transpose_backward(gy, x, w, ctx.g, ctx.groups, need, ctx.kept, ctx.algo)
 
     @staticmethod
     def composite(x, w, b, g, groups):  # create_graph: backward runs im2col/col2im kernels

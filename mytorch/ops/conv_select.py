@@ -5,8 +5,8 @@ tensors (mytorch.ops.winograd_cl), (1-D, kernel 3) Winograd F(4, 3) with tiles-l
 channels-last transformed tensors (mytorch.ops.winograd1d, winograd1d_cl) or, for strided kernels
 that are a multiple of the stride, im2col + GEMM through the stride phases
 (mytorch.ops.conv_phase), or for transposed convolutions with the batch innermost in the
-columns (mytorch.ops.conv_chwn), chosen by timing them once per shape (as cuDNN's benchmark
-mode).
+columns (mytorch.ops.conv_chwn) or, 4x4 stride 2, as Winograd F(4x4, 2x2) on the stride phases
+(mytorch.ops.winograd_t), chosen by timing them once per shape (as cuDNN's benchmark mode).
 
 Which one is fastest depends on the channel counts, the image size and the machine's BLAS:
 F(4x4) does 1.8x fewer GEMM flops than F(2x2) but its transforms cost more; both lose to
@@ -37,8 +37,10 @@ backward: each algorithm runs the forward and the gradients the backward will fo
 apart, a forward was chosen for its own time alone, though what it keeps (Winograd's
 transformed input, im2col's columns) serves only its own algorithm's weight gradient: the
 32 -> 64 stride-2 layer of the benchmark took im2col's forward and winograd2cl's backward in
-some fresh processes and winograd2cl for both in others, about 1.1x apart. Passes run alone
-(inference, transposed convolutions) are chosen by `run`.
+some fresh processes and winograd2cl for both in others, about 1.1x apart. A transposed
+convolution that will be differentiated is chosen as a whole layer the same way (winogradt's
+backward reads the transform its forward keeps). Passes run alone (inference) are chosen by
+`run`.
 
 Where timing is not wanted the choice is by rule (`winograd.applies`: F(2x2) for C_in >= 8):
 for arrays other than NumPy float arrays (CuPy kernels are asynchronous, their wall time on the
@@ -47,14 +49,16 @@ deterministic, but a timed choice could differ from one process to the next and 
 rounding).
 
 MYTORCH_CONV_ALGO=im2col|im2colcl|winograd2|winograd4|winograd2cl|winograd1d|winograd1dcl|phase|
-chwn in the environment (read at each call; "auto" or unset: choose) forces one algorithm
-wherever it applies; elsewhere the usual choice runs. im2colcl is im2col with channels-last
-columns (mytorch.ops.conv_cl; 2-D, one group). winograd2 and winograd2cl are F(2x2, 3x3) at stride 1
-and 2, the first with tiles-last transformed tensors, the second channels-last; winograd4 is
-stride 1 only. winograd1d and winograd1dcl are F(4, 3) (1-D kernel 3, stride 1), tiles-last and
-channels-last. im2colcl, winograd2cl, winograd1d, winograd1dcl, phase and chwn are only ever
-chosen by timing or forced. A transposed convolution first chooses between chwn and
-the convolution's own drivers, which then choose among the others.
+chwn|winogradt in the environment (read at each call; "auto" or unset: choose) forces one
+algorithm wherever it applies; elsewhere the usual choice runs. im2colcl is im2col with
+channels-last columns (mytorch.ops.conv_cl; 2-D, one group). winograd2 and winograd2cl are
+F(2x2, 3x3) at stride 1 and 2, the first with tiles-last transformed tensors, the second
+channels-last; winograd4 is stride 1 only. winograd1d and winograd1dcl are F(4, 3) (1-D kernel
+3, stride 1), tiles-last and channels-last. winogradt is the transposed 4x4 stride-2 convolution
+(one group, dilation 1) as Winograd F(m x m, 2x2) on its stride phases. im2colcl, winograd2cl,
+winograd1d, winograd1dcl, phase, chwn and winogradt are only ever chosen by timing or forced. A
+transposed convolution first chooses among chwn, winogradt and the convolution's own drivers,
+which then choose among the others.
 """
 import os
 import statistics
@@ -66,7 +70,7 @@ from mytorch.backend import host_float_arrays
 __all__ = ["ALGORITHMS", "choose", "clear_cache", "forced", "pick", "run"]
 
 ALGORITHMS = ("im2col", "im2colcl", "winograd2", "winograd4", "winograd2cl", "winograd1d",
-              "winograd1dcl", "phase", "chwn")
+              "winograd1dcl", "phase", "chwn", "winogradt")
 
 _ROUNDS = 5  # timed rounds after the warm-up
 _SMALL_ROUNDS = 7  # ... when each candidate's first timed run took under _SMALL_SECONDS

@@ -217,6 +217,71 @@ def test_chwn_path_partial_grads_1d_and_gradcheck(monkeypatch):
                      _t64(rng, (1, 4, 3, 2), (4, 1, 3, 2), (2,)))
 
 
+# Winograd F(m x m, 2x2) on the stride phases of a 4x4 stride-2 transposed conv
+# (mytorch.ops.winograd_t), forced: (x shape, out channels, padding, output_padding, bias).
+WINOGRADT_T2D = [
+    ((4, 8, 7, 7), 4, 1, 0, True),          # the DCGAN/U-Net upsampler
+    ((1, 3, 5, 6), 2, 0, 0, False),         # batch 1, no padding, odd sizes
+    ((3, 4, 6, 5), 5, 1, 1, True),          # output_padding
+    ((2, 3, 9, 4), 3, 2, (1, 0), True),     # output_padding on one axis, two tiles a row
+    ((9, 3, 4, 4), 2, 3, 0, False),         # padding crops the full output
+    ((2, 2, 1, 1), 3, 0, 1, True),          # one input pixel
+    ((2, 3, 13, 15), 4, 1, 0, True),        # several tiles per axis
+]
+
+
+@pytest.mark.parametrize("case", WINOGRADT_T2D, ids=range(len(WINOGRADT_T2D)))
+def test_winogradt_path_matches_torch(case, device, monkeypatch):
+    from mytorch.ops import winograd_t as WT
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "winogradt")
+    runs = []
+    for name in ("transpose_forward", "transpose_backward"):
+        fn = getattr(WT, name)
+        monkeypatch.setattr(WT, name, lambda *a, fn=fn, name=name, **k: (runs.append(name),
+                                                                          fn(*a, **k))[1])
+    xs, o, p, op, bias = case
+    shapes = [xs, (xs[1], o, 4, 4)] + ([(o,)] if bias else [])
+    check(lambda x, w, b=None: F.conv_transpose2d(x, w, b, 2, p, op), shapes,
+          torch_fn=lambda x, w, b=None: TF.conv_transpose2d(x, w, b, 2, p, op), device=device)
+    assert {"transpose_forward", "transpose_backward"} <= set(runs)  # this path ran
+
+
+def test_winogradt_path_partial_grads_fallback_and_gradcheck(monkeypatch):
+    """Forced winogradt: only some inputs needing a gradient (the forward keeps nothing when
+    the weight needs none), geometries it does not run (kernel 3, groups, dilation, 1-D) falling
+    back to the usual choice, and float64 gradcheck."""
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "winogradt")
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s) for s in ((3, 4, 5, 5), (4, 3, 4, 4), (3,)))
+    for needs in ((True, False, False), (False, True, True), (False, False, True),
+                  (True, True, False)):
+        mt = [mytorch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
+        tt = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
+        y = F.conv_transpose2d(*mt, 2, 1)
+        ty = TF.conv_transpose2d(*tt, 2, 1)
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
+        gy = rng.standard_normal(tuple(ty.shape))
+        y.backward(mytorch.tensor(gy))
+        ty.backward(torch.tensor(gy))
+        for m, t in zip(mt, tt):
+            assert (m.grad is None) == (t.grad is None)
+            if t.grad is not None:
+                np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10,
+                                           atol=1e-10)
+    check(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 4, 5, 5), (4, 3, 3, 3), (3,)],
+          torch_fn=lambda x, w, b: TF.conv_transpose2d(x, w, b, 2, 1, 1))
+    check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 0, 2), [(2, 4, 5, 5), (4, 2, 4, 4)],
+          torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 2, 1, 0, 2))
+    check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 0, 1, 2), [(2, 4, 5, 5), (4, 2, 4, 4)],
+          torch_fn=lambda x, w: TF.conv_transpose2d(x, w, None, 2, 1, 0, 1, 2))
+    check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1), [(2, 3, 9), (3, 5, 4), (5,)],
+          torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1))
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1),
+                     _t64(rng, (2, 3, 3, 4), (3, 2, 4, 4), (2,)))
+    assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 2, 2, 1),
+                     _t64(rng, (1, 2, 5, 3), (2, 3, 4, 4)))
+
+
 def test_phase_and_im2col_choices_agree(monkeypatch):
     """The phase and im2col choices of the timing give the same transposed conv (same GEMMs,
     same order of summation into each output): that choice does not change the rounding."""
@@ -224,12 +289,14 @@ def test_phase_and_im2col_choices_agree(monkeypatch):
     x = rng.standard_normal((4, 8, 7, 7)).astype(np.float32)
     w = rng.standard_normal((8, 4, 4, 4)).astype(np.float32)
     outs = []
-    for algo in ("im2col", "phase", "chwn"):
+    for algo in ("im2col", "phase", "chwn", "winogradt"):
         monkeypatch.setenv("MYTORCH_CONV_ALGO", algo)
         outs.append(F.conv_transpose2d(mytorch.tensor(x), mytorch.tensor(w), None, 2, 1).numpy())
     np.testing.assert_array_equal(outs[0], outs[1])
-    # chwn orders the GEMM's columns differently, so BLAS may round them differently
+    # chwn orders the GEMM's columns differently, so BLAS may round them differently; winogradt
+    # sums other products (the transforms' rounding)
     np.testing.assert_allclose(outs[2], outs[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outs[3], outs[0], rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("auto", [False, True])

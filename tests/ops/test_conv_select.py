@@ -223,6 +223,56 @@ def test_a_layer_runs_its_choice_in_both_passes(winner, need_x, stride, monkeypa
         np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("winner", ["im2col", "chwn", "winogradt"])
+@pytest.mark.parametrize("need_x", [True, False])
+def test_a_transposed_layer_runs_its_choice_in_both_passes(winner, need_x, monkeypatch):
+    """A training 4x4 stride-2 transposed conv offers im2col (the conv's drivers), chwn and
+    winogradt as whole layers; the one chosen runs both passes, the backward reusing what its
+    forward kept, and the result equals torch's."""
+    from mytorch.ops import winograd_t
+    offered, kept_seen = [], []
+    backward = winograd_t.transpose_backward
+
+    def spy(gy, w, g, x=None, kept=None, need=(True, True, False)):
+        kept_seen.append(kept is not None)
+        return backward(gy, w, g, x, kept, need)
+
+    def fake_timed(candidates, clock):
+        if "chwn" not in candidates:  # a pass of the im2col side choosing among its own
+            name = next(iter(candidates))
+            return name, candidates[name]()
+        offered.append(list(candidates))
+        for fn in candidates.values():  # each runs forward and backward without failing
+            fn()
+        kept_seen.clear()
+        return winner, None
+    monkeypatch.setattr(conv_select, "_timed", fake_timed)
+    monkeypatch.setattr(winograd_t, "transpose_backward", spy)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 8, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 5, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    tx, tw = torch.from_numpy(x).requires_grad_(need_x), torch.from_numpy(w).requires_grad_()
+    tb = torch.from_numpy(b).requires_grad_()
+    ty = TF.conv_transpose2d(tx, tw, tb, stride=2, padding=1)
+    ty.square().sum().backward()
+    mx, mw = mytorch.tensor(x, requires_grad=need_x), mytorch.tensor(w, requires_grad=True)
+    mb = mytorch.tensor(b, requires_grad=True)
+    my = F.conv_transpose2d(mx, mw, mb, stride=2, padding=1)
+    my.square().sum().backward()
+    assert offered == [["im2col", "chwn", "winogradt"]]
+    assert conv_select._cache[next(k for k in conv_select._cache
+                                   if k[0] == "transpose_layer")] == winner
+    assert not any(k[0].startswith("transpose_") and k[0] != "transpose_layer"
+                   for k in conv_select._cache)  # no pass timed on its own
+    assert kept_seen == ([True] if winner == "winogradt" else [])
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-4, atol=1e-3)
+    if need_x:
+        np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
 def test_choosing_an_algorithm_leaves_torchs_threads_alone():
     # the choice keys on mytorch.get_num_threads(); reading numba's thread count would start
     # numba's threading layer, which resets the OpenMP pool torch shares (torch at 1 thread
