@@ -407,7 +407,7 @@ def _compiled_gelu():
     dtype, so float32 stays float32 (as the NumPy reference) and loops vectorize at full width."""
     from numba import njit
 
-    opts = dict(cache=True, nogil=True, error_model="numpy")
+    opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
     @njit(**opts)
     def neg_half_square(x, cap, out):
