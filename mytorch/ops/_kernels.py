@@ -404,7 +404,9 @@ def _compiled_gelu():
     call. The only exp over the array is exp(-x^2/2): erfc's exp(P(t)) factor has P in a
     narrow range, so a degree-10 Taylor polynomial gives it to ~2e-10 relative, and the
     backward's normal pdf is that same exp(-x^2/2). Constants come as an array of the input's
-    dtype, so float32 stays float32 (as the NumPy reference) and loops vectorize at full width."""
+    dtype, so float32 stays float32 (as the NumPy reference) and loops vectorize at full width.
+    The polynomials' multiply-adds contract to FMAs (no reassociation): fwd+bwd of 8 Mi float32
+    values 56 -> 43 ms (torch 46), no less accurate than torch's float32 kernel (a test)."""
     from numba import njit
 
     opts = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
