@@ -104,9 +104,9 @@ def _ntiles(g, n):
     return n * th * tw
 
 
-def _input_transform(x, g, out):
+def _input_transform(x, g, out, padded=None):
     if _kc.available(x, out):
-        return _kc.input_transform(x, out, g.sh, g.pt, g.pl, _padded(g))
+        return _kc.input_transform(x, out, g.sh, g.pt, g.pl, padded or _padded(g))
     return input_transform_reference(x, g, out[:, :_ntiles(g, x.shape[0])])
 
 
@@ -122,9 +122,9 @@ def _output_adjoint(gy, g, out):
     return output_adjoint_reference(gy, g, out[:, :_ntiles(g, gy.shape[0])])
 
 
-def _input_adjoint(dv, g, out):
+def _input_adjoint(dv, g, out, padded=None):
     if _kc.available(dv, out):
-        return _kc.input_adjoint(dv, out, g.sh, g.pt, g.pl, _padded(g))
+        return _kc.input_adjoint(dv, out, g.sh, g.pt, g.pl, padded or _padded(g))
     return input_adjoint_reference(dv[:, :_ntiles(g, out.shape[0])], g, out)
 
 
@@ -141,13 +141,15 @@ def plan(g, bias=None):
     tensors; the forward's output transform adds `bias` (O,) if given."""
     s = scheme(g)
     chunk_elems = winograd._CHUNK_ELEMS // _CHUNK_SHARE[s.stride]
+    padded = _padded(g)  # once, not per chunk
     return winograd.Plan(winograd.ChannelsLast(s.positions), _ntiles(g, 1),
                          lambda w: winograd.weight_transform(w, s),
                          lambda du: winograd.weight_transform_adjoint(du, s),
-                         lambda x, v: _input_transform(x, g, v),
+                         lambda x, v: _input_transform(x, g, v, padded),
                          lambda m, y: _output_transform(m, g, y, bias),
                          lambda gy, dm: _output_adjoint(gy, g, dm),
-                         lambda dv, gx: _input_adjoint(dv, g, gx), chunk_elems)
+                         lambda dv, gx: _input_adjoint(dv, g, gx, padded), chunk_elems,
+                         winograd.tile_sum_position(s))
 
 
 def conv_forward(x, w, g, keep=False, bias=None):
@@ -162,7 +164,7 @@ def conv_forward(x, w, g, keep=False, bias=None):
     return winograd.run_forward(x, w, g, plan(g, bias), keep)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True, vs=None):
-    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None) (see
-    winograd.run_backward)."""
-    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs)
+def conv_backward(gy, w, g, x=None, need_x=True, vs=None, gb=None):
+    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None), and
+    the bias gradient into `gb` (O,) if given (see winograd.run_backward)."""
+    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs, gb)

@@ -157,6 +157,45 @@ def test_reference_drivers_match_numba_and_the_tiles_last_layout(stride, monkeyp
         np.testing.assert_allclose(got, want, **tol)
 
 
+def test_tile_sum_positions():
+    """The output adjoint's position holding each tile's sum of gy: (1, 1) of F2, F2S2 and F4
+    (their A^T column 1 is all ones); a scheme without such a column has none."""
+    assert [W.tile_sum_position(s) for s in (W.F2, W.F2S2, W.F4)] == [5, 6, 7]
+    assert W.tile_sum_position(W.Scheme(2, bt=W.F2.bt, g=W.F2.g,
+                                        at=((1, 1, 1, 0), (0, 2, -1, -1)))) == -1
+
+
+@pytest.mark.parametrize("stride", STRIDES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads", [((3, 8, 7, 6), ((1, 1), (1, 1))),
+                                         ((2, 5, 9, 11), ((0, 2), (1, 0))),
+                                         ((1, 3, 5, 5), ((0, 0), (0, 0)))])
+@pytest.mark.parametrize("reference", [False, True])
+def test_backward_forms_the_bias_gradient(shape, pads, dtype, stride, reference, monkeypatch):
+    """conv_backward's `gb` (from the output adjoint's tile sums, chunk by chunk) is gy summed
+    over batch and space, whichever gradients run, numba or reference path; other plans
+    (no tile_sum position) sum gy directly."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((6, shape[1], 3, 3)).astype(dtype)
+    g = _geom(shape, pads, stride)
+    gy = rng.standard_normal((shape[0], 6) + g.out).astype(dtype)
+    want = gy.sum(axis=(0, 2, 3))
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    if reference:
+        monkeypatch.setattr(WC._kc, "available", lambda *arrays: False)
+    monkeypatch.setattr(W, "_CHUNK_ELEMS", 1)  # one image per chunk: the sums add up
+    for xx, need_x in ((x, True), (None, True), (x, False), (None, False)):
+        gb = np.full(6, np.nan, dtype)
+        gx, gw = WC.conv_backward(gy, w, g, xx, need_x, gb=gb)
+        np.testing.assert_allclose(gb, want, **tol)
+        assert (gx is None) != need_x and (gw is None) == (xx is None)
+    plan = WC.plan(g)._replace(tile_sum=-1)
+    gb = np.full(6, np.nan, dtype)
+    W.run_backward(gy, w, g, plan, x, True, gb=gb)
+    np.testing.assert_allclose(gb, want, **tol)
+
+
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
 @pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
 def test_conv2d_stride_1_matches_torch(case, algo, device):
