@@ -303,6 +303,11 @@ class TilesLast:
     def size(self, channels, tp):
         return self.positions * channels * tp
 
+    def adjoint_view(self, buf, channels, tp):
+        """The output adjoint dM's view of a buffer of `size(channels, tp)`: as `view`, unless
+        the layout stores only dM's distinct positions."""
+        return self.view(buf, channels, tp)
+
     def zero_tiles(self, a, t):
         """Zero the tiles past the chunk's t (the GEMMs read them, the transforms do not)."""
         a[:, :, t:] = 0
@@ -454,7 +459,7 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None, gb=None):
     for i, (a, b) in enumerate(chunks):
         t = (b - a) * L
         tp = _tile_axis(t)
-        dm = lay.view(mbuf, o, tp)
+        dm = lay.adjoint_view(mbuf, o, tp)
         lay.zero_tiles(dm, t)  # the padding tiles add nothing to the weight gradient
         plan.output_adjoint(gy[a:b], dm)
         if gb is not None and plan.tile_sum >= 0:
