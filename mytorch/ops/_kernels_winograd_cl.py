@@ -182,8 +182,12 @@ def _compiled():
     @njit(cache=True, nogil=True)
     def output_adjoint(gy, dm):
         # gy (n, O, Ho, Wo) -> dm (25, n*th*tw, O) = A g A^T per 2x2 tile g (zero past Ho x Wo);
-        # A g = (g0, g0 + g1, g1, g0, g1) down both columns, then the same along the 5 rows
+        # A g = (g0, g0 + g1, g1, g0, g1) down both columns, then the same along the 5 rows.
+        # With dm (9, n*th*tw, O) only the distinct positions, rows and columns 0..2 (3 and 4
+        # repeat 0 and 2).
         n, o, ho, wo = gy.shape
+        distinct = dm.shape[0] == 9
+        side = 3 if distinct else 5
         th, tw = (ho + 1) // 2, (wo + 1) // 2
         L = tw * o
         dmf = dm.reshape(dm.shape[0], dm.shape[1] * o)
@@ -208,26 +212,28 @@ def _compiled():
                     for q in range(L):
                         sj[q] = g0[q] + g1[q]
                 t0 = (b * th + a) * tw * o
-                for i in range(5):
+                for i in range(side):
                     if i == 0 or i == 3:
                         c0, c1 = g[0, 0], g[0, 1]
                     elif i == 1:
                         c0, c1 = s[0], s[1]
                     else:
                         c0, c1 = g[1, 0], g[1, 1]
-                    d0, d1, d2 = dmf[5 * i, t0:t0 + L], dmf[5 * i + 1, t0:t0 + L], \
-                        dmf[5 * i + 2, t0:t0 + L]
-                    d3, d4 = dmf[5 * i + 3, t0:t0 + L], dmf[5 * i + 4, t0:t0 + L]
+                    p0 = side * i
+                    d0, d1, d2 = dmf[p0, t0:t0 + L], dmf[p0 + 1, t0:t0 + L], \
+                        dmf[p0 + 2, t0:t0 + L]
                     for q in range(L):
                         d0[q] = c0[q]
                     for q in range(L):
                         d1[q] = c0[q] + c1[q]
                     for q in range(L):
                         d2[q] = c1[q]
-                    for q in range(L):
-                        d3[q] = c0[q]
-                    for q in range(L):
-                        d4[q] = c1[q]
+                    if not distinct:
+                        d3, d4 = dmf[p0 + 3, t0:t0 + L], dmf[p0 + 4, t0:t0 + L]
+                        for q in range(L):
+                            d3[q] = c0[q]
+                        for q in range(L):
+                            d4[q] = c1[q]
 
     @njit(inline="always")
     def _b_row(dvf, p0, t0, L, w4, c, out):

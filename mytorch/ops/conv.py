@@ -252,9 +252,10 @@ def _im2col_forward(x, w, g, groups, keep_cols=False, b=None):
     return y, (cbuf.reshape(groups, k // groups, n * L) if keep else None)
 
 
-def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
+def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None, gb=None):
     """Conv gradients: gy (N, O, Ho, Wo) -> (gx (N, C, H, W) or None, gw or None) (3-D as in
-    `_conv_forward`).
+    `_conv_forward`), and with `gb` (O,) the bias gradient into it (winograd2cl forms it from
+    its output adjoint, the others by `_bias_grad`).
 
     `x` is the (contiguous) input; without it no weight gradient is formed. `cols`: what the
     forward kept (see `_conv_forward`), used by the same algorithm instead of transforming x
@@ -271,10 +272,15 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
     for name, s in winograd.schemes(g, groups).items():
         vs = cols[1] if kept == name else None
         candidates[name] = lambda s=s, vs=vs: winograd.conv_backward(gy, w, g, x, need_x, s, vs)
+    filled = []  # whether a run filled gb (any run does it alike: the same gy)
     if winograd_cl.applies(g, groups):
         vs = cols[1] if kept == "winograd2cl" else None
-        candidates["winograd2cl"] = lambda vs=vs: winograd_cl.conv_backward(gy, w, g, x, need_x,
-                                                                            vs)
+
+        def winograd2cl(vs=vs):
+            result = winograd_cl.conv_backward(gy, w, g, x, need_x, vs, gb)
+            filled.append(gb is not None)
+            return result
+        candidates["winograd2cl"] = winograd2cl
     if winograd1d.applies(g, groups):
         vs = cols[1] if kept == "winograd1d" else None
         candidates["winograd1d"] = lambda vs=vs: winograd1d.conv_backward(gy, w, g, x, need_x, vs)
@@ -284,9 +290,13 @@ def _conv_backward(gy, w, g, groups, x=None, need_x=True, cols=None, algo=None):
     if conv_phase.applies(g, groups):  # the transposed conv's forward among others
         candidates["phase"] = lambda: conv_phase.conv_backward(gy, w, g, groups, x, need_x)
     if algo in candidates:
-        return candidates[algo]()
-    key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
-    return conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
+        result = candidates[algo]()
+    else:
+        key = ("backward", gy.shape, w.shape, g, gy.dtype.str, x is not None, need_x, kept)
+        result = conv_select.run(key, candidates, _rule(g, groups, w.shape[1] * groups), (gy,))
+    if gb is not None and not filled:
+        gb[...] = _bias_grad(gy)
+    return result
 
 
 def _im2col_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
@@ -454,9 +464,10 @@ class ConvNd(Function):
         x, w = ctx.saved_tensors
         gy = array_module(gy).ascontiguousarray(gy)
         need = ctx.needs_input_grad
+        gb = array_module(gy).empty(gy.shape[1], gy.dtype) if ctx.has_bias and need[2] \
+            else None
         gx, gw = _conv_backward(gy, w, ctx.g, ctx.groups, x if need[1] else None, need[0],
-                                cols=ctx.cols if need[1] else None, algo=ctx.algo)
-        gb = _bias_grad(gy) if ctx.has_bias and need[2] else None
+                                cols=ctx.cols if need[1] else None, algo=ctx.algo, gb=gb)
         return gx, gw, gb
 
     @staticmethod

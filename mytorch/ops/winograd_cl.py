@@ -33,10 +33,18 @@ per 8-image chunk of the 32 -> 64 layer, output adjoint 0.215 -> 0.115 ms and in
 at 16 -> 32 on 14x14 (37 images) all four faster, 0.11 -> 0.10, 0.084 -> 0.071,
 0.21 -> 0.08 and 0.23 -> 0.16.
 
+At stride 2 the output adjoint repeats itself: A g = (g0, g0 + g1, g1, g0, g1) along each
+axis, so dM has 9 distinct positions of 25. The backward keeps only those (ChannelsLastS2), and
+its GEMMs read them through strided views: the 32 -> 64 layer at 28x28, batch 64, forward and
+backward, took 0.94x the time of the 25-plane dM (17.2 ms against 18.5, interleaved in one
+process, medians of 15 rounds).
+
 The numba loops run on NumPy float arrays; the array-module references here (winograd.py's
 references on transposed views) serve CuPy and the tests. The chunked drivers are winograd.py's
 (`winograd.run_forward`), on a Plan with the ChannelsLast layout.
 """
+import numpy as np
+
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd_cl as _kc
 from mytorch.ops import winograd
@@ -77,13 +85,60 @@ def output_transform_reference(m, g, out, bias=None):
 
 
 def output_adjoint_reference(gy, g, out):
-    """gy (n, O, Ho, Wo) -> out (P, n*th*tw, O) = A gy A^T per zero-extended 2x2 tile."""
+    """gy (n, O, Ho, Wo) -> out (P, n*th*tw, O) = A gy A^T per zero-extended 2x2 tile; at
+    stride 2 `out` may hold only the 9 distinct positions (see ChannelsLastS2)."""
     xp = array_module(gy)
     s = scheme(g)
     dm = xp.empty((s.positions, gy.shape[1], out.shape[1]), gy.dtype)
     winograd.output_adjoint_reference(gy, g, dm, s)
+    if out.shape[0] == ChannelsLastS2.DISTINCT ** 2 and s.stride == 2:
+        dm = dm.reshape((s.a, s.a) + dm.shape[1:])[:3, :3].reshape((-1,) + dm.shape[1:])
     out[...] = dm.transpose(0, 2, 1)
     return out
+
+
+def _matmul(xp, a, b, out):
+    """out = a @ b into a strided view `out`: NumPy writes it directly, other array modules
+    get a copy (their matmul's `out` need not take strided views)."""
+    if xp is np:
+        np.matmul(a, b, out=out)
+    else:
+        out[...] = xp.matmul(a, b)
+
+
+class ChannelsLastS2(winograd.ChannelsLast):
+    """winograd.ChannelsLast for F2S2 whose output adjoint keeps only its distinct positions:
+    A g = (g0, g0 + g1, g1, g0, g1) along each axis, so rows and columns 3, 4 of dM repeat 0
+    and 2, and dM is (9, tiles, O) instead of (25, tiles, O). The backward GEMMs read it through
+    strided views, in four blocks of positions (rows 0..2 or 3..4 by columns 0..2 or 3..4), the
+    repeated rows and columns being rows and columns 0 and 2 of the 3x3, every other one (the
+    layer's time: see the module docstring)."""
+    DISTINCT = 3
+    _BLOCKS = ((slice(0, 3), slice(0, 3)), (slice(3, 5), slice(0, 3, 2)))
+    _ROW = (0, 1, 2, 0, 2)  # dM's row (column) of each of the 5
+
+    def adjoint_view(self, buf, channels, tp):
+        return buf[:9 * channels * tp].reshape(9, tp, channels)
+
+    def _blocks(self, dm):
+        """(dM block view, (rows, columns) of the 5x5 positions) for the four blocks."""
+        d = dm.reshape((3, 3) + dm.shape[1:])
+        for rows, drows in self._BLOCKS:
+            for cols, dcols in self._BLOCKS:
+                yield d[drows, dcols], (rows, cols)
+
+    def input_grad(self, xp, u, dm, dv):
+        u5, dv5 = u.reshape((5, 5) + u.shape[1:]), dv.reshape((5, 5) + dv.shape[1:])
+        for d, ij in self._blocks(dm):
+            _matmul(xp, d, u5[ij], dv5[ij])
+
+    def weight_grad(self, xp, dm, v, du):
+        v5, du5 = v.reshape((5, 5) + v.shape[1:]), du.reshape((5, 5) + du.shape[1:])
+        for d, ij in self._blocks(dm):
+            _matmul(xp, d.swapaxes(-1, -2), v5[ij], du5[ij])
+
+    def tile_sum(self, dm, p):
+        return dm[3 * self._ROW[p // 5] + self._ROW[p % 5]].sum(axis=0)
 
 
 def input_adjoint_reference(dv, g, out):
@@ -104,9 +159,9 @@ def _ntiles(g, n):
     return n * th * tw
 
 
-def _input_transform(x, g, out):
+def _input_transform(x, g, out, padded=None):
     if _kc.available(x, out):
-        return _kc.input_transform(x, out, g.sh, g.pt, g.pl, _padded(g))
+        return _kc.input_transform(x, out, g.sh, g.pt, g.pl, padded or _padded(g))
     return input_transform_reference(x, g, out[:, :_ntiles(g, x.shape[0])])
 
 
@@ -122,9 +177,9 @@ def _output_adjoint(gy, g, out):
     return output_adjoint_reference(gy, g, out[:, :_ntiles(g, gy.shape[0])])
 
 
-def _input_adjoint(dv, g, out):
+def _input_adjoint(dv, g, out, padded=None):
     if _kc.available(dv, out):
-        return _kc.input_adjoint(dv, out, g.sh, g.pt, g.pl, _padded(g))
+        return _kc.input_adjoint(dv, out, g.sh, g.pt, g.pl, padded or _padded(g))
     return input_adjoint_reference(dv[:, :_ntiles(g, out.shape[0])], g, out)
 
 
@@ -141,13 +196,17 @@ def plan(g, bias=None):
     tensors; the forward's output transform adds `bias` (O,) if given."""
     s = scheme(g)
     chunk_elems = winograd._CHUNK_ELEMS // _CHUNK_SHARE[s.stride]
-    return winograd.Plan(winograd.ChannelsLast(s.positions), _ntiles(g, 1),
+    padded = _padded(g)  # once, not per chunk
+    layout = ChannelsLastS2(s.positions) if s.stride == 2 else \
+        winograd.ChannelsLast(s.positions)
+    return winograd.Plan(layout, _ntiles(g, 1),
                          lambda w: winograd.weight_transform(w, s),
                          lambda du: winograd.weight_transform_adjoint(du, s),
-                         lambda x, v: _input_transform(x, g, v),
+                         lambda x, v: _input_transform(x, g, v, padded),
                          lambda m, y: _output_transform(m, g, y, bias),
                          lambda gy, dm: _output_adjoint(gy, g, dm),
-                         lambda dv, gx: _input_adjoint(dv, g, gx), chunk_elems)
+                         lambda dv, gx: _input_adjoint(dv, g, gx, padded), chunk_elems,
+                         winograd.tile_sum_position(s))
 
 
 def conv_forward(x, w, g, keep=False, bias=None):
@@ -162,7 +221,7 @@ def conv_forward(x, w, g, keep=False, bias=None):
     return winograd.run_forward(x, w, g, plan(g, bias), keep)
 
 
-def conv_backward(gy, w, g, x=None, need_x=True, vs=None):
-    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None) (see
-    winograd.run_backward)."""
-    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs)
+def conv_backward(gy, w, g, x=None, need_x=True, vs=None, gb=None):
+    """gy (N, O, Ho, Wo) contiguous -> (gx (N, C, H, W) or None, gw (O, C, 3, 3) or None), and
+    the bias gradient into `gb` (O,) if given (see winograd.run_backward)."""
+    return winograd.run_backward(gy, w, g, plan(g), x, need_x, vs, gb)

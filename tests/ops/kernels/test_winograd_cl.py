@@ -5,6 +5,8 @@ adjoints, the whole conv through the references against the numba path and the t
 layout, and the conv layers forced onto it against PyTorch (forward and backward, odd sizes,
 H != W, padding 0/1/2 and asymmetric, batch 1, 1/3/17 channels, chunked batches, float64
 gradcheck, a retained second backward)."""
+import types
+
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -155,6 +157,106 @@ def test_reference_drivers_match_numba_and_the_tiles_last_layout(stride, monkeyp
     np.testing.assert_allclose(WC.conv_forward(x, w, g), y, **tol)
     for got, want in zip(WC.conv_backward(gy, w, g, x, True), (gx, gw)):
         np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads", GEOMS + [((2, 16, 14, 14), ((1, 1), (1, 1))),
+                                                 ((1, 3, 9, 5), ((0, 2), (1, 0)))])
+def test_stride_2_distinct_output_adjoint(shape, pads, dtype):
+    """At stride 2 the output adjoint into 9 planes (numba and reference) holds dM's positions
+    (i, j), i, j < 3, of the 25-plane one; the numba loop leaves the extra tile alone; rows and
+    columns 3 and 4 of the 25 repeat 0 and 2."""
+    rng = np.random.default_rng(1)
+    g = _geom(shape, pads, 2)
+    n, o = shape[0], 5
+    t = WC._ntiles(g, n)
+    tol = {"rtol": 1e-6, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-13, "atol": 1e-12}
+    gy = rng.standard_normal((n, o) + g.out).astype(dtype)
+    full = WC.output_adjoint_reference(gy, g, np.empty((25, t, o), dtype)).reshape(5, 5, t, o)
+    for r, r3 in ((3, 0), (4, 2)):
+        np.testing.assert_array_equal(full[r], full[r3])
+        np.testing.assert_array_equal(full[:, r], full[:, r3])
+    want = full[:3, :3].reshape(9, t, o)
+    got = WC._output_adjoint(gy, g, np.full((9, t + 1, o), np.nan, dtype))
+    np.testing.assert_allclose(got[:, :t], want, **tol)
+    assert np.isnan(got[:, t]).all()
+    np.testing.assert_allclose(WC.output_adjoint_reference(gy, g, np.empty((9, t, o), dtype)),
+                               want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stride_2_layout_gemms_match_channels_last(dtype):
+    """ChannelsLastS2's GEMMs on the 9 distinct dM planes equal ChannelsLast's on all 25
+    (the input and the weight gradient, the tile sum)."""
+    rng = np.random.default_rng(2)
+    t, o, c = 13, 6, 4
+    d9 = rng.standard_normal((3, 3, t, o)).astype(dtype)
+    rows = [0, 1, 2, 0, 2]
+    d25 = d9[rows][:, rows].reshape(25, t, o)
+    u = rng.standard_normal((25, o, c)).astype(dtype)
+    v = rng.standard_normal((25, t, c)).astype(dtype)
+    a, b = WC.ChannelsLastS2(25), W.ChannelsLast(25)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    dm = a.adjoint_view(np.concatenate([d9.ravel(), np.zeros(25 * t * o - 9 * t * o, dtype)]),
+                        o, t)
+    np.testing.assert_array_equal(dm, d9.reshape(9, t, o))
+    got, want = np.empty((25, t, c), dtype), np.empty((25, t, c), dtype)
+    a.input_grad(np, u, dm, got)
+    b.input_grad(np, u, d25, want)
+    np.testing.assert_allclose(got, want, **tol)
+    got, want = np.empty((25, o, c), dtype), np.empty((25, o, c), dtype)
+    a.weight_grad(np, dm, v, got)
+    b.weight_grad(np, d25, v, want)
+    np.testing.assert_allclose(got, want, **tol)
+    for p in range(25):
+        np.testing.assert_allclose(a.tile_sum(dm, p), b.tile_sum(d25, p), **tol)
+    # another array module (CuPy) gets its products copied into the strided views
+    other = types.SimpleNamespace(matmul=np.matmul)
+    got2 = np.empty_like(got)
+    a.weight_grad(other, dm, v, got2)
+    np.testing.assert_array_equal(got2, got)
+    a.input_grad(other, u, dm, got3 := np.empty((25, t, c), dtype))
+    a.input_grad(np, u, dm, got4 := np.empty((25, t, c), dtype))
+    np.testing.assert_array_equal(got3, got4)
+
+
+def test_tile_sum_positions():
+    """The output adjoint's position holding each tile's sum of gy: (1, 1) of F2, F2S2 and F4
+    (their A^T column 1 is all ones); a scheme without such a column has none."""
+    assert [W.tile_sum_position(s) for s in (W.F2, W.F2S2, W.F4)] == [5, 6, 7]
+    assert W.tile_sum_position(W.Scheme(2, bt=W.F2.bt, g=W.F2.g,
+                                        at=((1, 1, 1, 0), (0, 2, -1, -1)))) == -1
+
+
+@pytest.mark.parametrize("stride", STRIDES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pads", [((3, 8, 7, 6), ((1, 1), (1, 1))),
+                                         ((2, 5, 9, 11), ((0, 2), (1, 0))),
+                                         ((1, 3, 5, 5), ((0, 0), (0, 0)))])
+@pytest.mark.parametrize("reference", [False, True])
+def test_backward_forms_the_bias_gradient(shape, pads, dtype, stride, reference, monkeypatch):
+    """conv_backward's `gb` (from the output adjoint's tile sums, chunk by chunk) is gy summed
+    over batch and space, whichever gradients run, numba or reference path; other plans
+    (no tile_sum position) sum gy directly."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((6, shape[1], 3, 3)).astype(dtype)
+    g = _geom(shape, pads, stride)
+    gy = rng.standard_normal((shape[0], 6) + g.out).astype(dtype)
+    want = gy.sum(axis=(0, 2, 3))
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    if reference:
+        monkeypatch.setattr(WC._kc, "available", lambda *arrays: False)
+    monkeypatch.setattr(W, "_CHUNK_ELEMS", 1)  # one image per chunk: the sums add up
+    for xx, need_x in ((x, True), (None, True), (x, False), (None, False)):
+        gb = np.full(6, np.nan, dtype)
+        gx, gw = WC.conv_backward(gy, w, g, xx, need_x, gb=gb)
+        np.testing.assert_allclose(gb, want, **tol)
+        assert (gx is None) != need_x and (gw is None) == (xx is None)
+    plan = WC.plan(g)._replace(tile_sum=-1)
+    gb = np.full(6, np.nan, dtype)
+    W.run_backward(gy, w, g, plan, x, True, gb=gb)
+    np.testing.assert_allclose(gb, want, **tol)
 
 
 @pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
