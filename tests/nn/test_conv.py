@@ -188,13 +188,12 @@ def test_chwn_path_matches_torch(case, device, monkeypatch):
           device=device)
 
 
-def test_chwn_path_partial_grads_1d_and_gradcheck(monkeypatch):
-    """Forced chwn: only some inputs needing a gradient (the forward keeps nothing when the
-    weight needs none), ConvTranspose1d, and float64 gradcheck."""
-    monkeypatch.setenv("MYTORCH_CONV_ALGO", "chwn")
-    rng = np.random.default_rng(0)
+def _transpose_partial_grads_match_torch(rng, needs_list, atol):
+    """A float64 4x4 stride-2 ConvTranspose2d with only some of x, w, b needing a gradient
+    (the forward keeps nothing when the weight needs none): outputs and the gradients that
+    exist equal torch's, and the same ones are None."""
     x, w, b = (rng.standard_normal(s) for s in ((3, 4, 5, 5), (4, 3, 4, 4), (3,)))
-    for needs in ((True, False, False), (False, True, True), (False, False, True)):
+    for needs in needs_list:
         mt = [mytorch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
         tt = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
         y = F.conv_transpose2d(*mt, 2, 1)
@@ -207,7 +206,16 @@ def test_chwn_path_partial_grads_1d_and_gradcheck(monkeypatch):
             assert (m.grad is None) == (t.grad is None)
             if t.grad is not None:
                 np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10,
-                                           atol=1e-12)
+                                           atol=atol)
+
+
+def test_chwn_path_partial_grads_1d_and_gradcheck(monkeypatch):
+    """Forced chwn: only some inputs needing a gradient (the forward keeps nothing when the
+    weight needs none), ConvTranspose1d, and float64 gradcheck."""
+    monkeypatch.setenv("MYTORCH_CONV_ALGO", "chwn")
+    rng = np.random.default_rng(0)
+    _transpose_partial_grads_match_torch(
+        rng, ((True, False, False), (False, True, True), (False, False, True)), 1e-12)
     check(lambda x, w, b: F.conv_transpose1d(x, w, b, 2, 1, 1),
           [(2, 3, 9), (3, 5, 4), (5,)],
           torch_fn=lambda x, w, b: TF.conv_transpose1d(x, w, b, 2, 1, 1))
@@ -252,22 +260,9 @@ def test_winogradt_path_partial_grads_fallback_and_gradcheck(monkeypatch):
     back to the usual choice, and float64 gradcheck."""
     monkeypatch.setenv("MYTORCH_CONV_ALGO", "winogradt")
     rng = np.random.default_rng(0)
-    x, w, b = (rng.standard_normal(s) for s in ((3, 4, 5, 5), (4, 3, 4, 4), (3,)))
-    for needs in ((True, False, False), (False, True, True), (False, False, True),
-                  (True, True, False)):
-        mt = [mytorch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
-        tt = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), needs)]
-        y = F.conv_transpose2d(*mt, 2, 1)
-        ty = TF.conv_transpose2d(*tt, 2, 1)
-        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
-        gy = rng.standard_normal(tuple(ty.shape))
-        y.backward(mytorch.tensor(gy))
-        ty.backward(torch.tensor(gy))
-        for m, t in zip(mt, tt):
-            assert (m.grad is None) == (t.grad is None)
-            if t.grad is not None:
-                np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-10,
-                                           atol=1e-10)
+    _transpose_partial_grads_match_torch(
+        rng, ((True, False, False), (False, True, True), (False, False, True),
+              (True, True, False)), 1e-10)
     check(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 4, 5, 5), (4, 3, 3, 3), (3,)],
           torch_fn=lambda x, w, b: TF.conv_transpose2d(x, w, b, 2, 1, 1))
     check(lambda x, w: F.conv_transpose2d(x, w, None, 2, 1, 0, 2), [(2, 4, 5, 5), (4, 2, 4, 4)],
