@@ -10,10 +10,11 @@ transform 1.7x slower at 64 channels), and the constants are of the arrays' dtyp
 literal times a float32 is a float64 in numba: converted back and forth, half-width vectors).
 
 NCL rows meet this layout through a channels-last scratch of a whole image, (4T+2, C) for the
-input (gradient), (4T, O) for the output (gradient), transposed in 8 x 8 blocks (`_to_cl`,
+input (gradient), (4T, O) for the output gradient, transposed in 8 x 8 blocks (`_to_cl`,
 `_from_cl`). The transposes are most of these loops' time: 64 channels at length 256, 8 images,
-input transform 0.065 ms (tiles-last 0.092), input adjoint 0.077 (0.082), but output transform
-0.075 (0.036) and output adjoint 0.063 (0.036), where the tiles-last loops need no transpose.
+input transform 0.065 ms (tiles-last 0.092), input adjoint 0.077 (0.082), output adjoint 0.063
+(0.036). The output transform, 0.075 against 0.036 here, is the tiles-last loop of
+_kernels_winograd1d: the forward's GEMM writes M tiles-last (winograd1d_cl.ChannelsLastIn).
 
 Each loop has an array-module reference in winograd1d_cl.py that CuPy and the tests use. Rows
 are (n, C, L) (the conv's height-1 axis dropped); tiles are ordered (n, tile); the tile axis may
@@ -59,21 +60,21 @@ def _compiled():
                 dst[r0 + s, k] = src[k, s]
 
     @njit(inline="always")
-    def _from_cl(src, r0, bias, dst):
-        # dst[k, s] = src[r0 + s, k] + bias[k] for dst (C, L)
+    def _from_cl(src, r0, dst):
+        # dst[k, s] = src[r0 + s, k] for dst (C, L)
         c, L = dst.shape
         c8, l8 = c - c % 8, L - L % 8
         for k0 in range(0, c8, 8):
             for s0 in range(0, l8, 8):
                 for j in range(8):
                     for i in range(8):
-                        dst[k0 + j, s0 + i] = src[r0 + s0 + i, k0 + j] + bias[k0 + j]
+                        dst[k0 + j, s0 + i] = src[r0 + s0 + i, k0 + j]
             for j in range(8):
                 for s in range(l8, L):
-                    dst[k0 + j, s] = src[r0 + s, k0 + j] + bias[k0 + j]
+                    dst[k0 + j, s] = src[r0 + s, k0 + j]
         for k in range(c8, c):
             for s in range(L):
-                dst[k, s] = src[r0 + s, k] + bias[k]
+                dst[k, s] = src[r0 + s, k]
 
     @njit(cache=True, nogil=True)
     def input_transform(x, q, v, pl):
@@ -97,28 +98,6 @@ def _compiled():
                     v[4, u, j] = (q[r + 4, j] - q[r + 2, j]) + two * (q[r + 1, j] - q[r + 3, j])
                 for j in range(c):
                     v[5, u, j] = (four * q[r + 1, j] - five * q[r + 3, j]) + q[r + 5, j]
-
-    @njit(cache=True, nogil=True)
-    def output_transform(m, z, y, bias):
-        # m (6, n*T, O) -> y (n, O, Lo) = A^T m per tile + bias (O,), through z (4T, O),
-        # cropped to Lo
-        n, o, lo = y.shape
-        T = z.shape[0] // 4
-        two, four, eight = m.dtype.type(2), m.dtype.type(4), m.dtype.type(8)
-        for b in range(n):
-            for t in range(T):
-                u, r = b * T + t, 4 * t
-                for j in range(o):
-                    z[r, j] = ((m[0, u, j] + m[1, u, j]) + (m[2, u, j] + m[3, u, j])) + \
-                        m[4, u, j]
-                for j in range(o):
-                    z[r + 1, j] = (m[1, u, j] - m[2, u, j]) + two * (m[3, u, j] - m[4, u, j])
-                for j in range(o):
-                    z[r + 2, j] = (m[1, u, j] + m[2, u, j]) + four * (m[3, u, j] + m[4, u, j])
-                for j in range(o):
-                    z[r + 3, j] = ((m[1, u, j] - m[2, u, j]) +
-                                   eight * (m[3, u, j] - m[4, u, j])) + m[5, u, j]
-            _from_cl(z, 0, bias, y[b])
 
     @njit(cache=True, nogil=True)
     def output_adjoint(gy, z, dm):
@@ -154,7 +133,6 @@ def _compiled():
         n, c, L = gx.shape
         T = (q.shape[0] - 2) // 4
         two, four, five = dv.dtype.type(2), dv.dtype.type(4), dv.dtype.type(5)
-        zeros = np.zeros(c, dv.dtype)
         for b in range(n):
             u0 = b * T
             for j in range(c):
@@ -184,9 +162,9 @@ def _compiled():
                     dv[4, u, j]
             for j in range(c):
                 q[4 * T + 1, j] = dv[5, u, j]
-            _from_cl(q, pl, zeros, gx[b])
+            _from_cl(q, pl, gx[b])
 
-    return input_transform, output_transform, output_adjoint, input_adjoint
+    return input_transform, output_adjoint, input_adjoint
 
 
 def input_transform(x, v, pl, padded):
@@ -200,21 +178,13 @@ def _scratch(a):
     return np.zeros((4 * -(-a.shape[2] // 4), a.shape[1]), a.dtype)
 
 
-def output_transform(m, y, bias=None):
-    """m (6, n*T, O) -> y (n, O, Lo), the tiles cropped to Lo, plus `bias` (O,) if given
-    (added in the same pass, instead of one more over y)."""
-    b = np.zeros(y.shape[1], y.dtype) if bias is None else bias
-    _compiled()[1](m, _scratch(y), y, b)
-    return y
-
-
 def output_adjoint(gy, dm):
     """gy (n, O, Lo) -> dm (6, n*T, O), gy zero-extended to whole tiles."""
-    _compiled()[2](gy, _scratch(gy), dm)
+    _compiled()[1](gy, _scratch(gy), dm)
     return dm
 
 
 def input_adjoint(dv, out, pl, padded):
     """dv (6, n*T, C) -> out (n, C, L) (overwritten): the input gradient."""
-    _compiled()[3](dv, np.empty((padded, out.shape[1]), dv.dtype), out, pl)
+    _compiled()[2](dv, np.empty((padded, out.shape[1]), dv.dtype), out, pl)
     return out

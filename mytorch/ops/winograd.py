@@ -303,6 +303,11 @@ class TilesLast:
     def size(self, channels, tp):
         return self.positions * channels * tp
 
+    def output_view(self, buf, channels, tp):
+        """The forward's M view of a buffer of `size(channels, tp)`: as `view`, unless the
+        layout's forward writes M in another order than it keeps V."""
+        return self.view(buf, channels, tp)
+
     def adjoint_view(self, buf, channels, tp):
         """The output adjoint dM's view of a buffer of `size(channels, tp)`: as `view`, unless
         the layout stores only dM's distinct positions."""
@@ -427,7 +432,7 @@ def run_forward(x, w, g, plan, keep=False):
         lay.zero_tiles(v, t)
         plan.input(x[a:b], v)
         vs.append(v)
-        m = lay.view(mbuf, o, tp)
+        m = lay.output_view(mbuf, o, tp)
         lay.forward(xp, u, v, m)
         plan.output(m, y[a:b])
     if not keep:

@@ -30,7 +30,8 @@ CL_GEOMS = GEOMS + [((2, 1, 17), (1, 1)), ((2, 33, 29), (2, 2)), ((1, 16, 64), (
 @pytest.mark.parametrize("shape, pads", CL_GEOMS)
 def test_transforms_match_reference(shape, pads, dtype):
     """The numba loops equal the references; on a tile axis longer than the tiles (as the
-    drivers use) they leave the extra tile alone; the output transform adds the bias."""
+    drivers use) they leave the extra tile alone; the (tiles-last) output transform adds the
+    bias."""
     rng = np.random.default_rng(0)
     g = _geom(shape, pads)
     n, c = shape[:2]
@@ -45,16 +46,14 @@ def test_transforms_match_reference(shape, pads, dtype):
     assert np.isnan(got[:, t]).all()
     assert np.abs(want).max() > 0
 
-    m = rng.standard_normal((W1.A, t + 1, o)).astype(dtype)
-    got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype))
-    want = WC.output_transform_reference(m[:, :t], g, np.empty((n, o, g.Wo), dtype))
-    np.testing.assert_allclose(got[:, :, 0], want, **tol)
-    bias = rng.standard_normal(o).astype(dtype)  # added in the same pass
+    # the output transform takes M tiles-last (ChannelsLastIn) and adds the bias
+    m = rng.standard_normal((W1.A, o, t + 1)).astype(dtype)
+    want = W1.output_transform_reference(m[:, :, :t], g, np.empty((n, o, g.Wo), dtype))
+    bias = rng.standard_normal(o).astype(dtype)
     got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype), bias)
     np.testing.assert_allclose(got[:, :, 0], want + bias.reshape(-1, 1), **tol)
-    np.testing.assert_allclose(
-        WC.output_transform_reference(m[:, :t], g, np.empty((n, o, g.Wo), dtype), bias),
-        got[:, :, 0], **tol)
+    got = WC._output_transform(m, g, np.full((n, o) + g.out, np.nan, dtype))
+    np.testing.assert_allclose(got[:, :, 0], want, **tol)
 
     gy = rng.standard_normal((n, o) + g.out).astype(dtype)
     got = WC._output_adjoint(gy, g, np.full((W1.A, t + 1, o), np.nan, dtype))
@@ -98,9 +97,10 @@ def test_adjoints_are_transposes(shape, pads):
     lhs = np.vdot(WC._input_transform(x, g, np.empty((W1.A, t, c))), dv)
     np.testing.assert_allclose(lhs, np.vdot(x, WC._input_adjoint(dv, g, np.empty(x.shape))),
                                rtol=1e-12)
-    m = rng.standard_normal((W1.A, t, 3))
+    m = rng.standard_normal((W1.A, t, 3))  # channels-last, as the output adjoint writes it
     gy = rng.standard_normal((n, 3) + g.out)
-    lhs = np.vdot(WC._output_transform(m, g, np.empty((n, 3) + g.out)), gy)
+    mt = np.ascontiguousarray(m.transpose(0, 2, 1))  # tiles-last, as the forward's GEMM does
+    lhs = np.vdot(WC._output_transform(mt, g, np.empty((n, 3) + g.out)), gy)
     np.testing.assert_allclose(lhs, np.vdot(m, WC._output_adjoint(gy, g, np.empty_like(m))),
                                rtol=1e-12)
 
@@ -129,11 +129,29 @@ def test_reference_drivers_match_numba_and_the_tiles_last_layout(monkeypatch):
 
 def test_plan_takes_smaller_chunks():
     """The Plan's batch chunks hold 1/_CHUNK_SHARE of winograd._CHUNK_ELEMS (see the module
-    docstring); the layout is channels-last with 6 positions."""
+    docstring); the layout is channels-last with 6 positions, except the forward's M, which its
+    GEMM writes tiles-last (on NumPy through a transposed output view, elsewhere a copy)."""
     p = WC.plan(_geom((2, 8, 9), (1, 1)))
     assert p.chunk_elems == W._CHUNK_ELEMS // WC._CHUNK_SHARE > 0
     assert isinstance(p.layout, W.ChannelsLast) and p.layout.positions == 6
     assert p.tiles == 3
+    lay = p.layout
+    buf = np.zeros(lay.size(5, 7), np.float32)
+    assert lay.view(buf, 5, 7).shape == (6, 7, 5) and lay.output_view(buf, 5, 7).shape == (6, 5, 7)
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((6, 7, 4)).astype(np.float32)
+    u = rng.standard_normal((6, 5, 4)).astype(np.float32)
+    ut = lay.forward_weight(np, u)
+    m = lay.output_view(buf, 5, 7)
+    lay.forward(np, ut, v, m)
+    np.testing.assert_allclose(m, u @ v.transpose(0, 2, 1), rtol=1e-6)
+
+    class Other:  # an array module other than NumPy: the copy branch
+        matmul = staticmethod(np.matmul)
+
+    m2 = lay.output_view(np.zeros_like(buf), 5, 7)
+    lay.forward(Other, ut, v, m2)
+    np.testing.assert_array_equal(m2, m)
 
 
 def test_conv_select_offers_it_for_a_conv1d_layer(monkeypatch):
