@@ -41,7 +41,7 @@ from mytorch.ops import (
     winograd_cl,
     winograd_t,
 )
-from mytorch.ops.window import Geom, crop, geom, offsets, pad, tap, windows
+from mytorch.ops.window import Geom, batch_chunks, crop, geom, offsets, pad, tap, windows
 
 __all__ = ["ConvNd", "ConvTransposeNd", "col2im", "conv_auto", "conv_transpose_auto", "im2col",
            "pad_tensor", "taps_tensor"]
@@ -57,12 +57,6 @@ def _keep_cols_bytes(g):
     # Read at call time (the tests lower the limits). 3-D columns are kd times larger than
     # 2-D ones: forward never keeps them.
     return _KEEP_COLS_BYTES if isinstance(g, Geom) else 0
-
-
-def _chunks(n, per_item, limit):
-    """Batch ranges [(a, b), ...] whose per-chunk buffers stay near `limit` elements."""
-    step = max(1, limit // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,7 +224,7 @@ def _im2col_forward(x, w, g, groups, keep_cols=False, b=None):
     wm = w.reshape(groups, o // groups, k // groups)
     y = xp.empty((n, o) + out, x.dtype)
     keep = keep_cols and k * n * L * x.itemsize <= _keep_cols_bytes(g)
-    chunks = [(0, n)] if keep else _chunks(n, k * L, _CHUNK_ELEMS)
+    chunks = [(0, n)] if keep else batch_chunks(n, k * L, _CHUNK_ELEMS)
     nb = chunks[0][1]
     cbuf = xp.empty(k * nb * L, x.dtype)
     ybuf = xp.empty(o * nb * L, x.dtype)
@@ -309,7 +303,7 @@ def _im2col_backward(gy, w, g, groups, x=None, need_x=True, cols=None):
     k = c * math.prod(kernel)
     L = math.prod(out)
     wm = w.reshape(groups, o // groups, k // groups)
-    chunks = [(0, n)] if cols is not None else _chunks(n, k * L, _CHUNK_ELEMS)
+    chunks = [(0, n)] if cols is not None else batch_chunks(n, k * L, _CHUNK_ELEMS)
     nb = chunks[0][1]
     gbuf = xp.empty(o * nb * L, gy.dtype)
     cbuf = xp.empty(k * nb * L, gy.dtype)

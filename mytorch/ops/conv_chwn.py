@@ -32,7 +32,7 @@ import functools
 import numpy as np
 
 from mytorch.backend import array_module, host_float_arrays
-from mytorch.ops.window import Geom, crop, offsets, pad, tap, windows
+from mytorch.ops.window import Geom, batch_chunks, crop, offsets, pad, tap, windows
 
 __all__ = ["applies", "col2im", "im2col", "transpose_backward", "transpose_forward"]
 
@@ -221,11 +221,6 @@ def _batch_first(a, out):
 # GEMM drivers of the transposed convolution. `g` is the geometry of the convolution whose
 # input gradient it is: x (N, O, Ho, Wo) -> y (N, C, H, W), w (O, C/groups, kh, kw).
 
-def _chunks(n, per_item):
-    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
 def transpose_forward(x, w, g, groups, b=None):
     """conv_transpose(x, w) + b -> (y, kept): kept holds x's batch chunks in the GEMM's
     layout (O, Ho*Wo*n), which the weight gradient reads again."""
@@ -237,7 +232,7 @@ def transpose_forward(x, w, g, groups, b=None):
     wt = xp.ascontiguousarray(w.reshape(groups, o // groups, k // groups).transpose(0, 2, 1))
     y = xp.empty((n, c, g.H, g.W), x.dtype)
     kept = []
-    for a, e in _chunks(n, k * L):
+    for a, e in batch_chunks(n, k * L, _CHUNK_ELEMS):
         m = e - a
         xt = _batch_last(x[a:e]).reshape(groups, o // groups, L * m)
         cols = xp.empty((groups, k // groups, L * m), x.dtype)
@@ -261,7 +256,7 @@ def transpose_backward(gy, w, g, groups, x=None, kept=None, need=(True, True, Fa
     gx = xp.empty((n, o, g.Ho, g.Wo), gy.dtype) if need[0] else None
     gw = xp.zeros((groups, o // groups, k // groups), gy.dtype) if need[1] else None
     gb = xp.zeros(c, gy.dtype) if need[2] else None
-    for t, (a, e) in enumerate(_chunks(n, k * L)):
+    for t, (a, e) in enumerate(batch_chunks(n, k * L, _CHUNK_ELEMS)):
         m = e - a
         cols, sums = im2col(gy[a:e], g, xp.empty((c, g.kh, g.kw, g.Ho, g.Wo, m), gy.dtype),
                             sums=True)

@@ -29,7 +29,7 @@ view copied, one slice-add per kernel offset) serve CuPy and the tests.
 """
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_conv_cl as _kc
-from mytorch.ops.window import Geom, crop, offsets, pad, tap, windows
+from mytorch.ops.window import Geom, batch_chunks, crop, offsets, pad, tap, windows
 
 __all__ = ["applies", "col2im", "conv_backward", "conv_forward", "im2col"]
 
@@ -78,11 +78,6 @@ def col2im(cols, g, out):
 # ---------------------------------------------------------------------------------------
 # GEMM drivers
 
-def _chunks(n, per_item):
-    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
 def _weight(w):
     """w (O, C, kh, kw) -> (O, kh*kw*C), a column row's order."""
     return array_module(w).ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
@@ -102,7 +97,7 @@ def conv_forward(x, w, g, bias=None, keep=False):
     k, L = c * g.kh * g.kw, g.Ho * g.Wo
     wm = _weight(w)
     y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
-    chunks = _chunks(n, k * L)
+    chunks = batch_chunks(n, k * L, _CHUNK_ELEMS)
     nb = chunks[0][1]
     want, keep = keep, keep and n * L * k * x.itemsize <= _KEEP_BYTES
     cbuf = xp.empty((n if keep else nb) * L * k, x.dtype)
@@ -136,7 +131,7 @@ def conv_backward(gy, w, g, x=None, need_x=True, kept=None):
     n, o = gy.shape[:2]
     c = w.shape[1]
     k, L = c * g.kh * g.kw, g.Ho * g.Wo
-    chunks = _chunks(n, k * L)
+    chunks = batch_chunks(n, k * L, _CHUNK_ELEMS)
     nb = chunks[0][1]
     cbuf = xp.empty(nb * L * k, gy.dtype)
     pbuf = xp.empty(nb * o * k, gy.dtype) if x is not None else None

@@ -24,7 +24,7 @@ or kernel offset) serve CuPy and the tests. The GEMM drivers mirror conv.py's im
 import functools
 
 from mytorch.backend import array_module, host_float_arrays
-from mytorch.ops.window import Geom
+from mytorch.ops.window import Geom, batch_chunks
 
 __all__ = ["applies", "col2im", "conv_backward", "conv_forward", "im2col", "merge", "split"]
 
@@ -204,11 +204,6 @@ def col2im(cols, g, q):
 # ---------------------------------------------------------------------------------------
 # GEMM drivers (same contracts as conv._im2col_forward / conv._im2col_backward)
 
-def _chunks(n, per_item):
-    step = max(1, _CHUNK_ELEMS // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
 def conv_forward(x, w, g, groups):
     """x (N, C, H, W) contiguous, w (O, C/groups, kh, kw) -> y (N, O, Ho, Wo), no bias."""
     n, c = x.shape[:2]
@@ -217,7 +212,7 @@ def conv_forward(x, w, g, groups):
     k, L = c * g.kh * g.kw, g.Ho * g.Wo
     wm = w.reshape(groups, o // groups, k // groups)
     y = xp.empty((n, o, g.Ho, g.Wo), x.dtype)
-    for a, b in _chunks(n, k * L):
+    for a, b in batch_chunks(n, k * L, _CHUNK_ELEMS):
         m = b - a
         cols = im2col(split(x[a:b], g), g, xp.empty((c, g.kh, g.kw, m, g.Ho, g.Wo), x.dtype))
         cols = cols.reshape(groups, k // groups, m * L)
@@ -238,7 +233,7 @@ def conv_backward(gy, w, g, groups, x=None, need_x=True):
     wm = w.reshape(groups, o // groups, k // groups)
     gx = xp.empty((n, c, g.H, g.W), gy.dtype) if need_x else None
     gw = xp.zeros((groups, o // groups, k // groups), gy.dtype) if x is not None else None
-    for a, b in _chunks(n, k * L):
+    for a, b in batch_chunks(n, k * L, _CHUNK_ELEMS):
         m = b - a
         cshape = (c, g.kh, g.kw, m, g.Ho, g.Wo)
         gt = gy[a:b].reshape(m, o, L).transpose(1, 0, 2).reshape(groups, o // groups, m * L)

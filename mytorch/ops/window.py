@@ -19,8 +19,17 @@ import numpy as np
 from mytorch.backend import array_module
 
 __all__ = ["Geom", "GeomNd", "adaptive_matrix", "adaptive_ranges", "as_strided", "avg_divisor",
+           "batch_chunks",
            "conv_pads", "crop", "geom", "max_indices", "ntuple", "offsets", "pad", "tap",
            "windows", "with_out"]
+
+
+def batch_chunks(n, per_item, limit):
+    """Batch ranges [(a, b), ...] over n items of `per_item` buffer elements each, as many items
+    a chunk as keep its buffers near `limit` elements (at least one): the conv drivers' way of
+    keeping a chunk's columns or transformed tensors in cache."""
+    step = max(1, limit // max(per_item, 1))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def ntuple(v, n, what, op):

@@ -25,6 +25,7 @@ import numpy as np
 
 from mytorch.backend import array_module
 from mytorch.ops import _kernels_winograd as _kw
+from mytorch.ops.window import batch_chunks
 
 # Transformed input and output of one batch chunk hold at most this many elements in all:
 # 4 MiB of float32 ran the small GEMMs ~2x faster than whole-batch tensors (16 MiB+).
@@ -108,11 +109,6 @@ def applies(g, groups, c_in):
 
 def _tiles(g, s=F2):
     return -(-g.Ho // s.m), -(-g.Wo // s.m)
-
-
-def _chunks(n, per_item, limit):
-    step = max(1, limit // max(per_item, 1))
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def _matrices(xp, dtype, s):
@@ -414,7 +410,7 @@ def run_forward(x, w, g, plan, keep=False):
     P = lay.positions
     u = lay.forward_weight(xp, plan.weight(w))
     y = xp.empty((n, o) + g.out, x.dtype)
-    chunks = _chunks(n, P * (c + o) * L, plan.chunk_elems or _CHUNK_ELEMS)
+    chunks = batch_chunks(n, P * (c + o) * L, plan.chunk_elems or _CHUNK_ELEMS)
     tb = _tile_axis(chunks[0][1] * L)
     kept = keep and P * c * (n * L + len(chunks)) * x.itemsize <= _KEEP_BYTES
     # the kept chunks lie one after the other in one allocation
@@ -453,7 +449,7 @@ def run_backward(gy, w, g, plan, x=None, need_x=True, vs=None, gb=None):
     P = lay.positions
     u = plan.weight(w) if need_x else None
     # the forward's chunks, as `vs` holds them
-    chunks = _chunks(n, P * (c + o) * L, plan.chunk_elems or _CHUNK_ELEMS)
+    chunks = batch_chunks(n, P * (c + o) * L, plan.chunk_elems or _CHUNK_ELEMS)
     tb = _tile_axis(chunks[0][1] * L)
     vbuf = xp.empty(lay.size(c, tb), gy.dtype)
     mbuf = xp.empty(lay.size(o, tb), gy.dtype)

@@ -36,12 +36,12 @@ the convolution's own drivers per shape, as a whole layer when it trains, and ke
 """
 import functools
 import math
-import sys
 
 import numpy as np
 
 from mytorch.backend import array_module, host_float_arrays
 from mytorch.ops import _kernels_winograd_t as _kw
+from mytorch.ops import buffers
 from mytorch.ops.window import Geom
 
 __all__ = ["applies", "input_adjoint", "input_transform", "matrices", "output_adjoint",
@@ -277,37 +277,13 @@ def output_adjoint(gy, at, dz3, b0h, b0w, pt, pl, th, tw):
 # memory of freed ones back when the top of its heap is free: the layer's transformed tensors
 # are allocated and freed in turn); on the bench layer that added 2.4 ms to a forward of 2.2.
 # Host arrays of the transformed tensors, and of the layer's output and gradients, come from
-# buffers kept here instead, handed out again once nothing else refers to them (as
-# mytorch.ops.buffers does for large arrays: a buffer's reference count tells whether a view of
-# it is still alive), at most _POOL_BYTES in all (then plain np.empty).
-_POOL_BYTES = 256 << 20
-_pool = {}  # nbytes -> [uint8 buffers]
-
-
-def _free_refs():
-    probe = [np.empty(1, np.uint8)]
-    for buf in probe:
-        return sys.getrefcount(buf)
-
-
-_FREE_REFS = _free_refs()  # a buffer's count in `_empty`'s loop when nothing else holds it
-
+# mytorch.ops.buffers' per-layer buffers instead (handed out again once nothing refers to them).
 
 def _empty(xp, shape, dtype, like):
     """xp.empty(shape, dtype), from a reused buffer when `like` is a host float array."""
     if not host_float_arrays(like):
         return xp.empty(shape, dtype)
-    dtype = np.dtype(dtype)
-    nbytes = dtype.itemsize * math.prod(shape)
-    entries = _pool.setdefault(nbytes, [])
-    for buf in entries:
-        if sys.getrefcount(buf) == _FREE_REFS:
-            return buf.view(dtype).reshape(shape)
-    if nbytes + sum(k * len(e) for k, e in _pool.items()) > _POOL_BYTES:
-        return np.empty(shape, dtype)
-    buf = np.empty(nbytes, np.uint8)
-    entries.append(buf)
-    return buf.view(dtype).reshape(shape)
+    return buffers.layer_empty(shape, dtype)
 
 
 # ---------------------------------------------------------------------------------------

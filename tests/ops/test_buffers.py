@@ -77,6 +77,28 @@ def test_idle_free_buffers_are_released(small_buffers):
     assert buffers.cached_bytes() == (0, 0)
 
 
+def test_layer_buffers_reused_kept_through_large_requests_and_capped(small_buffers, monkeypatch):
+    # layer_empty: any size, reused once free, never while in use, not released by the idle
+    # rule of large requests, at most LAYER_BYTES in all, released by empty_cache()
+    monkeypatch.setattr(buffers, "LAYER_BYTES", 1000)
+    a = buffers.layer_empty((10, 10), np.float32)  # 400 bytes, under MIN_BYTES
+    where = _address(a)
+    b = buffers.layer_empty((100,), np.float32)  # a in use: another buffer
+    assert _address(b) != where and not np.shares_memory(a, b)
+    del a
+    for _ in range(buffers.MAX_IDLE + 1):  # large requests, each freed at once
+        buffers.empty((2000,), np.float32)
+    assert _address(buffers.layer_empty((20, 5), np.float32)) == where
+    c = buffers.layer_empty((60,), np.float32)  # 240 more bytes would pass 1000: plain
+    assert c.base is None
+    assert buffers.cached_bytes() == (400, 400 + 8000)  # b in use; a's and the large one free
+    del b
+    buffers.empty_cache()
+    assert buffers.cached_bytes() == (0, 0)
+    buffers.enabled(False)
+    assert buffers.layer_empty((10, 10), np.float32).base is None
+
+
 def test_small_or_disabled_means_plain_arrays(small_buffers):
     assert buffers.empty((10,), np.float32).base is None  # under MIN_BYTES
     buffers.enabled(False)

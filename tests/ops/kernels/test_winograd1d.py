@@ -82,23 +82,34 @@ def test_matrices_compute_a_3_tap_correlation():
     np.testing.assert_allclose(at @ ((gm @ w) * (bt @ d)), want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape, pads", GEOMS)
-def test_adjoints_are_transposes(shape, pads):
-    """<T a, b> == <a, T* b> for the input and output transforms (the backward is exact)."""
+def check_adjoints(module, shape, pads, channels_last):
+    """<T a, b> == <a, T* b> for `module`'s input and output transforms (the backward is
+    exact). channels_last: winograd1d_cl's transformed tensors (6, tiles, channels), except the
+    forward's M, which its GEMM writes tiles-last for winograd1d's output transform."""
     rng = np.random.default_rng(2)
     g = _geom(shape, pads)
     n, c = shape[:2]
     t = n * W1._tiles(g)
+
+    def layout(ch):
+        return (W1.A, t, ch) if channels_last else (W1.A, ch, t)
+
     x = rng.standard_normal((n, c, 1, shape[2]))
-    dv = rng.standard_normal((W1.A, c, t))
-    lhs = np.vdot(W1._input_transform(x, g, np.empty((W1.A, c, t))), dv)
-    np.testing.assert_allclose(lhs, np.vdot(x, W1._input_adjoint(dv, g, np.empty(x.shape))),
+    dv = rng.standard_normal(layout(c))
+    lhs = np.vdot(module._input_transform(x, g, np.empty(layout(c))), dv)
+    np.testing.assert_allclose(lhs, np.vdot(x, module._input_adjoint(dv, g, np.empty(x.shape))),
                                rtol=1e-12)
-    m = rng.standard_normal((W1.A, 3, t))
+    m = rng.standard_normal(layout(3))  # as the output adjoint writes it
+    mt = np.ascontiguousarray(m.transpose(0, 2, 1)) if channels_last else m  # tiles-last
     gy = rng.standard_normal((n, 3) + g.out)
-    lhs = np.vdot(W1._output_transform(m, g, np.empty((n, 3) + g.out)), gy)
-    np.testing.assert_allclose(lhs, np.vdot(m, W1._output_adjoint(gy, g, np.empty_like(m))),
+    lhs = np.vdot(module._output_transform(mt, g, np.empty((n, 3) + g.out)), gy)
+    np.testing.assert_allclose(lhs, np.vdot(m, module._output_adjoint(gy, g, np.empty_like(m))),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, pads", GEOMS)
+def test_adjoints_are_transposes(shape, pads):
+    check_adjoints(W1, shape, pads, channels_last=False)
 
 
 def test_reference_drivers_match_numba(monkeypatch):
@@ -161,7 +172,7 @@ def test_conv_transpose1d_matches_torch(case, algo, device):
 @pytest.mark.parametrize("algo", ["winograd1d", "winograd1dcl"], indirect=True)
 def test_chunked_batches(algo, monkeypatch):
     # the drivers are winograd.py's (W1.plan on winograd.run_forward)
-    monkeypatch.setattr(W, "_chunks",
+    monkeypatch.setattr(W, "batch_chunks",
                         lambda n, per, limit: [(i, min(i + 2, n)) for i in range(0, n, 2)])
     check(lambda x, w, b: F.conv1d(x, w, b, 1, 1), [(5, 8, 13), (4, 8, 3), (4,)],
           torch_fn=lambda x, w, b: TF.conv1d(x, w, b, 1, 1), dtype=np.float64)

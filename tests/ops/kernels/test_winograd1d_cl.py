@@ -18,7 +18,7 @@ from mytorch.ops import winograd as W
 from mytorch.ops import winograd1d as W1
 from mytorch.ops import winograd1d_cl as WC
 from tests.helpers import check
-from tests.ops.kernels.test_winograd1d import GEOMS, _geom
+from tests.ops.kernels.test_winograd1d import GEOMS, _geom, check_adjoints
 
 # GEOMS plus 1 and 33 channels (a channel count no multiple of the 8 x 8 transpose blocks) and
 # real lengths (whole blocks, and a ragged tail of 5)
@@ -87,22 +87,7 @@ def test_references_are_the_tiles_last_ones_transposed(shape, pads):
 
 @pytest.mark.parametrize("shape, pads", CL_GEOMS)
 def test_adjoints_are_transposes(shape, pads):
-    """<T a, b> == <a, T* b> for the input and output transforms (the backward is exact)."""
-    rng = np.random.default_rng(2)
-    g = _geom(shape, pads)
-    n, c = shape[:2]
-    t = n * W1._tiles(g)
-    x = rng.standard_normal((n, c, 1, shape[2]))
-    dv = rng.standard_normal((W1.A, t, c))
-    lhs = np.vdot(WC._input_transform(x, g, np.empty((W1.A, t, c))), dv)
-    np.testing.assert_allclose(lhs, np.vdot(x, WC._input_adjoint(dv, g, np.empty(x.shape))),
-                               rtol=1e-12)
-    m = rng.standard_normal((W1.A, t, 3))  # channels-last, as the output adjoint writes it
-    gy = rng.standard_normal((n, 3) + g.out)
-    mt = np.ascontiguousarray(m.transpose(0, 2, 1))  # tiles-last, as the forward's GEMM does
-    lhs = np.vdot(WC._output_transform(mt, g, np.empty((n, 3) + g.out)), gy)
-    np.testing.assert_allclose(lhs, np.vdot(m, WC._output_adjoint(gy, g, np.empty_like(m))),
-                               rtol=1e-12)
+    check_adjoints(WC, shape, pads, channels_last=True)
 
 
 def test_reference_drivers_match_numba_and_the_tiles_last_layout(monkeypatch):
