@@ -371,14 +371,16 @@ def test_conv_bad_input():
                 conv_t(mytorch.randn(*x), mytorch.randn(*w), padding=padding)
 
 
-@pytest.mark.parametrize("algo", ["im2col", "winograd2", "winograd4", "winograd2cl"])
-def test_kept_columns_survive_a_retained_second_backward(algo, monkeypatch):
-    # The forward keeps small column matrices (im2col) or the transformed input (Winograd)
-    # for the weight gradient; backward must not overwrite them, so a retained graph gives the
-    # same gradient twice.
+@pytest.mark.parametrize("algo, stride", [("im2col", 1), ("winograd2", 1), ("winograd4", 1),
+                                          ("winograd2cl", 1), ("winograd2cl", 2),
+                                          ("im2colcl", 1), ("im2colcl", 2)])
+def test_kept_columns_survive_a_retained_second_backward(algo, stride, monkeypatch):
+    # The forward keeps small column matrices (im2col, im2colcl) or the transformed input
+    # (Winograd) for the weight gradient; backward must not overwrite them, so a retained graph
+    # gives the same gradient twice.
     monkeypatch.setenv("MYTORCH_CONV_ALGO", algo)
-    conv = mytorch.nn.Conv2d(3, 4, 3, padding=1)
-    x = mytorch.randn(2, 3, 8, 8, requires_grad=True)
+    conv = mytorch.nn.Conv2d(3, 4, 3, stride=stride, padding=1)
+    x = mytorch.randn(2, 3, 9, 8, requires_grad=True)
     y = conv(x).sum()
     y.backward(retain_graph=True)
     first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()

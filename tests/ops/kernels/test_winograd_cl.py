@@ -4,7 +4,7 @@ their array-module references (winograd.py's references on transposed views), th
 adjoints, the whole conv through the references against the numba path and the tiles-last
 layout, and the conv layers forced onto it against PyTorch (forward and backward, odd sizes,
 H != W, padding 0/1/2 and asymmetric, batch 1, 1/3/17 channels, chunked batches, float64
-gradcheck, a retained second backward)."""
+gradcheck; the retained second backward is tests/nn/test_conv.py's, run for every algorithm)."""
 import types
 
 import numpy as np
@@ -328,18 +328,3 @@ def test_float64_matches_torch_at_stride_1(algo):
     for xs, o, p in (((3, 1, 6, 9), 4, 1), ((2, 5, 3, 2), 3, 1), ((2, 4, 4, 4), 6, 0)):
         check(lambda x, w, b: F.conv2d(x, w, b, 1, p), [xs, (o, xs[1], 3, 3), (o,)],
               torch_fn=lambda x, w, b: TF.conv2d(x, w, b, 1, p), dtype=np.float64)
-
-
-@pytest.mark.parametrize("algo", ["winograd2cl"], indirect=True)
-@pytest.mark.parametrize("stride", STRIDES)
-def test_kept_transform_survives_a_retained_second_backward(algo, stride):
-    """Forward keeps the transformed input for the weight gradient; backward must not
-    overwrite it, so a retained graph gives the same gradient twice."""
-    conv = mytorch.nn.Conv2d(3, 4, 3, stride=stride, padding=1)
-    x = mytorch.randn(2, 3, 9, 8, requires_grad=True)
-    y = conv(x).sum()
-    y.backward(retain_graph=True)
-    first_w, first_x = conv.weight.grad.numpy().copy(), x.grad.numpy().copy()
-    y.backward()
-    np.testing.assert_allclose(conv.weight.grad.numpy(), 2 * first_w, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-5, atol=1e-6)
